@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+// The test command: node's test runner over the compiled unit and integration tests, then
+// the probe's own Python tests, and one plain `N passed, N failed` line for everything.
+
+import {spawnSync} from 'node:child_process'
+import {existsSync} from 'node:fs'
+
+const python = process.env.REPRO_TEST_PYTHON ?? '/usr/bin/python3'
+let passed = 0
+let failed = 0
+let skipped = 0
+
+const suites = ['dist/test/unit', 'dist/test/integration'].filter((d) => existsSync(d))
+const node = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...suites], {stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 64 * 1024 * 1024})
+process.stdout.write(node.stdout)
+const count = (name) => Number((new RegExp(`^ℹ ${name} (\\d+)$`, 'm').exec(node.stdout) ?? [])[1] ?? 0)
+passed += count('pass')
+failed += count('fail') + (node.status !== 0 && count('fail') === 0 ? 1 : 0)
+skipped += count('skipped')
+
+const py = spawnSync(python, ['-m', 'unittest', 'discover', '-s', 'tests', '-v'], {cwd: 'probe', stdio: ['ignore', 'inherit', 'pipe'], encoding: 'utf8'})
+process.stderr.write(py.stderr ?? '')
+const ran = Number((/^Ran (\d+) tests?/m.exec(py.stderr ?? '') ?? [])[1] ?? 0)
+const bad = /FAILED \((.*)\)/.exec(py.stderr ?? '')
+const pyFailed = bad ? [...bad[1].matchAll(/(?:failures|errors)=(\d+)/g)].reduce((n, m) => n + Number(m[1]), 0) : py.status === 0 ? 0 : 1
+const pySkipped = Number((/skipped=(\d+)/.exec(py.stderr ?? '') ?? [])[1] ?? 0)
+passed += ran - pyFailed - pySkipped
+failed += pyFailed
+skipped += pySkipped
+
+console.log(`\nnode: ${count('pass')} passed, ${count('fail')} failed · probe (python): ${ran - pyFailed - pySkipped} passed, ${pyFailed} failed`)
+console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`)
+process.exit(failed === 0 && node.status === 0 && py.status === 0 ? 0 : 1)

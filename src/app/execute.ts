@@ -1,0 +1,46 @@
+// One probe run in one target: write inputs, run, read the artifacts back validated, and
+// record what the target was (target.json) so the run directory stands on its own.
+
+import {promises as fs} from 'node:fs'
+import path from 'node:path'
+import type {ProbeConfig} from '../core/config.js'
+import type {RunArtifacts} from '../core/types.js'
+import {DATA_FILE, writeProbeInputs} from '../artifacts/inputs.js'
+import {readFingerprintFile, readRunDir} from '../artifacts/run-dir.js'
+import {runProbe, type ProbeMode, type Target} from '../targets/target.js'
+
+export interface ProbeRunRequest {
+  target: Target
+  config: ProbeConfig
+  /** encoded data.safetensors, or null in fingerprint mode */
+  data: Buffer | null
+  outDir: string
+  timeoutMs: number
+  label: string
+  /** extra context written into target.json */
+  context?: Record<string, unknown>
+}
+
+async function prepare(req: ProbeRunRequest, mode: ProbeMode) {
+  const inputDir = path.join(req.outDir, 'inputs')
+  await writeProbeInputs(inputDir, {...req.config, data: {...req.config.data, file: DATA_FILE}}, req.data)
+  const identity = await req.target.identify()
+  await fs.writeFile(
+    path.join(req.outDir, 'target.json'),
+    JSON.stringify({schema: 'repro.target/1', name: req.target.name, mode, identity, knobs_requested: req.config.knobs, ...req.context}, null, 2),
+  )
+  return {inputDir, identity}
+}
+
+export async function trainRun(req: ProbeRunRequest): Promise<{artifacts: RunArtifacts; seconds: number}> {
+  const {inputDir} = await prepare(req, 'train')
+  const result = await runProbe(req.target, {mode: 'train', inputDir, outDir: req.outDir, timeoutMs: req.timeoutMs, env: req.config.knobs.env})
+  const artifacts = await readRunDir(req.outDir, req.label)
+  return {artifacts, seconds: result.seconds}
+}
+
+export async function fingerprintRun(req: ProbeRunRequest) {
+  const {inputDir, identity} = await prepare(req, 'fingerprint')
+  await runProbe(req.target, {mode: 'fingerprint', inputDir, outDir: req.outDir, timeoutMs: req.timeoutMs, env: req.config.knobs.env})
+  return {fingerprint: await readFingerprintFile(req.outDir, req.label), identity}
+}

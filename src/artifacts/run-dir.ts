@@ -1,0 +1,104 @@
+// Reads a run directory (docs/artifacts.md) into validated RunArtifacts: every file is
+// size-capped before it is read and parsed through the zod schemas before it is used.
+
+import {promises as fs} from 'node:fs'
+import path from 'node:path'
+import {ReproError} from '../errors.js'
+import type {Fingerprint, RunArtifacts, RunOutcome, StoredValues, TensorValues, Trace} from '../core/types.js'
+import {parseSafetensors, SafetensorsFormatError} from './safetensors.js'
+import {firstIssue, parseFingerprint, runSchema, traceSchema} from './schemas.js'
+
+export const FILE_CAPS = {
+  'fingerprint.json': 8 * 1024 * 1024,
+  'run.json': 1024 * 1024,
+  'trace.json': 64 * 1024 * 1024,
+  'tensors.safetensors': 512 * 1024 * 1024,
+  'target.json': 1024 * 1024,
+} as const
+export type ArtifactFile = keyof typeof FILE_CAPS
+
+const HINT_RERUN = 'rerun the target with `repro run`, or point at a complete run directory'
+
+export async function readCapped(dir: string, file: ArtifactFile, subject: string): Promise<Buffer> {
+  const p = path.join(dir, file)
+  let stat
+  try {
+    stat = await fs.lstat(p)
+  } catch {
+    throw new ReproError(`${file} is missing in ${dir}`, {subject, hint: HINT_RERUN})
+  }
+  // A symlink planted by a hostile target could point anywhere on the host.
+  if (!stat.isFile()) throw new ReproError(`${file} in ${dir} is not a regular file`, {subject, hint: HINT_RERUN})
+  if (stat.size > FILE_CAPS[file]) {
+    throw new ReproError(`${file} is ${stat.size} bytes, over the ${FILE_CAPS[file]}-byte cap`, {subject, hint: 'the probe output is not trusted past its caps; store fewer steps (--store-steps) or check the target'})
+  }
+  return fs.readFile(p)
+}
+
+async function readJson(dir: string, file: ArtifactFile, subject: string): Promise<unknown> {
+  const buf = await readCapped(dir, file, subject)
+  try {
+    return JSON.parse(buf.toString('utf8'))
+  } catch {
+    throw new ReproError(`${file} in ${dir} is not valid JSON (truncated?)`, {subject, hint: HINT_RERUN})
+  }
+}
+
+export async function readFingerprintFile(dir: string, subject: string): Promise<Fingerprint> {
+  const raw = await readJson(dir, 'fingerprint.json', subject)
+  try {
+    return parseFingerprint(raw)
+  } catch (e) {
+    throw new ReproError(`fingerprint.json in ${dir} is invalid: ${(e as Error).message}`, {subject, hint: HINT_RERUN})
+  }
+}
+
+export async function readRunFile(dir: string, subject: string): Promise<RunOutcome> {
+  const raw = await readJson(dir, 'run.json', subject)
+  const parsed = runSchema.safeParse(raw)
+  if (!parsed.success) throw new ReproError(`run.json in ${dir} is invalid: ${firstIssue(parsed.error)}`, {subject, hint: HINT_RERUN})
+  const r = parsed.data
+  return {
+    status: r.status,
+    error: r.error,
+    knobs_effective: r.knobs_effective,
+    steps: r.steps,
+    epochs: r.epochs,
+    final: {val_accuracy: r.final.val_accuracy, val_loss: r.final.val_loss, train_loss: r.final.train_loss ?? null},
+    timings: r.timings,
+  }
+}
+
+export async function readTraceFile(dir: string, subject: string): Promise<Trace> {
+  const raw = await readJson(dir, 'trace.json', subject)
+  const parsed = traceSchema.safeParse(raw)
+  if (!parsed.success) throw new ReproError(`trace.json in ${dir} is invalid: ${firstIssue(parsed.error)}`, {subject, hint: HINT_RERUN})
+  return {steps: parsed.data.steps}
+}
+
+export async function readStoredValues(dir: string, subject: string): Promise<StoredValues> {
+  const buf = await readCapped(dir, 'tensors.safetensors', subject)
+  let file
+  try {
+    file = parseSafetensors(buf)
+  } catch (e) {
+    if (e instanceof SafetensorsFormatError) {
+      throw new ReproError(`tensors.safetensors in ${dir} is corrupt: ${e.message}`, {subject, hint: HINT_RERUN})
+    }
+    throw e
+  }
+  const values = new Map<string, TensorValues>()
+  for (const name of file.tensors.keys()) values.set(name, file.read(name))
+  return values
+}
+
+/** Read a complete training run. `label` names it in errors and reports. */
+export async function readRunDir(dir: string, label: string): Promise<RunArtifacts> {
+  const [fingerprint, outcome] = await Promise.all([readFingerprintFile(dir, label), readRunFile(dir, label)])
+  if (outcome.status !== 'ok') {
+    const err = outcome.error
+    throw new ReproError(`the probe failed: ${err?.type ?? 'error'}: ${err?.message ?? 'no message'}`, {subject: label, hint: 'see stderr.txt in the run directory'})
+  }
+  const [trace, values] = await Promise.all([readTraceFile(dir, label), readStoredValues(dir, label)])
+  return {label, fingerprint, outcome, trace, values}
+}

@@ -1,0 +1,60 @@
+// The base every command extends: --json and --debug, and the exit-code table applied to
+// errors — known ones print one line with a hint, unknown ones are internal (exit 3).
+
+import {Command, Flags} from '@oclif/core'
+import {ExitCode, isReproError} from '../errors.js'
+import {killAllChildren} from '../targets/process.js'
+import {renderJson} from '../report/json.js'
+
+export abstract class ReproCommand extends Command {
+  static override enableJsonFlag = true
+  static override baseFlags = {
+    debug: Flags.boolean({description: 'Print stack traces for internal errors.', helpGroup: 'GLOBAL'}),
+  }
+
+  override async init(): Promise<void> {
+    await super.init()
+    // Ctrl-C / SIGTERM: take every running probe down with us, then exit like a shell would.
+    const stop = (signal: NodeJS.Signals) => {
+      killAllChildren('SIGKILL')
+      process.stderr.write(`\nrepro: interrupted (${signal}); running probes were killed\n`)
+      process.exit(signal === 'SIGINT' ? 130 : 143)
+    }
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+  }
+
+  /** --json output keeps non-finite metrics as strings instead of oclif's lossy null. */
+  override logJson(json: unknown): void {
+    process.stdout.write(renderJson(json))
+  }
+
+  /** Progress on stderr only for people: a TTY and no --json. */
+  protected wantsProgress(): boolean {
+    return Boolean(process.stderr.isTTY) && !this.jsonEnabled()
+  }
+
+  override async catch(err: Error & {oclif?: {exit?: number}}): Promise<void> {
+    const debug = this.argv.includes('--debug')
+    let code: number
+    let line: string
+    if (isReproError(err)) {
+      code = err.code
+      line = err.oneLine()
+    } else if (err.oclif?.exit !== undefined || /Flag|Arg|Parse/.test(err.constructor?.name ?? '')) {
+      // oclif's parser: a bad or missing flag is a usage error.
+      code = ExitCode.UsageOrEnvironment
+      line = `${err.message.split('\n')[0]} — see \`repro ${this.id ?? ''} --help\``
+    } else {
+      code = ExitCode.Internal
+      line = `internal error: ${err.message.split('\n')[0]} — please report it; rerun with --debug for the stack trace`
+    }
+    process.exitCode = code
+    if (this.jsonEnabled()) {
+      this.logJson({error: {message: line, code, hint: isReproError(err) ? err.hint : null}})
+    } else {
+      process.stderr.write(`repro: ${line}\n`)
+    }
+    if (debug && err.stack) process.stderr.write(`${err.stack}\n`)
+  }
+}

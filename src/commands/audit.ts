@@ -1,0 +1,54 @@
+import {Flags} from '@oclif/core'
+import path from 'node:path'
+import {promises as fs} from 'node:fs'
+import {ReproCommand} from '../cli/base.js'
+import {targetFlags, timestamp, trainingFlags} from '../cli/flags.js'
+import {runAudit} from '../app/audit.js'
+import {resolveData} from '../app/data.js'
+import {stderrProgress} from '../app/progress.js'
+import {defaultDemoTargets, findPythonWithTorch, targetsFromFlags} from '../app/targets.js'
+import type {AuditReport} from '../core/report.js'
+import {renderJson} from '../report/json.js'
+import {renderTerminal} from '../report/terminal.js'
+
+export default class Audit extends ReproCommand {
+  static override summary = 'Run every target × repeats, diff the training traces, and give a verdict.'
+  static override description = `Each target trains the same seeded tabular MLP on identical data; repeats within a target and each target against the first are compared entry by entry along the whole training trace.
+With no target, the host's python with torch is audited against itself (repeats) and against a thread-count variant.
+Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other targets are still reported), 3 internal error.`
+  static override examples = [
+    '<%= config.bin %> audit',
+    '<%= config.bin %> audit --python /usr/bin/python3 --python /usr/bin/python3 --repeats 2',
+    '<%= config.bin %> audit --python /usr/bin/python3 --python /usr/bin/python3 --set 2:threads=2',
+    '<%= config.bin %> audit --python .venv/bin/python --data train.csv --label target --json',
+  ]
+  static override flags = {
+    ...targetFlags,
+    ...trainingFlags,
+    repeats: Flags.integer({description: 'Runs per target (repeats are compared with each other).', default: 2, min: 1, max: 50}),
+    out: Flags.string({description: 'Directory for the runs and report.json. Default: reports/audit-<time>.'}),
+  }
+
+  async run(): Promise<AuditReport> {
+    const {flags} = await this.parse(Audit)
+    const pythons = flags.python ?? []
+    const targets = pythons.length > 0 ? targetsFromFlags(pythons, flags.set) : defaultDemoTargets(await findPythonWithTorch())
+    const data = await resolveData({csv: flags.data, label: flags.label, rows: flags.rows})
+    const outDir = path.resolve(flags.out ?? path.join('reports', `audit-${timestamp()}`))
+    const report = await runAudit({
+      targets,
+      repeats: flags.repeats,
+      seed: flags.seed,
+      epochs: flags.epochs,
+      data,
+      timeoutMs: flags.timeout * 1000,
+      outDir,
+      command: ['repro', 'audit', ...this.argv].join(' '),
+      progress: stderrProgress(this.wantsProgress()),
+    })
+    await fs.writeFile(path.join(outDir, 'report.json'), renderJson(report))
+    if (!this.jsonEnabled()) this.log(renderTerminal(report).trimEnd())
+    process.exitCode = report.verdict.exit_code
+    return report
+  }
+}

@@ -1,0 +1,120 @@
+// The one report object every renderer walks (terminal, JSON; Markdown/HTML/JUnit later), and
+// the verdict that decides the exit code. Pure: built from comparisons, no I/O.
+
+import type {FingerprintRow} from './fingerprint-diff.js'
+import type {TraceComparison} from './trace-compare.js'
+import type {Knobs, RunOutcome} from './types.js'
+
+export const REPORT_SCHEMA = 'repro.report/1'
+
+export interface TargetError {
+  message: string
+  hint: string
+  line: string
+}
+
+export interface RunRecord {
+  repeat: number
+  dir: string
+  seconds: number
+  final: RunOutcome['final']
+  epochs: RunOutcome['epochs']
+  knobs_effective: RunOutcome['knobs_effective']
+  timings: Record<string, number>
+}
+
+export interface TargetRecord {
+  index: number
+  name: string
+  kind: string
+  /** 'target' counts towards the verdict; 'variant' is an informational knob variant */
+  role: 'target' | 'variant'
+  knobs_requested: Knobs
+  identity: {reference: string; details: Record<string, string | number | boolean | null>} | null
+  status: 'ok' | 'error'
+  error: TargetError | null
+  runs: RunRecord[]
+}
+
+export interface DivergenceSummary {
+  bitwise_identical: boolean
+  first_divergence: TraceComparison['first_divergence']
+  counts: TraceComparison['counts']
+  /** the most-diverged entries with stored values, worst first (capped) */
+  worst: {name: string; phase: string; max_abs: number; rel_l2: number; step: string | number}[]
+}
+
+export interface PairRecord {
+  role: 'repeat' | 'cross' | 'variant'
+  a: {target: number; repeat: number; name: string}
+  b: {target: number; repeat: number; name: string}
+  divergence: DivergenceSummary
+  outcome: {val_accuracy_a: number | null; val_accuracy_b: number | null; accuracy_delta: number | null; val_loss_delta: number | null}
+  /** changed fingerprint rows only (unchanged rows are noise in a report) */
+  fingerprint_changes: FingerprintRow[]
+  fingerprint_changed: number
+}
+
+export type VerdictStatus = 'reproducible' | 'drift' | 'error'
+
+export interface Verdict {
+  status: VerdictStatus
+  exit_code: 0 | 1 | 2
+  headline: string
+}
+
+export interface AuditReport {
+  schema: typeof REPORT_SCHEMA
+  tool: {name: 'repro'; version: string}
+  created: string
+  command: string
+  host: unknown
+  git: unknown
+  settings: {repeats: number; seed: number; epochs: number; data_source: string; data_sha256: string; out_dir: string}
+  targets: TargetRecord[]
+  comparisons: PairRecord[]
+  verdict: Verdict
+}
+
+export function summarizeDivergence(cmp: TraceComparison, maxWorst = 10): DivergenceSummary {
+  const worst = cmp.differing
+    .filter((d) => d.metrics !== null)
+    .map((d) => ({name: d.name, phase: d.phase, step: d.step, max_abs: d.metrics!.max_abs, rel_l2: d.metrics!.rel_l2}))
+    .sort((x, y) => y.max_abs - x.max_abs)
+    .slice(0, maxWorst)
+  return {bitwise_identical: cmp.bitwise_identical, first_divergence: cmp.first_divergence, counts: cmp.counts, worst}
+}
+
+/**
+ * The verdict: an incomplete audit (a target failed) is an environment error (2); otherwise
+ * any repeat or cross-target comparison that is not bitwise identical is drift (1). Variant
+ * comparisons (the no-target demo's knob variant) inform but never fail the audit.
+ */
+export function decideVerdict(targets: TargetRecord[], comparisons: PairRecord[]): Verdict {
+  const failed = targets.filter((t) => t.status === 'error')
+  const counted = comparisons.filter((c) => c.role !== 'variant')
+  const drifting = counted.filter((c) => !c.divergence.bitwise_identical)
+  const repeatsDrift = drifting.filter((c) => c.role === 'repeat')
+  if (failed.length > 0) {
+    const names = failed.map((t) => t.name).join(', ')
+    return {status: 'error', exit_code: 2, headline: `${failed.length} of ${targets.length} target(s) could not be audited (${names})${drifting.length ? `; ${drifting.length} comparison(s) drifted among the rest` : ''}`}
+  }
+  if (drifting.length === 0) {
+    const variant = comparisons.find((c) => c.role === 'variant')
+    const note = variant
+      ? variant.divergence.bitwise_identical
+        ? `; the knob variant (${variant.b.name}) is bitwise identical too`
+        : `; the knob variant (${variant.b.name}) diverges at ${describeFirst(variant)}`
+      : ''
+    return {status: 'reproducible', exit_code: 0, headline: `bitwise reproducible: ${counted.length} comparison(s), every trace entry identical${note}`}
+  }
+  const first = drifting[0]!
+  const kind = repeatsDrift.length > 0 ? 'not reproducible within a target' : 'drift between targets'
+  return {status: 'drift', exit_code: 1, headline: `${kind}: ${first.a.name} vs ${first.b.name} first diverge at ${describeFirst(first)}`}
+}
+
+export function describeFirst(c: PairRecord): string {
+  const fd = c.divergence.first_divergence
+  if (!fd) return 'no entry'
+  return `step ${fd.step}, ${fd.entry} (${fd.phase})`
+}

@@ -1,0 +1,94 @@
+// Domain types shared by compare, attribution and the renderers. Pure data: the artifact
+// readers (src/artifacts) parse untrusted files into these; nothing here does I/O.
+
+export type DType = 'float64' | 'float32' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'uint8' | 'bool'
+
+/** Values of one stored tensor. Floating types arrive widened: F16/BF16 are stored as F32. */
+export interface TensorValues {
+  dtype: 'float64' | 'float32' | 'int64' | 'int32' | 'uint8' | 'bool'
+  shape: number[]
+  data: Float64Array | Float32Array | BigInt64Array | Int32Array | Uint8Array
+}
+
+export interface TraceEntry {
+  name: string
+  dtype: DType
+  shape: number[]
+  sha256: string
+  nonfinite: number
+}
+
+export type StepId = 'init' | number
+
+export interface TraceStep {
+  step: StepId
+  epoch: number | null
+  stored: boolean
+  entries: TraceEntry[]
+}
+
+export interface Trace {
+  steps: TraceStep[]
+}
+
+/** Lookup of stored values by `<step>|<entry name>`, as in tensors.safetensors. */
+export type StoredValues = ReadonlyMap<string, TensorValues>
+
+export function storedKey(step: StepId, name: string): string {
+  return `${step}|${name}`
+}
+
+export interface Knobs {
+  device: string
+  threads: number | null
+  interop_threads: number | null
+  deterministic: boolean
+  cudnn_benchmark: boolean
+  tf32_matmul: boolean | null
+  tf32_cudnn: boolean | null
+  float32_matmul_precision: string | null
+  amp: 'off' | 'fp16' | 'bf16'
+  compile: boolean
+  env: Record<string, string>
+}
+
+export interface EpochOutcome {
+  epoch: number
+  train_loss: number | null
+  val_loss: number | null
+  val_accuracy: number | null
+  seconds: number
+  last_step: number
+}
+
+export interface RunOutcome {
+  status: 'ok' | 'error'
+  error: {type: string; message: string} | null
+  knobs_effective: Record<string, unknown>
+  steps: number
+  epochs: EpochOutcome[]
+  final: {val_accuracy: number | null; val_loss: number | null; train_loss: number | null}
+  timings: Record<string, number>
+}
+
+/** The fingerprint is a nested JSON object (docs/artifacts.md); diffed generically by path. */
+export type Json = null | boolean | number | string | Json[] | {[key: string]: Json}
+export type Fingerprint = {[key: string]: Json}
+
+/** One complete run read back from disk (validated). */
+export interface RunArtifacts {
+  label: string
+  fingerprint: Fingerprint
+  outcome: RunOutcome
+  trace: Trace
+  values: StoredValues
+}
+
+/** Tolerances for numeric comparison (torch.testing.assert_close semantics). */
+export interface Tolerance {
+  rtol: number
+  atol: number
+}
+
+export const DEFAULT_FP32_TOLERANCE: Tolerance = {rtol: 1.3e-6, atol: 1e-5}
+export const DEFAULT_FP64_TOLERANCE: Tolerance = {rtol: 1e-7, atol: 1e-7}

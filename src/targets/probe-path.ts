@@ -1,0 +1,10 @@
+// Where the Python probe ships: `probe/` at the package root, next to `dist/`.
+
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+/** The directory that holds the `repro_probe` package (goes on PYTHONPATH). */
+export function probeRoot(): string {
+  // this file compiles to dist/src/targets/probe-path.js
+  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'probe')
+}
