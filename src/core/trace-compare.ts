@@ -1,0 +1,244 @@
+// Aligns two execution-ordered training traces step by step and entry by entry, and finds the
+// first divergence. Digests decide identity; stored values (when both runs kept them) add metrics.
+
+import {compareValues, type TensorMetrics} from './metrics.js'
+import {storedKey, type DType, type StepId, type StoredValues, type Tolerance, type Trace, type TraceEntry, type TraceStep} from './types.js'
+
+/** Where in a training step an entry is produced; 'other' for names outside the probe's scheme. */
+export type Phase = 'forward' | 'loss' | 'backward' | 'update' | 'buffer' | 'other'
+
+/** Phase from the entry-name prefix. At step 'init', param/ and buffer/ are the initial state. */
+export function entryPhase(name: string): Phase {
+  if (name.startsWith('fwd/')) return 'forward'
+  if (name === 'loss' || name.startsWith('loss/')) return 'loss'
+  if (name.startsWith('grad/')) return 'backward'
+  if (name.startsWith('param/')) return 'update'
+  if (name.startsWith('buffer/')) return 'buffer'
+  return 'other'
+}
+
+export type EntryDiffKind = 'value' | 'shape' | 'missing_in_a' | 'missing_in_b'
+
+export interface FirstDivergence {
+  step: StepId
+  entry: string
+  /** Position in the aligned step: entries of `a` in order, then entries only in `b`. */
+  index_in_step: number
+  kind: 'value' | 'missing' | 'shape'
+  phase: Phase
+}
+
+export interface StepSummary {
+  step: StepId
+  epoch: number | null
+  entries: number
+  differing: number
+  /** Both traces marked the step as stored. */
+  stored: boolean
+}
+
+export interface DifferingEntry {
+  step: StepId
+  name: string
+  index_in_step: number
+  phase: Phase
+  /** dtype of `a`'s entry (of `b`'s for missing_in_a). */
+  dtype: DType
+  /** 'shape' = dtype or shape differ in the trace metadata. */
+  kind: EntryDiffKind
+  /** Present when both runs stored values for this step and entry (b compared against a). */
+  metrics: TensorMetrics | null
+}
+
+/** Per entry name across steps: the divergence-map row. Magnitudes are null while unknown. */
+export interface EntryWorst {
+  name: string
+  phase: Phase
+  /** Steps where the entry appears on either side. */
+  occurrences: number
+  /** Steps where it differs (including missing on one side). */
+  differing: number
+  /** Steps with a known magnitude: digest-identical (0) or compared values. */
+  measured: number
+  max_rel_l2: number | null
+  max_abs: number | null
+  max_rel_l2_step: StepId | null
+  beyond_tolerance: number
+}
+
+export interface TraceCounts {
+  entries: number
+  identical: number
+  differing: number
+  differing_with_values: number
+  /** Stored values out of tolerance, plus every dtype/shape mismatch. */
+  beyond_tolerance: number
+  shape: number
+  missing_in_a: number
+  missing_in_b: number
+}
+
+export interface TraceComparison {
+  bitwise_identical: boolean
+  first_divergence: FirstDivergence | null
+  steps: StepSummary[]
+  differing: DifferingEntry[]
+  counts: TraceCounts
+  /** In order of first appearance (execution order). */
+  worst: EntryWorst[]
+}
+
+export interface TraceCompareOptions {
+  fp32: Tolerance
+  fp64: Tolerance
+}
+
+function stepOrder(s: StepId): number {
+  return s === 'init' ? -Infinity : s
+}
+
+/** First occurrence of each step id wins (a valid trace has no duplicates). */
+function indexSteps(t: Trace): Map<StepId, TraceStep> {
+  const m = new Map<StepId, TraceStep>()
+  for (const s of t.steps) if (!m.has(s.step)) m.set(s.step, s)
+  return m
+}
+
+function sameShape(a: number[], b: number[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+/** Name → indices in `entries`, consumed in order so duplicate names pair up positionally. */
+class NameQueue {
+  private readonly byName = new Map<string, {idx: number[]; next: number}>()
+  constructor(entries: TraceEntry[]) {
+    entries.forEach((e, i) => {
+      const q = this.byName.get(e.name)
+      if (q) q.idx.push(i)
+      else this.byName.set(e.name, {idx: [i], next: 0})
+    })
+  }
+
+  take(name: string): number | undefined {
+    const q = this.byName.get(name)
+    if (!q || q.next >= q.idx.length) return undefined
+    return q.idx[q.next++]
+  }
+}
+
+/**
+ * Compares trace `b` against the reference trace `a`. Steps are aligned by id ('init' first,
+ * then ascending), entries by name within a step. Linear in the number of entries; values are
+ * read only for entries whose digests differ.
+ */
+export function compareTraces(a: Trace, av: StoredValues, b: Trace, bv: StoredValues, opts: TraceCompareOptions): TraceComparison {
+  const stepsA = indexSteps(a)
+  const stepsB = indexSteps(b)
+  const ids = [...new Set<StepId>([...stepsA.keys(), ...stepsB.keys()])].sort((x, y) => stepOrder(x) - stepOrder(y))
+
+  const counts: TraceCounts = {entries: 0, identical: 0, differing: 0, differing_with_values: 0, beyond_tolerance: 0, shape: 0, missing_in_a: 0, missing_in_b: 0}
+  const steps: StepSummary[] = []
+  const differing: DifferingEntry[] = []
+  const worst = new Map<string, EntryWorst>()
+  let first: FirstDivergence | null = null
+
+  const worstOf = (name: string): EntryWorst => {
+    let w = worst.get(name)
+    if (!w) {
+      w = {name, phase: entryPhase(name), occurrences: 0, differing: 0, measured: 0, max_rel_l2: null, max_abs: null, max_rel_l2_step: null, beyond_tolerance: 0}
+      worst.set(name, w)
+    }
+    w.occurrences++
+    return w
+  }
+
+  const record = (d: DifferingEntry, w: EntryWorst): void => {
+    differing.push(d)
+    counts.differing++
+    w.differing++
+    if (first === null) {
+      const kind = d.kind === 'value' || d.kind === 'shape' ? d.kind : 'missing'
+      first = {step: d.step, entry: d.name, index_in_step: d.index_in_step, kind, phase: d.phase}
+    }
+  }
+
+  for (const id of ids) {
+    const sa = stepsA.get(id)
+    const sb = stepsB.get(id)
+    const ea = sa?.entries ?? []
+    const eb = sb?.entries ?? []
+    const summary: StepSummary = {step: id, epoch: sa?.epoch ?? sb?.epoch ?? null, entries: 0, differing: 0, stored: Boolean(sa?.stored && sb?.stored)}
+    const queue = new NameQueue(eb)
+    const usedB = new Uint8Array(eb.length)
+    let index = 0
+
+    for (const x of ea) {
+      const w = worstOf(x.name)
+      const j = queue.take(x.name)
+      const at = index++
+      if (j === undefined) {
+        counts.missing_in_b++
+        summary.differing++
+        record({step: id, name: x.name, index_in_step: at, phase: w.phase, dtype: x.dtype, kind: 'missing_in_b', metrics: null}, w)
+        continue
+      }
+      usedB[j] = 1
+      const y = eb[j]!
+      const sameMeta = x.dtype === y.dtype && sameShape(x.shape, y.shape)
+      if (sameMeta && x.sha256 === y.sha256) {
+        counts.identical++
+        w.measured++
+        if (w.max_rel_l2 === null) {
+          w.max_rel_l2 = 0
+          w.max_abs = 0
+          w.max_rel_l2_step = id
+        }
+        continue
+      }
+      const key = storedKey(id, x.name)
+      const va = av.get(key)
+      const vb = bv.get(key)
+      const metrics = va && vb ? compareValues(vb, va, x.dtype === 'float64' ? opts.fp64 : opts.fp32) : null
+      const kind = sameMeta ? 'value' : 'shape'
+      if (!sameMeta) counts.shape++
+      if (metrics) {
+        counts.differing_with_values++
+        w.measured++
+        if (w.max_rel_l2 === null || metrics.rel_l2 > w.max_rel_l2) {
+          w.max_rel_l2 = metrics.rel_l2
+          w.max_rel_l2_step = id
+        }
+        if (w.max_abs === null || metrics.max_abs > w.max_abs) w.max_abs = metrics.max_abs
+      }
+      if (!sameMeta || (metrics && !metrics.within_tolerance)) {
+        counts.beyond_tolerance++
+        w.beyond_tolerance++
+      }
+      summary.differing++
+      record({step: id, name: x.name, index_in_step: at, phase: w.phase, dtype: x.dtype, kind, metrics}, w)
+    }
+
+    eb.forEach((y, j) => {
+      if (usedB[j]) return
+      const w = worstOf(y.name)
+      counts.missing_in_a++
+      summary.differing++
+      record({step: id, name: y.name, index_in_step: index++, phase: w.phase, dtype: y.dtype, kind: 'missing_in_a', metrics: null}, w)
+    })
+
+    summary.entries = index
+    counts.entries += index
+    steps.push(summary)
+  }
+
+  return {
+    bitwise_identical: counts.differing === 0,
+    first_divergence: first,
+    steps,
+    differing,
+    counts,
+    worst: [...worst.values()],
+  }
+}
