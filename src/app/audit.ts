@@ -86,9 +86,11 @@ export async function runAudit(opts: AuditOptions): Promise<AuditReport> {
       } catch (e) {
         if (!isReproError(e)) throw e
         // Known failure: record it and go on with the other targets; repeats would fail alike.
-        opts.progress.fail(what, e.oneLine())
+        // Name the numbered target: the same interpreter or image may appear twice.
+        const line = `${name}: ${e.message} — ${e.hint}`
+        opts.progress.fail(what, line)
         record.status = 'error'
-        record.error = {message: e.message, hint: e.hint, line: e.oneLine()}
+        record.error = {message: e.message, hint: e.hint, line}
         break
       }
     }

@@ -51,7 +51,7 @@ export function renderTerminal(report: AuditReport, opts: {maxFingerprintRows?: 
     for (const t of failed) out.push(`  ${safeText(t.error!.line, 400)}`)
     out.push('')
   }
-  out.push(`Runs and report.json: ${safeText(report.settings.out_dir, 300)}`)
+  out.push(`Artifacts: ${safeText(report.settings.out_dir, 300)}`)
   return out.join('\n') + '\n'
 }
 

@@ -1,0 +1,81 @@
+// The spine end to end on the local-python target with the real probe and Debian's torch.
+
+import {describe, test} from 'node:test'
+import assert from 'node:assert/strict'
+import {existsSync, readFileSync} from 'node:fs'
+import path from 'node:path'
+import {PYTHON, pythonWithoutTorch, repro, tmpDir} from './helpers.js'
+
+const FAST = ['--epochs', '1', '--rows', '512']
+
+describe('repro audit (local python, real torch)', () => {
+  test('the same python twice with repeats: bitwise reproducible, exit 0', () => {
+    const out = tmpDir()
+    const r = repro(['audit', '--python', PYTHON, '--python', PYTHON, '--repeats', '2', '--out', out, '--json', ...FAST])
+    assert.equal(r.status, 0, r.stderr)
+    const report = JSON.parse(r.stdout)
+    assert.equal(report.verdict.status, 'reproducible')
+    assert.equal(report.comparisons.length, 3) // two repeat pairs and one cross pair
+    for (const c of report.comparisons) assert.equal(c.divergence.bitwise_identical, true)
+    assert.ok(existsSync(path.join(out, 'report.json')))
+    assert.ok(report.git && report.host, 'host fingerprint and git state are stamped into the record')
+  })
+
+  test('a thread-count override on one side: exit 1, first divergence named, threads in the fingerprint diff', () => {
+    const r = repro(['audit', '--python', PYTHON, '--python', PYTHON, '--repeats', '1', '--set', '2:threads=2', '--out', tmpDir(), '--json', ...FAST])
+    assert.equal(r.status, 1, r.stderr)
+    const report = JSON.parse(r.stdout)
+    assert.equal(report.verdict.status, 'drift')
+    const cross = report.comparisons.find((c: {role: string}) => c.role === 'cross')
+    assert.ok(cross.divergence.first_divergence, 'first divergence located')
+    assert.equal(cross.divergence.first_divergence.step, 0)
+    assert.match(report.verdict.headline, /first diverge at step 0, /)
+    const threads = cross.fingerprint_changes.find((row: {path: string}) => row.path === 'threads.intra_op')
+    assert.deepEqual([threads.a, threads.b], [1, 2])
+  })
+
+  test('terminal output names the verdict, the first divergence and the thread change', () => {
+    const r = repro(['audit', '--python', PYTHON, '--python', PYTHON, '--repeats', '1', '--set', '2:threads=2', '--out', tmpDir(), ...FAST])
+    assert.equal(r.status, 1)
+    assert.match(r.stdout, /^✘ drift between targets/)
+    assert.match(r.stdout, /threads\.intra_op/)
+    assert.equal(r.stderr, '', 'no progress noise when stderr is not a TTY')
+  })
+
+  test('bad targets: missing python and python without torch are one-line errors, exit 2, the good target still reported', () => {
+    const r = repro(['audit', '--python', '/nonexistent/python3', '--python', pythonWithoutTorch(), '--python', PYTHON, '--repeats', '1', '--out', tmpDir(), '--json', ...FAST])
+    assert.equal(r.status, 2, r.stderr)
+    const report = JSON.parse(r.stdout)
+    const [missing, noTorch, good] = report.targets
+    assert.equal(missing.status, 'error')
+    assert.match(missing.error.line, /^#1 python:\/nonexistent\/python3: .*does not exist — pass the path/)
+    assert.equal(noTorch.status, 'error')
+    assert.match(noTorch.error.line, /has no PyTorch .* apt-get install python3-torch/)
+    assert.equal(good.status, 'ok')
+    assert.equal(good.runs.length, 1)
+    for (const t of [missing, noTorch]) assert.ok(!t.error.line.includes('\n'))
+  })
+
+  test('a probe that runs past --timeout is killed: exit 2 with the fix named', () => {
+    const r = repro(['audit', '--python', PYTHON, '--repeats', '1', '--timeout', '1', '--out', tmpDir()])
+    assert.equal(r.status, 2)
+    assert.match(r.stdout, /timed out after 1 s and was killed — raise --timeout/)
+  })
+
+  test('bad flags are usage errors with exit 2 and one line', () => {
+    const r = repro(['audit', '--python', PYTHON, '--set', '2:threads=2'])
+    assert.equal(r.status, 2)
+    assert.match(r.stderr, /^repro: --set: --set 2:threads=2 names target 2, but there are 1 — /)
+    assert.equal(r.stderr.trim().split('\n').length, 1)
+    const unknown = repro(['audit', '--bogus'])
+    assert.equal(unknown.status, 2)
+    assert.equal(unknown.stderr.trim().split('\n').length, 1)
+  })
+
+  test('the report on disk is the one printed with --json', () => {
+    const out = tmpDir()
+    const r = repro(['audit', '--python', PYTHON, '--repeats', '1', '--out', out, '--json', ...FAST])
+    assert.equal(r.status, 0, r.stderr)
+    assert.deepEqual(JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')).verdict, JSON.parse(r.stdout).verdict)
+  })
+})
