@@ -1,0 +1,142 @@
+"""Load and validate config.json (schema repro.config/1), filling defaults from docs/artifacts.md.
+
+Invalid values raise ProbeError('invalid_config'); unknown keys are reported as warnings."""
+
+import copy
+import json
+import math
+import os
+import re
+
+from .errors import ProbeError
+
+SCHEMA = "repro.config/1"
+
+DEFAULTS = {
+    "schema": SCHEMA,
+    "data": {"file": "data.safetensors", "sha256": None},
+    "model": {"hidden": [64, 32], "embedding_dim": 4, "dropout": 0.1},
+    "train": {"epochs": 3, "batch_size": 64, "lr": 0.005, "optimizer": "adam",
+              "seed": 1234, "val_fraction": 0.2},
+    "knobs": {"device": "cpu", "threads": None, "interop_threads": None, "deterministic": False,
+              "cudnn_benchmark": False, "tf32_matmul": None, "tf32_cudnn": None,
+              "float32_matmul_precision": None, "amp": "off", "compile": False, "env": {}},
+    "trace": {"enabled": True, "store_steps": None},
+}
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _fail(msg):
+    raise ProbeError("invalid_config", msg)
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v):
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
+
+
+def _int(v, where, lo, hi=None, nullable=False):
+    if v is None and nullable:
+        return
+    if not _is_int(v) or v < lo or (hi is not None and v > hi):
+        _fail("%s must be an integer >= %d%s, got %r" % (where, lo, "" if hi is None else " and <= %d" % hi, v))
+
+
+def _bool(v, where, nullable=False):
+    if v is None and nullable:
+        return
+    if not isinstance(v, bool):
+        _fail("%s must be a boolean%s, got %r" % (where, " or null" if nullable else "", v))
+
+
+def _choice(v, where, choices, nullable=False):
+    if v is None and nullable:
+        return
+    if v not in choices:
+        _fail("%s must be one of %s, got %r" % (where, ", ".join(choices), v))
+
+
+def merge_defaults(raw, warnings):
+    if not isinstance(raw, dict):
+        _fail("config must be a JSON object")
+    cfg = copy.deepcopy(DEFAULTS)
+    for key, value in raw.items():
+        if key not in DEFAULTS:
+            warnings.append("unknown config key %r ignored" % key)
+        elif key == "schema":
+            cfg[key] = value
+        else:
+            if not isinstance(value, dict):
+                _fail("config.%s must be an object" % key)
+            for sub, v in value.items():
+                if sub not in DEFAULTS[key]:
+                    warnings.append("unknown config key %s.%s ignored" % (key, sub))
+                else:
+                    cfg[key][sub] = v
+    return cfg
+
+
+def validate(cfg, mode):
+    if cfg["schema"] != SCHEMA:
+        _fail("schema must be %r, got %r" % (SCHEMA, cfg["schema"]))
+    d, m, t, k, tr = cfg["data"], cfg["model"], cfg["train"], cfg["knobs"], cfg["trace"]
+    if mode == "train":
+        if not isinstance(d["file"], str) or not d["file"] or "\x00" in d["file"]:
+            _fail("data.file must be a non-empty string")
+        if not isinstance(d["sha256"], str) or not re.match(r"^[0-9a-fA-F]{64}$", d["sha256"]):
+            _fail("data.sha256 must be 64 hex characters")
+    if not isinstance(m["hidden"], list):
+        _fail("model.hidden must be a list of integers")
+    for i, h in enumerate(m["hidden"]):
+        _int(h, "model.hidden[%d]" % i, 1, 1 << 20)
+    _int(m["embedding_dim"], "model.embedding_dim", 1, 1 << 16)
+    if not _is_num(m["dropout"]) or not 0 <= m["dropout"] < 1:
+        _fail("model.dropout must be a number in [0, 1), got %r" % (m["dropout"],))
+    _int(t["epochs"], "train.epochs", 1, 1 << 20)
+    _int(t["batch_size"], "train.batch_size", 2, 1 << 30)
+    if not _is_num(t["lr"]) or t["lr"] <= 0:
+        _fail("train.lr must be a positive finite number, got %r" % (t["lr"],))
+    _choice(t["optimizer"], "train.optimizer", ("adam", "sgd"))
+    _int(t["seed"], "train.seed", 0, (1 << 63) - 1)
+    if not _is_num(t["val_fraction"]) or not 0 <= t["val_fraction"] < 1:
+        _fail("train.val_fraction must be a number in [0, 1), got %r" % (t["val_fraction"],))
+    if not isinstance(k["device"], str) or not re.match(r"^(cpu|cuda(:[0-9]+)?)$", k["device"]):
+        _fail("knobs.device must be cpu, cuda or cuda:N, got %r" % (k["device"],))
+    _int(k["threads"], "knobs.threads", 1, 4096, nullable=True)
+    _int(k["interop_threads"], "knobs.interop_threads", 1, 4096, nullable=True)
+    _bool(k["deterministic"], "knobs.deterministic")
+    _bool(k["cudnn_benchmark"], "knobs.cudnn_benchmark")
+    _bool(k["tf32_matmul"], "knobs.tf32_matmul", nullable=True)
+    _bool(k["tf32_cudnn"], "knobs.tf32_cudnn", nullable=True)
+    _choice(k["float32_matmul_precision"], "knobs.float32_matmul_precision",
+            ("highest", "high", "medium"), nullable=True)
+    _choice(k["amp"], "knobs.amp", ("off", "fp16", "bf16"))
+    _bool(k["compile"], "knobs.compile")
+    if not isinstance(k["env"], dict):
+        _fail("knobs.env must be an object of strings")
+    for name, value in k["env"].items():
+        if not _ENV_NAME.match(name) or not isinstance(value, str) or "\x00" in value:
+            _fail("knobs.env entry %r is not NAME: string" % (name,))
+    _bool(tr["enabled"], "trace.enabled")
+    if tr["store_steps"] is not None:
+        if not isinstance(tr["store_steps"], list):
+            _fail("trace.store_steps must be null or a list of integers")
+        for i, s in enumerate(tr["store_steps"]):
+            _int(s, "trace.store_steps[%d]" % i, 0)
+    return cfg
+
+
+def load_config(path, mode):
+    """Read, merge defaults, validate. Returns (config, warnings, config_dir)."""
+    try:
+        with open(path, "rb") as f:
+            raw = json.loads(f.read().decode("utf-8"))
+    except (OSError, ValueError) as e:
+        _fail("cannot read config %s: %s" % (path, e))
+    warnings = []
+    cfg = validate(merge_defaults(raw, warnings), mode)
+    return cfg, warnings, os.path.dirname(os.path.abspath(path))

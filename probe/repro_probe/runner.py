@@ -1,0 +1,132 @@
+"""The two modes. fingerprint: apply knobs, write fingerprint.json. train: apply knobs, verify and
+load data, train with the trace, then write fingerprint.json, run.json, trace.json, tensors.safetensors
+(on failure: status "error" with {type, message}, traceback on stderr, exit code 3)."""
+
+import os
+import sys
+import time
+import traceback
+
+from . import PROBE_VERSION
+from .config import load_config
+from .errors import ProbeError
+from .jsonio import one_line, write_json
+
+EXIT_OK, EXIT_USAGE, EXIT_ERROR = 0, 2, 3
+
+
+def _warn_all(warnings):
+    for w in warnings:
+        sys.stderr.write("repro_probe: warning: %s\n" % w)
+
+
+def _import_torch(timings):
+    t0 = time.time()
+    import torch
+    timings["import_seconds"] = time.time() - t0
+    return torch
+
+
+def run_fingerprint(config_path, out_dir):
+    from .fingerprint import collect, warm_up
+    from .knobs import apply_env, apply_knobs, resolve_device
+    try:
+        cfg, warnings, _ = load_config(config_path, "fingerprint")
+    except ProbeError as e:
+        sys.stderr.write("repro_probe: %s: %s\n" % (e.type, e.message))
+        return EXIT_USAGE
+    _warn_all(warnings)
+    os.makedirs(out_dir, exist_ok=True)
+    apply_env(cfg["knobs"]["env"])
+    torch = _import_torch({})
+    apply_knobs(torch, cfg["knobs"])
+    device = None
+    try:
+        device = resolve_device(torch, cfg["knobs"]["device"])
+    except ProbeError as e:  # a fingerprint is still useful without the device
+        sys.stderr.write("repro_probe: warning: %s\n" % e.message)
+    warm_up(torch, device)
+    write_json(os.path.join(out_dir, "fingerprint.json"), collect(torch))
+    return EXIT_OK
+
+
+def _run_json(cfg_knobs, result, error, timings):
+    return {
+        "schema": "repro.run/1", "probe_version": PROBE_VERSION,
+        "status": "error" if error else "ok", "error": error,
+        "knobs_requested": cfg_knobs, "knobs_effective": result["knobs_effective"],
+        "data": result["data"], "model": result["model"], "steps": result["steps"],
+        "epochs": result["epochs"], "final": result["final"], "nonfinite": result["nonfinite"],
+        "timings": timings,
+    }
+
+
+def run_train(config_path, out_dir):
+    from .safetensors import write_safetensors
+    t_start = time.time()
+    os.makedirs(out_dir, exist_ok=True)
+    timings = {"import_seconds": 0.0, "setup_seconds": 0.0, "train_seconds": 0.0}
+    result = {"knobs_effective": {}, "data": None, "model": None, "steps": 0, "epochs": [],
+              "final": {"val_accuracy": None, "val_loss": None, "train_loss": None},
+              "nonfinite": {"loss": 0, "entries": 0}}
+    cfg = torch = device = recorder = error = None
+    try:
+        cfg, warnings, cfg_dir = load_config(config_path, "train")
+        _warn_all(warnings)
+        from .knobs import apply_env, apply_knobs, effective_knobs, resolve_device
+        apply_env(cfg["knobs"]["env"])
+        torch = _import_torch(timings)
+        t0 = time.time()
+        apply_knobs(torch, cfg["knobs"])
+        result["knobs_effective"] = effective_knobs(torch, cfg["knobs"])
+        device = resolve_device(torch, cfg["knobs"]["device"])
+        result["knobs_effective"] = effective_knobs(torch, cfg["knobs"], device)
+        from .fingerprint import warm_up
+        warm_up(torch, device)
+        from .data import load_data
+        data = load_data(cfg, cfg_dir)
+        result["data"] = data["summary"]
+        from .trace import TraceRecorder
+        store = cfg["trace"]["store_steps"]
+        recorder = TraceRecorder(torch, cfg["trace"]["enabled"], None if store is None else set(store))
+        timings["setup_seconds"] = time.time() - t0
+        t0 = time.time()
+        from .train import run_training
+        try:
+            run_training(torch, cfg, data, device, recorder, result)
+        finally:
+            timings["train_seconds"] = time.time() - t0
+            timings["trace_seconds"] = recorder.seconds
+        result["knobs_effective"] = effective_knobs(torch, cfg["knobs"], device)
+    except ProbeError as e:
+        error = {"type": e.type, "message": one_line(e.message)}
+        sys.stderr.write("repro_probe: %s: %s\n" % (e.type, e.message))
+    except Exception as e:
+        traceback.print_exc()
+        error = {"type": "exception", "message": one_line("%s: %s" % (type(e).__name__, e))}
+    if recorder is not None:
+        recorder.active = False
+        result["nonfinite"]["entries"] = recorder.nonfinite_entries
+    return _write_train_outputs(out_dir, cfg, torch, recorder, result, error, timings, t_start,
+                                write_safetensors)
+
+
+def _write_train_outputs(out_dir, cfg, torch, recorder, result, error, timings, t_start, write_safetensors):
+    """Write everything that can be written; a failure here is itself an error."""
+    from .fingerprint import collect
+    try:
+        write_json(os.path.join(out_dir, "fingerprint.json"), collect(torch))
+    except Exception as e:
+        traceback.print_exc()
+        error = error or {"type": "exception", "message": one_line("fingerprint: %s: %s" % (type(e).__name__, e))}
+    if recorder is not None:
+        try:
+            write_json(os.path.join(out_dir, "trace.json"), recorder.trace_json(), compact=True)
+            write_safetensors(os.path.join(out_dir, "tensors.safetensors"), recorder.stored)
+        except Exception as e:
+            traceback.print_exc()
+            error = error or {"type": "exception", "message": one_line("trace: %s: %s" % (type(e).__name__, e))}
+    timings["total_seconds"] = time.time() - t_start
+    knobs = cfg["knobs"] if cfg is not None else None
+    write_json(os.path.join(out_dir, "run.json"), _run_json(knobs, result, error, timings))
+    return EXIT_ERROR if error else EXIT_OK

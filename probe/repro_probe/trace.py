@@ -1,0 +1,109 @@
+"""TraceRecorder: sha256 + non-finite count for every trace entry of every step, forward hooks on
+leaf modules, and stored values (float16/bfloat16 widened) at the chosen steps, within a byte budget."""
+
+import hashlib
+import sys
+import time
+
+from .safetensors import dtype_name, storable, tensor_bytes
+
+ENTRY_ORDER = ("forward outputs in hook order, loss, gradients in parameter order, "
+               "parameters then buffers after the update")
+STORE_BUDGET = 480 * 1024 * 1024  # the host rejects tensors.safetensors over 512 MiB
+
+
+class TraceRecorder(object):
+    def __init__(self, torch, enabled, store_steps, budget=STORE_BUDGET):
+        self.torch = torch
+        self.enabled = enabled
+        self.store_steps = store_steps  # set of ints; "init" is always stored
+        self.budget = budget
+        self.steps = []
+        self.stored = {}
+        self.stored_bytes = 0
+        self.nonfinite_entries = 0
+        self.active = False
+        self.seconds = 0.0
+        self._step = None
+        self._pending = None
+        self._pending_bytes = 0
+        self._seen = None
+        self._handles = []
+
+    def attach(self, leaves):
+        """Register a forward hook on every (name, module) leaf; records only while a step is open."""
+        if not self.enabled:
+            return
+        for name, module in leaves:
+            self._handles.append(module.register_forward_hook(self._hook(name)))
+
+    def _hook(self, name):
+        def hook(module, inputs, output):
+            if not self.active:
+                return
+            if isinstance(output, (tuple, list)):
+                for i, o in enumerate(output):
+                    if hasattr(o, "dtype"):
+                        self.record("fwd/%s.%d" % (name, i), o)
+            elif hasattr(output, "dtype"):
+                self.record("fwd/" + name, output)
+        return hook
+
+    def begin(self, step, epoch):
+        if not self.enabled:
+            return
+        store = step == "init" or step in self.store_steps
+        self._step = {"step": step, "epoch": epoch, "stored": store, "entries": []}
+        self._pending = {} if store else None
+        self._pending_bytes = 0
+        self._seen = {}
+        self.active = True
+
+    def record(self, name, tensor):
+        if not (self.enabled and self.active):
+            return
+        t0 = time.time()
+        torch = self.torch
+        n = self._seen.get(name, 0)
+        self._seen[name] = n + 1
+        if n:  # a module called more than once in a step
+            name = "%s#%d" % (name, n)
+        t = tensor.detach()
+        raw = tensor_bytes(t)
+        nonfinite = 0
+        if t.is_floating_point() and t.numel():
+            nonfinite = int(t.numel() - int(torch.isfinite(t).sum()))
+        if nonfinite:
+            self.nonfinite_entries += 1
+        self._step["entries"].append({"name": name, "dtype": dtype_name(t.dtype), "shape": list(t.shape),
+                                      "sha256": hashlib.sha256(raw).hexdigest(), "nonfinite": nonfinite})
+        if self._pending is not None:
+            v = storable(t).clone()
+            self._pending["%s|%s" % (self._step["step"], name)] = v
+            self._pending_bytes += v.numel() * v.element_size()
+        self.seconds += time.time() - t0
+
+    def end(self):
+        if not (self.enabled and self.active):
+            return
+        self.active = False
+        if self._pending is not None:
+            if self.stored_bytes + self._pending_bytes > self.budget:
+                sys.stderr.write("repro_probe: warning: step %s not stored (tensors budget of %d bytes reached)\n"
+                                 % (self._step["step"], self.budget))
+                self._step["stored"] = False
+            else:
+                self.stored.update(self._pending)
+                self.stored_bytes += self._pending_bytes
+        self.steps.append(self._step)
+        self._step = self._pending = self._seen = None
+
+    def record_state(self, model):
+        """param/<name> then buffer/<name>, in named_parameters() / named_buffers() order."""
+        for name, p in model.named_parameters():
+            self.record("param/" + name, p)
+        for name, b in model.named_buffers():
+            self.record("buffer/" + name, b)
+
+    def trace_json(self):
+        return {"schema": "repro.trace/1", "entry_order": ENTRY_ORDER, "steps": self.steps}
