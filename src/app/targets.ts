@@ -1,12 +1,29 @@
-// Turns command-line target flags into target specs, and finds the embedded default: the
-// host's own python with torch, audited against itself plus a thread-count variant.
+// Turns command-line target flags into target specs (in the order they were given, so
+// `--set N:` numbers them as the user sees them), and finds the embedded default: the host's
+// own python with torch, audited against itself plus a thread-count variant.
 
+import {existsSync} from 'node:fs'
 import {DEFAULT_KNOBS, KnobError, knobsForTarget, parseKnobOverride, type KnobOverride} from '../core/config.js'
 import type {Knobs} from '../core/types.js'
 import {ReproError} from '../errors.js'
+import {ContainerTarget} from '../targets/container.js'
+import {DEFAULT_LIMITS, type EngineName} from '../targets/container-args.js'
+import {detectEngine, sweepOrphans, type Engine} from '../targets/engine.js'
 import {spawnCapped} from '../targets/process.js'
 import {PythonTarget} from '../targets/python.js'
+import type {Target} from '../targets/target.js'
 import type {AuditTargetSpec} from './audit.js'
+
+export interface TargetFlags {
+  python?: string[]
+  image?: string[]
+  set?: string[]
+  engine: string
+  device: string
+  memory: string
+  cpus: string
+  'pids-limit': number
+}
 
 export function parseOverrides(sets: string[] | undefined, targetCount: number): KnobOverride[] {
   return (sets ?? []).map((text) => {
@@ -24,9 +41,45 @@ export function parseOverrides(sets: string[] | undefined, targetCount: number):
   })
 }
 
-export function targetsFromFlags(pythons: string[], sets: string[] | undefined): AuditTargetSpec[] {
-  const overrides = parseOverrides(sets, pythons.length)
-  return pythons.map((p, i) => ({target: new PythonTarget(p), knobs: knobsForTarget({...DEFAULT_KNOBS, env: {}}, overrides, i + 1), role: 'target' as const}))
+export type TargetRef = {kind: 'python' | 'image'; value: string}
+
+/** --python and --image in command-line order (oclif keeps each flag's values, not the mix). */
+export function targetOrder(argv: string[], flags: Pick<TargetFlags, 'python' | 'image'>): TargetRef[] {
+  const refs: TargetRef[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const m = /^--(python|image)(?:=(.*))?$/.exec(argv[i]!)
+    if (!m) continue
+    const value = m[2] ?? argv[++i]
+    if (value !== undefined) refs.push({kind: m[1] === 'python' ? 'python' : 'image', value})
+  }
+  // Fall back to flag order if argv could not be matched one to one (e.g. short forms).
+  const expected = (flags.python?.length ?? 0) + (flags.image?.length ?? 0)
+  if (refs.length !== expected) return [...(flags.python ?? []).map((value) => ({kind: 'python' as const, value})), ...(flags.image ?? []).map((value) => ({kind: 'image' as const, value}))]
+  return refs
+}
+
+/** Does this host have an NVIDIA GPU with a loaded driver? */
+export function hostHasNvidiaGpu(): boolean {
+  return existsSync('/proc/driver/nvidia/version')
+}
+
+export async function targetsFromFlags(argv: string[], flags: TargetFlags): Promise<AuditTargetSpec[]> {
+  const refs = targetOrder(argv, flags)
+  const overrides = parseOverrides(flags.set, refs.length)
+  const cuda = flags.device === 'cuda' || (flags.device === 'auto' && hostHasNvidiaGpu())
+  let engine: Engine | null = null
+  if (refs.some((r) => r.kind === 'image')) {
+    engine = await detectEngine(flags.engine as EngineName | 'auto')
+    await sweepOrphans(engine)
+  }
+  return refs.map((ref, i) => {
+    const base: Knobs = {...DEFAULT_KNOBS, env: {}, device: cuda ? 'cuda' : 'cpu'}
+    const target: Target =
+      ref.kind === 'python'
+        ? new PythonTarget(ref.value)
+        : new ContainerTarget({engine: engine!, image: ref.value, gpus: cuda, limits: {...DEFAULT_LIMITS, memory: flags.memory, cpus: flags.cpus, pidsLimit: flags['pids-limit']}})
+    return {target, knobs: knobsForTarget(base, overrides, i + 1), role: 'target' as const}
+  })
 }
 
 export const PYTHON_CANDIDATES = ['python3', '/usr/bin/python3', '/usr/local/bin/python3']

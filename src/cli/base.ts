@@ -4,6 +4,7 @@
 import {Command, Flags} from '@oclif/core'
 import {ExitCode, isReproError} from '../errors.js'
 import {killAllChildren} from '../targets/process.js'
+import {runInterruptHooks} from '../targets/cleanup.js'
 import {renderJson} from '../report/json.js'
 
 export abstract class ReproCommand extends Command {
@@ -17,7 +18,8 @@ export abstract class ReproCommand extends Command {
     // Ctrl-C / SIGTERM: take every running probe down with us, then exit like a shell would.
     const stop = (signal: NodeJS.Signals) => {
       killAllChildren('SIGKILL')
-      process.stderr.write(`\nrepro: interrupted (${signal}); running probes were killed\n`)
+      runInterruptHooks()
+      process.stderr.write(`\nrepro: interrupted (${signal}); running probes were killed and their containers removed\n`)
       process.exit(signal === 'SIGINT' ? 130 : 143)
     }
     process.once('SIGINT', stop)

@@ -4,6 +4,12 @@ import {Flags} from '@oclif/core'
 
 export const targetFlags = {
   python: Flags.string({description: 'Python interpreter to run the probe with (venv, conda env, system python). Repeatable.', multiple: true, helpGroup: 'TARGETS'}),
+  image: Flags.string({description: 'Container image to run the probe in (docker or podman; never bind-mounted, so remote engines work). Repeatable.', multiple: true, helpGroup: 'TARGETS'}),
+  engine: Flags.string({description: 'Container engine for --image targets.', options: ['auto', 'docker', 'podman'], default: 'auto', helpGroup: 'CONTAINERS'}),
+  device: Flags.string({description: 'Where to train: cuda passes the GPUs to containers (--gpus all / CDI); auto picks cuda when the host has an NVIDIA GPU.', options: ['auto', 'cpu', 'cuda'], default: 'auto'}),
+  memory: Flags.string({description: 'Memory limit per container (also its swap limit).', default: '4g', helpGroup: 'CONTAINERS'}),
+  cpus: Flags.string({description: 'CPU limit per container.', default: '2', helpGroup: 'CONTAINERS'}),
+  'pids-limit': Flags.integer({description: 'Process limit per container.', default: 1024, min: 16, helpGroup: 'CONTAINERS'}),
   set: Flags.string({
     description: 'Runtime knob for one target or all: [N:]key=value, N is the target\'s position (1-based). Knobs: threads, interop_threads, deterministic, cudnn_benchmark, tf32_matmul, tf32_cudnn, float32_matmul_precision, amp, compile, device, env.NAME.',
     multiple: true,

@@ -20,6 +20,7 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
     '<%= config.bin %> audit',
     '<%= config.bin %> audit --python /usr/bin/python3 --python /usr/bin/python3 --repeats 2',
     '<%= config.bin %> audit --python /usr/bin/python3 --python /usr/bin/python3 --set 2:threads=2',
+    '<%= config.bin %> audit --image repro-fixture:bookworm --image repro-fixture:trixie',
     '<%= config.bin %> audit --python .venv/bin/python --data train.csv --label target --json',
   ]
   static override flags = {
@@ -31,8 +32,8 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
 
   async run(): Promise<AuditReport> {
     const {flags} = await this.parse(Audit)
-    const pythons = flags.python ?? []
-    const targets = pythons.length > 0 ? targetsFromFlags(pythons, flags.set) : defaultDemoTargets(await findPythonWithTorch())
+        const given = (flags.python?.length ?? 0) + (flags.image?.length ?? 0)
+    const targets = given > 0 ? await targetsFromFlags(this.argv, flags) : defaultDemoTargets(await findPythonWithTorch())
     const data = await resolveData({csv: flags.data, label: flags.label, rows: flags.rows})
     const outDir = path.resolve(flags.out ?? path.join('reports', `audit-${timestamp()}`))
     const report = await runAudit({

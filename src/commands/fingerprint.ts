@@ -19,9 +19,10 @@ export default class Fingerprint extends ReproCommand {
 
   async run() {
     const {flags} = await this.parse(Fingerprint)
-    const pythons = flags.python ?? []
-    if (pythons.length > 1) throw new ReproError(`fingerprint takes one target, got ${pythons.length}`, {subject: 'fingerprint', hint: 'pass one --python PATH'})
-    const [spec] = targetsFromFlags(pythons.length ? pythons : [await findPythonWithTorch()], flags.set)
+    const given = (flags.python?.length ?? 0) + (flags.image?.length ?? 0)
+    if (given > 1) throw new ReproError(`fingerprint takes one target, got ${given}`, {subject: 'fingerprint', hint: 'pass one --python PATH or --image NAME'})
+    const argv = given ? this.argv : ['--python', await findPythonWithTorch()]
+    const [spec] = await targetsFromFlags(argv, given ? flags : {...flags, python: [argv[1]!]})
     const work = await fs.mkdtemp(path.join(os.tmpdir(), 'repro-fingerprint-'))
     try {
       const config = {...defaultProbeConfig({file: 'data.safetensors', sha256: ''}), knobs: spec!.knobs}

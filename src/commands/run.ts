@@ -24,9 +24,9 @@ export default class Run extends ReproCommand {
 
   async run() {
     const {flags} = await this.parse(Run)
-    const pythons = flags.python ?? []
-    if (pythons.length !== 1) throw new ReproError(`run takes exactly one target, got ${pythons.length}`, {subject: 'run', hint: 'pass one --python PATH (use `repro audit` for several)'})
-    const [spec] = targetsFromFlags(pythons, flags.set)
+    const given = (flags.python?.length ?? 0) + (flags.image?.length ?? 0)
+    if (given !== 1) throw new ReproError(`run takes exactly one target, got ${given}`, {subject: 'run', hint: 'pass one --python PATH or --image NAME (use `repro audit` for several)'})
+    const [spec] = await targetsFromFlags(this.argv, flags)
     const data = encodeData(await resolveData({csv: flags.data, label: flags.label, rows: flags.rows}))
     const config = {...defaultProbeConfig({file: 'data.safetensors', sha256: data.sha256}, flags.seed), knobs: spec!.knobs}
     config.train.epochs = flags.epochs

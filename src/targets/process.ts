@@ -11,6 +11,10 @@ export interface SpawnResult {
   timedOut: boolean
   seconds: number
   stdout: string
+  /** raw stdout, only with `binaryStdout` (e.g. a tar stream from `docker cp … -`) */
+  stdoutBytes: Buffer | null
+  /** stdout went past its cap and was cut */
+  stdoutTruncated: boolean
   stderrTail: string
 }
 
@@ -20,6 +24,8 @@ export interface SpawnOptions {
   timeoutMs: number
   /** keep at most this many bytes of stdout (default 1 MiB) */
   stdoutCap?: number
+  /** collect stdout as bytes instead of text */
+  binaryStdout?: boolean
 }
 
 const running = new Set<number>()
@@ -45,14 +51,22 @@ export function spawnCapped(command: string, args: string[], opts: SpawnOptions)
     // detached: the child leads its own process group, so a timeout kills its whole tree
     // (python's worker threads are threads, but a probe could fork helpers).
     const child = spawn(command, args, {cwd: opts.cwd, env: opts.env, detached: true, stdio: ['ignore', 'pipe', 'pipe']})
-    let stdout = ''
+    const chunks: Buffer[] = []
+    let stdoutBytes = 0
+    let stdoutTruncated = false
     let stderr = ''
     let timedOut = false
     const stdoutCap = opts.stdoutCap ?? 1024 * 1024
-    child.stdout.setEncoding('utf8')
     child.stderr.setEncoding('utf8')
-    child.stdout.on('data', (d: string) => {
-      if (stdout.length < stdoutCap) stdout += d.slice(0, stdoutCap - stdout.length)
+    child.stdout.on('data', (d: Buffer) => {
+      if (stdoutBytes + d.length > stdoutCap) {
+        stdoutTruncated = true
+        d = d.subarray(0, Math.max(0, stdoutCap - stdoutBytes))
+      }
+      if (d.length > 0) {
+        chunks.push(d)
+        stdoutBytes += d.length
+      }
     })
     child.stderr.on('data', (d: string) => {
       stderr += d
@@ -85,12 +99,15 @@ export function spawnCapped(command: string, args: string[], opts: SpawnOptions)
           // group already empty
         }
       }
+      const out = Buffer.concat(chunks)
       resolve({
         exitCode: code ?? (signal ? 128 + (signalNumber(signal) ?? 0) : 1),
         signal,
         timedOut,
         seconds: Number(process.hrtime.bigint() - started) / 1e9,
-        stdout,
+        stdout: opts.binaryStdout ? '' : out.toString('utf8'),
+        stdoutBytes: opts.binaryStdout ? out : null,
+        stdoutTruncated,
         stderrTail: stderr.slice(-STDERR_CAP),
       })
     })

@@ -1,0 +1,146 @@
+// The container engine CLI (docker or podman): detection, the daemon health check, image
+// identity, and the sweep of orphaned probe containers left by a crashed repro.
+
+import os from 'node:os'
+import {ReproError} from '../errors.js'
+import type {EngineName} from './container-args.js'
+import {spawnCapped, type SpawnResult} from './process.js'
+
+export const LABEL = 'repro'
+
+export interface Engine {
+  name: EngineName
+  exec(args: string[], timeoutMs?: number, stdoutCap?: number): Promise<SpawnResult>
+}
+
+export function makeEngine(name: EngineName): Engine {
+  return {
+    name,
+    async exec(args, timeoutMs = 120_000, stdoutCap = 8 * 1024 * 1024) {
+      // The engine CLI keeps the user's environment: DOCKER_HOST, DOCKER_CONTEXT, CONTAINER_HOST
+      // and their TLS settings are how remote engines are reached.
+      return spawnCapped(name, args, {env: process.env as Record<string, string>, timeoutMs, stdoutCap}).catch((e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT') throw notInstalled(name)
+        throw e
+      })
+    },
+  }
+}
+
+function notInstalled(name: string): ReproError {
+  return new ReproError(`the ${name} CLI is not installed`, {subject: name, hint: `install it (Debian: apt-get install ${name === 'docker' ? 'docker.io' : 'podman'}) or pick the other engine with --engine`})
+}
+
+async function installed(name: EngineName): Promise<boolean> {
+  try {
+    await spawnCapped(name, ['--version'], {env: process.env as Record<string, string>, timeoutMs: 10_000})
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** `--engine` or auto: docker first, then podman; the daemon must answer. */
+export async function detectEngine(requested: EngineName | 'auto'): Promise<Engine> {
+  let name: EngineName
+  if (requested !== 'auto') name = requested
+  else if (await installed('docker')) name = 'docker'
+  else if (await installed('podman')) name = 'podman'
+  else {
+    throw new ReproError('no container engine is installed (neither docker nor podman)', {subject: 'engine', hint: 'install one (Debian: apt-get install docker.io, or podman), or use --python targets'})
+  }
+  const engine = makeEngine(name)
+  const r = await engine.exec(['version', '--format', '{{.Server.Version}}'], 20_000)
+  if (r.exitCode !== 0 || r.timedOut) {
+    const why = lastLine(r.stderrTail) || (r.timedOut ? 'no answer in 20 s' : `exit ${r.exitCode}`)
+    throw new ReproError(`the ${name} daemon is not answering (${why})`, {
+      subject: name,
+      hint: name === 'docker' ? 'start it (systemctl start docker, or run dockerd), or point DOCKER_HOST at a running engine' : 'start the podman service (systemctl --user start podman.socket) or set CONTAINER_HOST',
+    })
+  }
+  return engine
+}
+
+export function lastLine(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  const lines = text.split('\n').map((l) => l.replace(/[\u0000-\u001f\u007f]/g, ' ').trim()).filter(Boolean)
+  return (lines[lines.length - 1] ?? '').slice(0, 300)
+}
+
+export interface ImageIdentity {
+  id: string
+  repo_digests: string[]
+  tags: string[]
+  created: string | null
+  architecture: string | null
+  os: string | null
+  labels: Record<string, string>
+}
+
+/** Image identity from `inspect`; the image's own strings are untrusted, so they are capped. */
+export function parseImageInspect(stdout: string): ImageIdentity {
+  const raw = JSON.parse(stdout) as unknown
+  const first = (Array.isArray(raw) ? raw[0] : raw) as Record<string, unknown> | undefined
+  if (!first || typeof first !== 'object') throw new Error('empty inspect output')
+  const str = (v: unknown) => (typeof v === 'string' ? v.slice(0, 512) : null)
+  const strs = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string').slice(0, 50).map((x) => x.slice(0, 512)) : [])
+  const config = (first['Config'] ?? {}) as Record<string, unknown>
+  const labels: Record<string, string> = {}
+  const rawLabels = (config['Labels'] ?? first['Labels'] ?? {}) as Record<string, unknown> | null
+  for (const [k, v] of Object.entries(rawLabels ?? {}).slice(0, 100)) if (typeof v === 'string') labels[k.slice(0, 256)] = v.slice(0, 1024)
+  return {
+    id: str(first['Id']) ?? 'unknown',
+    repo_digests: strs(first['RepoDigests']),
+    tags: strs(first['RepoTags']),
+    created: str(first['Created']),
+    architecture: str(first['Architecture']),
+    os: str(first['Os']),
+    labels,
+  }
+}
+
+export async function inspectImage(engine: Engine, image: string): Promise<ImageIdentity | null> {
+  const r = await engine.exec(['image', 'inspect', image], 30_000)
+  if (r.exitCode !== 0) return null
+  return parseImageInspect(r.stdout)
+}
+
+/** Make sure the image is there: present, or pulled (a pull may fail offline). */
+export async function ensureImage(engine: Engine, image: string, subject: string): Promise<ImageIdentity> {
+  const present = await inspectImage(engine, image)
+  if (present) return present
+  const pull = await engine.exec(['pull', '--quiet', image], 300_000)
+  const pulled = pull.exitCode === 0 ? await inspectImage(engine, image) : null
+  if (pulled) return pulled
+  throw new ReproError(`image ${image} is not present and could not be pulled (${lastLine(pull.stderrTail) || `exit ${pull.exitCode}`})`, {
+    subject,
+    hint: 'check the name, build or load the image first (fixtures: bash fixtures/images/build.sh), or log in to its registry',
+  })
+}
+
+/** The labels every probe container carries, so a later run can find orphans. */
+export function containerLabels(): Record<string, string> {
+  return {[LABEL]: '1', [`${LABEL}.pid`]: String(process.pid), [`${LABEL}.host`]: os.hostname(), [`${LABEL}.started`]: new Date().toISOString()}
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** Remove probe containers whose repro process (on this host) is gone. Returns how many. */
+export async function sweepOrphans(engine: Engine): Promise<number> {
+  const r = await engine.exec(['ps', '-a', '--filter', `label=${LABEL}`, '--format', `{{.ID}} {{.Label "${LABEL}.pid"}} {{.Label "${LABEL}.host"}}`], 30_000)
+  if (r.exitCode !== 0) return 0
+  const orphans = r.stdout
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter(([id, pid, host]) => id && pid && host === os.hostname() && Number(pid) !== process.pid && !alive(Number(pid)))
+    .map(([id]) => id!)
+  if (orphans.length > 0) await engine.exec(['rm', '-f', '-v', ...orphans], 60_000)
+  return orphans.length
+}
