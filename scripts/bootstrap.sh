@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
 # Installs what repro and its tests need on a fresh Debian machine, then builds repro.
 # Idempotent: each step is skipped when its result is already there.
+#   --full  also what the whole test suite needs: docker.io + debootstrap (dockerd started
+#           if none answers, fixture images built) and Debian's chromium (HTML report tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+containers=""
+for arg in "$@"; do
+  case "$arg" in
+    --full) containers=1 ;;
+    *) echo "bootstrap.sh: unknown option $arg (the only option is --full)" >&2; exit 2 ;;
+  esac
+done
 
 say() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
 SUDO=""
@@ -30,3 +39,22 @@ fi
 
 say "building repro"
 npm run --silent build
+
+if [ -n "$containers" ]; then
+  if ! command -v docker >/dev/null 2>&1 || ! command -v dockerd >/dev/null 2>&1 || ! command -v debootstrap >/dev/null 2>&1; then
+    say "installing docker.io and debootstrap"
+    apt_install docker.io debootstrap
+  fi
+  if ! docker info >/dev/null 2>&1; then
+    say "starting dockerd"
+    $SUDO sh -c 'setsid nohup dockerd >/var/log/repro-dockerd.log 2>&1 &'
+    for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+    docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /var/log/repro-dockerd.log" >&2; exit 1; }
+  fi
+  if ! command -v chromium >/dev/null 2>&1; then
+    say "installing chromium (headless, for the HTML report tests)"
+    apt_install chromium
+  fi
+  say "building fixture images (skipped when present)"
+  bash fixtures/images/build.sh
+fi

@@ -76,7 +76,11 @@ export function explainProbeError(target: Target, err: {type: string; message: s
 }
 
 function noTorch(target: Target): ReproError {
-  return new ReproError('python runs but has no PyTorch (import torch failed)', {subject: target.name, hint: 'install torch into that environment (Debian: apt-get install python3-torch) or pass an interpreter that has it'})
+  const hint =
+    target.kind === 'python'
+      ? 'install torch into that environment (Debian: apt-get install python3-torch) or pass an interpreter that has it'
+      : 'use an image with torch installed (e.g. RUN apt-get install -y python3-torch, or FROM a pytorch image)'
+  return new ReproError('python runs but has no PyTorch (import torch failed)', {subject: target.name, hint})
 }
 
 function explainCrash(target: Target, result: ProbeResult): ReproError {
