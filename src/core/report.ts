@@ -63,6 +63,61 @@ export interface Verdict {
   headline: string
 }
 
+/** Repeats inside one target: bitwise reproducible, or the per-entry spread that is its noise. */
+export interface NoiseFloor {
+  target: number
+  name: string
+  repeats: number
+  bitwise: boolean
+  /** entries that differ between repeats (0 when bitwise) */
+  differing_entries: number
+  /** per entry name, the largest max-abs difference seen between repeats (stored steps) */
+  spread: {name: string; max_abs: number}[]
+}
+
+/** Training with N seeds per target: is the accuracy difference bigger than seed-to-seed spread? */
+export interface SeedVariance {
+  seeds: number[]
+  per_target: {target: number; name: string; accuracy: {n: number; mean: number | null; sd: number | null}; loss: {n: number; mean: number | null; sd: number | null}}[]
+  /** each target against the first: Welch difference of mean accuracy with a 95 % interval */
+  differences: {a: number; b: number; diff: number | null; ci95: [number, number] | null; significant: boolean; sentence: string}[]
+}
+
+/** One counterfactual rerun: target `target` rerun with `knob` set to the other target's value. */
+export interface Experiment {
+  id: string
+  knobs: {name: string; from: unknown; to: unknown}[]
+  target: number
+  against: number
+  outcome: 'disappears' | 'moves-later' | 'stays' | 'failed'
+  first_divergence_before: {step: string | number; entry: string} | null
+  first_divergence_after: {step: string | number; entry: string} | null
+  note: string
+}
+
+export interface Suspect {
+  rank: number
+  kind: 'knob' | 'library' | 'nondeterminism' | 'seed-variance'
+  name: string
+  a: string | null
+  b: string | null
+  confidence: 'high' | 'medium' | 'low'
+  /** the experiment (or observation) that supports it, in one sentence */
+  evidence: string
+  /** plain-words explanation from the knowledge base, with its public source */
+  explanation: string | null
+  source: string | null
+}
+
+export interface Attribution {
+  noise_floor: NoiseFloor[]
+  seeds: SeedVariance | null
+  experiments: Experiment[]
+  /** where the first divergence starts: forward/backward/update and which module type */
+  where: {phase: string; module_type: string | null; step: string | number; entry: string} | null
+  suspects: Suspect[]
+}
+
 export interface AuditReport {
   schema: typeof REPORT_SCHEMA
   tool: {name: 'repro'; version: string}
@@ -73,6 +128,8 @@ export interface AuditReport {
   settings: {repeats: number; seed: number; epochs: number; data_source: string; data_sha256: string; out_dir: string}
   targets: TargetRecord[]
   comparisons: PairRecord[]
+  /** present when the audit explained its drift (repro audit; absent for repro compare) */
+  attribution?: Attribution
   verdict: Verdict
 }
 
