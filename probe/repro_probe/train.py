@@ -89,7 +89,8 @@ def run_training(torch, cfg, data, device, recorder, result):
                         m["hidden"], m["embedding_dim"], m["dropout"]).to(device)
     leaves = leaf_modules(model)
     result["model"] = {"parameters": sum(p.numel() for p in model.parameters()),
-                       "modules": [n for n, _ in leaves]}
+                       "modules": [n for n, _ in leaves],
+                       "module_types": dict((n, type(m).__name__) for n, m in leaves)}
     recorder.attach(leaves)
     forward = model
     if knobs["compile"]:

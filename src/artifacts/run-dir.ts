@@ -63,6 +63,7 @@ export async function readRunFile(dir: string, subject: string): Promise<RunOutc
     error: r.error,
     knobs_effective: r.knobs_effective,
     steps: r.steps,
+    module_types: r.model?.module_types ?? {},
     epochs: r.epochs,
     final: {val_accuracy: r.final.val_accuracy, val_loss: r.final.val_loss, train_loss: r.final.train_loss ?? null},
     timings: r.timings,

@@ -56,6 +56,10 @@ export const runSchema = z.object({
   error: z.object({type: str, message: str}).nullable(),
   knobs_effective: knobsEffective.nullable().optional().transform((k) => k ?? {}),
   steps: z.number().int().nonnegative().optional().default(0),
+  model: z
+    .looseObject({module_types: z.record(z.string().max(256), z.string().max(128)).optional()})
+    .nullable()
+    .optional(),
   epochs: z
     .array(
       z.object({

@@ -66,6 +66,8 @@ export interface RunOutcome {
   error: {type: string; message: string} | null
   knobs_effective: Record<string, unknown>
   steps: number
+  /** leaf module name → class name (Linear, BatchNorm1d, Embedding, …) */
+  module_types: Record<string, string>
   epochs: EpochOutcome[]
   final: {val_accuracy: number | null; val_loss: number | null; train_loss: number | null}
   timings: Record<string, number>

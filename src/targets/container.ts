@@ -134,7 +134,7 @@ export class ContainerTarget implements Target {
 
   /** Stream `out/` as tar and keep only allowlisted regular files under their caps. */
   private async copyOut(id: string, outDir: string, required: boolean): Promise<void> {
-    const r = await this.opts.engine.exec(['cp', `${id}:${CONTAINER_ROOT}/out`, '-'], 300_000, OUT_TOTAL_CAP)
+    const r = await this.opts.engine.exec(['cp', `${id}:${CONTAINER_ROOT}/out`, '-'], 300_000, OUT_TOTAL_CAP, true)
     if (r.exitCode !== 0 || !r.stdoutBytes) {
       if (!required) return
       throw new ReproError(`the probe left no artifacts: ${lastLine(r.stderrTail)}`, {subject: this.name, hint: 'see stderr.txt in the run directory'})

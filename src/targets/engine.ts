@@ -10,16 +10,16 @@ export const LABEL = 'repro'
 
 export interface Engine {
   name: EngineName
-  exec(args: string[], timeoutMs?: number, stdoutCap?: number): Promise<SpawnResult>
+  exec(args: string[], timeoutMs?: number, stdoutCap?: number, binaryStdout?: boolean): Promise<SpawnResult>
 }
 
 export function makeEngine(name: EngineName): Engine {
   return {
     name,
-    async exec(args, timeoutMs = 120_000, stdoutCap = 8 * 1024 * 1024) {
+    async exec(args, timeoutMs = 120_000, stdoutCap = 8 * 1024 * 1024, binaryStdout = false) {
       // The engine CLI keeps the user's environment: DOCKER_HOST, DOCKER_CONTEXT, CONTAINER_HOST
       // and their TLS settings are how remote engines are reached.
-      return spawnCapped(name, args, {env: process.env as Record<string, string>, timeoutMs, stdoutCap}).catch((e: NodeJS.ErrnoException) => {
+      return spawnCapped(name, args, {env: process.env as Record<string, string>, timeoutMs, stdoutCap, binaryStdout}).catch((e: NodeJS.ErrnoException) => {
         if (e.code === 'ENOENT') throw notInstalled(name)
         throw e
       })

@@ -10,6 +10,7 @@ function outcome(acc: number, loss = 0.52): RunOutcome {
     error: null,
     knobs_effective: {device: 'cpu'},
     steps: 52,
+    module_types: {},
     epochs: [
       {epoch: 0, train_loss: 0.9, val_loss: 0.77, val_accuracy: 0.71, seconds: 0.4, last_step: 25},
       {epoch: 1, train_loss: 0.5, val_loss: loss, val_accuracy: acc, seconds: 0.5, last_step: 51},
