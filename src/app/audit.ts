@@ -3,18 +3,19 @@
 
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
-import {DEFAULT_KNOBS, defaultProbeConfig} from '../core/config.js'
+import {DEFAULT_KNOBS, defaultProbeConfig, type ProbeConfig} from '../core/config.js'
 import type {TabularData} from '../core/data.js'
 import {diffFingerprints} from '../core/fingerprint-diff.js'
-import {compareTraces} from '../core/trace-compare.js'
+import {compareTraces, type TraceComparison} from '../core/trace-compare.js'
 import {decideVerdict, REPORT_SCHEMA, summarizeDivergence, type AuditReport, type PairRecord, type TargetRecord} from '../core/report.js'
-import {DEFAULT_FP32_TOLERANCE, DEFAULT_FP64_TOLERANCE, type Knobs, type RunArtifacts} from '../core/types.js'
+import {DEFAULT_FP32_TOLERANCE, DEFAULT_FP64_TOLERANCE, type Knobs, type RunArtifacts, type RunOutcome} from '../core/types.js'
 import {encodeData} from '../artifacts/inputs.js'
 import {gitState} from '../env/git.js'
 import {hostFingerprint} from '../env/host.js'
 import {isReproError} from '../errors.js'
 import type {Target} from '../targets/target.js'
 import {trainRun} from './execute.js'
+import {attribute} from './explain.js'
 import type {Progress} from './progress.js'
 import {toolVersion} from './version.js'
 
@@ -30,6 +31,12 @@ export interface AuditOptions {
   targets: AuditTargetSpec[]
   repeats: number
   seed: number
+  /** train every target with this many seeds (seed, seed+1, …); the first also gets the repeats */
+  seeds: number
+  /** counterfactual reruns when drift is found; 0 turns explaining off */
+  explainBudget: number
+  /** steps whose values are stored (null: the probe's default set) */
+  storeSteps: number[] | null
   epochs: number
   data: TabularData
   timeoutMs: number
@@ -54,6 +61,8 @@ export async function runAudit(opts: AuditOptions): Promise<AuditReport> {
   const data = encodeData(opts.data)
   const records: TargetRecord[] = []
   const runs = new Map<number, RunArtifacts[]>()
+  const seedOutcomes = new Map<number, RunOutcome[]>()
+  const configs = new Map<number, ProbeConfig>()
   let firstKnobs: Record<string, unknown> | null = null
 
   for (const [i, spec] of opts.targets.entries()) {
@@ -64,14 +73,27 @@ export async function runAudit(opts: AuditOptions): Promise<AuditReport> {
     records.push(record)
     const config = {...defaultProbeConfig({file: 'data.safetensors', sha256: data.sha256}, opts.seed), knobs}
     config.train.epochs = opts.epochs
+    config.trace.store_steps = opts.storeSteps
+    configs.set(index, config)
     const done: RunArtifacts[] = []
-    for (let r = 1; r <= opts.repeats; r++) {
-      const what = `${name} · repeat ${r}/${opts.repeats}`
-      const outDir = path.join(opts.outDir, `t${index}-r${r}`)
+    // Repeats with the base seed, then one run per extra seed.
+    const plan = [
+      ...Array.from({length: opts.repeats}, (_, k) => ({repeat: k + 1, seed: opts.seed, label: `repeat ${k + 1}/${opts.repeats}`, dir: `t${index}-r${k + 1}`})),
+      ...Array.from({length: opts.seeds - 1}, (_, k) => ({repeat: 0, seed: opts.seed + k + 1, label: `seed ${opts.seed + k + 1} (${k + 2}/${opts.seeds})`, dir: `t${index}-s${opts.seed + k + 1}`})),
+    ]
+    for (const step of plan) {
+      const r = step.repeat
+      const what = `${name} · ${step.label}`
+      const outDir = path.join(opts.outDir, step.dir)
       opts.progress.start(what)
       try {
-        const {artifacts, seconds} = await trainRun({target: spec.target, config, data: data.bytes, outDir, timeoutMs: opts.timeoutMs, label: `${name} r${r}`, context: {host, git}})
+        const runConfig = {...config, train: {...config.train, seed: step.seed}}
+        const {artifacts, seconds} = await trainRun({target: spec.target, config: runConfig, data: data.bytes, outDir, timeoutMs: opts.timeoutMs, label: `${name} ${r ? `r${r}` : `seed ${step.seed}`}`, context: {host, git}})
         opts.progress.done(what, seconds)
+        if (r === 0) {
+          seedOutcomes.set(index, [...(seedOutcomes.get(index) ?? []), artifacts.outcome])
+          continue
+        }
         done.push(artifacts)
         record.runs.push({
           repeat: r,
@@ -99,21 +121,40 @@ export async function runAudit(opts: AuditOptions): Promise<AuditReport> {
       runs.set(index, done)
     }
   }
-  opts.progress.close()
 
   const comparisons: PairRecord[] = []
+  const repeatCmps = new Map<number, TraceComparison[]>()
   for (const rec of records) {
     const rs = runs.get(rec.index)
     if (!rs) continue
-    for (let r = 1; r < rs.length; r++) comparisons.push(pair('repeat', rec, 1, rs[0]!, rec, r + 1, rs[r]!))
+    for (let r = 1; r < rs.length; r++) {
+      const {record, cmp} = comparePair('repeat', ref(rec, 1), rs[0]!, ref(rec, r + 1), rs[r]!)
+      comparisons.push(record)
+      repeatCmps.set(rec.index, [...(repeatCmps.get(rec.index) ?? []), cmp])
+    }
   }
+  const crossCmps: {record: PairRecord; cmp: TraceComparison}[] = []
   const base = records.find((t) => runs.has(t.index) && t.role === 'target')
   if (base) {
     for (const rec of records) {
       if (rec === base || !runs.has(rec.index)) continue
-      comparisons.push(pair(rec.role === 'variant' ? 'variant' : 'cross', base, 1, runs.get(base.index)![0]!, rec, 1, runs.get(rec.index)![0]!))
+      const c = comparePair(rec.role === 'variant' ? 'variant' : 'cross', ref(base, 1), runs.get(base.index)![0]!, ref(rec, 1), runs.get(rec.index)![0]!)
+      comparisons.push(c.record)
+      crossCmps.push(c)
     }
   }
+  const attribution = await attribute({
+    records,
+    runs,
+    seedOutcomes,
+    seeds: Array.from({length: opts.seeds}, (_, k) => opts.seed + k),
+    repeatCmps,
+    crossCmps,
+    configs,
+    data: data.bytes,
+    opts,
+  })
+  opts.progress.close()
   return {
     schema: REPORT_SCHEMA,
     tool: {name: 'repro', version: toolVersion()},
@@ -121,18 +162,23 @@ export async function runAudit(opts: AuditOptions): Promise<AuditReport> {
     command: opts.command,
     host,
     git,
-    settings: {repeats: opts.repeats, seed: opts.seed, epochs: opts.epochs, data_source: opts.data.source, data_sha256: data.sha256, out_dir: opts.outDir},
+    settings: {repeats: opts.repeats, seed: opts.seed, seeds: opts.seeds, epochs: opts.epochs, data_source: opts.data.source, data_sha256: data.sha256, out_dir: opts.outDir},
     targets: records,
     comparisons,
-    verdict: decideVerdict(records, comparisons),
+    attribution,
+    verdict: decideVerdict(records, comparisons, attribution),
   }
 }
 
-export function pair(role: PairRecord['role'], ta: TargetRecord, ra: number, a: RunArtifacts, tb: TargetRecord, rb: number, b: RunArtifacts): PairRecord {
-  return comparePair(role, {target: ta.index, repeat: ra, name: `${ta.name} r${ra}`}, a, {target: tb.index, repeat: rb, name: `${tb.name} r${rb}`}, b)
+function ref(t: TargetRecord, repeat: number): PairRecord['a'] {
+  return {target: t.index, repeat, name: `${t.name} r${repeat}`}
 }
 
-export function comparePair(role: PairRecord['role'], aRef: PairRecord['a'], a: RunArtifacts, bRef: PairRecord['b'], b: RunArtifacts): PairRecord {
+export function pair(role: PairRecord['role'], ta: TargetRecord, ra: number, a: RunArtifacts, tb: TargetRecord, rb: number, b: RunArtifacts): PairRecord {
+  return comparePair(role, ref(ta, ra), a, ref(tb, rb), b).record
+}
+
+export function comparePair(role: PairRecord['role'], aRef: PairRecord['a'], a: RunArtifacts, bRef: PairRecord['b'], b: RunArtifacts): {record: PairRecord; cmp: TraceComparison} {
   const cmp = compareTraces(a.trace, a.values, b.trace, b.values, {fp32: DEFAULT_FP32_TOLERANCE, fp64: DEFAULT_FP64_TOLERANCE})
   const fp = diffFingerprints(a.fingerprint, b.fingerprint)
   const accA = a.outcome.final.val_accuracy
@@ -140,7 +186,7 @@ export function comparePair(role: PairRecord['role'], aRef: PairRecord['a'], a: 
   const lossA = a.outcome.final.val_loss
   const lossB = b.outcome.final.val_loss
   const changes = fp.rows.filter((row) => row.changed)
-  return {
+  const record: PairRecord = {
     role,
     a: aRef,
     b: bRef,
@@ -154,4 +200,5 @@ export function comparePair(role: PairRecord['role'], aRef: PairRecord['a'], a: 
     fingerprint_changes: changes,
     fingerprint_changed: changes.length,
   }
+  return {record, cmp}
 }

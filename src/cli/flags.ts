@@ -1,6 +1,7 @@
 // Flag definitions shared by several commands, defined once.
 
 import {Flags} from '@oclif/core'
+import {ReproError} from '../errors.js'
 
 export const targetFlags = {
   python: Flags.string({description: 'Python interpreter to run the probe with (venv, conda env, system python). Repeatable.', multiple: true, helpGroup: 'TARGETS'}),
@@ -24,6 +25,18 @@ export const trainingFlags = {
   rows: Flags.integer({description: 'Rows of the synthetic data set.', default: 2048, min: 32, max: 10_000_000}),
   data: Flags.string({description: 'Train on this CSV instead of the synthetic data (needs --label).', dependsOn: ['label']}),
   label: Flags.string({description: 'The CSV column to predict.'}),
+  'store-steps': Flags.string({description: 'Steps whose tensor values are stored: "default" (init, steps 0 and 1, the end of every epoch) or a comma list such as 0,5,10 (init is always stored).', default: 'default'}),
+}
+
+/** `default` → null (the probe's own set), else a sorted list of step indices. */
+export function parseStoreSteps(text: string): number[] | null {
+  if (text === 'default') return null
+  if (text === '' || text === 'none') return []
+  const steps = text.split(',').map((s) => s.trim())
+  if (!steps.every((s) => /^\d+$/.test(s))) {
+    throw new ReproError(`--store-steps ${JSON.stringify(text)} is not "default" or a comma list of step numbers`, {subject: '--store-steps', hint: 'write for example --store-steps 0,1,25'})
+  }
+  return [...new Set(steps.map(Number))].sort((a, b) => a - b)
 }
 
 export function timestamp(): string {

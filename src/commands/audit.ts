@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 import path from 'node:path'
 import {promises as fs} from 'node:fs'
 import {ReproCommand} from '../cli/base.js'
-import {targetFlags, timestamp, trainingFlags} from '../cli/flags.js'
+import {parseStoreSteps, targetFlags, timestamp, trainingFlags} from '../cli/flags.js'
 import {runAudit} from '../app/audit.js'
 import {resolveData} from '../app/data.js'
 import {stderrProgress} from '../app/progress.js'
@@ -26,7 +26,10 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
   static override flags = {
     ...targetFlags,
     ...trainingFlags,
-    repeats: Flags.integer({description: 'Runs per target (repeats are compared with each other).', default: 2, min: 1, max: 50}),
+    repeats: Flags.integer({description: 'Runs per target (repeats are compared with each other; their spread is the noise floor).', default: 2, min: 1, max: 50}),
+    seeds: Flags.integer({description: 'Train every target with N seeds (seed, seed+1, …) and judge the accuracy difference against seed-to-seed variance (Welch, 95 % interval).', default: 1, min: 1, max: 100}),
+    explain: Flags.boolean({description: 'When drift is found, rerun with each differing runtime knob aligned (then all together) to attribute it; --no-explain skips.', default: true, allowNo: true}),
+    'explain-budget': Flags.integer({description: 'Most extra probe runs spent on explaining.', default: 8, min: 0, max: 100}),
     out: Flags.string({description: 'Directory for the runs and report.json. Default: reports/audit-<time>.'}),
   }
 
@@ -40,6 +43,9 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
       targets,
       repeats: flags.repeats,
       seed: flags.seed,
+      seeds: flags.seeds,
+      explainBudget: flags.explain ? flags['explain-budget'] : 0,
+      storeSteps: parseStoreSteps(flags['store-steps']),
       epochs: flags.epochs,
       data,
       timeoutMs: flags.timeout * 1000,

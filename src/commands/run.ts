@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import path from 'node:path'
 import {ReproCommand} from '../cli/base.js'
-import {targetFlags, timestamp, trainingFlags} from '../cli/flags.js'
+import {parseStoreSteps, targetFlags, timestamp, trainingFlags} from '../cli/flags.js'
 import {resolveData} from '../app/data.js'
 import {trainRun} from '../app/execute.js'
 import {stderrProgress} from '../app/progress.js'
@@ -30,6 +30,7 @@ export default class Run extends ReproCommand {
     const data = encodeData(await resolveData({csv: flags.data, label: flags.label, rows: flags.rows}))
     const config = {...defaultProbeConfig({file: 'data.safetensors', sha256: data.sha256}, flags.seed), knobs: spec!.knobs}
     config.train.epochs = flags.epochs
+    config.trace.store_steps = parseStoreSteps(flags['store-steps'])
     const outDir = path.resolve(flags.out ?? path.join('reports', `run-${timestamp()}`))
     const progress = stderrProgress(this.wantsProgress())
     const [host, git] = await Promise.all([hostFingerprint(), gitState()])

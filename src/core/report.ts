@@ -53,6 +53,8 @@ export interface PairRecord {
   /** changed fingerprint rows only (unchanged rows are noise in a report) */
   fingerprint_changes: FingerprintRow[]
   fingerprint_changed: number
+  /** differing entries within / beyond the targets' noise floor (only when a floor is non-zero) */
+  noise?: {within: number; beyond: number}
 }
 
 export type VerdictStatus = 'reproducible' | 'drift' | 'error'
@@ -125,7 +127,7 @@ export interface AuditReport {
   command: string
   host: unknown
   git: unknown
-  settings: {repeats: number; seed: number; epochs: number; data_source: string; data_sha256: string; out_dir: string}
+  settings: {repeats: number; seed: number; seeds?: number; epochs: number; data_source: string; data_sha256: string; out_dir: string}
   targets: TargetRecord[]
   comparisons: PairRecord[]
   /** present when the audit explained its drift (repro audit; absent for repro compare) */
@@ -147,14 +149,24 @@ export function summarizeDivergence(cmp: TraceComparison, maxWorst = 10): Diverg
  * any repeat or cross-target comparison that is not bitwise identical is drift (1). Variant
  * comparisons (the no-target demo's knob variant) inform but never fail the audit.
  */
-export function decideVerdict(targets: TargetRecord[], comparisons: PairRecord[]): Verdict {
+export function decideVerdict(targets: TargetRecord[], comparisons: PairRecord[], attribution?: Attribution): Verdict {
   const failed = targets.filter((t) => t.status === 'error')
   const counted = comparisons.filter((c) => c.role !== 'variant')
-  const drifting = counted.filter((c) => !c.divergence.bitwise_identical)
+  const crossPairs = counted.filter((c) => c.role === 'cross')
+  // With cross pairs, the question is whether targets differ beyond their own noise floor; a
+  // single target audited alone is judged on its repeats.
+  const beyondNoise = (c: PairRecord) => !c.divergence.bitwise_identical && (c.noise === undefined || c.noise.beyond > 0)
+  const drifting = crossPairs.length > 0 ? crossPairs.filter(beyondNoise) : counted.filter((c) => !c.divergence.bitwise_identical)
   const repeatsDrift = drifting.filter((c) => c.role === 'repeat')
+  const noisy = counted.filter((c) => c.role === 'repeat' && !c.divergence.bitwise_identical)
+  const top = attribution?.suspects[0]
+  const suspect = top ? `; top suspect: ${top.name}${top.a !== null || top.b !== null ? ` (${top.a ?? '—'} → ${top.b ?? '—'})` : ''}, ${top.confidence} confidence` : ''
   if (failed.length > 0) {
     const names = failed.map((t) => t.name).join(', ')
     return {status: 'error', exit_code: 2, headline: `${failed.length} of ${targets.length} target(s) could not be audited (${names})${drifting.length ? `; ${drifting.length} comparison(s) drifted among the rest` : ''}`}
+  }
+  if (drifting.length === 0 && noisy.length > 0) {
+    return {status: 'reproducible', exit_code: 0, headline: `reproducible within noise: repeats are not bitwise identical (${noisy.length} repeat pair(s) differ), and every cross-target difference stays within that noise floor${suspect}`}
   }
   if (drifting.length === 0) {
     const variant = comparisons.find((c) => c.role === 'variant')
@@ -167,7 +179,7 @@ export function decideVerdict(targets: TargetRecord[], comparisons: PairRecord[]
   }
   const first = drifting[0]!
   const kind = repeatsDrift.length > 0 ? 'not reproducible within a target' : 'drift between targets'
-  return {status: 'drift', exit_code: 1, headline: `${kind}: ${first.a.name} vs ${first.b.name} first diverge at ${describeFirst(first)}`}
+  return {status: 'drift', exit_code: 1, headline: `${kind}: ${first.a.name} vs ${first.b.name} first diverge at ${describeFirst(first)}${suspect}`}
 }
 
 export function describeFirst(c: PairRecord): string {

@@ -45,6 +45,8 @@ export function renderTerminal(report: AuditReport, opts: {maxFingerprintRows?: 
     out.push(table(rows, TABLE))
   }
 
+  if (report.attribution) out.push(renderAttribution(report))
+
   const failed = report.targets.filter((t) => t.error)
   if (failed.length > 0) {
     out.push('Errors')
@@ -53,6 +55,49 @@ export function renderTerminal(report: AuditReport, opts: {maxFingerprintRows?: 
   }
   out.push(`Artifacts: ${safeText(report.settings.out_dir, 300)}`)
   return out.join('\n') + '\n'
+}
+
+function renderAttribution(report: AuditReport): string {
+  const at = report.attribution!
+  const out: string[] = []
+  if (at.noise_floor.length > 0) {
+    out.push('Noise floor (repeats inside each target)')
+    const rows = [['target', 'repeats', 'result']]
+    for (const f of at.noise_floor) rows.push([safeText(f.name, 60), String(f.repeats), f.bitwise ? 'bitwise reproducible' : `${f.differing_entries} entries vary between repeats`])
+    out.push(table(rows, TABLE))
+  }
+  if (at.seeds) {
+    out.push(`Seed variance (seeds ${at.seeds.seeds.join(', ')})`)
+    const rows = [['target', 'accuracy mean ± sd', 'val loss mean ± sd']]
+    const ms = (m: {mean: number | null; sd: number | null}) => `${formatNumber(m.mean)} ± ${formatNumber(m.sd)}`
+    for (const t of at.seeds.per_target) rows.push([safeText(t.name, 60), ms(t.accuracy), ms(t.loss)])
+    out.push(table(rows, TABLE))
+    for (const d of at.seeds.differences) out.push(`  #${d.b} vs #${d.a}: ${safeText(d.sentence, 300)}`)
+    out.push('')
+  }
+  if (at.experiments.length > 0) {
+    out.push('Counterfactual reruns')
+    const rows = [['id', 'rerun', 'aligned knobs', 'outcome', 'first divergence after']]
+    for (const e of at.experiments) {
+      const knobs = e.knobs.map((k) => `${k.name}: ${safeText(k.from, 20)} → ${safeText(k.to, 20)}`).join(', ')
+      const after = e.first_divergence_after ? `step ${e.first_divergence_after.step}, ${safeText(e.first_divergence_after.entry, 40)}` : '—'
+      rows.push([e.id, `#${e.target} (as #${e.against})`, knobs, e.outcome, after])
+    }
+    out.push(table(rows, TABLE))
+  }
+  if (at.where) out.push(`Where it starts: ${at.where.phase} pass, ${safeText(at.where.entry, 60)}${at.where.module_type ? ` (${safeText(at.where.module_type, 40)})` : ''}, step ${at.where.step}\n`)
+  if (at.suspects.length > 0) {
+    out.push('Suspects')
+    const rows = [['#', 'suspect', 'change', 'confidence', 'evidence']]
+    for (const s of at.suspects.slice(0, 8)) {
+      const change = s.a !== null || s.b !== null ? `${safeText(s.a, 30)} → ${safeText(s.b, 30)}` : '—'
+      rows.push([String(s.rank), safeText(s.name, 40), change, s.confidence, safeText(s.evidence, 400)])
+    }
+    out.push(table(rows, {...TABLE, columns: {4: {width: 60, wrapWord: true}}}))
+    const top = at.suspects[0]!
+    if (top.explanation) out.push(`Why: ${safeText(top.explanation, 600)}${top.source ? `\n  (${safeText(top.source, 200)})` : ''}\n`)
+  }
+  return out.join('\n')
 }
 
 function result(c: PairRecord): string {

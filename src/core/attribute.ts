@@ -1,0 +1,243 @@
+// Attribution: from the noise floor, seed statistics and counterfactual reruns to a ranked
+// list of suspects, each with the experiment (or observation) that supports it. Pure.
+
+import type {FingerprintRow} from './fingerprint-diff.js'
+import {explainKnob, explainPath} from './knowledge.js'
+import {summarize, welch} from './outcome.js'
+import type {Experiment, NoiseFloor, SeedVariance, Suspect} from './report.js'
+import type {FirstDivergence, TraceComparison} from './trace-compare.js'
+import type {StepId} from './types.js'
+
+/** Runtime knobs a counterfactual rerun can align (names as in run.json knobs_effective). */
+export const RUNTIME_KNOBS = ['threads', 'interop_threads', 'deterministic', 'cudnn_benchmark', 'tf32_matmul', 'tf32_cudnn', 'float32_matmul_precision'] as const
+
+/** Allowlisted env vars that change numerics (DESIGN.md, issue 4). */
+const ENV_KNOB = /^(OMP_|MKL_|OPENBLAS_|CUBLAS_)|^(ATEN_CPU_CAPABILITY|NVIDIA_TF32_OVERRIDE)$/
+
+export interface KnobDifference {
+  /** knob name, or env.NAME */
+  name: string
+  a: unknown
+  b: unknown
+}
+
+/**
+ * Knobs in effect that differ between two runs. Only differences where the reference (a) has
+ * a value can be aligned by rerunning b with a's value.
+ */
+export function knobDifferences(aKnobs: Record<string, unknown>, bKnobs: Record<string, unknown>, aEnv: Record<string, string>, bEnv: Record<string, string>): KnobDifference[] {
+  const out: KnobDifference[] = []
+  for (const k of RUNTIME_KNOBS) {
+    const a = aKnobs[k]
+    const b = bKnobs[k]
+    if (a !== undefined && a !== null && JSON.stringify(a) !== JSON.stringify(b)) out.push({name: k, a, b})
+  }
+  const names = [...new Set([...Object.keys(aEnv), ...Object.keys(bEnv)])].filter((n) => ENV_KNOB.test(n)).sort()
+  for (const n of names) {
+    if (aEnv[n] !== undefined && aEnv[n] !== bEnv[n]) out.push({name: `env.${n}`, a: aEnv[n], b: bEnv[n] ?? null})
+  }
+  return out
+}
+
+function stepRank(step: StepId): number {
+  return step === 'init' ? -1 : step
+}
+
+/** True when divergence `x` happens strictly later in execution order than `y`. */
+export function isLater(x: FirstDivergence, y: FirstDivergence): boolean {
+  const sx = stepRank(x.step)
+  const sy = stepRank(y.step)
+  return sx !== sy ? sx > sy : x.index_in_step > y.index_in_step
+}
+
+export function classifyExperiment(before: FirstDivergence | null, after: TraceComparison): Experiment['outcome'] {
+  if (after.bitwise_identical) return 'disappears'
+  if (before && after.first_divergence && isLater(after.first_divergence, before)) return 'moves-later'
+  return 'stays'
+}
+
+/** Repeats inside one target: bitwise, or the largest difference per entry between repeats. */
+export function noiseFloorOf(target: number, name: string, repeats: TraceComparison[]): NoiseFloor {
+  const spread = new Map<string, number>()
+  for (const cmp of repeats) {
+    for (const d of cmp.differing) {
+      // Differing without stored values: the entry is noisy but its magnitude is unknown.
+      const m = d.metrics ? d.metrics.max_abs : Infinity
+      spread.set(d.name, Math.max(spread.get(d.name) ?? 0, m))
+    }
+  }
+  return {
+    target,
+    name,
+    repeats: repeats.length + 1,
+    bitwise: repeats.every((c) => c.bitwise_identical),
+    differing_entries: Math.max(0, ...repeats.map((c) => c.counts.differing)),
+    spread: [...spread.entries()].map(([n, max_abs]) => ({name: n, max_abs})).sort((x, y) => (x.name < y.name ? -1 : 1)),
+  }
+}
+
+/**
+ * Classify each differing entry of a cross-target comparison against the noise floors of the
+ * two targets: within when that entry also varies between repeats by at least as much.
+ */
+export function classifyAgainstNoise(cross: TraceComparison, floors: NoiseFloor[]): {within: number; beyond: number} {
+  const spread = new Map<string, number>()
+  for (const f of floors) for (const s of f.spread) spread.set(s.name, Math.max(spread.get(s.name) ?? 0, s.max_abs))
+  let within = 0
+  let beyond = 0
+  for (const d of cross.differing) {
+    const s = spread.get(d.name)
+    if (s === undefined) beyond++
+    else if (!d.metrics || d.metrics.max_abs <= s) within++
+    else beyond++
+  }
+  return {within, beyond}
+}
+
+/** The module an entry belongs to: `fwd/mlp.1` → mlp.1, `grad/mlp.0.weight` → mlp.0. */
+export function entryModule(entry: string): string | null {
+  const m = /^(fwd|grad|param|buffer)\/(.+)$/.exec(entry)
+  if (!m) return null
+  const rest = m[2]!.replace(/#\d+$/, '')
+  if (m[1] === 'fwd') return rest
+  const dot = rest.lastIndexOf('.')
+  return dot > 0 ? rest.slice(0, dot) : rest
+}
+
+export function whereItStarts(fd: FirstDivergence | null, moduleTypes: Record<string, string>): {phase: string; module_type: string | null; step: string | number; entry: string} | null {
+  if (!fd) return null
+  const mod = entryModule(fd.entry)
+  return {phase: fd.phase, module_type: mod ? (moduleTypes[mod] ?? null) : null, step: fd.step, entry: fd.entry}
+}
+
+export function seedVariance(seeds: number[], perTarget: {target: number; name: string; accuracies: number[]; losses: number[]}[]): SeedVariance {
+  const stats = perTarget.map((t) => {
+    const acc = summarize(t.accuracies)
+    const loss = summarize(t.losses)
+    return {target: t.target, name: t.name, accuracy: {n: acc.n, mean: acc.mean, sd: acc.sd}, loss: {n: loss.n, mean: loss.mean, sd: loss.sd}}
+  })
+  const [first, ...rest] = perTarget
+  const differences = first
+    ? rest.map((t) => {
+        const w = welch(first.accuracies, t.accuracies)
+        const pp = (x: number) => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(2)} pp`
+        let sentence: string
+        if (w.diff === null) sentence = 'not enough runs to compare accuracy'
+        else if (!w.ci95) sentence = `accuracy differs by ${pp(w.diff)}; more seeds are needed for an interval`
+        else {
+          const ci = `95 % CI ${pp(w.ci95[0])} … ${pp(w.ci95[1])}, ${t.accuracies.length} vs ${first.accuracies.length} seeds`
+          sentence = w.significant ? `accuracy differs by ${pp(w.diff)} (${ci}): bigger than the seed-to-seed spread` : `accuracy differs by ${pp(w.diff)} (${ci}): within seed-to-seed variance`
+        }
+        return {a: first.target, b: t.target, diff: w.diff, ci95: w.ci95, significant: w.significant, sentence}
+      })
+    : []
+  return {seeds, per_target: stats, differences}
+}
+
+export interface RankInput {
+  experiments: Experiment[]
+  where: {phase: string; module_type: string | null; step: string | number; entry: string} | null
+  fingerprintChanges: FingerprintRow[]
+  noiseFloors: NoiseFloor[]
+  seeds: SeedVariance | null
+  /** the cross comparison being explained drifts at all */
+  drift: boolean
+}
+
+const fmt = (v: unknown) => (v === null || v === undefined ? 'unset' : typeof v === 'string' ? v : JSON.stringify(v))
+
+/** Library changes worth naming, most specific first, one per knowledge-base entry. */
+function librarySuspects(changes: FingerprintRow[], where: RankInput['where']): {row: FingerprintRow; score: number}[] {
+  const seen = new Set<string>()
+  const out: {row: FingerprintRow; score: number}[] = []
+  const relevant = (id: string): number => {
+    if (!where) return 0
+    const mt = where.module_type ?? ''
+    // Linear layers run through BLAS / oneDNN; normalization and reductions through ATen and
+    // oneDNN; embeddings (gather / index_add backward) through ATen itself.
+    if (/Linear/.test(mt) && (id === 'blas-library' || id === 'onednn-version')) return 20
+    if (/BatchNorm|LayerNorm/.test(mt) && (id === 'framework-release' || id === 'onednn-version')) return 20
+    if (/Embedding/.test(mt) && id === 'framework-release') return 20
+    if (where.phase === 'loss' && id === 'framework-release') return 10
+    return 0
+  }
+  for (const row of changes) {
+    if (!['framework', 'cpu_math', 'gpu'].includes(row.group)) continue
+    const known = explainPath(row.path)
+    if (!known || seen.has(known.id)) continue
+    seen.add(known.id)
+    out.push({row, score: 40 + relevant(known.id)})
+  }
+  return out.sort((x, y) => y.score - x.score)
+}
+
+export function rankSuspects(input: RankInput): Suspect[] {
+  const scored: {s: Omit<Suspect, 'rank'>; score: number}[] = []
+  for (const f of input.noiseFloors.filter((n) => !n.bitwise)) {
+    scored.push({
+      score: 90,
+      s: {
+        kind: 'nondeterminism',
+        name: `nondeterminism inside ${f.name}`,
+        a: null,
+        b: null,
+        confidence: 'high',
+        evidence: `${f.repeats} repeats of ${f.name} differ from each other in ${f.differing_entries} trace entries, so that spread is its noise floor`,
+        explanation: explainKnob('deterministic')?.text ?? null,
+        source: explainKnob('deterministic')?.source ?? null,
+      },
+    })
+  }
+  const singles = input.experiments.filter((e) => e.knobs.length === 1 && e.outcome !== 'failed')
+  const combined = input.experiments.find((e) => e.knobs.length > 1 && e.outcome !== 'failed')
+  const explainedByOne = singles.some((e) => e.outcome === 'disappears')
+  for (const e of singles) {
+    const k = e.knobs[0]!
+    const kb = explainKnob(k.name)
+    const describe = `${k.name}=${fmt(k.to)} (the value in #${e.against})`
+    if (e.outcome === 'disappears') {
+      scored.push({score: 100, s: {kind: 'knob', name: k.name, a: fmt(k.to), b: fmt(k.from), confidence: 'high', evidence: `rerunning #${e.target} with ${describe} makes its whole trace bitwise identical to #${e.against}`, explanation: kb?.text ?? null, source: kb?.source ?? null}})
+    } else if (e.outcome === 'moves-later') {
+      const to = e.first_divergence_after ? `step ${e.first_divergence_after.step}, ${e.first_divergence_after.entry}` : 'later'
+      scored.push({score: 60, s: {kind: 'knob', name: k.name, a: fmt(k.to), b: fmt(k.from), confidence: 'medium', evidence: `rerunning #${e.target} with ${describe} moves the first divergence later (to ${to}): it explains part of the drift`, explanation: kb?.text ?? null, source: kb?.source ?? null}})
+    }
+  }
+  if (combined && combined.outcome === 'disappears' && !explainedByOne) {
+    for (const k of combined.knobs) {
+      const kb = explainKnob(k.name)
+      scored.push({score: 70, s: {kind: 'knob', name: k.name, a: fmt(k.to), b: fmt(k.from), confidence: 'medium', evidence: `only aligning ${combined.knobs.map((x) => x.name).join(' + ')} together makes the traces bitwise identical`, explanation: kb?.text ?? null, source: kb?.source ?? null}})
+    }
+  }
+  const knobsExplainAll = explainedByOne || combined?.outcome === 'disappears'
+  if (input.drift && !knobsExplainAll) {
+    // What no knob explains is attributed to library differences, narrowed by where it starts.
+    const tested = input.experiments.length > 0
+    const residual = tested
+      ? `with every differing runtime knob aligned the traces still diverge (${(combined ?? singles[singles.length - 1])?.first_divergence_after?.entry ?? 'same place'})`
+      : 'no runtime knob differs between the targets'
+    const at = input.where ? `; the divergence starts in the ${input.where.phase} pass at ${input.where.entry}${input.where.module_type ? ` (${input.where.module_type})` : ''}, step ${input.where.step}` : ''
+    const libs = librarySuspects(input.fingerprintChanges, input.where)
+    libs.forEach(({row, score}, i) => {
+      const kb = explainPath(row.path)
+      scored.push({
+        score,
+        s: {
+          kind: 'library',
+          name: row.path,
+          a: row.a === undefined ? null : fmt(row.a),
+          b: row.b === undefined ? null : fmt(row.b),
+          confidence: i === 0 && (tested || libs.length === 1) ? 'medium' : 'low',
+          evidence: `${residual}${at}; ${row.path} differs (${fmt(row.a)} → ${fmt(row.b)})`,
+          explanation: kb?.text ?? null,
+          source: kb?.source ?? null,
+        },
+      })
+    })
+  }
+  for (const d of input.seeds?.differences ?? []) {
+    if (d.ci95 && !d.significant) {
+      scored.push({score: 50, s: {kind: 'seed-variance', name: `accuracy #${d.a} vs #${d.b}`, a: null, b: null, confidence: 'high', evidence: d.sentence, explanation: 'The accuracy gap is no bigger than what changing only the seed produces, so it is not evidence that the environment changed the model.', source: null}})
+    }
+  }
+  return scored.sort((x, y) => y.score - x.score).map((x, i) => ({rank: i + 1, ...x.s}))
+}

@@ -1,0 +1,92 @@
+// Known default and behaviour changes that explain a suspect in plain words. Data, each entry
+// with its public source; matched by knob name or by fingerprint path.
+
+export interface KnownChange {
+  id: string
+  /** runtime knob names (as in knobs_effective / env.NAME) this explains */
+  knobs?: string[]
+  /** fingerprint paths (prefix match) this explains */
+  paths?: string[]
+  text: string
+  source: string
+}
+
+const RANDOMNESS = 'https://docs.pytorch.org/docs/stable/notes/randomness.html'
+const CUDA_TF32 = 'https://docs.pytorch.org/docs/stable/notes/cuda.html#tensorfloat-32-tf32-on-ampere-and-later-devices'
+
+export const KNOWN_CHANGES: KnownChange[] = [
+  {
+    id: 'threads-reduction-order',
+    knobs: ['threads', 'interop_threads', 'env.OMP_NUM_THREADS', 'env.MKL_NUM_THREADS', 'env.OPENBLAS_NUM_THREADS'],
+    paths: ['threads.intra_op', 'threads.inter_op'],
+    text: 'The intra-op thread count decides how reductions (BatchNorm statistics, matmul accumulation, loss means) are split across threads; floating-point addition is not associative, so a different split changes the last bits. Thread defaults differ between builds and hosts (Debian\'s torch 1.13 starts with 1 thread here, 2.6 with one per core).',
+    source: 'https://docs.pytorch.org/docs/stable/notes/cpu_threading_torchscript_inference.html',
+  },
+  {
+    id: 'tf32-matmul-default',
+    knobs: ['tf32_matmul', 'float32_matmul_precision', 'env.NVIDIA_TF32_OVERRIDE'],
+    paths: ['flags.matmul_allow_tf32', 'flags.float32_matmul_precision'],
+    text: 'torch.backends.cuda.matmul.allow_tf32 defaulted to True in PyTorch 1.7–1.11 and to False from 1.12: float32 matmuls on Ampere and later GPUs round inputs to TF32 (10-bit mantissa) when it is on. torch.set_float32_matmul_precision("high"/"medium") turns the same on.',
+    source: CUDA_TF32,
+  },
+  {
+    id: 'tf32-cudnn-default',
+    knobs: ['tf32_cudnn'],
+    paths: ['flags.cudnn_allow_tf32'],
+    text: 'torch.backends.cudnn.allow_tf32 (TF32 in cuDNN convolutions) stayed True by default when the matmul default changed in 1.12.',
+    source: CUDA_TF32,
+  },
+  {
+    id: 'deterministic-algorithms',
+    knobs: ['deterministic', 'env.CUBLAS_WORKSPACE_CONFIG'],
+    paths: ['flags.deterministic_algorithms', 'flags.cudnn_deterministic', 'env.CUBLAS_WORKSPACE_CONFIG'],
+    text: 'torch.use_deterministic_algorithms(True) selects deterministic kernels (and errors where none exists); on CUDA ≥ 10.2 deterministic cuBLAS also needs CUBLAS_WORKSPACE_CONFIG=:4096:8 or :16:8. Without them, ops using atomicAdd (embedding and index_add backward, scatter_add) vary run to run.',
+    source: RANDOMNESS,
+  },
+  {
+    id: 'cudnn-benchmark',
+    knobs: ['cudnn_benchmark'],
+    paths: ['flags.cudnn_benchmark'],
+    text: 'cudnn.benchmark=True autotunes the convolution algorithm per input shape; the chosen algorithm, and so the result, can change from run to run and machine to machine.',
+    source: RANDOMNESS,
+  },
+  {
+    id: 'framework-release',
+    paths: ['torch.version', 'torch.git_version'],
+    text: 'PyTorch does not promise bitwise-identical results across releases, commits or platforms: kernels, their dispatch and fusion change between versions.',
+    source: RANDOMNESS,
+  },
+  {
+    id: 'onednn-version',
+    paths: ['torch.config.onednn', 'libraries.onednn'],
+    text: 'oneDNN (formerly MKL-DNN) implements CPU matmul, linear and normalization primitives; a new version changes kernel selection, blocking and vectorization, so accumulation order (and the last bits) change.',
+    source: 'https://github.com/uxlfoundation/oneDNN/releases',
+  },
+  {
+    id: 'blas-library',
+    paths: ['libraries.blas', 'libraries.lapack', 'libraries.mkl', 'torch.config.blas_info', 'torch.config.mkl'],
+    text: 'The BLAS actually loaded (reference BLAS, OpenBLAS, MKL — often switched by Debian alternatives without changing torch) has its own kernels and blocking; MKL documents Conditional Numerical Reproducibility for exactly this reason.',
+    source: 'https://www.intel.com/content/www/us/en/docs/onemkl/developer-guide-linux/2024-0/obtaining-numerically-reproducible-results.html',
+  },
+  {
+    id: 'cpu-capability',
+    knobs: ['env.ATEN_CPU_CAPABILITY'],
+    paths: ['torch.config.cpu_capability'],
+    text: 'ATen dispatches CPU kernels by instruction set (default/AVX2/AVX-512); ATEN_CPU_CAPABILITY overrides it, and a different vector width changes reduction order.',
+    source: 'https://docs.pytorch.org/docs/stable/backends.html#torch-backends-cpu',
+  },
+  {
+    id: 'cuda-libraries',
+    paths: ['cuda.cudnn', 'cuda.runtime', 'cuda.driver', 'libraries.cudnn', 'libraries.cublas', 'libraries.cudart', 'torch.config.cudnn', 'torch.config.cuda_runtime'],
+    text: 'cuDNN and cuBLAS pick algorithms per GPU, version and workspace; cuBLAS documents that results are only reproducible for the same architecture, library version and workspace configuration.',
+    source: 'https://docs.nvidia.com/cuda/cublas/index.html#results-reproducibility',
+  },
+]
+
+export function explainKnob(knob: string): KnownChange | null {
+  return KNOWN_CHANGES.find((k) => k.knobs?.includes(knob)) ?? null
+}
+
+export function explainPath(path: string): KnownChange | null {
+  return KNOWN_CHANGES.find((k) => k.paths?.some((p) => path === p || path.startsWith(`${p}.`) || path.startsWith(`${p}:`))) ?? null
+}

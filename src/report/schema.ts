@@ -1,0 +1,161 @@
+// The zod schema of a report.json (AuditReport) read back from disk: what the renderers read
+// is type-checked and size-capped; objects stay open (z.looseObject) so newer fields pass
+// through. Numbers that JSON cannot hold arrive as "Infinity"/"-Infinity"/"NaN" (json.ts)
+// and become numbers again here. schemas/report.schema.json is generated from this file.
+
+import {z} from 'zod'
+import {REPORT_SCHEMA} from '../core/report.js'
+
+/** Longest string a renderer accepts from a report file (fingerprint values are ≤ 4 KiB). */
+export const MAX_STRING = 16 * 1024
+const MAX_ITEMS = 100_000
+
+const str = (max = MAX_STRING) => z.string().max(max)
+const list = <T extends z.ZodType>(item: T, max = MAX_ITEMS) => z.array(item).max(max)
+
+/** A number as written by json.ts: finite, or one of the three strings that stand for the others. */
+const num = z
+  .union([z.number(), z.enum(['Infinity', '-Infinity', 'NaN'])])
+  .transform((v) => (typeof v === 'number' ? v : Number(v)))
+  .meta({description: 'a number; non-finite values are written as "Infinity", "-Infinity" or "NaN"'})
+const numOrNull = num.nullable()
+
+/** A training step: 'init' or the step number. */
+const step = z.union([z.number(), str(64)])
+const scalar = z.union([str(), z.number(), z.boolean(), z.null()])
+
+const epochOutcome = z.looseObject({
+  epoch: z.number(),
+  train_loss: numOrNull,
+  val_loss: numOrNull,
+  val_accuracy: numOrNull,
+  seconds: num,
+  last_step: z.number(),
+})
+
+const runRecord = z.looseObject({
+  repeat: z.number(),
+  dir: str(),
+  seconds: num,
+  final: z.looseObject({val_accuracy: numOrNull, val_loss: numOrNull, train_loss: numOrNull}),
+  epochs: list(epochOutcome),
+  knobs_effective: z.record(str(256), z.unknown()),
+  timings: z.record(str(256), num),
+})
+
+const targetRecord = z.looseObject({
+  index: z.number(),
+  name: str(),
+  kind: str(256),
+  role: z.enum(['target', 'variant']),
+  knobs_requested: z.looseObject({}),
+  identity: z.looseObject({reference: str(), details: z.record(str(256), scalar)}).nullable(),
+  status: z.enum(['ok', 'error']),
+  error: z.looseObject({message: str(), hint: str(), line: str()}).nullable(),
+  runs: list(runRecord),
+})
+
+const firstDivergence = z.looseObject({step, entry: str(), index_in_step: z.number(), kind: str(64), phase: str(64)})
+
+const pairSide = z.looseObject({target: z.number(), repeat: z.number(), name: str()})
+
+const fingerprintRow = z.looseObject({
+  group: str(64),
+  path: str(),
+  // absent = the path does not exist on that side
+  a: scalar.optional(),
+  b: scalar.optional(),
+  changed: z.boolean(),
+  change: z.enum(['added', 'removed', 'changed', 'same']),
+  text: list(z.looseObject({value: str(), added: z.boolean().optional(), removed: z.boolean().optional()}), 10_000).optional(),
+})
+
+const pairRecord = z.looseObject({
+  role: z.enum(['repeat', 'cross', 'variant']),
+  a: pairSide,
+  b: pairSide,
+  divergence: z.looseObject({
+    bitwise_identical: z.boolean(),
+    first_divergence: firstDivergence.nullable(),
+    counts: z.looseObject({entries: z.number(), identical: z.number(), differing: z.number(), differing_with_values: z.number(), beyond_tolerance: z.number()}),
+    worst: list(z.looseObject({name: str(), phase: str(64), max_abs: num, rel_l2: num, step})),
+  }),
+  outcome: z.looseObject({val_accuracy_a: numOrNull, val_accuracy_b: numOrNull, accuracy_delta: numOrNull, val_loss_delta: numOrNull}),
+  fingerprint_changes: list(fingerprintRow),
+  fingerprint_changed: z.number(),
+})
+
+const stat = z.looseObject({n: z.number(), mean: numOrNull, sd: numOrNull})
+const stepEntry = z.looseObject({step, entry: str()})
+
+const attribution = z.looseObject({
+  noise_floor: list(
+    z.looseObject({
+      target: z.number(),
+      name: str(),
+      repeats: z.number(),
+      bitwise: z.boolean(),
+      differing_entries: z.number(),
+      spread: list(z.looseObject({name: str(), max_abs: num})),
+    }),
+  ),
+  seeds: z
+    .looseObject({
+      seeds: list(z.number()),
+      per_target: list(z.looseObject({target: z.number(), name: str(), accuracy: stat, loss: stat})),
+      differences: list(
+        z.looseObject({a: z.number(), b: z.number(), diff: numOrNull, ci95: z.tuple([num, num]).nullable(), significant: z.boolean(), sentence: str()}),
+      ),
+    })
+    .nullable(),
+  experiments: list(
+    z.looseObject({
+      id: str(256),
+      knobs: list(z.looseObject({name: str(256), from: z.unknown(), to: z.unknown()})),
+      target: z.number(),
+      against: z.number(),
+      outcome: z.enum(['disappears', 'moves-later', 'stays', 'failed']),
+      first_divergence_before: stepEntry.nullable(),
+      first_divergence_after: stepEntry.nullable(),
+      note: str(),
+    }),
+  ),
+  where: z.looseObject({phase: str(64), module_type: str(256).nullable(), step, entry: str()}).nullable(),
+  suspects: list(
+    z.looseObject({
+      rank: z.number(),
+      kind: z.enum(['knob', 'library', 'nondeterminism', 'seed-variance']),
+      name: str(),
+      a: str().nullable(),
+      b: str().nullable(),
+      confidence: z.enum(['high', 'medium', 'low']),
+      evidence: str(),
+      explanation: str().nullable(),
+      source: str().nullable(),
+    }),
+  ),
+})
+
+export const reportSchema = z
+  .looseObject({
+    schema: z.literal(REPORT_SCHEMA),
+    tool: z.looseObject({name: z.literal('repro'), version: str(256)}),
+    created: str(256),
+    command: str(),
+    host: z.unknown(),
+    git: z.unknown(),
+    settings: z.looseObject({repeats: z.number(), seed: z.number(), epochs: z.number(), data_source: str(), data_sha256: str(256), out_dir: str()}),
+    targets: list(targetRecord, 10_000),
+    comparisons: list(pairRecord, 10_000),
+    attribution: attribution.optional(),
+    verdict: z.looseObject({status: z.enum(['reproducible', 'drift', 'error']), exit_code: z.union([z.literal(0), z.literal(1), z.literal(2)]), headline: str()}),
+  })
+  .meta({
+    title: 'repro report',
+    description: `report.json written by repro audit and repro compare (schema "${REPORT_SCHEMA}")`,
+  })
+
+/** The published JSON Schema (schemas/report.schema.json): the file as written, before numbers are restored. */
+export function reportJsonSchemaText(): string {
+  return JSON.stringify(z.toJSONSchema(reportSchema, {io: 'input', target: 'draft-2020-12'}), null, 2) + '\n'
+}
