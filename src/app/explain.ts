@@ -6,8 +6,8 @@ import path from 'node:path'
 import {classifyAgainstNoise, classifyExperiment, knobDifferences, noiseFloorOf, rankSuspects, seedVariance, whereItStarts, type KnobDifference} from '../core/attribute.js'
 import type {ProbeConfig} from '../core/config.js'
 import {summarizeDivergence, type Attribution, type Experiment, type PairRecord, type TargetRecord} from '../core/report.js'
-import {compareTraces, type TraceComparison} from '../core/trace-compare.js'
-import {DEFAULT_FP32_TOLERANCE, DEFAULT_FP64_TOLERANCE, type Fingerprint, type Knobs, type RunArtifacts, type RunOutcome} from '../core/types.js'
+import {compareTraces, entryPhase, type TraceComparison} from '../core/trace-compare.js'
+import {DEFAULT_FP32_TOLERANCE, DEFAULT_FP64_TOLERANCE, type Fingerprint, type Knobs, type RunArtifacts, type RunOutcome, type StepId} from '../core/types.js'
 import {isReproError} from '../errors.js'
 import type {AuditOptions} from './audit.js'
 import {trainRun} from './execute.js'
@@ -127,8 +127,15 @@ export async function attribute(input: AttributeInput): Promise<Attribution | un
   }
 
   if (noise_floor.length === 0 && !seeds && drifting.length === 0) return undefined
-  const suspects = rankSuspects({experiments, where, fingerprintChanges: changes, noiseFloors: noise_floor, seeds, drift: drifting.length > 0})
-  return {noise_floor, seeds, experiments, where, suspects}
+  // The residual: where the first pair still diverges with every knob aligned (the combined
+  // rerun, or the only one), if aligning moved it.
+  const firstPair = drifting[0]?.record
+  const forPair = experiments.filter((e) => firstPair && e.target === firstPair.b.target && e.against === firstPair.a.target && e.outcome === 'moves-later')
+  const widest = forPair.sort((x, y) => y.knobs.length - x.knobs.length)[0]
+  const residualAt = widest?.first_divergence_after
+  const residual = residualAt && firstPair ? whereItStarts({step: residualAt.step as StepId, entry: residualAt.entry, index_in_step: 0, kind: 'value', phase: entryPhase(residualAt.entry)}, runs.get(firstPair.b.target)![0]!.outcome.module_types) : null
+  const suspects = rankSuspects({experiments, where, residual, fingerprintChanges: changes, noiseFloors: noise_floor, seeds, drift: drifting.length > 0})
+  return {noise_floor, seeds, experiments, where, residual, suspects}
 }
 
 async function zoom(input: AttributeInput, record: PairRecord, step: number): Promise<TraceComparison | null> {

@@ -2,7 +2,7 @@
 // list of suspects, each with the experiment (or observation) that supports it. Pure.
 
 import type {FingerprintRow} from './fingerprint-diff.js'
-import {explainKnob, explainPath} from './knowledge.js'
+import {explainKnob, explainPath, knownChange} from './knowledge.js'
 import {summarize, welch} from './outcome.js'
 import type {Experiment, NoiseFloor, SeedVariance, Suspect} from './report.js'
 import type {FirstDivergence, TraceComparison} from './trace-compare.js'
@@ -134,9 +134,13 @@ export function seedVariance(seeds: number[], perTarget: {target: number; name: 
   return {seeds, per_target: stats, differences}
 }
 
+type Where = {phase: string; module_type: string | null; step: string | number; entry: string}
+
 export interface RankInput {
   experiments: Experiment[]
-  where: {phase: string; module_type: string | null; step: string | number; entry: string} | null
+  where: Where | null
+  /** where the divergence starts once every differing knob is aligned (if they explain part) */
+  residual?: Where | null
   fingerprintChanges: FingerprintRow[]
   noiseFloors: NoiseFloor[]
   seeds: SeedVariance | null
@@ -158,6 +162,8 @@ function librarySuspects(changes: FingerprintRow[], where: RankInput['where']): 
     if (/Linear/.test(mt) && (id === 'blas-library' || id === 'onednn-version')) return 20
     if (/BatchNorm|LayerNorm/.test(mt) && (id === 'framework-release' || id === 'onednn-version')) return 20
     if (/Embedding/.test(mt) && id === 'framework-release') return 20
+    // The optimizer update is framework code (torch.optim), not a math library.
+    if (where.phase === 'update' && id === 'framework-release') return 25
     if (where.phase === 'loss' && id === 'framework-release') return 10
     return 0
   }
@@ -166,7 +172,8 @@ function librarySuspects(changes: FingerprintRow[], where: RankInput['where']): 
     const known = explainPath(row.path)
     if (!known || seen.has(known.id)) continue
     seen.add(known.id)
-    out.push({row, score: 40 + relevant(known.id)})
+    // Inferred, not proven by a rerun: always below a knob an experiment confirmed (≥ 60).
+    out.push({row, score: 30 + relevant(known.id)})
   }
   return out.sort((x, y) => y.score - x.score)
 }
@@ -212,13 +219,15 @@ export function rankSuspects(input: RankInput): Suspect[] {
   if (input.drift && !knobsExplainAll) {
     // What no knob explains is attributed to library differences, narrowed by where it starts.
     const tested = input.experiments.length > 0
-    const residual = tested
-      ? `with every differing runtime knob aligned the traces still diverge (${(combined ?? singles[singles.length - 1])?.first_divergence_after?.entry ?? 'same place'})`
-      : 'no runtime knob differs between the targets'
-    const at = input.where ? `; the divergence starts in the ${input.where.phase} pass at ${input.where.entry}${input.where.module_type ? ` (${input.where.module_type})` : ''}, step ${input.where.step}` : ''
-    const libs = librarySuspects(input.fingerprintChanges, input.where)
+    const residual = tested ? 'with every differing runtime knob aligned the traces still diverge' : 'no runtime knob differs between the targets'
+    const loc = input.residual ?? input.where
+    const at = loc ? `; ${input.residual ? 'the remaining divergence' : 'the divergence'} starts in the ${loc.phase} phase at ${loc.entry}${loc.module_type ? ` (${loc.module_type})` : ''}, step ${loc.step}` : ''
+    const libs = librarySuspects(input.fingerprintChanges, loc)
     libs.forEach(({row, score}, i) => {
-      const kb = explainPath(row.path)
+      let kb = explainPath(row.path)
+      // A framework change whose divergence starts in Adam's second update: the known change
+      // of its first-moment arithmetic.
+      if (kb?.id === 'framework-release' && loc?.phase === 'update' && String(loc.step) === '1' && /^1\./.test(String(row.a)) && /^2\./.test(String(row.b))) kb = knownChange('adam-first-moment-lerp')
       scored.push({
         score,
         s: {

@@ -57,6 +57,14 @@ export const KNOWN_CHANGES: KnownChange[] = [
     source: RANDOMNESS,
   },
   {
+    // Verified in the installed files of Debian's python3-torch 1.13.1 and 2.6.0
+    // (/usr/lib/python3/dist-packages/torch/optim/adam.py).
+    id: 'adam-first-moment-lerp',
+    paths: [],
+    text: 'Adam\'s first-moment update changed form between releases: torch 1.13 computes exp_avg.mul_(beta1).add_(grad, alpha=1-beta1), torch 2.x exp_avg.lerp_(grad, 1-beta1). The two agree while exp_avg is zero (the first update) and round differently from the second update on — a divergence that starts in the optimizer update at step 1.',
+    source: 'https://github.com/pytorch/pytorch/blob/v2.6.0/torch/optim/adam.py',
+  },
+  {
     id: 'onednn-version',
     paths: ['torch.config.onednn', 'libraries.onednn'],
     text: 'oneDNN (formerly MKL-DNN) implements CPU matmul, linear and normalization primitives; a new version changes kernel selection, blocking and vectorization, so accumulation order (and the last bits) change.',
@@ -82,6 +90,10 @@ export const KNOWN_CHANGES: KnownChange[] = [
     source: 'https://docs.nvidia.com/cuda/cublas/index.html#results-reproducibility',
   },
 ]
+
+export function knownChange(id: string): KnownChange | null {
+  return KNOWN_CHANGES.find((k) => k.id === id) ?? null
+}
 
 export function explainKnob(knob: string): KnownChange | null {
   return KNOWN_CHANGES.find((k) => k.knobs?.includes(knob)) ?? null

@@ -117,6 +117,8 @@ export interface Attribution {
   experiments: Experiment[]
   /** where the first divergence starts: forward/backward/update and which module type */
   where: {phase: string; module_type: string | null; step: string | number; entry: string} | null
+  /** where the divergence starts once every differing knob is aligned, when that moved it */
+  residual?: {phase: string; module_type: string | null; step: string | number; entry: string} | null
   suspects: Suspect[]
 }
 

@@ -91,12 +91,12 @@ export function divergenceSpec(report: AuditReport, c: PairRecord, index: number
     heat.push({data: {values: special}, mark: {type: 'text', fontSize: 11, fontWeight: 700}, encoding: {x, y, text: {field: 'text'}}})
   }
   if (fd) {
-    heat.push({data: {values: [{entry: label(fd.entry), step: stepKey(fd.step)}]}, mark: {type: 'point', shape: 'square', filled: false, stroke: '#0a7', strokeWidth: 3, size: 520, opacity: 1}, encoding: {x, y}})
+    heat.push({data: {values: [{entry: label(fd.entry), step: stepKey(fd.step)}]}, mark: {type: 'rect', fillOpacity: 0, stroke: '#0a7', strokeWidth: 3}, encoding: {x, y}})
   }
   const strip: Record<string, unknown>[] = []
   const floors = floor ? [...floor].filter(([e, v]) => v > 0 && Number.isFinite(v) && entries.includes(e)).map(([entry, max_abs]) => ({entry, max_abs})) : []
   if (perEntry.size > 0) {
-    const xLog = {field: 'max_abs', type: 'quantitative', scale: {type: 'log'}, title: 'largest max abs', axis: {format: '.0e', tickCount: 4}}
+    const xLog = {field: 'max_abs', type: 'quantitative', scale: {type: 'log'}, title: 'largest max abs', axis: {format: '.0e', tickCount: 4, labelOverlap: 'greedy', labelSeparation: 4}}
     strip.push({data: {values: [...perEntry].map(([entry, max_abs]) => ({entry, max_abs}))}, mark: {type: 'point', filled: true, size: 60, color: '#333'}, encoding: {y: {...y, axis: {labels: false, ticks: false, domain: false}}, x: xLog}})
     if (floors.length > 0) strip.push({data: {values: floors}, mark: {type: 'tick', color: '#d62728', thickness: 3, size: 16}, encoding: {y: {...y, axis: null}, x: xLog}})
   }
@@ -105,7 +105,7 @@ export function divergenceSpec(report: AuditReport, c: PairRecord, index: number
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     config: CONFIG,
     spacing: 12,
-    hconcat: [{width: {step: 44}, height: {step: 22}, layer: heat}, ...(strip.length > 0 ? [{width: 150, height: {step: 22}, layer: strip}] : [])],
+    hconcat: [{width: {step: 52}, height: {step: 24}, layer: heat}, ...(strip.length > 0 ? [{width: 180, height: {step: 24}, layer: strip}] : [])],
     resolve: {scale: {y: 'independent'}},
   } as unknown as TopLevelSpec
   const noise = !floor
@@ -232,11 +232,42 @@ const NO_LOADER = {
   file: () => Promise.reject(new Error('repro charts load no external data')),
 }
 
+// Helvetica/Arial advance widths (1/1000 em) for printable ASCII, from space to '~'.
+const ASCII_WIDTHS = [
+  278, 278, 355, 556, 556, 889, 667, 191, 333, 333, 389, 584, 278, 333, 278, 278, 556, 556, 556, 556, 556, 556, 556, 556, 556, 556, 278, 278, 584, 584, 584, 556, 1015, 667, 667, 722, 722, 667, 611, 778, 722, 278, 500, 667, 556, 833, 722, 778, 667, 778, 722, 667,
+  611, 722, 667, 944, 667, 667, 611, 278, 278, 278, 469, 556, 333, 556, 556, 500, 556, 556, 278, 556, 556, 222, 222, 500, 222, 833, 556, 556, 556, 556, 333, 500, 278, 556, 500, 722, 500, 500, 500, 334, 260, 334, 584,
+]
+
+/**
+ * Text width for layout, from a fixed metrics table: vega's own estimate (0.8 em per
+ * character) leaves labels cut short, and measuring with a canvas, where one is installed,
+ * would make the output depend on the machine's fonts.
+ */
+export function textWidth(text: string, fontSize: number, bold = false): number {
+  let units = 0
+  for (const ch of text) {
+    const code = ch.codePointAt(0)!
+    units += code >= 32 && code <= 126 ? ASCII_WIDTHS[code - 32]! : code >= 0x1100 ? 1000 : 600
+  }
+  // system sans-serif fonts (DejaVu Sans on Debian) run wider than Helvetica: err on the wide side
+  return (units / 1000) * fontSize * (bold ? 1.26 : 1.18)
+}
+
+type VegaItem = {fontSize?: number; fontWeight?: string | number; limit?: number}
+function itemWidth(item: VegaItem, text: unknown): number {
+  const size = item.fontSize !== undefined && item.fontSize !== null ? Number(item.fontSize) || 0 : 11
+  const bold = item.fontWeight === 'bold' || Number(item.fontWeight) >= 600
+  const w = textWidth(text === null || text === undefined ? '' : String(text).trim(), size, bold)
+  // a label over its limit is cut to fit it (vega truncates with an ellipsis)
+  return item.limit !== undefined && item.limit > 0 ? Math.min(w, item.limit) : w
+}
+
 const quiet = {level: () => quiet, error: () => quiet, warn: () => quiet, info: () => quiet, debug: () => quiet}
 
 /** Renders one Vega-Lite spec to a static SVG string. */
 export async function renderSvg(spec: TopLevelSpec, idPrefix: string): Promise<string> {
   const [vega, vl] = await Promise.all([import('vega'), import('vega-lite')])
+  ;(vega as unknown as {textMetrics: {width: typeof itemWidth}}).textMetrics.width = itemWidth
   const compiled = vl.compile(spec, {logger: quiet as never}).spec
   const view = new vega.View(vega.parse(compiled), {renderer: 'none', loader: NO_LOADER as never, logLevel: vega.None})
   try {

@@ -41,18 +41,21 @@ export function escapeXml(value: unknown, max?: number, opts: {keepNewlines?: bo
 }
 
 /**
- * Inline Markdown (a table cell, a heading, a list item): ASCII punctuation that GitHub
- * Flavored Markdown interprets is backslash-escaped, `<`/`>`/`&` become entities (no raw
- * HTML, no entity tricks), and `@mentions` are broken with a zero-width space.
+ * Inline Markdown (a table cell, a heading, a list item): punctuation that GitHub Flavored
+ * Markdown interprets is backslash-escaped, `<`/`>`/`&` become entities (no raw HTML, no
+ * entity tricks), URL autolinks are broken, and `@mentions` / `#123` references get a
+ * zero-width space so GitHub does not notify anyone or link an issue.
  */
 export function escapeMarkdown(value: unknown, max?: number): string {
   return cleanText(value, max)
-    .replace(/[\\`*_[\]()#!|~$:]/g, (c) => `\\${c}`)
-    .replace(/(www)\./gi, '$1\\.')
+    .replace(/[\\`*_[\]()#!|~$]/g, (c) => `\\${c}`)
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
+    .replace(/(www)\./gi, '$1\\.')
+    .replace(/:\/\//g, '&#58;//')
     .replace(/@/g, '@&#8203;')
+    .replace(/\\#(?=\d)/g, '#&#8203;')
 }
 
 /** A fenced code block that no content can close: the fence is longer than any backtick run inside. */

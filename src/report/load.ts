@@ -73,7 +73,21 @@ export function parseReport(text: string, file: string): AuditReport {
     throw new ReproError(`is not a valid repro report: ${where ? `${where}: ` : ''}${what}${more}`, {subject: file, hint: HINT})
   }
   // The schema checked every field a renderer reads; the rest passes through untouched.
-  return parsed.data as unknown as AuditReport
+  return inSourceOrder(raw, parsed.data) as AuditReport
+}
+
+/** The parsed value with object keys in the file's order, so re-rendered JSON matches its source. */
+function inSourceOrder(raw: unknown, parsed: unknown): unknown {
+  if (Array.isArray(raw) && Array.isArray(parsed)) return parsed.map((v, i) => inSourceOrder(raw[i], v))
+  if (!isPlainObject(raw) || !isPlainObject(parsed)) return parsed
+  const out: Record<string, unknown> = {}
+  for (const k of Object.keys(raw)) if (Object.hasOwn(parsed, k)) out[k] = inSourceOrder(raw[k], parsed[k])
+  for (const k of Object.keys(parsed)) if (!Object.hasOwn(out, k)) out[k] = parsed[k]
+  return out
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
 function formatPath(path: PropertyKey[]): string {

@@ -85,7 +85,10 @@ function renderAttribution(report: AuditReport): string {
     }
     out.push(table(rows, TABLE))
   }
-  if (at.where) out.push(`Where it starts: ${at.where.phase} pass, ${safeText(at.where.entry, 60)}${at.where.module_type ? ` (${safeText(at.where.module_type, 40)})` : ''}, step ${at.where.step}\n`)
+  const loc = (w: NonNullable<typeof at.where>) => `${w.phase} phase, ${safeText(w.entry, 60)}${w.module_type ? ` (${safeText(w.module_type, 40)})` : ''}, step ${w.step}`
+  if (at.where) out.push(`Where it starts: ${loc(at.where)}`)
+  if (at.residual) out.push(`With the differing knobs aligned it starts later: ${loc(at.residual)}`)
+  if (at.where || at.residual) out.push('')
   if (at.suspects.length > 0) {
     out.push('Suspects')
     const rows = [['#', 'suspect', 'change', 'confidence', 'evidence']]
@@ -94,8 +97,14 @@ function renderAttribution(report: AuditReport): string {
       rows.push([String(s.rank), safeText(s.name, 40), change, s.confidence, safeText(s.evidence, 400)])
     }
     out.push(table(rows, {...TABLE, columns: {4: {width: 60, wrapWord: true}}}))
-    const top = at.suspects[0]!
-    if (top.explanation) out.push(`Why: ${safeText(top.explanation, 600)}${top.source ? `\n  (${safeText(top.source, 200)})` : ''}\n`)
+    // Plain-words explanations of the top suspects, each once, with its public source.
+    const seen = new Set<string>()
+    for (const s of at.suspects.slice(0, 3)) {
+      if (!s.explanation || seen.has(s.explanation)) continue
+      seen.add(s.explanation)
+      out.push(`Why ${safeText(s.name, 40)}: ${safeText(s.explanation, 600)}${s.source ? `\n  (${safeText(s.source, 200)})` : ''}`)
+    }
+    out.push('')
   }
   return out.join('\n')
 }

@@ -1,0 +1,87 @@
+import {promises as fs} from 'node:fs'
+import path from 'node:path'
+import {Args, Flags} from '@oclif/core'
+import {ReproCommand} from '../cli/base.js'
+import type {AuditReport} from '../core/report.js'
+import {ReproError} from '../errors.js'
+import {publishToGitHub} from '../report/github.js'
+import {renderHtml} from '../report/html.js'
+import {renderJson} from '../report/json.js'
+import {renderJunit} from '../report/junit.js'
+import {loadReport} from '../report/load.js'
+import {renderMarkdown} from '../report/markdown.js'
+
+export const REPORT_FORMATS = {
+  md: {file: 'report.md', render: async (r: AuditReport) => renderMarkdown(r)},
+  html: {file: 'report.html', render: (r: AuditReport) => renderHtml(r)},
+  junit: {file: 'report.junit.xml', render: async (r: AuditReport) => renderJunit(r)},
+  json: {file: 'report.json', render: async (r: AuditReport) => renderJson(r)},
+} as const
+export type ReportFormat = keyof typeof REPORT_FORMATS
+
+function parseFormats(value: string): ReportFormat[] {
+  const names = value.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean)
+  const bad = names.filter((n) => !(n in REPORT_FORMATS))
+  if (names.length === 0 || bad.length > 0) {
+    throw new ReproError(`unknown report format ${bad.length ? bad.map((b) => JSON.stringify(b.slice(0, 40))).join(', ') : '(none given)'}`, {subject: 'report', hint: `use a comma list of ${Object.keys(REPORT_FORMATS).join(', ')}`})
+  }
+  return [...new Set(names as ReportFormat[])]
+}
+
+export default class Report extends ReproCommand {
+  static override summary = 'Re-render a saved report.json as Markdown, HTML, JUnit XML or JSON (nothing is rerun).'
+  static override description =
+    'Reads a report.json written by `repro audit` (or `repro compare --json`), validates it, and writes report.md, report.html (self-contained: inline CSS and SVG charts, no scripts, no network), report.junit.xml and/or report.json. Exit codes: 0 written, 2 unreadable or invalid report, or a bad flag.'
+  static override examples = [
+    '<%= config.bin %> report reports/audit-20260101-120000/report.json',
+    '<%= config.bin %> report report.json --format html --out site/',
+    '<%= config.bin %> report report.json --format md --stdout >> "$GITHUB_STEP_SUMMARY"',
+  ]
+  static override args = {
+    file: Args.string({description: 'The report.json to render.', required: true}),
+  }
+  static override flags = {
+    format: Flags.string({description: 'Comma list of formats: md, html, junit, json.', default: 'md,html,junit'}),
+    out: Flags.string({description: 'Directory for the rendered files. Default: the directory of FILE.'}),
+    stdout: Flags.boolean({description: 'Print the one format given by --format to stdout instead of writing files.'}),
+    github: Flags.boolean({description: 'In GitHub Actions: also append the Markdown to $GITHUB_STEP_SUMMARY and print annotations for failed checks.'}),
+  }
+
+  async run(): Promise<{files: string[]}> {
+    const {args, flags} = await this.parse(Report)
+    const formats = parseFormats(flags.format)
+    const report = await loadReport(args.file)
+    if (flags.github) await publishToGitHub(report, process.env, this.jsonEnabled() ? {appendFile: (f, t) => fs.appendFile(f, t), writeLine: (l) => process.stderr.write(`${l}\n`)} : undefined)
+
+    if (flags.stdout) {
+      if (formats.length !== 1) throw new ReproError(`--stdout prints one format, got ${formats.length} (${formats.join(', ')})`, {subject: 'report', hint: 'pass a single --format, e.g. --format md --stdout'})
+      if (this.jsonEnabled()) throw new ReproError('--stdout and --json both want stdout', {subject: 'report', hint: 'drop one of them'})
+      process.stdout.write(await REPORT_FORMATS[formats[0]!].render(report))
+      return {files: []}
+    }
+
+    const dir = path.resolve(flags.out ?? path.dirname(args.file))
+    try {
+      await fs.mkdir(dir, {recursive: true})
+    } catch (e) {
+      throw new ReproError(`cannot create the output directory (${(e as NodeJS.ErrnoException).code ?? 'error'})`, {subject: dir, hint: 'pass a writable --out DIR'})
+    }
+    const files: string[] = []
+    for (const f of formats) {
+      const file = path.join(dir, REPORT_FORMATS[f].file)
+      const text = await REPORT_FORMATS[f].render(report)
+      // write beside, then rename: a reader never sees half a report (and FILE itself may be the target)
+      const tmp = `${file}.tmp-${process.pid}`
+      try {
+        await fs.writeFile(tmp, text)
+        await fs.rename(tmp, file)
+      } catch (e) {
+        await fs.rm(tmp, {force: true})
+        throw new ReproError(`cannot write ${REPORT_FORMATS[f].file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, {subject: dir, hint: 'pass a writable --out DIR'})
+      }
+      files.push(file)
+    }
+    if (!this.jsonEnabled()) for (const f of files) this.log(`wrote ${f}`)
+    return {files}
+  }
+}

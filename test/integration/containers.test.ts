@@ -1,0 +1,114 @@
+// Image targets against the real engine and the fixture images built from Debian packages
+// (fixtures/images/build.sh; `bash scripts/bootstrap.sh --full` builds them).
+
+import {describe, test, before} from 'node:test'
+import assert from 'node:assert/strict'
+import {spawn, spawnSync} from 'node:child_process'
+import path from 'node:path'
+import {ROOT, repro, tmpDir} from './helpers.js'
+
+const FAST = ['--epochs', '1', '--rows', '512']
+
+function reproContainers(): string[] {
+  const r = spawnSync('docker', ['ps', '-a', '--filter', 'label=repro', '--format', '{{.ID}}'], {encoding: 'utf8'})
+  assert.equal(r.status, 0, r.stderr)
+  return r.stdout.split('\n').filter(Boolean)
+}
+
+function sleep(ms: number) {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+async function waitFor(check: () => boolean, ms: number): Promise<boolean> {
+  const until = Date.now() + ms
+  while (Date.now() < until) {
+    if (check()) return true
+    await sleep(250)
+  }
+  return false
+}
+
+describe('image targets (real docker engine, Debian fixture images)', () => {
+  before(() => {
+    const r = spawnSync('docker', ['image', 'inspect', 'repro-fixture:bookworm', 'repro-fixture:trixie', 'repro-fixture:no-python', 'repro-fixture:no-torch'], {encoding: 'utf8'})
+    assert.equal(r.status, 0, 'fixture images missing: run `bash scripts/bootstrap.sh --full` (it builds them)')
+  })
+
+  test('bookworm vs trixie: torch 1.13 → 2.6, oneDNN, python and thread defaults in the diff; first divergence named; exit 1', () => {
+    const r = repro(['audit', '--image', 'repro-fixture:bookworm', '--image', 'repro-fixture:trixie', '--repeats', '1', '--no-explain', '--json', '--out', tmpDir(), ...FAST])
+    assert.equal(r.status, 1, r.stderr)
+    const report = JSON.parse(r.stdout)
+    const cross = report.comparisons.find((c: {role: string}) => c.role === 'cross')
+    const row = (p: string) => cross.fingerprint_changes.find((x: {path: string}) => x.path === p)
+    assert.match(row('torch.version').a, /^1\.13/)
+    assert.match(row('torch.version').b, /^2\.6/)
+    assert.notEqual(row('torch.config.onednn').a, row('torch.config.onednn').b)
+    assert.match(row('python.version').a, /^3\.11/)
+    assert.match(row('python.version').b, /^3\.13/)
+    assert.ok(row('threads.intra_op'), 'default thread counts differ and are shown')
+    assert.ok(cross.divergence.first_divergence.entry)
+    const identity = report.targets[0].identity.details
+    assert.match(identity.id, /^sha256:[0-9a-f]{64}$/)
+    assert.match(report.command, /--image repro-fixture:bookworm --image repro-fixture:trixie/)
+    assert.deepEqual(reproContainers(), [])
+  })
+
+  test('trixie against itself with repeats: bitwise reproducible, exit 0, no container left', () => {
+    const r = repro(['audit', '--image', 'repro-fixture:trixie', '--image', 'repro-fixture:trixie', '--repeats', '2', '--out', tmpDir(), ...FAST])
+    assert.equal(r.status, 0, r.stdout + r.stderr)
+    assert.match(r.stdout, /^✔ bitwise reproducible/)
+    assert.deepEqual(reproContainers(), [])
+  })
+
+  test('an image without python is reported in one line and the other image still reports', () => {
+    const r = repro(['audit', '--image', 'repro-fixture:no-python', '--image', 'repro-fixture:trixie', '--repeats', '1', '--json', '--out', tmpDir(), ...FAST])
+    assert.equal(r.status, 2)
+    const report = JSON.parse(r.stdout)
+    assert.match(report.targets[0].error.line, /^#1 docker:repro-fixture:no-python: the image has no python3 — use an image with python3 and torch/)
+    assert.equal(report.targets[1].status, 'ok')
+    assert.equal(report.targets[1].runs.length, 1)
+    assert.deepEqual(reproContainers(), [])
+  })
+
+  test('python without torch, a missing image, out of memory and a timeout: one line each, exit 2, nothing left', () => {
+    const r = repro(['audit', '--image', 'repro-fixture:no-torch', '--image', 'repro-fixture:does-not-exist', '--repeats', '1', '--json', '--out', tmpDir(), ...FAST])
+    assert.equal(r.status, 2)
+    const [noTorch, missing] = JSON.parse(r.stdout).targets
+    assert.match(noTorch.error.line, /has no PyTorch .* use an image with torch/)
+    assert.match(missing.error.line, /repro-fixture:does-not-exist is not present and could not be pulled/)
+    const oom = repro(['audit', '--image', 'repro-fixture:trixie', '--repeats', '1', '--memory', '80m', '--out', tmpDir(), ...FAST])
+    assert.equal(oom.status, 2)
+    assert.match(oom.stdout, /ran out of memory \(killed at the --memory 80m limit\) — raise --memory/)
+    const slow = repro(['audit', '--image', 'repro-fixture:trixie', '--repeats', '1', '--timeout', '2', '--out', tmpDir(), ...FAST])
+    assert.equal(slow.status, 2)
+    assert.match(slow.stdout, /timed out after 2 s; the container was killed and removed/)
+    assert.deepEqual(reproContainers(), [])
+  })
+
+  test('an engine that is down is a one-line error naming the fix', () => {
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'run.js'), 'audit', '--image', 'repro-fixture:trixie'], {encoding: 'utf8', env: {...process.env, DOCKER_HOST: 'unix:///nonexistent/docker.sock'}})
+    assert.equal(r.status, 2)
+    assert.match(r.stderr, /^repro: docker: the docker daemon is not answering .* — start it/)
+    assert.equal(r.stderr.trim().split('\n').length, 1)
+  })
+
+  test('Ctrl-C in the middle removes the running container', async () => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'run.js'), 'audit', '--image', 'repro-fixture:trixie', '--repeats', '1', '--out', tmpDir()], {stdio: 'ignore'})
+    assert.ok(await waitFor(() => reproContainers().length > 0, 30_000), 'a probe container started')
+    child.kill('SIGINT')
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)))
+    assert.equal(code, 130)
+    assert.deepEqual(reproContainers(), [])
+  })
+
+  test('containers orphaned by a crashed repro (kill -9) are swept at the next start', async () => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'run.js'), 'audit', '--image', 'repro-fixture:trixie', '--repeats', '1', '--out', tmpDir()], {stdio: 'ignore'})
+    assert.ok(await waitFor(() => reproContainers().length > 0, 30_000), 'a probe container started')
+    child.kill('SIGKILL')
+    await new Promise((resolve) => child.on('exit', resolve))
+    assert.ok(reproContainers().length > 0, 'the crash left an orphan behind')
+    const r = repro(['audit', '--image', 'repro-fixture:no-python', '--repeats', '1', '--out', tmpDir()])
+    assert.equal(r.status, 2)
+    assert.deepEqual(reproContainers(), [])
+  })
+})
