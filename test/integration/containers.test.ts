@@ -111,4 +111,15 @@ describe('image targets (real docker engine, Debian fixture images)', () => {
     assert.equal(r.status, 2)
     assert.deepEqual(reproContainers(), [])
   })
+
+  test('the repro image (Dockerfile) builds offline and audits through the mounted engine socket', () => {
+    const build = spawnSync('bash', [path.join(ROOT, 'scripts', 'build-image.sh'), 'repro:test'], {encoding: 'utf8', cwd: ROOT})
+    assert.equal(build.status, 0, build.stderr)
+    const version = spawnSync('docker', ['run', '--rm', 'repro:test', '--version'], {encoding: 'utf8'})
+    assert.match(version.stdout, /^repro\/\d+\.\d+\.\d+ linux-x64 node-v2\d/)
+    const audit = spawnSync('docker', ['run', '--rm', '-v', '/var/run/docker.sock:/var/run/docker.sock', 'repro:test', 'audit', '--image', 'repro-fixture:trixie', '--repeats', '2', '--epochs', '1', '--rows', '256', '--json'], {encoding: 'utf8'})
+    assert.equal(audit.status, 0, audit.stderr)
+    assert.equal(JSON.parse(audit.stdout).verdict.status, 'reproducible')
+    assert.deepEqual(reproContainers(), [])
+  })
 })
