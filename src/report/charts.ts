@@ -177,7 +177,7 @@ export function lossSpec(report: AuditReport): ChartSpec | null {
           ] as const
         )
           .filter(([, v]) => typeof v === 'number' && Number.isFinite(v))
-          .map(([metric, loss]) => ({run: `${label(t.name)} r${r.repeat}`, epoch: e.epoch, metric, loss: loss as number})),
+          .map(([metric, loss]) => ({run: `${label(t.name)} r${r.repeat}`, epoch: e.epoch + 1, metric, loss: loss as number})),
       ),
     ),
   )
@@ -190,14 +190,14 @@ export function lossSpec(report: AuditReport): ChartSpec | null {
     data: {values},
     mark: {type: 'line', point: {size: 40, filled: true}, strokeWidth: 2},
     encoding: {
-      x: {field: 'epoch', type: 'quantitative', title: 'epoch', axis: {tickMinStep: 1, format: 'd'}, scale: {nice: false}},
+      x: {field: 'epoch', type: 'ordinal', title: 'epoch', sort: 'ascending', axis: {labelAngle: 0}},
       y: {field: 'loss', type: 'quantitative', title: 'loss', scale: {zero: false}},
       color: {field: 'run', type: 'nominal', title: null, legend: {orient: 'bottom', columns: 1}},
       strokeDash: {field: 'metric', type: 'nominal', title: null, sort: ['validation', 'training'], legend: {orient: 'bottom'}},
       detail: {field: 'metric'},
     },
   } as unknown as TopLevelSpec
-  return {id: 'loss', title: 'Loss per epoch', caption: 'Validation loss (solid) and training loss (dashed) after each epoch, one line per run; identical runs draw on top of each other.', spec}
+  return {id: 'loss', title: 'Loss per epoch', caption: 'Validation loss (solid) and training loss (dashed) after each epoch (counted from 1), one line per run; identical runs draw on top of each other.', spec}
 }
 
 /** Every chart of the report, in page order. Pure. */

@@ -195,6 +195,7 @@ function suspectsSection(report: AuditReport): string {
   if (!at) return ''
   const parts: string[] = []
   if (at.where) parts.push(`<p>Divergence starts in the <b>${h(at.where.phase, 40)}</b> pass${at.where.module_type ? ` of a <b>${h(at.where.module_type, 80)}</b>` : ''} (<span class="mono">${h(at.where.entry, 300)}</span>, step ${h(at.where.step, 20)}).</p>`)
+  if (at.residual) parts.push(`<p>With every differing knob aligned, it still starts in the <b>${h(at.residual.phase, 40)}</b> pass${at.residual.module_type ? ` of a <b>${h(at.residual.module_type, 80)}</b>` : ''} (<span class="mono">${h(at.residual.entry, 300)}</span>, step ${h(at.residual.step, 20)}).</p>`)
   if (at.suspects.length === 0) parts.push('<p class="note">No suspect found.</p>')
   else {
     const conf = {high: 'bad', medium: 'warn', low: 'info'} as const
@@ -205,7 +206,7 @@ function suspectsSection(report: AuditReport): string {
         const source = url ? ` <a href="${h(url, 2048)}" rel="noreferrer noopener">source</a>` : s.source ? ` <span class="note">(source: ${h(s.source, 300)})</span>` : ''
         return [
           td(String(s.rank), 'num'),
-          td(h(s.kind, 40)),
+          td(h(s.kind, 40), 'nowrap'),
           td(`<b>${h(s.name, 300)}</b>`),
           td(`<span class="mono">${h(s.a ?? '—', 400)}</span>`),
           td(`<span class="mono">${h(s.b ?? '—', 400)}</span>`),

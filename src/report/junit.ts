@@ -99,7 +99,7 @@ function comparisonChecks(c: PairRecord): Check[] {
     const beyond = !(w.max_abs <= LAYER_DRIFT_ATOL) // NaN counts as beyond
     const name = `${subject}: drift in ${w.name} at step ${w.step}`
     const numbers = `max abs ${formatNumber(w.max_abs)}, rel L2 ${formatNumber(w.rel_l2)} (${w.phase})`
-    out.push(beyond ? check({classname, name, status: fail, subject, message: `${info}${w.name} at step ${w.step}: ${numbers}, above atol ${LAYER_DRIFT_ATOL}`}) : check({classname, name, status: 'passed', subject, details: `${numbers}, within atol ${LAYER_DRIFT_ATOL}`}))
+    out.push(beyond ? check({classname, name, status: fail, subject, message: `${info}${w.name} at step ${w.step}: ${numbers}, above atol ${LAYER_DRIFT_ATOL.toExponential()}`}) : check({classname, name, status: 'passed', subject, details: `${numbers}, within atol ${LAYER_DRIFT_ATOL.toExponential()}`}))
   }
   return out
 }

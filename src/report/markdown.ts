@@ -12,11 +12,10 @@ export const VERDICT_MARK = {reproducible: '✔', drift: '✘', error: '⚠'} as
 const MAX_FINGERPRINT_ROWS = 60
 const MAX_WORST_ROWS = 10
 
-/** The verdict headline split at its first colon: `drift between targets — a vs b first diverge at …`. */
+/** The verdict headline with its kind set off: `drift between targets — a vs b first diverge at …`. */
 export function verdictTitle(report: AuditReport): string {
-  const h = report.verdict.headline
-  const i = h.indexOf(': ')
-  return i > 0 ? `${h.slice(0, i)} — ${h.slice(i + 2)}` : h
+  // only the fixed prefixes decideVerdict writes: a colon inside a target name is not a split point
+  return report.verdict.headline.replace(/^(drift between targets|not reproducible within a target|bitwise reproducible): /, '$1 — ')
 }
 
 function table(header: string[], rows: string[][]): string {
@@ -77,6 +76,7 @@ function suspectsSection(report: AuditReport): string | null {
   if (!at) return null
   const parts: string[] = ['### Suspects']
   if (at.where) parts.push(`Divergence starts in the **${md(at.where.phase, 40)}** pass${at.where.module_type ? ` of a ${md(at.where.module_type, 80)}` : ''} (${md(at.where.entry, 200)}, step ${md(at.where.step, 20)}).`)
+  if (at.residual) parts.push(`With every differing knob aligned, it still starts in the **${md(at.residual.phase, 40)}** pass${at.residual.module_type ? ` of a ${md(at.residual.module_type, 80)}` : ''} (${md(at.residual.entry, 200)}, step ${md(at.residual.step, 20)}).`)
   if (at.suspects.length === 0) parts.push('No suspect found.')
   else {
     const rows = [...at.suspects]
@@ -92,7 +92,7 @@ function suspectsSection(report: AuditReport): string | null {
     const rows = at.experiments.map((e) => [
       md(e.id, 60),
       md(e.knobs.map((k) => `${k.name}: ${JSON.stringify(k.from) ?? 'undefined'} → ${JSON.stringify(k.to) ?? 'undefined'}`).join(', '), 300),
-      `#${e.target} vs #${e.against}`,
+      md(`#${e.target} vs #${e.against}`),
       md(e.outcome, 20),
       md(e.first_divergence_before ? `step ${e.first_divergence_before.step}, ${e.first_divergence_before.entry}` : '—', 200),
       md(e.first_divergence_after ? `step ${e.first_divergence_after.step}, ${e.first_divergence_after.entry}` : '—', 200),

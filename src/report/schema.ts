@@ -17,12 +17,12 @@ const list = <T extends z.ZodType>(item: T, max = MAX_ITEMS) => z.array(item).ma
 const num = z
   .union([z.number(), z.enum(['Infinity', '-Infinity', 'NaN'])])
   .transform((v) => (typeof v === 'number' ? v : Number(v)))
-  .meta({description: 'a number; non-finite values are written as "Infinity", "-Infinity" or "NaN"'})
+  .meta({id: 'number', description: 'a number; non-finite values are written as "Infinity", "-Infinity" or "NaN"'})
 const numOrNull = num.nullable()
 
 /** A training step: 'init' or the step number. */
-const step = z.union([z.number(), str(64)])
-const scalar = z.union([str(), z.number(), z.boolean(), z.null()])
+const step = z.union([z.number(), str(64)]).meta({id: 'step', description: "a training step: 'init' or the step number"})
+const scalar = z.union([str(), z.number(), z.boolean(), z.null()]).meta({id: 'scalar'})
 
 const epochOutcome = z.looseObject({
   epoch: z.number(),
@@ -88,6 +88,8 @@ const pairRecord = z.looseObject({
 const stat = z.looseObject({n: z.number(), mean: numOrNull, sd: numOrNull})
 const stepEntry = z.looseObject({step, entry: str()})
 
+const where = z.looseObject({phase: str(64), module_type: str(256).nullable(), step, entry: str()})
+
 const attribution = z.looseObject({
   noise_floor: list(
     z.looseObject({
@@ -120,7 +122,8 @@ const attribution = z.looseObject({
       note: str(),
     }),
   ),
-  where: z.looseObject({phase: str(64), module_type: str(256).nullable(), step, entry: str()}).nullable(),
+  where: where.nullable(),
+  residual: where.nullable().optional(),
   suspects: list(
     z.looseObject({
       rank: z.number(),
