@@ -15,6 +15,7 @@ import {hostFingerprint} from '../env/host.js'
 import {isReproError} from '../errors.js'
 import type {Target} from '../targets/target.js'
 import {trainRun} from './execute.js'
+import {ensureOutDir} from './out-dir.js'
 import {attribute} from './explain.js'
 import type {Progress} from './progress.js'
 import {toolVersion} from './version.js'
@@ -56,7 +57,7 @@ export function knobSuffix(knobs: Knobs): string {
 }
 
 export async function runAudit(opts: AuditOptions): Promise<AuditReport> {
-  await fs.mkdir(opts.outDir, {recursive: true})
+  await ensureOutDir(opts.outDir)
   const [host, git] = await Promise.all([hostFingerprint(), gitState()])
   const data = encodeData(opts.data)
   const records: TargetRecord[] = []
@@ -162,7 +163,7 @@ export async function runAudit(opts: AuditOptions): Promise<AuditReport> {
     command: opts.command,
     host,
     git,
-    settings: {repeats: opts.repeats, seed: opts.seed, seeds: opts.seeds, epochs: opts.epochs, data_source: opts.data.source, data_sha256: data.sha256, out_dir: opts.outDir},
+    settings: {repeats: opts.repeats, seed: opts.seed, seeds: opts.seeds, tolerance: {fp32: DEFAULT_FP32_TOLERANCE, fp64: DEFAULT_FP64_TOLERANCE}, epochs: opts.epochs, data_source: opts.data.source, data_sha256: data.sha256, out_dir: opts.outDir},
     targets: records,
     comparisons,
     attribution,

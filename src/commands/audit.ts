@@ -8,7 +8,8 @@ import {resolveData} from '../app/data.js'
 import {stderrProgress} from '../app/progress.js'
 import {defaultDemoTargets, findPythonWithTorch, targetsFromFlags} from '../app/targets.js'
 import type {AuditReport} from '../core/report.js'
-import {renderJson} from '../report/json.js'
+import {parseFormats, writeReportFiles} from '../app/report-files.js'
+import {isGitHubActions, publishToGitHub} from '../report/github.js'
 import {renderTerminal} from '../report/terminal.js'
 
 export default class Audit extends ReproCommand {
@@ -30,7 +31,8 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
     seeds: Flags.integer({description: 'Train every target with N seeds (seed, seed+1, …) and judge the accuracy difference against seed-to-seed variance (Welch, 95 % interval).', default: 1, min: 1, max: 100}),
     explain: Flags.boolean({description: 'When drift is found, rerun with each differing runtime knob aligned (then all together) to attribute it; --no-explain skips.', default: true, allowNo: true}),
     'explain-budget': Flags.integer({description: 'Most extra probe runs spent on explaining.', default: 8, min: 0, max: 100}),
-    out: Flags.string({description: 'Directory for the runs and report.json. Default: reports/audit-<time>.'}),
+    out: Flags.string({description: 'Directory for the runs and the reports. Default: reports/audit-<time>.'}),
+    format: Flags.string({description: 'Report files written into --out: a comma list of json, md, html (self-contained, with charts), junit. Inside GitHub Actions the Markdown also goes to the step summary, with annotations.', default: 'json,md,html,junit'}),
   }
 
   async run(): Promise<AuditReport> {
@@ -53,7 +55,9 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
       command: ['repro', 'audit', ...this.argv].join(' '),
       progress: stderrProgress(this.wantsProgress()),
     })
-    await fs.writeFile(path.join(outDir, 'report.json'), renderJson(report))
+    await writeReportFiles(report, outDir, parseFormats(flags.format, 'audit'))
+    // Annotations are workflow commands on stdout, unless --json owns stdout.
+    if (isGitHubActions(process.env)) await publishToGitHub(report, process.env, this.jsonEnabled() ? {appendFile: (f, t) => fs.appendFile(f, t), writeLine: (l) => process.stderr.write(`${l}\n`)} : undefined)
     if (!this.jsonEnabled()) this.log(renderTerminal(report).trimEnd())
     process.exitCode = report.verdict.exit_code
     return report

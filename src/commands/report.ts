@@ -2,31 +2,10 @@ import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {Args, Flags} from '@oclif/core'
 import {ReproCommand} from '../cli/base.js'
-import type {AuditReport} from '../core/report.js'
 import {ReproError} from '../errors.js'
+import {REPORT_FORMATS, parseFormats, writeReportFiles} from '../app/report-files.js'
 import {publishToGitHub} from '../report/github.js'
-import {renderHtml} from '../report/html.js'
-import {renderJson} from '../report/json.js'
-import {renderJunit} from '../report/junit.js'
 import {loadReport} from '../report/load.js'
-import {renderMarkdown} from '../report/markdown.js'
-
-export const REPORT_FORMATS = {
-  md: {file: 'report.md', render: async (r: AuditReport) => renderMarkdown(r)},
-  html: {file: 'report.html', render: (r: AuditReport) => renderHtml(r)},
-  junit: {file: 'report.junit.xml', render: async (r: AuditReport) => renderJunit(r)},
-  json: {file: 'report.json', render: async (r: AuditReport) => renderJson(r)},
-} as const
-export type ReportFormat = keyof typeof REPORT_FORMATS
-
-function parseFormats(value: string): ReportFormat[] {
-  const names = value.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean)
-  const bad = names.filter((n) => !(n in REPORT_FORMATS))
-  if (names.length === 0 || bad.length > 0) {
-    throw new ReproError(`unknown report format ${bad.length ? bad.map((b) => JSON.stringify(b.slice(0, 40))).join(', ') : '(none given)'}`, {subject: 'report', hint: `use a comma list of ${Object.keys(REPORT_FORMATS).join(', ')}`})
-  }
-  return [...new Set(names as ReportFormat[])]
-}
 
 export default class Report extends ReproCommand {
   static override summary = 'Re-render a saved report.json as Markdown, HTML, JUnit XML or JSON (nothing is rerun).'
@@ -49,7 +28,7 @@ export default class Report extends ReproCommand {
 
   async run(): Promise<{files: string[]}> {
     const {args, flags} = await this.parse(Report)
-    const formats = parseFormats(flags.format)
+    const formats = parseFormats(flags.format, 'report')
     const report = await loadReport(args.file)
     if (flags.github) await publishToGitHub(report, process.env, this.jsonEnabled() ? {appendFile: (f, t) => fs.appendFile(f, t), writeLine: (l) => process.stderr.write(`${l}\n`)} : undefined)
 
@@ -60,27 +39,7 @@ export default class Report extends ReproCommand {
       return {files: []}
     }
 
-    const dir = path.resolve(flags.out ?? path.dirname(args.file))
-    try {
-      await fs.mkdir(dir, {recursive: true})
-    } catch (e) {
-      throw new ReproError(`cannot create the output directory (${(e as NodeJS.ErrnoException).code ?? 'error'})`, {subject: dir, hint: 'pass a writable --out DIR'})
-    }
-    const files: string[] = []
-    for (const f of formats) {
-      const file = path.join(dir, REPORT_FORMATS[f].file)
-      const text = await REPORT_FORMATS[f].render(report)
-      // write beside, then rename: a reader never sees half a report (and FILE itself may be the target)
-      const tmp = `${file}.tmp-${process.pid}`
-      try {
-        await fs.writeFile(tmp, text)
-        await fs.rename(tmp, file)
-      } catch (e) {
-        await fs.rm(tmp, {force: true})
-        throw new ReproError(`cannot write ${REPORT_FORMATS[f].file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, {subject: dir, hint: 'pass a writable --out DIR'})
-      }
-      files.push(file)
-    }
+    const files = await writeReportFiles(report, path.resolve(flags.out ?? path.dirname(args.file)), formats)
     if (!this.jsonEnabled()) for (const f of files) this.log(`wrote ${f}`)
     return {files}
   }

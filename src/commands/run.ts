@@ -4,6 +4,7 @@ import {ReproCommand} from '../cli/base.js'
 import {parseStoreSteps, targetFlags, timestamp, trainingFlags} from '../cli/flags.js'
 import {resolveData} from '../app/data.js'
 import {trainRun} from '../app/execute.js'
+import {ensureOutDir} from '../app/out-dir.js'
 import {stderrProgress} from '../app/progress.js'
 import {targetsFromFlags} from '../app/targets.js'
 import {defaultProbeConfig} from '../core/config.js'
@@ -32,6 +33,7 @@ export default class Run extends ReproCommand {
     config.train.epochs = flags.epochs
     config.trace.store_steps = parseStoreSteps(flags['store-steps'])
     const outDir = path.resolve(flags.out ?? path.join('reports', `run-${timestamp()}`))
+    await ensureOutDir(outDir)
     const progress = stderrProgress(this.wantsProgress())
     const [host, git] = await Promise.all([hostFingerprint(), gitState()])
     progress.start(spec!.target.name)

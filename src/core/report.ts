@@ -42,6 +42,8 @@ export interface DivergenceSummary {
   counts: TraceComparison['counts']
   /** the most-diverged entries with stored values, worst first (capped) */
   worst: {name: string; phase: string; max_abs: number; rel_l2: number; step: string | number}[]
+  /** every differing (entry, stored step) with values on both sides, in trace order (capped): the divergence map */
+  map?: {name: string; phase: string; step: string | number; max_abs: number}[]
 }
 
 export interface PairRecord {
@@ -129,7 +131,7 @@ export interface AuditReport {
   command: string
   host: unknown
   git: unknown
-  settings: {repeats: number; seed: number; seeds?: number; epochs: number; data_source: string; data_sha256: string; out_dir: string}
+  settings: {repeats: number; seed: number; seeds?: number; tolerance?: {fp32: {rtol: number; atol: number}; fp64: {rtol: number; atol: number}}; epochs: number; data_source: string; data_sha256: string; out_dir: string}
   targets: TargetRecord[]
   comparisons: PairRecord[]
   /** present when the audit explained its drift (repro audit; absent for repro compare) */
@@ -137,13 +139,16 @@ export interface AuditReport {
   verdict: Verdict
 }
 
+export const MAX_MAP_CELLS = 2000
+
 export function summarizeDivergence(cmp: TraceComparison, maxWorst = 10): DivergenceSummary {
-  const worst = cmp.differing
-    .filter((d) => d.metrics !== null)
+  const measured = cmp.differing.filter((d) => d.metrics !== null)
+  const worst = measured
     .map((d) => ({name: d.name, phase: d.phase, step: d.step, max_abs: d.metrics!.max_abs, rel_l2: d.metrics!.rel_l2}))
     .sort((x, y) => y.max_abs - x.max_abs)
     .slice(0, maxWorst)
-  return {bitwise_identical: cmp.bitwise_identical, first_divergence: cmp.first_divergence, counts: cmp.counts, worst}
+  const map = measured.slice(0, MAX_MAP_CELLS).map((d) => ({name: d.name, phase: d.phase, step: d.step, max_abs: d.metrics!.max_abs}))
+  return {bitwise_identical: cmp.bitwise_identical, first_divergence: cmp.first_divergence, counts: cmp.counts, worst, map}
 }
 
 /**

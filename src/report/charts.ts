@@ -62,7 +62,9 @@ function noiseFloor(report: AuditReport, c: PairRecord): Map<string, number> | n
 export function divergenceSpec(report: AuditReport, c: PairRecord, index: number): ChartSpec {
   const d = c.divergence
   type Cell = {entry: string; phase: string; step: string; max_abs: number; text: string}
-  const cells: Cell[] = d.worst.map((w) => ({
+  // The full map when the report has it (repro ≥ 0.1 audits); older reports carry only the worst.
+  const source = d.map ?? d.worst
+  const cells: Cell[] = source.map((w) => ({
     entry: label(w.name),
     phase: w.phase,
     step: stepKey(w.step),
@@ -118,7 +120,9 @@ export function divergenceSpec(report: AuditReport, c: PairRecord, index: number
     id: `divergence-${index}`,
     title: `Divergence map: ${label(c.a.name)} → ${label(c.b.name)}`,
     caption:
-      (d.worst.length > 0
+      (d.map && d.map.length > 0
+        ? `Max abs error of every differing (entry, stored step) pair with stored values on both sides (${d.map.length}), log color scale; right: the largest per entry. Empty cells: identical, or not stored.`
+        : d.worst.length > 0
         ? `Max abs error of the ${d.worst.length} most-diverged (entry, stored step) pairs the report keeps, log color scale; right: the largest per entry. Empty cells were not among them.`
         : 'No differing entry has stored values on both sides, so only the first divergence can be placed.') + `${first}${noise} ${d.counts.differing} of ${d.counts.entries} trace entries differ in total.`,
     spec,
@@ -204,7 +208,7 @@ export function lossSpec(report: AuditReport): ChartSpec | null {
 export function chartSpecs(report: AuditReport): ChartSpec[] {
   const out: ChartSpec[] = []
   report.comparisons.forEach((c, i) => {
-    if (!c.divergence.bitwise_identical && (c.divergence.worst.length > 0 || c.divergence.first_divergence)) out.push(divergenceSpec(report, c, i + 1))
+    if (!c.divergence.bitwise_identical && ((c.divergence.map ?? c.divergence.worst).length > 0 || c.divergence.first_divergence)) out.push(divergenceSpec(report, c, i + 1))
   })
   const acc = accuracySpec(report)
   if (acc) out.push(acc)

@@ -79,6 +79,7 @@ const pairRecord = z.looseObject({
     first_divergence: firstDivergence.nullable(),
     counts: z.looseObject({entries: z.number(), identical: z.number(), differing: z.number(), differing_with_values: z.number(), beyond_tolerance: z.number()}),
     worst: list(z.looseObject({name: str(), phase: str(64), step, max_abs: num, rel_l2: num})),
+    map: list(z.looseObject({name: str(), phase: str(64), step, max_abs: num})).optional(),
   }),
   outcome: z.looseObject({val_accuracy_a: numOrNull, val_accuracy_b: numOrNull, accuracy_delta: numOrNull, val_loss_delta: numOrNull}),
   fingerprint_changes: list(fingerprintRow),

@@ -2,7 +2,7 @@
 
 import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
-import {existsSync, readFileSync} from 'node:fs'
+import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {PYTHON, pythonWithoutTorch, repro, tmpDir} from './helpers.js'
 
@@ -77,5 +77,23 @@ describe('repro audit (local python, real torch)', () => {
     const r = repro(['audit', '--python', PYTHON, '--repeats', '1', '--out', out, '--json', ...FAST])
     assert.equal(r.status, 0, r.stderr)
     assert.deepEqual(JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')).verdict, JSON.parse(r.stdout).verdict)
+  })
+
+  test('--out naming an existing file is a usage error (exit 2), not an internal error', () => {
+    const file = path.join(tmpDir(), 'not-a-dir')
+    writeFileSync(file, 'x')
+    for (const cmd of ['audit', 'run']) {
+      const r = repro([cmd, '--python', PYTHON, '--out', file, ...FAST])
+      assert.equal(r.status, 2, `${cmd}: ${r.stderr}`)
+      assert.match(r.stderr, /^repro: --out: .*not-a-dir exists and is not a directory — pass --out a directory/)
+    }
+  })
+
+  test('audit writes every report format next to report.json', () => {
+    const out = tmpDir()
+    const r = repro(['audit', '--python', PYTHON, '--repeats', '1', '--out', out, ...FAST])
+    assert.equal(r.status, 0, r.stderr)
+    for (const f of ['report.json', 'report.md', 'report.html', 'report.junit.xml']) assert.ok(existsSync(path.join(out, f)), f)
+    assert.match(readFileSync(path.join(out, 'report.md'), 'utf8').split('\n')[0]!, /reproducible/i)
   })
 })
