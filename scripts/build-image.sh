@@ -5,12 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tag="${1:-repro:dev}"
-[ -d dist/src ] || npm run --silent build
+[ -d dist/src ] && [ -f oclif.manifest.json ] || npm run --silent build
 docker image inspect repro-base:trixie-node >/dev/null 2>&1 || bash fixtures/images/build.sh --only trixie-node
 stage="$(mktemp -d)"
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/dist" "$stage/probe"
-cp -r bin package.json package-lock.json "$stage/"
+cp -r bin package.json package-lock.json oclif.manifest.json "$stage/"
 cp -r dist/src "$stage/dist/src"
 cp -r probe/repro_probe "$stage/probe/repro_probe"
 cp -r node_modules "$stage/node_modules"

@@ -10,12 +10,16 @@ import {compareTraces, type TraceComparison} from '../core/trace-compare.js'
 import {decideVerdict, REPORT_SCHEMA, summarizeDivergence, type AuditReport, type PairRecord, type TargetRecord} from '../core/report.js'
 import {DEFAULT_FP32_TOLERANCE, DEFAULT_FP64_TOLERANCE, type Knobs, type RunArtifacts, type RunOutcome} from '../core/types.js'
 import {encodeData} from '../artifacts/inputs.js'
+import {traceDigest} from '../artifacts/trace-digest.js'
 import {gitState} from '../env/git.js'
 import {hostFingerprint} from '../env/host.js'
 import {isReproError} from '../errors.js'
 import type {Target} from '../targets/target.js'
 import {trainRun} from './execute.js'
 import {ensureOutDir} from './out-dir.js'
+import type {RunCache} from './cache.js'
+import {pool, withDevice} from './pool.js'
+import type {HostFingerprint} from '../env/host.js'
 import {attribute} from './explain.js'
 import type {Progress} from './progress.js'
 import {toolVersion} from './version.js'
@@ -38,6 +42,10 @@ export interface AuditOptions {
   explainBudget: number
   /** steps whose values are stored (null: the probe's default set) */
   storeSteps: number[] | null
+  /** targets run concurrently (CPU targets; GPU targets are serialized per device) */
+  jobs: number
+  /** reuse and store probe runs; null with --no-cache */
+  cache: RunCache | null
   epochs: number
   data: TabularData
   timeoutMs: number
@@ -65,13 +73,16 @@ export async function runAudit(opts: AuditOptions): Promise<AuditReport> {
   const seedOutcomes = new Map<number, RunOutcome[]>()
   const configs = new Map<number, ProbeConfig>()
   let firstKnobs: Record<string, unknown> | null = null
+  const hostKey = hostCacheKey(host)
+  const cacheFor = (tag: string) => (opts.cache ? {cache: opts.cache, host: hostKey, tag} : undefined)
 
-  for (const [i, spec] of opts.targets.entries()) {
+  const runTarget = async (i: number): Promise<void> => {
+    const spec = opts.targets[i]!
     const index = i + 1
     const knobs = spec.deriveKnobs && firstKnobs ? spec.deriveKnobs(firstKnobs) : spec.knobs
     const name = `#${index} ${spec.target.name}${knobSuffix(knobs)}`
     const record: TargetRecord = {index, name, kind: spec.target.kind, role: spec.role, knobs_requested: knobs, identity: null, status: 'ok', error: null, runs: []}
-    records.push(record)
+    records[i] = record
     const config = {...defaultProbeConfig({file: 'data.safetensors', sha256: data.sha256}, opts.seed), knobs}
     config.train.epochs = opts.epochs
     config.trace.store_steps = opts.storeSteps
@@ -89,8 +100,10 @@ export async function runAudit(opts: AuditOptions): Promise<AuditReport> {
       opts.progress.start(what)
       try {
         const runConfig = {...config, train: {...config.train, seed: step.seed}}
-        const {artifacts, seconds} = await trainRun({target: spec.target, config: runConfig, data: data.bytes, outDir, timeoutMs: opts.timeoutMs, label: `${name} ${r ? `r${r}` : `seed ${step.seed}`}`, context: {host, git}})
-        opts.progress.done(what, seconds)
+        const {artifacts, seconds, cached} = await withDevice(knobs.device, () =>
+          trainRun({target: spec.target, config: runConfig, data: data.bytes, outDir, timeoutMs: opts.timeoutMs, label: `${name} ${r ? `r${r}` : `seed ${step.seed}`}`, context: {host, git}, cache: cacheFor(r ? `r${r}` : 'seed')}),
+        )
+        opts.progress.done(cached ? `${what} (cached)` : what, seconds)
         if (r === 0) {
           seedOutcomes.set(index, [...(seedOutcomes.get(index) ?? []), artifacts.outcome])
           continue
@@ -100,6 +113,7 @@ export async function runAudit(opts: AuditOptions): Promise<AuditReport> {
           repeat: r,
           dir: outDir,
           seconds,
+          cached,
           final: artifacts.outcome.final,
           epochs: artifacts.outcome.epochs,
           knobs_effective: artifacts.outcome.knobs_effective,
@@ -119,8 +133,16 @@ export async function runAudit(opts: AuditOptions): Promise<AuditReport> {
     }
     if (record.status === 'ok') {
       record.identity = await spec.target.identify().then((id) => ({reference: id.reference, details: id.details}), () => null)
+      record.fingerprint = done[0]!.fingerprint
+      record.trace_digest = traceDigest(done[0]!.trace)
       runs.set(index, done)
     }
+  }
+  // The demo's variant needs the first target's defaults; otherwise targets are independent.
+  if (opts.targets.some((t) => t.deriveKnobs)) {
+    for (let i = 0; i < opts.targets.length; i++) await runTarget(i)
+  } else {
+    await pool(opts.targets.length, Math.max(1, opts.jobs), runTarget)
   }
 
   const comparisons: PairRecord[] = []
@@ -154,6 +176,7 @@ export async function runAudit(opts: AuditOptions): Promise<AuditReport> {
     configs,
     data: data.bytes,
     opts,
+    cacheFor,
   })
   opts.progress.close()
   return {
@@ -169,6 +192,11 @@ export async function runAudit(opts: AuditOptions): Promise<AuditReport> {
     attribution,
     verdict: decideVerdict(records, comparisons, attribution),
   }
+}
+
+/** What about the host changes results: CPU (model, flags), kernel, architecture, GPUs. */
+export function hostCacheKey(host: HostFingerprint): Record<string, unknown> {
+  return {cpu: host.cpu.brand, flags: host.cpu.flags, kernel: host.os.kernel, arch: host.os.arch, gpus: host.gpus}
 }
 
 function ref(t: TargetRecord, repeat: number): PairRecord['a'] {

@@ -8,6 +8,7 @@ import type {RunArtifacts} from '../core/types.js'
 import {DATA_FILE, writeProbeInputs} from '../artifacts/inputs.js'
 import {readFingerprintFile, readRunDir} from '../artifacts/run-dir.js'
 import {runProbe, type ProbeMode, type Target} from '../targets/target.js'
+import {cacheKey, probeHash, type RunCache} from './cache.js'
 
 export interface ProbeRunRequest {
   target: Target
@@ -19,6 +20,8 @@ export interface ProbeRunRequest {
   label: string
   /** extra context written into target.json */
   context?: Record<string, unknown>
+  /** reuse and store runs here (train mode); `tag` separates repeats of the same config */
+  cache?: {cache: RunCache; host: Record<string, unknown>; tag: string}
 }
 
 async function prepare(req: ProbeRunRequest, mode: ProbeMode) {
@@ -32,11 +35,22 @@ async function prepare(req: ProbeRunRequest, mode: ProbeMode) {
   return {inputDir, identity}
 }
 
-export async function trainRun(req: ProbeRunRequest): Promise<{artifacts: RunArtifacts; seconds: number}> {
+export async function trainRun(req: ProbeRunRequest): Promise<{artifacts: RunArtifacts; seconds: number; cached: boolean}> {
   const {inputDir} = await prepare(req, 'train')
+  let key: string | null = null
+  if (req.cache) {
+    // The data file is named by its sha256 in the config, so the config hash covers the data.
+    const {file: _file, ...data} = req.config.data
+    key = cacheKey({v: 1, target: await req.target.cacheIdentity(), probe: await probeHash(), config: {...req.config, data}, host: req.cache.host, tag: req.cache.tag})
+    if (await req.cache.cache.restore(key, req.outDir)) {
+      // A cached entry is read back through the same validators as a fresh run.
+      return {artifacts: await readRunDir(req.outDir, req.label), seconds: 0, cached: true}
+    }
+  }
   const result = await runProbe(req.target, {mode: 'train', inputDir, outDir: req.outDir, timeoutMs: req.timeoutMs, env: req.config.knobs.env})
   const artifacts = await readRunDir(req.outDir, req.label)
-  return {artifacts, seconds: result.seconds}
+  if (req.cache && key) await req.cache.cache.store(key, req.outDir)
+  return {artifacts, seconds: result.seconds, cached: false}
 }
 
 export async function fingerprintRun(req: ProbeRunRequest) {

@@ -10,7 +10,7 @@ import {compareTraces, entryPhase, type TraceComparison} from '../core/trace-com
 import {DEFAULT_FP32_TOLERANCE, DEFAULT_FP64_TOLERANCE, type Fingerprint, type Knobs, type RunArtifacts, type RunOutcome, type StepId} from '../core/types.js'
 import {isReproError} from '../errors.js'
 import type {AuditOptions} from './audit.js'
-import {trainRun} from './execute.js'
+import {trainRun, type ProbeRunRequest} from './execute.js'
 
 const TOL = {fp32: DEFAULT_FP32_TOLERANCE, fp64: DEFAULT_FP64_TOLERANCE}
 
@@ -24,6 +24,7 @@ interface AttributeInput {
   configs: Map<number, ProbeConfig>
   data: Buffer
   opts: AuditOptions
+  cacheFor: (tag: string) => ProbeRunRequest['cache']
 }
 
 function envOf(fp: Fingerprint): Record<string, string> {
@@ -107,7 +108,7 @@ export async function attribute(input: AttributeInput): Promise<Attribution | un
       }
       opts.progress.start(`explain ${id}: ${label}`)
       try {
-        const {artifacts, seconds} = await trainRun({target: spec.target, config: {...config, knobs}, data: input.data, outDir: path.join(opts.outDir, `${id}-t${target.index}`), timeoutMs: opts.timeoutMs, label})
+        const {artifacts, seconds} = await trainRun({target: spec.target, config: {...config, knobs}, data: input.data, outDir: path.join(opts.outDir, `${id}-t${target.index}`), timeoutMs: opts.timeoutMs, label, cache: input.cacheFor('r1')})
         opts.progress.done(`explain ${id}: ${label}`, seconds)
         const after = compareTraces(a.trace, a.values, artifacts.trace, artifacts.values, TOL)
         const outcome = classifyExperiment(fd, after)
@@ -147,7 +148,7 @@ async function zoom(input: AttributeInput, record: PairRecord, step: number): Pr
     const what = `zoom: #${t} storing step ${step}`
     opts.progress.start(what)
     try {
-      const {artifacts, seconds} = await trainRun({target: spec.target, config: {...config, trace: {...config.trace, store_steps: [step]}}, data: input.data, outDir: path.join(opts.outDir, `zoom-s${step}-t${t}`), timeoutMs: opts.timeoutMs, label: what})
+      const {artifacts, seconds} = await trainRun({target: spec.target, config: {...config, trace: {...config.trace, store_steps: [step]}}, data: input.data, outDir: path.join(opts.outDir, `zoom-s${step}-t${t}`), timeoutMs: opts.timeoutMs, label: what, cache: input.cacheFor('r1')})
       opts.progress.done(what, seconds)
       out.push(artifacts)
     } catch (e) {

@@ -4,6 +4,7 @@ import {promises as fs} from 'node:fs'
 import {ReproCommand} from '../cli/base.js'
 import {parseStoreSteps, targetFlags, timestamp, trainingFlags} from '../cli/flags.js'
 import {runAudit} from '../app/audit.js'
+import {RunCache} from '../app/cache.js'
 import {resolveData} from '../app/data.js'
 import {stderrProgress} from '../app/progress.js'
 import {defaultDemoTargets, findPythonWithTorch, targetsFromFlags} from '../app/targets.js'
@@ -31,6 +32,8 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
     seeds: Flags.integer({description: 'Train every target with N seeds (seed, seed+1, …) and judge the accuracy difference against seed-to-seed variance (Welch, 95 % interval).', default: 1, min: 1, max: 100}),
     explain: Flags.boolean({description: 'When drift is found, rerun with each differing runtime knob aligned (then all together) to attribute it; --no-explain skips.', default: true, allowNo: true}),
     'explain-budget': Flags.integer({description: 'Most extra probe runs spent on explaining.', default: 8, min: 0, max: 100}),
+    jobs: Flags.integer({description: 'Targets run concurrently (GPU targets are still serialized per device).', default: 1, min: 1, max: 64}),
+    cache: Flags.boolean({description: 'Reuse probe runs from the run cache (keyed by image ID or interpreter and its packages, probe, config, host); --no-cache always reruns.', default: true, allowNo: true}),
     out: Flags.string({description: 'Directory for the runs and the reports. Default: reports/audit-<time>.'}),
     format: Flags.string({description: 'Report files written into --out: a comma list of json, md, html (self-contained, with charts), junit. Inside GitHub Actions the Markdown also goes to the step summary, with annotations.', default: 'json,md,html,junit'}),
   }
@@ -48,6 +51,8 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
       seeds: flags.seeds,
       explainBudget: flags.explain ? flags['explain-budget'] : 0,
       storeSteps: parseStoreSteps(flags['store-steps']),
+      jobs: flags.jobs,
+      cache: flags.cache ? new RunCache() : null,
       epochs: flags.epochs,
       data,
       timeoutMs: flags.timeout * 1000,

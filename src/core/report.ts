@@ -3,7 +3,7 @@
 
 import type {FingerprintRow} from './fingerprint-diff.js'
 import type {TraceComparison} from './trace-compare.js'
-import type {Knobs, RunOutcome} from './types.js'
+import type {Fingerprint, Knobs, RunOutcome} from './types.js'
 
 export const REPORT_SCHEMA = 'repro.report/1'
 
@@ -17,10 +17,18 @@ export interface RunRecord {
   repeat: number
   dir: string
   seconds: number
+  /** reused from the run cache (same target identity, probe, config and host) */
+  cached?: boolean
   final: RunOutcome['final']
   epochs: RunOutcome['epochs']
   knobs_effective: RunOutcome['knobs_effective']
   timings: Record<string, number>
+}
+
+/** Per-step digests of a run's trace (src/artifacts/trace-digest.ts): enough to hold a run against a baseline. */
+export interface TraceDigest {
+  root: string
+  steps: {step: string | number; root: string}[]
 }
 
 export interface TargetRecord {
@@ -34,6 +42,10 @@ export interface TargetRecord {
   status: 'ok' | 'error'
   error: TargetError | null
   runs: RunRecord[]
+  /** the environment fingerprint of the first run (what `repro check` diffs against a baseline) */
+  fingerprint?: Fingerprint
+  /** digests of the first run's trace */
+  trace_digest?: TraceDigest
 }
 
 export interface DivergenceSummary {

@@ -53,6 +53,11 @@ const targetRecord = z.looseObject({
   status: z.enum(['ok', 'error']),
   error: z.looseObject({message: str(), hint: str(), line: str()}).nullable(),
   runs: list(runRecord),
+  // Re-validated with the artifact bounds (parseFingerprint) wherever it is used.
+  fingerprint: z.record(str(256), z.unknown()).optional(),
+  trace_digest: z
+    .looseObject({root: z.string().regex(/^[0-9a-f]{64}$/), steps: list(z.looseObject({step, root: z.string().regex(/^[0-9a-f]{16}$/)}))})
+    .optional(),
 })
 
 const firstDivergence = z.looseObject({step, entry: str(), index_in_step: z.number(), kind: str(64), phase: str(64)})

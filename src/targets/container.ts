@@ -69,6 +69,11 @@ export class ContainerTarget implements Target {
     }
   }
 
+  async cacheIdentity(): Promise<Record<string, unknown>> {
+    const img = await this.ensure()
+    return {kind: this.kind, image_id: img.id, gpus: this.opts.gpus, python: this.opts.python ?? 'python3'}
+  }
+
   async runProbeImpl(job: ProbeJob): Promise<ProbeResult> {
     const {engine} = this.opts
     await this.ensure()

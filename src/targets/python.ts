@@ -1,6 +1,7 @@
 // The local-python target: runs the probe with a given interpreter (venv, conda env, system
 // python) in a fresh temp dir with a clean environment and a timeout on the process tree.
 
+import {createHash} from 'node:crypto'
 import {promises as fs, constants as fsc} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -10,6 +11,23 @@ import {spawnCapped} from './process.js'
 import type {ProbeJob, ProbeResult, Target, TargetIdentity} from './target.js'
 
 const CLEAN_PATH = '/usr/local/bin:/usr/bin:/bin'
+
+// Lists dist-info/egg-info entries (and their mtimes) on the interpreter's full sys.path;
+// `site` is imported explicitly because -S skipped it, so user/venv site dirs count too.
+const DISTRIBUTIONS_SCRIPT = [
+  'import os, site, sys',
+  'site.main()',
+  'out = []',
+  'for d in sys.path:',
+  '    try:',
+  '        names = sorted(os.listdir(d or "."))',
+  '    except OSError:',
+  '        continue',
+  '    for n in names:',
+  '        if n.endswith((".dist-info", ".egg-info")):',
+  '            out.append("%s/%s %d" % (d, n, int(os.stat(os.path.join(d, n)).st_mtime)))',
+  'print("\\n".join(out))',
+].join('\n')
 
 export class PythonTarget implements Target {
   readonly kind = 'python' as const
@@ -24,6 +42,17 @@ export class PythonTarget implements Target {
     const real = await fs.realpath(this.interpreter)
     const stat = await fs.stat(real)
     return {kind: 'python', reference: this.interpreter, details: {path: this.interpreter, real_path: real, size: stat.size, mtime: stat.mtime.toISOString()}}
+  }
+
+  async cacheIdentity(): Promise<Record<string, unknown>> {
+    await this.checkInterpreter()
+    const real = await fs.realpath(this.interpreter)
+    const stat = await fs.stat(real)
+    // Installed distributions (names carry versions) with their mtimes, without importing
+    // torch: a pip or apt upgrade changes this, so the cache never reuses a stale run.
+    const r = await spawnCapped(this.interpreter, ['-S', '-c', DISTRIBUTIONS_SCRIPT], {env: {PATH: CLEAN_PATH, LANG: 'C.UTF-8'}, timeoutMs: 30_000, stdoutCap: 4 * 1024 * 1024})
+    if (r.exitCode !== 0) throw new ReproError(`cannot list the installed packages of ${this.interpreter}`, {subject: this.name, hint: 'check that the interpreter runs, or pass --no-cache'})
+    return {kind: 'python', real_path: real, size: stat.size, mtime: stat.mtimeMs, distributions: createHash('sha256').update(r.stdout).digest('hex')}
   }
 
   private async checkInterpreter(): Promise<void> {

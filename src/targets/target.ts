@@ -37,6 +37,11 @@ export interface Target {
   /** Stable human name used in progress, errors and reports, e.g. `python:/usr/bin/python3`. */
   readonly name: string
   identify(): Promise<TargetIdentity>
+  /**
+   * What determines this target's results, cheaply: the run cache reuses a run only when this
+   * is unchanged (an image's content ID; an interpreter and its installed distributions).
+   */
+  cacheIdentity(): Promise<Record<string, unknown>>
   runProbeImpl(job: ProbeJob): Promise<ProbeResult>
 }
 

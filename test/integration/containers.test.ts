@@ -86,14 +86,14 @@ describe('image targets (real docker engine, Debian fixture images)', () => {
   })
 
   test('an engine that is down is a one-line error naming the fix', () => {
-    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'run.js'), 'audit', '--image', 'repro-fixture:trixie'], {encoding: 'utf8', env: {...process.env, DOCKER_HOST: 'unix:///nonexistent/docker.sock'}})
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'run.js'), 'audit', '--image', 'repro-fixture:trixie'], {encoding: 'utf8', env: {...process.env, REPRO_CACHE_DIR: tmpDir(), DOCKER_HOST: 'unix:///nonexistent/docker.sock'}})
     assert.equal(r.status, 2)
     assert.match(r.stderr, /^repro: docker: the docker daemon is not answering .* — start it/)
     assert.equal(r.stderr.trim().split('\n').length, 1)
   })
 
   test('Ctrl-C in the middle removes the running container', async () => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'run.js'), 'audit', '--image', 'repro-fixture:trixie', '--repeats', '1', '--out', tmpDir()], {stdio: 'ignore'})
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'run.js'), 'audit', '--image', 'repro-fixture:trixie', '--repeats', '1', '--out', tmpDir()], {stdio: 'ignore', env: {...process.env, REPRO_CACHE_DIR: tmpDir()}})
     assert.ok(await waitFor(() => reproContainers().length > 0, 30_000), 'a probe container started')
     child.kill('SIGINT')
     const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)))
@@ -102,7 +102,7 @@ describe('image targets (real docker engine, Debian fixture images)', () => {
   })
 
   test('containers orphaned by a crashed repro (kill -9) are swept at the next start', async () => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'run.js'), 'audit', '--image', 'repro-fixture:trixie', '--repeats', '1', '--out', tmpDir()], {stdio: 'ignore'})
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'run.js'), 'audit', '--image', 'repro-fixture:trixie', '--repeats', '1', '--out', tmpDir()], {stdio: 'ignore', env: {...process.env, REPRO_CACHE_DIR: tmpDir()}})
     assert.ok(await waitFor(() => reproContainers().length > 0, 30_000), 'a probe container started')
     child.kill('SIGKILL')
     await new Promise((resolve) => child.on('exit', resolve))

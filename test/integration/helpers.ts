@@ -15,8 +15,13 @@ export interface CliResult {
   stderr: string
 }
 
-export function repro(args: string[], opts: {cwd?: string; timeoutMs?: number} = {}): CliResult {
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'run.js'), ...args], {cwd: opts.cwd ?? ROOT, encoding: 'utf8', timeout: opts.timeoutMs ?? 300_000, env: {...process.env, NO_COLOR: '1'}})
+/**
+ * Run the CLI. Each call gets its own empty run cache unless `cacheDir` is given, so a test
+ * of a failure (timeout, OOM, Ctrl-C) never gets a cached success instead.
+ */
+export function repro(args: string[], opts: {cwd?: string; timeoutMs?: number; cacheDir?: string; env?: Record<string, string>} = {}): CliResult {
+  const env = {...process.env, NO_COLOR: '1', REPRO_CACHE_DIR: opts.cacheDir ?? tmpDir('repro-cache-'), ...opts.env}
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'run.js'), ...args], {cwd: opts.cwd ?? ROOT, encoding: 'utf8', timeout: opts.timeoutMs ?? 300_000, env})
   return {status: r.status, stdout: r.stdout, stderr: r.stderr}
 }
 

@@ -1,0 +1,133 @@
+// The run cache: probe runs keyed by (target identity, probe hash, config hash, host
+// identity, repeat), stored as run directories under the user cache directory. Writes are
+// atomic (a temp dir renamed into place), so concurrent repro processes never see half an
+// entry; the cache is size-bounded with least-recently-used eviction.
+
+import {createHash, randomBytes} from 'node:crypto'
+import {promises as fs} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {probeRoot} from '../targets/probe-path.js'
+
+const FILES = ['fingerprint.json', 'run.json', 'trace.json', 'tensors.safetensors', 'stderr.txt'] as const
+export const DEFAULT_CACHE_MAX_BYTES = 2 * 1024 * 1024 * 1024
+
+export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env['REPRO_CACHE_DIR']) return path.resolve(env['REPRO_CACHE_DIR'])
+  const base = env['XDG_CACHE_HOME'] ? env['XDG_CACHE_HOME'] : path.join(os.homedir(), '.cache')
+  return path.join(base, 'repro', 'runs')
+}
+
+export function cacheMaxBytes(env: NodeJS.ProcessEnv = process.env): number {
+  const v = Number(env['REPRO_CACHE_MAX_BYTES'])
+  return Number.isFinite(v) && v > 0 ? v : DEFAULT_CACHE_MAX_BYTES
+}
+
+let probeHashMemo: Promise<string> | undefined
+
+/** sha256 over the probe's own source files: a changed probe never reuses old runs. */
+export function probeHash(): Promise<string> {
+  probeHashMemo ??= (async () => {
+    const dir = path.join(probeRoot(), 'repro_probe')
+    const names = (await fs.readdir(dir)).filter((n) => n.endsWith('.py')).sort()
+    const h = createHash('sha256')
+    for (const n of names) h.update(n).update('\0').update(await fs.readFile(path.join(dir, n))).update('\0')
+    return h.digest('hex')
+  })()
+  return probeHashMemo
+}
+
+/** JSON with object keys sorted at every depth, so equal values always hash equally. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.keys(value as object)
+      .sort()
+      .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
+    return `{${entries.join(',')}}`
+  }
+  return JSON.stringify(value) ?? 'null'
+}
+
+export function cacheKey(parts: Record<string, unknown>): string {
+  // Not JSON.stringify(parts, sortedKeys): an array replacer is a key allowlist at every
+  // depth, which silently dropped every nested field (and made all targets share one key).
+  return createHash('sha256').update(canonicalJson(parts)).digest('hex')
+}
+
+export class RunCache {
+  constructor(
+    readonly dir: string = cacheDir(),
+    readonly maxBytes: number = cacheMaxBytes(),
+  ) {}
+
+  private entry(key: string): string {
+    return path.join(this.dir, key)
+  }
+
+  /** Copy a cached run into `outDir`; false when there is no complete entry. */
+  async restore(key: string, outDir: string): Promise<boolean> {
+    const src = this.entry(key)
+    const complete = await fs.stat(path.join(src, 'COMPLETE')).then(() => true, () => false)
+    if (!complete) return false
+    await fs.mkdir(outDir, {recursive: true})
+    for (const f of FILES) {
+      await fs.copyFile(path.join(src, f), path.join(outDir, f)).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'ENOENT') throw e
+      })
+    }
+    // Touch for LRU eviction.
+    const now = new Date()
+    await fs.utimes(path.join(src, 'COMPLETE'), now, now).catch(() => undefined)
+    return true
+  }
+
+  /** Store the artifacts of `runDir` under `key`: write a temp dir, then rename it into place. */
+  async store(key: string, runDir: string): Promise<void> {
+    await fs.mkdir(this.dir, {recursive: true})
+    const tmp = path.join(this.dir, `.tmp-${key.slice(0, 16)}-${process.pid}-${randomBytes(4).toString('hex')}`)
+    await fs.mkdir(tmp)
+    try {
+      for (const f of FILES) {
+        await fs.copyFile(path.join(runDir, f), path.join(tmp, f)).catch((e: NodeJS.ErrnoException) => {
+          if (e.code !== 'ENOENT') throw e
+        })
+      }
+      await fs.writeFile(path.join(tmp, 'COMPLETE'), new Date().toISOString())
+      try {
+        await fs.rename(tmp, this.entry(key))
+      } catch (e) {
+        // Another process stored the same key first: theirs is as good as ours.
+        if (!['ENOTEMPTY', 'EEXIST'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e
+      }
+    } finally {
+      await fs.rm(tmp, {recursive: true, force: true})
+    }
+    await this.evict()
+  }
+
+  /** Remove least-recently-used entries until the cache fits its size bound. */
+  async evict(): Promise<number> {
+    const names = await fs.readdir(this.dir).catch(() => [] as string[])
+    const entries: {dir: string; bytes: number; used: number}[] = []
+    for (const n of names) {
+      if (n.startsWith('.tmp-')) continue
+      const dir = path.join(this.dir, n)
+      const marker = await fs.stat(path.join(dir, 'COMPLETE')).catch(() => null)
+      if (!marker) continue
+      let bytes = 0
+      for (const f of await fs.readdir(dir).catch(() => [] as string[])) bytes += (await fs.stat(path.join(dir, f)).catch(() => null))?.size ?? 0
+      entries.push({dir, bytes, used: marker.mtimeMs})
+    }
+    let total = entries.reduce((s, e) => s + e.bytes, 0)
+    let removed = 0
+    for (const e of entries.sort((a, b) => a.used - b.used)) {
+      if (total <= this.maxBytes) break
+      await fs.rm(e.dir, {recursive: true, force: true})
+      total -= e.bytes
+      removed++
+    }
+    return removed
+  }
+}

@@ -1,0 +1,71 @@
+import {Flags} from '@oclif/core'
+import {promises as fs} from 'node:fs'
+import path from 'node:path'
+import {ReproCommand} from '../cli/base.js'
+import {timestamp} from '../cli/flags.js'
+import {RunCache} from '../app/cache.js'
+import {runCheck, type CheckReport} from '../app/check.js'
+import {loadCheckConfig} from '../app/check-config.js'
+import {stderrProgress} from '../app/progress.js'
+import {ALL_FORMATS, writeReportFiles} from '../app/report-files.js'
+import {renderCheckMarkdown} from '../report/check-markdown.js'
+import {escapeWorkflowData, escapeWorkflowProperty} from '../report/escape.js'
+import {isGitHubActions} from '../report/github.js'
+import {renderJson} from '../report/json.js'
+
+export default class Check extends ReproCommand {
+  static override summary = 'Pre-merge gate: run the repo\'s configured audit and hold it against a baseline report and a policy.'
+  static override description = `Reads repro.config.json (or the "repro" key of package.json): targets, probe settings, repeats/seeds and a policy (accuracy tolerance, reproducibility, which fingerprint changes fail). The baseline is a report file (--baseline, default from the config) or that file at a git ref (--baseline-ref origin/main). Runs are cached by image ID or interpreter, probe, config and host, so an unchanged check takes about a second.
+Writes check.md (also to the GitHub step summary, with annotations, inside Actions), check.json and the audit's reports into --out.
+Exit codes: 0 within policy (or baseline updated), 1 beyond policy, 2 usage or environment error, 3 internal error.`
+  static override examples = [
+    '<%= config.bin %> check --update-baseline',
+    '<%= config.bin %> check --baseline-ref origin/main',
+    '<%= config.bin %> check --baseline reports/baseline.json --json',
+  ]
+  static override flags = {
+    config: Flags.string({description: 'Config file. Default: ./repro.config.json, else the "repro" key of ./package.json.'}),
+    baseline: Flags.string({description: 'Baseline report file (relative to the config). Default: the config\'s "baseline".'}),
+    'baseline-ref': Flags.string({description: 'Read the baseline from this git ref instead (git show <ref>:<baseline path>).', exclusive: ['update-baseline']}),
+    'update-baseline': Flags.boolean({description: 'Run the audit and write its report as the new baseline (then commit it).'}),
+    out: Flags.string({description: 'Directory for check.md, check.json and the audit reports. Default: reports/check-<time>.'}),
+    jobs: Flags.integer({description: 'Targets run concurrently (GPU targets serialized per device).', default: 1, min: 1, max: 64}),
+    cache: Flags.boolean({description: 'Reuse cached probe runs; --no-cache always reruns.', default: true, allowNo: true}),
+  }
+
+  async run(): Promise<CheckReport> {
+    const {flags} = await this.parse(Check)
+    const loaded = await loadCheckConfig(flags.config)
+    const outDir = path.resolve(flags.out ?? path.join('reports', `check-${timestamp()}`))
+    const report = await runCheck({
+      loaded,
+      baselineFile: flags.baseline,
+      baselineRef: flags['baseline-ref'],
+      updateBaseline: flags['update-baseline'],
+      outDir,
+      cache: flags.cache ? new RunCache() : null,
+      jobs: flags.jobs,
+      progress: stderrProgress(this.wantsProgress()),
+      command: ['repro', 'check', ...this.argv].join(' '),
+    })
+    const md = renderCheckMarkdown(report)
+    await writeReportFiles(report.audit, outDir, ALL_FORMATS)
+    await fs.writeFile(path.join(outDir, 'check.md'), md)
+    await fs.writeFile(path.join(outDir, 'check.json'), renderJson(report))
+    if (isGitHubActions(process.env)) await publishCheck(report, md, this.jsonEnabled())
+    if (!this.jsonEnabled()) this.log(`${md.trimEnd()}\n\nReports: ${outDir}`)
+    process.exitCode = report.exit_code
+    return report
+  }
+}
+
+/** GitHub Actions: the summary into $GITHUB_STEP_SUMMARY, one annotation per failed check. */
+async function publishCheck(report: CheckReport, md: string, json: boolean): Promise<void> {
+  const summary = process.env['GITHUB_STEP_SUMMARY']
+  if (summary) await fs.appendFile(summary, `${md}\n`)
+  const write = (line: string) => (json ? process.stderr : process.stdout).write(`${line}\n`)
+  for (const c of report.policy?.checks ?? []) {
+    if (c.status === 'pass') continue
+    write(`::${c.status === 'fail' ? 'error' : 'warning'} title=${escapeWorkflowProperty(`repro check: ${c.name}`)}::${escapeWorkflowData(c.detail)}`)
+  }
+}
