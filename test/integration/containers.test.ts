@@ -9,8 +9,13 @@ import {ROOT, repro, tmpDir} from './helpers.js'
 
 const FAST = ['--epochs', '1', '--rows', '512']
 
-function reproContainers(): string[] {
-  const r = spawnSync('docker', ['ps', '-a', '--filter', 'label=repro', '--format', '{{.ID}}'], {encoding: 'utf8'})
+/**
+ * Probe containers left by one repro process (its pid label) or one host name; never the
+ * containers of other repro processes that happen to share this engine.
+ */
+function reproContainers(owner: {pid: number} | {host: string}): string[] {
+  const filter = 'pid' in owner ? `label=repro.pid=${owner.pid}` : `label=repro.host=${owner.host}`
+  const r = spawnSync('docker', ['ps', '-a', '--filter', 'label=repro', '--filter', filter, '--format', '{{.ID}}'], {encoding: 'utf8'})
   assert.equal(r.status, 0, r.stderr)
   return r.stdout.split('\n').filter(Boolean)
 }
@@ -50,14 +55,14 @@ describe('image targets (real docker engine, Debian fixture images)', () => {
     const identity = report.targets[0].identity.details
     assert.match(identity.id, /^sha256:[0-9a-f]{64}$/)
     assert.match(report.command, /--image repro-fixture:bookworm --image repro-fixture:trixie/)
-    assert.deepEqual(reproContainers(), [])
+    assert.deepEqual(reproContainers(r), [])
   })
 
   test('trixie against itself with repeats: bitwise reproducible, exit 0, no container left', () => {
     const r = repro(['audit', '--image', 'repro-fixture:trixie', '--image', 'repro-fixture:trixie', '--repeats', '2', '--out', tmpDir(), ...FAST])
     assert.equal(r.status, 0, r.stdout + r.stderr)
     assert.match(r.stdout, /^✔ bitwise reproducible/)
-    assert.deepEqual(reproContainers(), [])
+    assert.deepEqual(reproContainers(r), [])
   })
 
   test('an image without python is reported in one line and the other image still reports', () => {
@@ -67,7 +72,7 @@ describe('image targets (real docker engine, Debian fixture images)', () => {
     assert.match(report.targets[0].error.line, /^#1 docker:repro-fixture:no-python: the image has no python3 — use an image with python3 and torch/)
     assert.equal(report.targets[1].status, 'ok')
     assert.equal(report.targets[1].runs.length, 1)
-    assert.deepEqual(reproContainers(), [])
+    assert.deepEqual(reproContainers(r), [])
   })
 
   test('python without torch, a missing image, out of memory and a timeout: one line each, exit 2, nothing left', () => {
@@ -82,7 +87,7 @@ describe('image targets (real docker engine, Debian fixture images)', () => {
     const slow = repro(['audit', '--image', 'repro-fixture:trixie', '--repeats', '1', '--timeout', '2', '--out', tmpDir(), ...FAST])
     assert.equal(slow.status, 2)
     assert.match(slow.stdout, /timed out after 2 s; the container was killed and removed/)
-    assert.deepEqual(reproContainers(), [])
+    for (const run of [r, oom, slow]) assert.deepEqual(reproContainers(run), [])
   })
 
   test('an engine that is down is a one-line error naming the fix', () => {
@@ -94,22 +99,24 @@ describe('image targets (real docker engine, Debian fixture images)', () => {
 
   test('Ctrl-C in the middle removes the running container', async () => {
     const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'run.js'), 'audit', '--image', 'repro-fixture:trixie', '--repeats', '1', '--out', tmpDir()], {stdio: 'ignore', env: {...process.env, REPRO_CACHE_DIR: tmpDir()}})
-    assert.ok(await waitFor(() => reproContainers().length > 0, 30_000), 'a probe container started')
+    const mine = {pid: child.pid!}
+    assert.ok(await waitFor(() => reproContainers(mine).length > 0, 30_000), 'a probe container started')
     child.kill('SIGINT')
     const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)))
     assert.equal(code, 130)
-    assert.deepEqual(reproContainers(), [])
+    assert.deepEqual(reproContainers(mine), [])
   })
 
   test('containers orphaned by a crashed repro (kill -9) are swept at the next start', async () => {
     const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'run.js'), 'audit', '--image', 'repro-fixture:trixie', '--repeats', '1', '--out', tmpDir()], {stdio: 'ignore', env: {...process.env, REPRO_CACHE_DIR: tmpDir()}})
-    assert.ok(await waitFor(() => reproContainers().length > 0, 30_000), 'a probe container started')
+    const crashed = {pid: child.pid!}
+    assert.ok(await waitFor(() => reproContainers(crashed).length > 0, 30_000), 'a probe container started')
     child.kill('SIGKILL')
     await new Promise((resolve) => child.on('exit', resolve))
-    assert.ok(reproContainers().length > 0, 'the crash left an orphan behind')
+    assert.ok(reproContainers(crashed).length > 0, 'the crash left an orphan behind')
     const r = repro(['audit', '--image', 'repro-fixture:no-python', '--repeats', '1', '--out', tmpDir()])
     assert.equal(r.status, 2)
-    assert.deepEqual(reproContainers(), [])
+    assert.deepEqual(reproContainers(crashed), [], 'the next run swept the orphan')
   })
 
   test('the repro image (Dockerfile) builds offline and audits through the mounted engine socket', () => {
@@ -117,9 +124,10 @@ describe('image targets (real docker engine, Debian fixture images)', () => {
     assert.equal(build.status, 0, build.stderr)
     const version = spawnSync('docker', ['run', '--rm', 'repro:test', '--version'], {encoding: 'utf8'})
     assert.match(version.stdout, /^repro\/\d+\.\d+\.\d+ linux-x64 node-v2\d/)
-    const audit = spawnSync('docker', ['run', '--rm', '-v', '/var/run/docker.sock:/var/run/docker.sock', 'repro:test', 'audit', '--image', 'repro-fixture:trixie', '--repeats', '2', '--epochs', '1', '--rows', '256', '--json'], {encoding: 'utf8'})
+    const host = `repro-under-test-${process.pid}`
+    const audit = spawnSync('docker', ['run', '--rm', '--hostname', host, '-v', '/var/run/docker.sock:/var/run/docker.sock', 'repro:test', 'audit', '--image', 'repro-fixture:trixie', '--repeats', '2', '--epochs', '1', '--rows', '256', '--json'], {encoding: 'utf8'})
     assert.equal(audit.status, 0, audit.stderr)
     assert.equal(JSON.parse(audit.stdout).verdict.status, 'reproducible')
-    assert.deepEqual(reproContainers(), [])
+    assert.deepEqual(reproContainers({host}), [])
   })
 })

@@ -10,6 +10,8 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const PYTHON = process.env['REPRO_TEST_PYTHON'] ?? '/usr/bin/python3'
 
 export interface CliResult {
+  /** the repro process's pid: its containers carry it in their repro.pid label */
+  pid: number
   status: number | null
   stdout: string
   stderr: string
@@ -22,7 +24,7 @@ export interface CliResult {
 export function repro(args: string[], opts: {cwd?: string; timeoutMs?: number; cacheDir?: string; env?: Record<string, string>} = {}): CliResult {
   const env = {...process.env, NO_COLOR: '1', REPRO_CACHE_DIR: opts.cacheDir ?? tmpDir('repro-cache-'), ...opts.env}
   const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'run.js'), ...args], {cwd: opts.cwd ?? ROOT, encoding: 'utf8', timeout: opts.timeoutMs ?? 300_000, env})
-  return {status: r.status, stdout: r.stdout, stderr: r.stderr}
+  return {pid: r.pid ?? -1, status: r.status, stdout: r.stdout, stderr: r.stderr}
 }
 
 export function tmpDir(prefix = 'repro-it-'): string {
