@@ -96,4 +96,13 @@ describe('repro audit (local python, real torch)', () => {
     for (const f of ['report.json', 'report.md', 'report.html', 'report.junit.xml']) assert.ok(existsSync(path.join(out, f)), f)
     assert.match(readFileSync(path.join(out, 'report.md'), 'utf8').split('\n')[0]!, /reproducible/i)
   })
+
+  test('--jobs 2 runs targets concurrently and reaches the same verdict and traces as one at a time', () => {
+    const args = ['audit', '--python', PYTHON, '--python', PYTHON, '--set', '2:threads=2', '--repeats', '1', '--no-explain', '--json', ...FAST]
+    const serial = JSON.parse(repro([...args, '--out', tmpDir()]).stdout)
+    const parallel = JSON.parse(repro([...args, '--jobs', '2', '--out', tmpDir()]).stdout)
+    assert.equal(parallel.verdict.headline, serial.verdict.headline)
+    assert.deepEqual(parallel.targets.map((t: {trace_digest: {root: string}}) => t.trace_digest.root), serial.targets.map((t: {trace_digest: {root: string}}) => t.trace_digest.root))
+    assert.deepEqual(parallel.targets.map((t: {index: number}) => t.index), [1, 2])
+  })
 })

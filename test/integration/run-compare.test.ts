@@ -103,4 +103,23 @@ describe('run, compare and the artifacts of the real probe', () => {
     assert.equal(typeof fingerprint.threads.intra_op, 'number')
     assert.equal(typeof fingerprint.flags.deterministic_algorithms, 'boolean')
   })
+
+  test('a user CSV (numeric and categorical columns) trains in the real probe, twice bitwise identically', () => {
+    const dir = tmpDir()
+    const csv = path.join(dir, 'toy.csv')
+    const rows = ['age,income,city,label']
+    for (let i = 0; i < 200; i++) rows.push(`${20 + (i % 50)},${(i * 37) % 1000}.5,${['paris', 'lyon', 'nice'][i % 3]},${i % 7 < 3 ? 'yes' : 'no'}`)
+    writeFileSync(csv, rows.join('\n') + '\n')
+    const outs = [path.join(dir, 'r1'), path.join(dir, 'r2')]
+    for (const out of outs) {
+      const r = repro(['run', '--python', PYTHON, '--data', csv, '--label', 'label', '--epochs', '1', '--out', out, '--json'])
+      assert.equal(r.status, 0, r.stderr)
+    }
+    const data = JSON.parse(readFileSync(path.join(outs[0]!, 'run.json'), 'utf8')).data
+    assert.deepEqual([data.rows, data.numeric, data.categorical, data.classes], [200, 2, 1, 2])
+    assert.equal(repro(['compare', ...outs]).status, 0)
+    const noLabel = repro(['run', '--python', PYTHON, '--data', csv, '--label', 'nope', '--out', path.join(dir, 'x')])
+    assert.equal(noLabel.status, 2)
+    assert.match(noLabel.stderr, /no column named "nope"/)
+  })
 })
