@@ -1,0 +1,574 @@
+#!/usr/bin/env node
+// `npm run bench`: repro's benchmarks. Every benchmark is a ratio of two things measured in the
+// same run (medians of N repetitions, A and B interleaved so drift on the machine hits both),
+// printed to stdout and written to bench/results.md. Progress goes to stderr. A measured command
+// that fails stops the bench with a non-zero exit; a benchmark whose prerequisite is missing
+// (docker image, `repro check`) is skipped with its reason.
+//
+// Environment:
+//   BENCH_QUICK=1      one repetition each, smaller arrays (smoke run); results.md is not
+//                      overwritten unless BENCH_OUT is set
+//   BENCH_ONLY=1,3     run only these benchmarks (1 audit/python, 2 audit/docker, 3 compare,
+//                      4 probe instrumentation, 5 cached check)
+//   BENCH_OUT=FILE     where the Markdown goes (default bench/results.md)
+//   BENCH_PYTHON       interpreter with torch (default /usr/bin/python3)
+//   BENCH_IMAGE        image for benchmark 2 (default repro-fixture:trixie)
+//
+// Needs a built dist/ (the npm script runs tsc first).
+
+import {spawnSync} from 'node:child_process'
+import {cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const QUICK = process.env.BENCH_QUICK === '1'
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((s) => s.trim())) : null
+const PY = process.env.BENCH_PYTHON ?? '/usr/bin/python3'
+const IMAGE = process.env.BENCH_IMAGE ?? 'repro-fixture:trixie'
+const OUT_MD = process.env.BENCH_OUT ? path.resolve(process.env.BENCH_OUT) : QUICK ? null : path.join(ROOT, 'bench', 'results.md')
+const REPRO = path.join(ROOT, 'bin', 'run.js')
+const PROBE = path.join(ROOT, 'probe')
+
+// Repetitions: sized so the full bench stays around 5 minutes on 2 cores.
+const CFG = QUICK
+  ? {localR: 2, localN: 1, dockerR: 1, dockerN: 1, elems: 4 << 20, cmpReps: 2, probeN: 1, checkN: 1}
+  : {localR: 3, localN: 6, dockerR: 2, dockerN: 4, elems: 16 << 20, cmpReps: 7, probeN: 7, checkN: 3}
+
+const t0 = Date.now()
+function log(msg) {
+  process.stderr.write(`[bench ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${msg}\n`)
+}
+
+class BenchError extends Error {}
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'repro-bench-'))
+const REPRO_ENV = {...process.env, REPRO_CACHE_DIR: path.join(tmp, 'repro-cache')}
+function cleanup() {
+  rmSync(tmp, {recursive: true, force: true})
+}
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    cleanup()
+    process.stderr.write(`bench: interrupted (${sig})\n`)
+    process.exit(130)
+  })
+}
+
+function tail(s, n = 2000) {
+  s = s ?? ''
+  return s.length > n ? '…' + s.slice(-n) : s
+}
+
+// CPU time (user + sys of the command and every descendant it waited for) through GNU time,
+// when present: on a shared machine it is far less noisy than wall time. Containers' CPU time
+// is not a descendant of the docker CLI, so it is only reported for local runs.
+const GNU_TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null
+let timeFileSeq = 0
+
+/**
+ * Runs a command to completion, timing its wall clock (and CPU time with `cpu: true`); throws
+ * unless its exit code is in `ok`.
+ */
+function run(cmd, args, {env, cwd = ROOT, ok = [0], what, cpu = false} = {}) {
+  const timeFile = cpu && GNU_TIME ? path.join(tmp, `time-${timeFileSeq++}.txt`) : null
+  const [file, argv] = timeFile ? [GNU_TIME, ['-o', timeFile, '-f', '%U %S', cmd, ...args]] : [cmd, args]
+  const start = process.hrtime.bigint()
+  const r = spawnSync(file, argv, {cwd, env: env ?? process.env, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe']})
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9
+  if (r.error || !ok.includes(r.status)) {
+    const why = r.error ? r.error.message : r.signal ? `killed by ${r.signal}` : `exit ${r.status}`
+    throw new BenchError(`${what ?? cmd} failed (${why}): ${cmd} ${args.join(' ')}\n--- stdout ---\n${tail(r.stdout)}\n--- stderr ---\n${tail(r.stderr)}`)
+  }
+  let cpuSeconds = null
+  if (timeFile) {
+    const m = /^([\d.]+) ([\d.]+)\s*$/m.exec(readFileSync(timeFile, 'utf8'))
+    if (!m) throw new BenchError(`${what ?? cmd}: cannot read CPU time from ${GNU_TIME}`)
+    cpuSeconds = Number(m[1]) + Number(m[2])
+    rmSync(timeFile, {force: true})
+  }
+  return {seconds, cpuSeconds, status: r.status, stdout: r.stdout, stderr: r.stderr}
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+function range(xs) {
+  return `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}`
+}
+function secs(xs) {
+  return xs.length > 1 ? `${median(xs).toFixed(2)} s (${range(xs)})` : `${median(xs).toFixed(2)} s`
+}
+/** Median of the per-repetition ratios A_i / B_i (A_i and B_i ran back to back). */
+function pairedRatio(as, bs) {
+  return median(as.map((a, i) => a / bs[i]))
+}
+function pairedDiff(as, bs) {
+  return median(as.map((a, i) => a - bs[i]))
+}
+function readJson(p) {
+  return JSON.parse(readFileSync(p, 'utf8'))
+}
+
+const rows = []
+function row(bench, what, a, b, ratio, reps) {
+  rows.push({bench, what, a, b, ratio, reps})
+  log(`${bench}: ${typeof ratio === 'number' ? `ratio ${ratio.toFixed(3)}` : ratio}`)
+}
+function skip(bench, what, reason) {
+  process.stderr.write(`bench: ${bench}: skipped — ${reason}\n`)
+  rows.push({bench, what, a: '—', b: '—', ratio: `skipped: ${reason}`, reps: '—'})
+}
+const wanted = (id) => !ONLY || ONLY.has(String(id))
+
+// repro's run cache would turn the measured audits into copies of the warm-up's runs: every
+// measured audit passes --no-cache (when this build has the flag), and the cache lives in the
+// temp dir anyway, so the user's cache is never read or filled.
+let noCacheFlag = null
+function noCache() {
+  if (noCacheFlag === null) {
+    const help = run(process.execPath, [REPRO, 'audit', '--help'], {env: REPRO_ENV, what: 'repro audit --help'}).stdout
+    noCacheFlag = /--\[no-\]cache\b/.test(help) ? ['--no-cache'] : []
+    log(noCacheFlag.length ? 'audits run with --no-cache' : 'this build has no run cache flag')
+  }
+  return noCacheFlag
+}
+
+function auditArgs(target, repeats, out) {
+  return [REPRO, 'audit', ...target, '--repeats', String(repeats), '--no-explain', ...noCache(), '--format', 'json', '--out', out]
+}
+
+/** Audit exit 0 = reproducible, 1 = drift (still a complete, timed run); anything else fails. */
+function timedAudit(target, repeats, out, what, {cpu = false} = {}) {
+  const r = run(process.execPath, auditArgs(target, repeats, out), {env: REPRO_ENV, ok: [0, 1], what, cpu})
+  if (r.status === 1) log(`warning: ${what} reported drift (exit 1); timing kept`)
+  const report = readJson(path.join(out, 'report.json'))
+  for (const t of report.targets ?? []) {
+    if (t.status !== 'ok') throw new BenchError(`${what}: target ${t.name} failed: ${t.error?.line ?? t.status}`)
+    for (const rr of t.runs ?? []) {
+      if (rr.cached) throw new BenchError(`${what}: run r${rr.repeat} came from the run cache, so nothing was measured`)
+    }
+  }
+  let probeSeconds = 0
+  for (let k = 1; k <= repeats; k++) {
+    const rj = readJson(path.join(out, `t1-r${k}`, 'run.json'))
+    if (rj.status !== 'ok') throw new BenchError(`${what}: run t1-r${k} has status ${rj.status}`)
+    probeSeconds += rj.timings.total_seconds
+  }
+  return {...r, probeSeconds}
+}
+
+/** Inputs (config.json + data.safetensors) as repro writes them, from an untimed warm-up audit. */
+const inputsCache = new Map()
+function prepareInputs(key, target) {
+  if (inputsCache.has(key)) return inputsCache.get(key)
+  const out = path.join(tmp, `warm-${key}`)
+  log(`warm-up audit (${key}), untimed: takes the probe inputs from its run directory`)
+  timedAudit(target, 1, out, `warm-up audit (${key})`)
+  const inputs = path.join(tmp, `inputs-${key}`)
+  cpSync(path.join(out, 't1-r1', 'inputs'), inputs, {recursive: true})
+  for (const f of ['config.json', 'data.safetensors']) {
+    if (!existsSync(path.join(inputs, f))) throw new BenchError(`warm-up audit (${key}) wrote no inputs/${f}`)
+  }
+  const info = {inputs, fingerprint: readJson(path.join(out, 't1-r1', 'fingerprint.json'))}
+  rmSync(out, {recursive: true, force: true})
+  inputsCache.set(key, info)
+  return info
+}
+
+/** Checks the plain runs' status; returns the sum of the probe's own `timings.total_seconds`. */
+function checkPlainRuns(out, repeats, what) {
+  let probeSeconds = 0
+  for (let k = 1; k <= repeats; k++) {
+    const rj = readJson(path.join(out, `r${k}`, 'run.json'))
+    if (rj.status !== 'ok') throw new BenchError(`${what}: r${k} has status ${rj.status}`)
+    probeSeconds += rj.timings.total_seconds
+  }
+  return probeSeconds
+}
+
+/**
+ * Wall time outside the probe: the command's wall time minus the probe's own
+ * `timings.total_seconds` of every run. Training time on a loaded 2-core machine varies by
+ * seconds from run to run (torch's OpenMP threads compete with everything else), and this
+ * cancels it, leaving what the wrapper — repro or the shell loop — costs around the probe.
+ */
+function outside(xs) {
+  return xs.map((x) => x.seconds - x.probeSeconds)
+}
+
+/** Measures A and B n times, alternating which goes first. */
+function interleaved(n, label, a, b) {
+  const as = []
+  const bs = []
+  for (let i = 0; i < n; i++) {
+    log(`${label}: repetition ${i + 1}/${n}`)
+    if (i % 2 === 0) {
+      as.push(a(i))
+      bs.push(b(i))
+    } else {
+      bs.push(b(i))
+      as.push(a(i))
+    }
+  }
+  return [as, bs]
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Audit overhead, local python
+
+function benchAuditPython() {
+  const {localR: R, localN: N} = CFG
+  const {inputs} = prepareInputs('python', ['--python', PY])
+  const loop = 'set -e; for k in $(seq 1 "$R"); do PYTHONPATH="$PROBE" "$PY" -m repro_probe train --config "$CONFIG" --out "$OUT/r$k"; done'
+  const [repro, plain] = interleaved(
+    N,
+    '1 audit/python',
+    (i) => {
+      const out = path.join(tmp, `b1-audit-${i}`)
+      const r = timedAudit(['--python', PY], R, out, 'repro audit --python', {cpu: true})
+      rmSync(out, {recursive: true, force: true})
+      return r
+    },
+    (i) => {
+      const out = path.join(tmp, `b1-plain-${i}`)
+      const env = {...process.env, R: String(R), PROBE, PY, CONFIG: path.join(inputs, 'config.json'), OUT: out}
+      const r = run('bash', ['-c', loop], {env, what: 'plain python loop', cpu: true})
+      const probeSeconds = checkPlainRuns(out, R, 'plain python loop')
+      rmSync(out, {recursive: true, force: true})
+      return {...r, probeSeconds}
+    },
+  )
+  const cmd = `\`repro audit --python ${PY} --repeats ${R} --no-explain ${noCache().join(' ')} --format json\``
+  const wall = (xs) => xs.map((x) => x.seconds)
+  row(
+    '1. audit overhead, local python',
+    `${cmd} (A) vs a shell loop of the same ${R} \`python -m repro_probe train\` runs (B), wall time; median A − B ${pairedDiff(wall(repro), wall(plain)).toFixed(2)} s`,
+    secs(wall(repro)),
+    secs(wall(plain)),
+    pairedRatio(wall(repro), wall(plain)),
+    `${N} × (${R} probe runs each)`,
+  )
+  if (repro[0].cpuSeconds !== null) {
+    const cpu = (xs) => xs.map((x) => x.cpuSeconds)
+    row(
+      '1b. audit overhead, local python, CPU time',
+      `same runs, user + sys CPU time of the command and its descendants (GNU time); median A − B ${pairedDiff(cpu(repro), cpu(plain)).toFixed(2)} s`,
+      secs(cpu(repro)),
+      secs(cpu(plain)),
+      pairedRatio(cpu(repro), cpu(plain)),
+      `${N} × (${R} probe runs each)`,
+    )
+  }
+  row(
+    '1c. audit overhead, local python, outside the probe',
+    `same runs, wall time minus the probe's own \`timings.total_seconds\` of each run (python start-up and exit, node, spawning, reading/comparing/writing artifacts); median A − B ${pairedDiff(outside(repro), outside(plain)).toFixed(2)} s`,
+    secs(outside(repro)),
+    secs(outside(plain)),
+    pairedRatio(outside(repro), outside(plain)),
+    `${N} × (${R} probe runs each)`,
+  )
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Audit overhead, docker
+
+function dockerImageOk(image) {
+  const r = spawnSync('docker', ['image', 'inspect', '--format', '{{.Id}}', image], {encoding: 'utf8'})
+  return r.error || r.status !== 0 ? `docker or image ${image} not available (${r.error?.message ?? tail(r.stderr, 200).trim()})` : null
+}
+
+function benchAuditDocker() {
+  const bench = '2. audit overhead, docker'
+  const missing = dockerImageOk(IMAGE)
+  if (missing) return skip(bench, `\`repro audit --image ${IMAGE}\` vs a shell loop of \`docker run --rm\``, missing)
+  const {dockerR: R, dockerN: N} = CFG
+  const {inputs} = prepareInputs('docker', ['--image', IMAGE])
+  const loop =
+    'set -e; for k in $(seq 1 "$R"); do mkdir -p "$OUT/r$k"; docker run --rm --network none -v "$PROBE":/repro/probe:ro -v "$IN":/repro/in:ro -v "$OUT/r$k":/repro/out ' +
+    '-e PYTHONPATH=/repro/probe --entrypoint python3 "$IMAGE" -m repro_probe train --config /repro/in/config.json --out /repro/out; done'
+  const wall = (xs) => xs.map((x) => x.seconds)
+  const [repro, plain] = interleaved(
+    N,
+    '2 audit/docker',
+    (i) => {
+      const out = path.join(tmp, `b2-audit-${i}`)
+      const r = timedAudit(['--image', IMAGE], R, out, 'repro audit --image')
+      rmSync(out, {recursive: true, force: true})
+      return r
+    },
+    (i) => {
+      const out = path.join(tmp, `b2-plain-${i}`)
+      const env = {...process.env, R: String(R), PROBE, IN: inputs, OUT: out, IMAGE}
+      const r = run('bash', ['-c', loop], {env, what: 'plain docker loop'})
+      const probeSeconds = checkPlainRuns(out, R, 'plain docker loop')
+      rmSync(out, {recursive: true, force: true})
+      return {...r, probeSeconds}
+    },
+  )
+  row(
+    bench,
+    `\`repro audit --image ${IMAGE} --repeats ${R} --no-explain ${noCache().join(' ')} --format json\` (A) vs a shell loop of ${R} \`docker run --rm --network none -v …\` probe runs with bind mounts (B), wall time; median A − B ${pairedDiff(wall(repro), wall(plain)).toFixed(2)} s`,
+    secs(wall(repro)),
+    secs(wall(plain)),
+    pairedRatio(wall(repro), wall(plain)),
+    `${N} × (${R} probe runs each)`,
+  )
+  row(
+    '2b. audit overhead, docker, outside the probe',
+    `same runs, wall time minus the probe's own \`timings.total_seconds\` of each run (container start/exit, node, repro's create/cp/start/cp/rm per run vs one \`docker run --rm\`); median A − B ${pairedDiff(outside(repro), outside(plain)).toFixed(2)} s`,
+    secs(outside(repro)),
+    secs(outside(plain)),
+    pairedRatio(outside(repro), outside(plain)),
+    `${N} × (${R} probe runs each)`,
+  )
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Compare throughput
+
+/** Two float32 arrays: a ~ N(0,1); b = a moved by -4..+4 ULP, and every 1000th by 1e-4 (a mismatch). */
+function writeArrays(file, n) {
+  let s = 0x9e3779b9 >>> 0
+  const rand = () => {
+    // mulberry32
+    s = (s + 0x6d2b79f5) >>> 0
+    let t = s
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+  const a = new Float32Array(n)
+  for (let i = 0; i < n; i += 2) {
+    const u = 1 - rand()
+    const v = rand()
+    const r = Math.sqrt(-2 * Math.log(u))
+    a[i] = r * Math.cos(2 * Math.PI * v)
+    if (i + 1 < n) a[i + 1] = r * Math.sin(2 * Math.PI * v)
+  }
+  const b = new Float32Array(a)
+  const bi = new Int32Array(b.buffer)
+  for (let i = 0; i < n; i++) {
+    if (i % 1000 === 999) b[i] = a[i] + (a[i] < 0 ? -1e-4 : 1e-4)
+    else if (a[i] !== 0) bi[i] += Math.floor(rand() * 9) - 4
+  }
+  const buf = Buffer.alloc(8 * n)
+  Buffer.from(a.buffer).copy(buf, 0)
+  Buffer.from(b.buffer).copy(buf, 4 * n)
+  writeFileSync(file, buf)
+}
+
+function benchCompare() {
+  const n = CFG.elems
+  const reps = CFG.cmpReps
+  const file = path.join(tmp, 'arrays.f32')
+  log(`3 compare: writing 2 × ${n} float32 (${(4 * n) / 2 ** 20} MiB each)`)
+  writeArrays(file, n)
+  log(`3 compare: TS compareValues, ${reps} reps (+1 warm-up)`)
+  const ts = JSON.parse(run(process.execPath, [path.join(ROOT, 'bench', 'compare-ts.mjs'), file, String(n), String(reps)], {what: 'TS compare'}).stdout)
+  log(`3 compare: numpy allclose and full metrics, ${reps} reps each (+1 warm-up)`)
+  const np = JSON.parse(run(PY, [path.join(ROOT, 'bench', 'compare_np.py'), file, String(n), String(reps)], {what: 'numpy compare'}).stdout)
+  // both sides must have computed the same thing, or the timing means nothing
+  const m = ts.metrics
+  const q = np.metrics
+  const close = (x, y, rel) => Math.abs(x - y) <= rel * Math.max(Math.abs(x), Math.abs(y))
+  if (m.mismatches !== q.mismatches || m.within_tolerance !== np.allclose || !close(m.max_abs, q.max_abs, 1e-6) || !close(m.rel_l2, q.rel_l2, 1e-6) || Math.abs(m.cosine - q.cosine) > 1e-9) {
+    throw new BenchError(`TS and numpy disagree on the metrics:\nTS    ${JSON.stringify(m)}\nnumpy ${JSON.stringify(q)}`)
+  }
+  rmSync(file, {force: true})
+  const bytes = 8 * n // both inputs
+  const gbps = (s) => bytes / s / 1e9
+  const fmt = (xs) => `${gbps(median(xs)).toFixed(2)} GB/s (${(median(xs) * 1000).toFixed(0)} ms)`
+  const mib = (4 * n) / 2 ** 20
+  const data = `2 × float32[${n}] (${mib} MiB each), every element 0–4 ULP apart, 0.1 % beyond tolerance (${m.mismatches} mismatches)`
+  row(
+    '3a. compare throughput vs allclose',
+    `TS \`compareValues\` full metrics pass (A) vs numpy ${np.numpy} \`np.allclose(a, b, rtol=1.3e-6, atol=1e-5)\` (B); ${data}; GB/s of both inputs`,
+    fmt(ts.seconds),
+    fmt(np.allclose_seconds),
+    gbps(median(ts.seconds)) / gbps(median(np.allclose_seconds)),
+    `${reps} (+1 warm-up) each`,
+  )
+  row(
+    '3b. compare throughput, comparable metrics',
+    `same TS pass (A) vs numpy computing the comparable set — mismatch count (isclose), max abs, max rel, relative L2, cosine, norms in float64 (B); TS also computes max/p99 ULP and NaN/Inf/−0 counts`,
+    fmt(ts.seconds),
+    fmt(np.full_seconds),
+    gbps(median(ts.seconds)) / gbps(median(np.full_seconds)),
+    `${reps} (+1 warm-up) each`,
+  )
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Probe instrumentation cost
+
+function benchProbe() {
+  const N = CFG.probeN
+  const {inputs} = prepareInputs('python', ['--python', PY])
+  const base = readJson(path.join(inputs, 'config.json'))
+  const dir = path.join(tmp, 'b4-inputs')
+  mkdirSync(dir)
+  cpSync(path.join(inputs, 'data.safetensors'), path.join(dir, 'data.safetensors'))
+  const cfgPath = (on) => path.join(dir, on ? 'config-trace-on.json' : 'config-trace-off.json')
+  for (const on of [true, false]) writeFileSync(cfgPath(on), JSON.stringify({...base, trace: {...base.trace, enabled: on, store_steps: null}}, null, 2))
+  const env = {...process.env, PYTHONPATH: PROBE}
+  const one = (on) => (i) => {
+    const out = path.join(tmp, `b4-${on ? 'on' : 'off'}-${i}`)
+    const wall = run(PY, ['-m', 'repro_probe', 'train', '--config', cfgPath(on), '--out', out], {env, what: `probe trace ${on ? 'on' : 'off'}`}).seconds
+    const rj = readJson(path.join(out, 'run.json'))
+    if (rj.status !== 'ok') throw new BenchError(`probe trace ${on ? 'on' : 'off'}: status ${rj.status}`)
+    rmSync(out, {recursive: true, force: true})
+    return {wall, train: rj.timings.train_seconds, trace: rj.timings.trace_seconds ?? 0, steps: rj.steps}
+  }
+  const [on, off] = interleaved(N, '4 probe trace on/off', one(true), one(false))
+  const pick = (xs, k) => xs.map((x) => x[k])
+  const steps = on[0].steps
+  row(
+    '4a. probe instrumentation, training only',
+    `\`timings.train_seconds\` with the full trace (\`trace.enabled: true\`, default store steps) (A) vs \`trace.enabled: false\` (B), same config, ${steps} steps; recorder's own \`trace_seconds\` median ${median(pick(on, 'trace')).toFixed(2)} s`,
+    secs(pick(on, 'train')),
+    secs(pick(off, 'train')),
+    pairedRatio(pick(on, 'train'), pick(off, 'train')),
+    `${N} each, interleaved`,
+  )
+  row(
+    '4b. probe instrumentation, end to end',
+    `process wall time of \`${PY} -m repro_probe train\`, trace on (A) vs off (B), incl. torch import and writing the artifacts`,
+    secs(pick(on, 'wall')),
+    secs(pick(off, 'wall')),
+    pairedRatio(pick(on, 'wall'), pick(off, 'wall')),
+    `${N} each, interleaved`,
+  )
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Cached `repro check`
+
+/** Copies examples/ml-repo to a temp dir and records its baseline there (untimed). */
+function prepareMlRepo() {
+  const repo = path.join(tmp, 'ml-repo')
+  cpSync(path.join(ROOT, 'examples', 'ml-repo'), repo, {recursive: true})
+  log('5 check: recording the baseline in a temp copy of examples/ml-repo (untimed)')
+  const env = {...process.env, REPRO_CACHE_DIR: path.join(tmp, 'check-cache-baseline')}
+  run(process.execPath, [REPRO, 'check', '--update-baseline', '--out', 'reports/c0'], {cwd: repo, env, what: 'repro check --update-baseline'})
+  return repo
+}
+
+function timedCheck(repo, cacheDir, out, expectCached, what) {
+  const env = {...process.env, REPRO_CACHE_DIR: cacheDir}
+  const r = run(process.execPath, [REPRO, 'check', '--out', out], {cwd: repo, env, ok: [0, 1], what})
+  if (r.status === 1) log(`warning: ${what} is beyond policy (exit 1); timing kept`)
+  const check = readJson(path.join(repo, out, 'check.json'))
+  const runs = (check.audit?.targets ?? []).flatMap((t) => t.runs ?? [])
+  if (runs.length === 0) throw new BenchError(`${what}: check.json lists no runs`)
+  if (!runs.every((x) => Boolean(x.cached) === expectCached)) throw new BenchError(`${what}: expected every run ${expectCached ? 'cached' : 'fresh'}, got ${JSON.stringify(runs.map((x) => Boolean(x.cached)))}`)
+  rmSync(path.join(repo, out), {recursive: true, force: true})
+  return {seconds: r.seconds, runs: runs.length}
+}
+
+function benchCheck() {
+  const bench = '5. cached `repro check`'
+  const what = 'warm (cached) `repro check` (A) vs cold (B) in a temp copy of examples/ml-repo'
+  const available = existsSync(path.join(ROOT, 'src', 'commands', 'check.ts')) && existsSync(path.join(ROOT, 'dist', 'src', 'commands', 'check.js'))
+  if (!available) return skip(bench, what, 'repro check not available yet')
+  if (!existsSync(path.join(ROOT, 'examples', 'ml-repo', 'repro.config.json'))) return skip(bench, what, 'examples/ml-repo not found')
+  const cfg = readJson(path.join(ROOT, 'examples', 'ml-repo', 'repro.config.json'))
+  for (const t of cfg.targets ?? []) {
+    const missing = t.image ? dockerImageOk(t.image) : null
+    if (missing) return skip(bench, what, missing)
+  }
+  const N = CFG.checkN
+  const repo = prepareMlRepo()
+  const warm = []
+  const cold = []
+  let runs = 0
+  for (let i = 0; i < N; i++) {
+    log(`5 check: repetition ${i + 1}/${N} (cold, then warm on the cache the cold one filled)`)
+    const cache = path.join(tmp, `check-cache-${i}`)
+    const c = timedCheck(repo, cache, `reports/cold-${i}`, false, 'cold repro check')
+    cold.push(c.seconds)
+    runs = c.runs
+    warm.push(timedCheck(repo, cache, `reports/warm-${i}`, true, 'warm repro check').seconds)
+    rmSync(cache, {recursive: true, force: true})
+  }
+  const targets = (cfg.targets ?? []).map((t) => t.image ?? t.python).join(', ')
+  row(
+    bench,
+    `\`repro check\` in a temp copy of examples/ml-repo (${targets}, ${runs} probe runs, baseline file, no git): second run on the run cache the first filled (A) vs on an empty cache (B), wall time`,
+    secs(warm),
+    secs(cold),
+    pairedRatio(warm, cold),
+    `${N} pairs, fresh cache each`,
+  )
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function machineLine() {
+  const cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : ''
+  const model = (/^model name\s*:\s*(.*)$/m.exec(cpuinfo) ?? [])[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown CPU'
+  const cores = (cpuinfo.match(/^processor\s*:/gm) ?? []).length || os.cpus().length
+  const parts = [`${model}, ${cores} cores (/proc/cpuinfo)`, `${Math.round(os.totalmem() / 2 ** 30)} GiB RAM`, `node ${process.version}`]
+  const py = spawnSync(PY, ['-c', 'import sys, torch, numpy; print("python %d.%d.%d" % sys.version_info[:3], "torch", torch.__version__, "numpy", numpy.__version__)'], {encoding: 'utf8'})
+  if (py.status === 0) parts.push(`${PY}: ${py.stdout.trim()}`)
+  const dk = spawnSync('docker', ['version', '--format', '{{.Server.Version}}'], {encoding: 'utf8'})
+  if (dk.status === 0) parts.push(`docker ${dk.stdout.trim()}`)
+  parts.push(`load average at start ${os.loadavg()[0].toFixed(2)}`)
+  parts.push(new Date().toISOString().replace(/\.\d+Z$/, 'Z'))
+  return parts.join(' · ')
+}
+
+function escapeCell(s) {
+  return String(s).replace(/\|/g, '\\|').replace(/\n/g, ' ')
+}
+
+function markdown(machine, elapsed) {
+  const lines = [
+    '# repro benchmarks',
+    '',
+    `Generated by \`npm run bench\`${QUICK ? ' (BENCH_QUICK=1: smoke run, one repetition)' : ''} — ${elapsed.toFixed(0)} s in all. A and B are measured in the same bench run, interleaved (alternating which goes first); the ratio is the median of the per-repetition ratios A_i / B_i, which cancels most of the drift of a shared machine's load. For 3a/3b it is median throughput(A) / median throughput(B), so > 1 means the TS core is faster. Measured values: median (min–max).`,
+    '',
+    '| benchmark | what | measured A | measured B | ratio | repetitions |',
+    '|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${[r.bench, r.what, r.a, r.b, typeof r.ratio === 'number' ? `**${r.ratio.toFixed(2)}**` : r.ratio, r.reps].map(escapeCell).join(' | ')} |`),
+    '',
+    `Machine: ${machine}`,
+    '',
+  ]
+  return lines.join('\n')
+}
+
+async function main() {
+  if (!existsSync(path.join(ROOT, 'dist', 'src', 'core', 'metrics.js'))) throw new BenchError('dist/ is not built: run `npx tsc -p tsconfig.json` (or `npm run bench`)')
+  if (!existsSync(PY)) throw new BenchError(`${PY} does not exist (set BENCH_PYTHON to a python with torch)`)
+  const machine = machineLine()
+  log(`${QUICK ? 'quick' : 'full'} run; temp dir ${tmp}`)
+  const benches = [
+    [1, benchAuditPython],
+    [2, benchAuditDocker],
+    [3, benchCompare],
+    [4, benchProbe],
+    [5, benchCheck],
+  ]
+  for (const [id, fn] of benches) if (wanted(id)) fn()
+  const elapsed = (Date.now() - t0) / 1000
+  const md = markdown(machine, elapsed)
+  process.stdout.write(md)
+  if (OUT_MD) {
+    writeFileSync(OUT_MD, md)
+    log(`wrote ${path.relative(process.cwd(), OUT_MD) || OUT_MD}`)
+  }
+  log(`done in ${elapsed.toFixed(0)} s`)
+}
+
+try {
+  await main()
+} catch (e) {
+  process.stderr.write(`bench: FAILED: ${e instanceof BenchError ? e.message : e?.stack ?? e}\n`)
+  process.exitCode = 1
+} finally {
+  cleanup()
+}
