@@ -192,7 +192,7 @@ export function decideVerdict(targets: TargetRecord[], comparisons: PairRecord[]
     const note = variant
       ? variant.divergence.bitwise_identical
         ? `; the knob variant (${variant.b.name}) is bitwise identical too`
-        : `; the knob variant (${variant.b.name}) diverges at ${describeFirst(variant)}`
+        : `; the knob variant (${variant.b.name}) diverges at ${describeFirst(variant)}${suspect}`
       : ''
     return {status: 'reproducible', exit_code: 0, headline: `bitwise reproducible: ${counted.length} comparison(s), every trace entry identical${note}`}
   }

@@ -105,4 +105,15 @@ describe('repro audit (local python, real torch)', () => {
     assert.deepEqual(parallel.targets.map((t: {trace_digest: {root: string}}) => t.trace_digest.root), serial.targets.map((t: {trace_digest: {root: string}}) => t.trace_digest.root))
     assert.deepEqual(parallel.targets.map((t: {index: number}) => t.index), [1, 2])
   })
+
+  test('the Quickstart demo (no target): the host python with torch against itself and a thread variant, exit 0, variant explained', () => {
+    const r = repro(['audit', '--json', '--out', tmpDir(), ...FAST])
+    assert.equal(r.status, 0, r.stderr)
+    const report = JSON.parse(r.stdout)
+    assert.deepEqual(report.targets.map((t: {role: string}) => t.role), ['target', 'variant'])
+    assert.match(report.targets[0].identity.details.real_path, /python3/)
+    const variant = report.comparisons.find((c: {role: string}) => c.role === 'variant')
+    assert.equal(variant.divergence.bitwise_identical, false, 'a different thread count changes the trace here')
+    assert.match(report.verdict.headline, /^bitwise reproducible: .*the knob variant .* diverges at step 0, .*top suspect: threads/)
+  })
 })
