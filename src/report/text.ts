@@ -1,13 +1,14 @@
 // Helpers shared by the text renderers: untrusted strings never reach a terminal raw.
 
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g
+import {cleanText} from './escape.js'
 
-/** Strip control characters (ANSI escapes included) and cap length: target strings are untrusted. */
+/**
+ * Untrusted text for the terminal: the same sanitizing as every other format (cleanText:
+ * control characters, ANSI escapes, bidi overrides and lone surrogates become U+FFFD,
+ * newlines become spaces), capped at `max`.
+ */
 export function safeText(value: unknown, max = 120): string {
-  const s = value === null || value === undefined ? '—' : typeof value === 'string' ? value : JSON.stringify(value)
-  const clean = (s ?? '').replace(/\n/g, ' ').replace(CONTROL, '�')
-  return clean.length > max ? `${clean.slice(0, max - 1)}…` : clean
+  return cleanText(value, max)
 }
 
 export function formatNumber(x: number | null | undefined, digits = 4): string {

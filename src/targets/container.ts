@@ -9,10 +9,10 @@ import {ReproError} from '../errors.js'
 import {FILE_CAPS} from '../artifacts/run-dir.js'
 import {onInterrupt} from './cleanup.js'
 import {CONTAINER_ROOT, createArgs, type ContainerLimits} from './container-args.js'
-import {containerLabels, ensureImage, lastLine, type Engine, type ImageIdentity} from './engine.js'
+import {containerLabels, ensureImage, type Engine, type ImageIdentity} from './engine.js'
 import {probeRoot} from './probe-path.js'
 import {extractTar, TarError} from './tar.js'
-import type {ProbeJob, ProbeResult, Target, TargetIdentity} from './target.js'
+import {lastLine, type ProbeJob, type ProbeResult, type Target, type TargetIdentity} from './target.js'
 
 /** What may come back out of a container, and how big each file may be. */
 const OUT_CAPS: Record<string, number> = {

@@ -5,6 +5,7 @@ import os from 'node:os'
 import {ReproError} from '../errors.js'
 import type {EngineName} from './container-args.js'
 import {spawnCapped, type SpawnResult} from './process.js'
+import {lastLine} from './target.js'
 
 export const LABEL = 'repro'
 
@@ -61,11 +62,6 @@ export async function detectEngine(requested: EngineName | 'auto'): Promise<Engi
   return engine
 }
 
-export function lastLine(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  const lines = text.split('\n').map((l) => l.replace(/[\u0000-\u001f\u007f]/g, ' ').trim()).filter(Boolean)
-  return (lines[lines.length - 1] ?? '').slice(0, 300)
-}
 
 export interface ImageIdentity {
   id: string
