@@ -3,15 +3,21 @@
 // the probe's own Python tests, and one plain `N passed, N failed` line for everything.
 
 import {spawnSync} from 'node:child_process'
-import {existsSync} from 'node:fs'
+import {existsSync, readdirSync} from 'node:fs'
+import path from 'node:path'
 
 const python = process.env.REPRO_TEST_PYTHON ?? '/usr/bin/python3'
 let passed = 0
 let failed = 0
 let skipped = 0
 
-const suites = ['dist/test/unit', 'dist/test/integration'].filter((d) => existsSync(d))
-const node = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...suites], {stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 64 * 1024 * 1024})
+// Test files in a fixed order (unit, then integration, each sorted); REPRO_TEST_ORDER=reverse
+// runs them backwards, to show no test depends on what an earlier one left behind.
+const testFiles = (dir) =>
+  existsSync(dir) ? readdirSync(dir, {recursive: true}).filter((f) => f.endsWith('.test.js')).sort().map((f) => path.join(dir, f)) : []
+const files = [...testFiles('dist/test/unit'), ...testFiles('dist/test/integration')]
+if (process.env.REPRO_TEST_ORDER === 'reverse') files.reverse()
+const node = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files], {stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 64 * 1024 * 1024})
 process.stdout.write(node.stdout)
 const count = (name) => Number((new RegExp(`^ℹ ${name} (\\d+)$`, 'm').exec(node.stdout) ?? [])[1] ?? 0)
 passed += count('pass')

@@ -4,7 +4,7 @@ import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
 import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
-import {PYTHON, pythonWithoutTorch, repro, tmpDir} from './helpers.js'
+import {hangingPython, processesMatching, PYTHON, pythonWithoutTorch, repro, tmpDir} from './helpers.js'
 
 const FAST = ['--epochs', '1', '--rows', '512']
 
@@ -56,10 +56,16 @@ describe('repro audit (local python, real torch)', () => {
     for (const t of [missing, noTorch]) assert.ok(!t.error.line.includes('\n'))
   })
 
-  test('a probe that runs past --timeout is killed: exit 2 with the fix named', () => {
-    const r = repro(['audit', '--python', PYTHON, '--repeats', '1', '--timeout', '1', '--out', tmpDir()])
-    assert.equal(r.status, 2)
+  test('a probe that runs past --timeout is killed: exit 2 with the fix named, nothing left running', () => {
+    // The interpreter never returns, so the outcome cannot depend on how fast this machine is.
+    const marker = `repro-timeout-test-${process.pid}`
+    const hang = hangingPython(marker)
+    const t0 = Date.now()
+    const r = repro(['audit', '--python', hang, '--repeats', '1', '--timeout', '1', '--no-cache', '--out', tmpDir()])
+    assert.equal(r.status, 2, r.stdout + r.stderr)
     assert.match(r.stdout, /timed out after 1 s and was killed — raise --timeout/)
+    assert.ok(Date.now() - t0 < 120_000, 'killed at the timeout, not after the hour the interpreter sleeps')
+    assert.deepEqual(processesMatching(marker), [], 'the probe process tree was killed')
   })
 
   test('bad flags are usage errors with exit 2 and one line', () => {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import {spawn, spawnSync} from 'node:child_process'
 import {cpSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
-import {ROOT, repro, tmpDir} from './helpers.js'
+import {ROOT, repro, testEnv, tmpDir} from './helpers.js'
 
 function git(cwd: string, ...args: string[]): string {
   const r = spawnSync('git', ['-c', 'user.email=ci@example.com', '-c', 'user.name=ci', ...args], {cwd, encoding: 'utf8'})
@@ -48,7 +48,7 @@ describe('repro check (example ML repo, real git, real engine)', () => {
     const shared = tmpDir('repro-race-cache-')
     const run = (out: string) =>
       new Promise<number | null>((resolve) => {
-        const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'run.js'), 'check', '--out', out], {cwd: repo, stdio: 'ignore', env: {...process.env, REPRO_CACHE_DIR: shared}})
+        const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'run.js'), 'check', '--out', out], {cwd: repo, stdio: 'ignore', env: testEnv({cacheDir: shared})})
         child.on('exit', resolve)
       })
     const codes = await Promise.all([run('reports/race-a'), run('reports/race-b')])

@@ -5,7 +5,7 @@ import {describe, test, before} from 'node:test'
 import assert from 'node:assert/strict'
 import {spawn, spawnSync} from 'node:child_process'
 import path from 'node:path'
-import {ROOT, repro, tmpDir} from './helpers.js'
+import {ROOT, repro, testEnv, tmpDir} from './helpers.js'
 
 const FAST = ['--epochs', '1', '--rows', '512']
 
@@ -35,7 +35,7 @@ async function waitFor(check: () => boolean, ms: number): Promise<boolean> {
 
 describe('image targets (real docker engine, Debian fixture images)', () => {
   before(() => {
-    const r = spawnSync('docker', ['image', 'inspect', 'repro-fixture:bookworm', 'repro-fixture:trixie', 'repro-fixture:no-python', 'repro-fixture:no-torch'], {encoding: 'utf8'})
+    const r = spawnSync('docker', ['image', 'inspect', 'repro-fixture:bookworm', 'repro-fixture:trixie', 'repro-fixture:no-python', 'repro-fixture:no-torch', 'repro-fixture:hang'], {encoding: 'utf8'})
     assert.equal(r.status, 0, 'fixture images missing: run `bash scripts/bootstrap.sh --full` (it builds them)')
   })
 
@@ -84,23 +84,25 @@ describe('image targets (real docker engine, Debian fixture images)', () => {
     const oom = repro(['audit', '--image', 'repro-fixture:trixie', '--repeats', '1', '--memory', '80m', '--out', tmpDir(), ...FAST])
     assert.equal(oom.status, 2)
     assert.match(oom.stdout, /ran out of memory \(killed at the --memory 80m limit\) — raise --memory/)
-    const slow = repro(['audit', '--image', 'repro-fixture:trixie', '--repeats', '1', '--timeout', '2', '--out', tmpDir(), ...FAST])
-    assert.equal(slow.status, 2)
+    // repro-fixture:hang's python3 never returns: a probe that cannot finish, whatever the machine.
+    const slow = repro(['audit', '--image', 'repro-fixture:hang', '--repeats', '1', '--timeout', '2', '--out', tmpDir(), ...FAST])
+    assert.equal(slow.status, 2, slow.stdout + slow.stderr)
     assert.match(slow.stdout, /timed out after 2 s; the container was killed and removed/)
     for (const run of [r, oom, slow]) assert.deepEqual(reproContainers(run), [])
   })
 
   test('an engine that is down is a one-line error naming the fix', () => {
-    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'run.js'), 'audit', '--image', 'repro-fixture:trixie'], {encoding: 'utf8', env: {...process.env, REPRO_CACHE_DIR: tmpDir(), DOCKER_HOST: 'unix:///nonexistent/docker.sock'}})
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'run.js'), 'audit', '--image', 'repro-fixture:trixie'], {encoding: 'utf8', env: testEnv({env: {DOCKER_HOST: 'unix:///nonexistent/docker.sock'}})})
     assert.equal(r.status, 2)
     assert.match(r.stderr, /^repro: docker: the docker daemon is not answering .* — start it/)
     assert.equal(r.stderr.trim().split('\n').length, 1)
   })
 
   test('Ctrl-C in the middle removes the running container', async () => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'run.js'), 'audit', '--image', 'repro-fixture:trixie', '--repeats', '1', '--out', tmpDir()], {stdio: 'ignore', env: {...process.env, REPRO_CACHE_DIR: tmpDir()}})
+    // The probe in repro-fixture:hang never finishes: the run is certainly still going at Ctrl-C.
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'run.js'), 'audit', '--image', 'repro-fixture:hang', '--repeats', '1', '--out', tmpDir()], {stdio: 'ignore', env: testEnv()})
     const mine = {pid: child.pid!}
-    assert.ok(await waitFor(() => reproContainers(mine).length > 0, 30_000), 'a probe container started')
+    assert.ok(await waitFor(() => reproContainers(mine).length > 0, 180_000), 'a probe container started')
     child.kill('SIGINT')
     const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)))
     assert.equal(code, 130)
@@ -108,9 +110,9 @@ describe('image targets (real docker engine, Debian fixture images)', () => {
   })
 
   test('containers orphaned by a crashed repro (kill -9) are swept at the next start', async () => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'run.js'), 'audit', '--image', 'repro-fixture:trixie', '--repeats', '1', '--out', tmpDir()], {stdio: 'ignore', env: {...process.env, REPRO_CACHE_DIR: tmpDir()}})
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'run.js'), 'audit', '--image', 'repro-fixture:hang', '--repeats', '1', '--out', tmpDir()], {stdio: 'ignore', env: testEnv()})
     const crashed = {pid: child.pid!}
-    assert.ok(await waitFor(() => reproContainers(crashed).length > 0, 30_000), 'a probe container started')
+    assert.ok(await waitFor(() => reproContainers(crashed).length > 0, 180_000), 'a probe container started')
     child.kill('SIGKILL')
     await new Promise((resolve) => child.on('exit', resolve))
     assert.ok(reproContainers(crashed).length > 0, 'the crash left an orphan behind')

@@ -22,9 +22,41 @@ export interface CliResult {
  * of a failure (timeout, OOM, Ctrl-C) never gets a cached success instead.
  */
 export function repro(args: string[], opts: {cwd?: string; timeoutMs?: number; cacheDir?: string; env?: Record<string, string>} = {}): CliResult {
-  const env = {...process.env, NO_COLOR: '1', REPRO_CACHE_DIR: opts.cacheDir ?? tmpDir('repro-cache-'), ...opts.env}
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'run.js'), ...args], {cwd: opts.cwd ?? ROOT, encoding: 'utf8', timeout: opts.timeoutMs ?? 300_000, env})
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'run.js'), ...args], {cwd: opts.cwd ?? ROOT, encoding: 'utf8', timeout: opts.timeoutMs ?? 300_000, env: testEnv(opts)})
   return {pid: r.pid ?? -1, status: r.status, stdout: r.stdout, stderr: r.stderr}
+}
+
+/**
+ * Variables of the machine running the tests that change what repro prints or where it keeps
+ * things: a test sets the ones it needs explicitly, so results never depend on the caller's
+ * shell (a CI job inside GitHub Actions, a narrow terminal, a user's cache settings).
+ */
+const HOST_DEPENDENT = /^(GITHUB_|REPRO_|XDG_CACHE_HOME$|COLUMNS$|LINES$|FORCE_COLOR$|NO_COLOR$|DEBUG$|OCLIF_)/
+
+/** The environment a repro child process gets: the caller's, minus host-dependent variables, plus a fresh cache. */
+export function testEnv(opts: {cacheDir?: string; env?: Record<string, string>} = {}): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !HOST_DEPENDENT.test(k)) env[k] = v
+  return {...env, NO_COLOR: '1', REPRO_CACHE_DIR: opts.cacheDir ?? tmpDir('repro-cache-'), ...opts.env}
+}
+
+/**
+ * A python whose every run blocks for an hour: a target that cannot finish, so a timeout test
+ * never races the machine's speed. `marker` is in its command line, to check nothing outlives
+ * the kill.
+ */
+export function hangingPython(marker: string): string {
+  const dir = tmpDir('repro-hang-')
+  const p = path.join(dir, 'python3')
+  writeFileSync(p, `#!/bin/sh\nexec ${PYTHON} -c 'import time; time.sleep(3600)  # ${marker}'\n`)
+  chmodSync(p, 0o755)
+  return p
+}
+
+/** Processes whose command line contains `text` (pgrep -f), other than pgrep itself. */
+export function processesMatching(text: string): string[] {
+  const r = spawnSync('pgrep', ['-f', text], {encoding: 'utf8'})
+  return r.stdout.split('\n').filter((l) => l.trim() && Number(l) !== r.pid)
 }
 
 export function tmpDir(prefix = 'repro-it-'): string {

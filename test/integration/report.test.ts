@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
 import {copyFileSync, existsSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
-import {repro, ROOT, tmpDir} from './helpers.js'
+import {repro, ROOT, testEnv, tmpDir} from './helpers.js'
 
 const EXAMPLE = path.join(ROOT, 'reports/examples/threads-drift')
 const SOURCE = path.join(EXAMPLE, 'report.json')
@@ -56,7 +56,7 @@ describe('repro report', () => {
     const dir = tmpDir()
     const summary = path.join(dir, 'summary.md')
     writeFileSync(summary, '# earlier step\n')
-    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/run.js'), 'report', SOURCE, '--format', 'md', '--out', dir, '--github'], {encoding: 'utf8', env: {...process.env, GITHUB_ACTIONS: 'true', GITHUB_STEP_SUMMARY: summary}})
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/run.js'), 'report', SOURCE, '--format', 'md', '--out', dir, '--github'], {encoding: 'utf8', env: testEnv({env: {GITHUB_ACTIONS: 'true', GITHUB_STEP_SUMMARY: summary}})})
     assert.equal(r.status, 0, r.stderr)
     assert.match(r.stdout, /^::error title=repro%3A #1 fixtures\/runs\/cpu-threads1 r1 vs #2 fixtures\/runs\/cpu-threads2 r1%3A training trace bitwise identical::461\/522 entries differ/m)
     const text = readFileSync(summary, 'utf8')
