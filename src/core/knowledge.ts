@@ -19,7 +19,7 @@ export const KNOWN_CHANGES: KnownChange[] = [
     id: 'threads-reduction-order',
     knobs: ['threads', 'interop_threads', 'env.OMP_NUM_THREADS', 'env.MKL_NUM_THREADS', 'env.OPENBLAS_NUM_THREADS'],
     paths: ['threads.intra_op', 'threads.inter_op'],
-    text: 'The intra-op thread count decides how reductions (BatchNorm statistics, matmul accumulation, loss means) are split across threads; floating-point addition is not associative, so a different split changes the last bits. Thread defaults differ between builds and hosts (Debian\'s torch 1.13 starts with 1 thread here, 2.6 with one per core).',
+    text: 'The intra-op thread count decides how reductions (BatchNorm statistics, matmul accumulation, loss means) are split across threads; floating-point addition is not associative, so a different split changes the last bits. Thread defaults differ between builds and hosts (the same Debian torch 2.6 image starts with one thread per core on one 2-core VM and with 1 on another).',
     source: 'https://docs.pytorch.org/docs/stable/notes/cpu_threading_torchscript_inference.html',
   },
   {
