@@ -37,4 +37,4 @@ for (let r = 0; r < reps; r++) {
   metrics = compareValues(actual, expected, tol)
   seconds.push((performance.now() - t0) / 1000)
 }
-process.stdout.write(JSON.stringify({seconds, metrics}) + '\n')
+process.stdout.write(`${JSON.stringify({seconds, metrics})}\n`)

@@ -58,7 +58,7 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 
 function tail(s, n = 2000) {
   s = s ?? ''
-  return s.length > n ? '…' + s.slice(-n) : s
+  return s.length > n ? `…${s.slice(-n)}` : s
 }
 
 // CPU time (user + sys of the command and every descendant it waited for) through GNU time,
@@ -75,11 +75,19 @@ function run(cmd, args, {env, cwd = ROOT, ok = [0], what, cpu = false} = {}) {
   const timeFile = cpu && GNU_TIME ? path.join(tmp, `time-${timeFileSeq++}.txt`) : null
   const [file, argv] = timeFile ? [GNU_TIME, ['-o', timeFile, '-f', '%U %S', cmd, ...args]] : [cmd, args]
   const start = process.hrtime.bigint()
-  const r = spawnSync(file, argv, {cwd, env: env ?? process.env, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe']})
+  const r = spawnSync(file, argv, {
+    cwd,
+    env: env ?? process.env,
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   const seconds = Number(process.hrtime.bigint() - start) / 1e9
   if (r.error || !ok.includes(r.status)) {
     const why = r.error ? r.error.message : r.signal ? `killed by ${r.signal}` : `exit ${r.status}`
-    throw new BenchError(`${what ?? cmd} failed (${why}): ${cmd} ${args.join(' ')}\n--- stdout ---\n${tail(r.stdout)}\n--- stderr ---\n${tail(r.stderr)}`)
+    throw new BenchError(
+      `${what ?? cmd} failed (${why}): ${cmd} ${args.join(' ')}\n--- stdout ---\n${tail(r.stdout)}\n--- stderr ---\n${tail(r.stderr)}`,
+    )
   }
   let cpuSeconds = null
   if (timeFile) {
@@ -368,14 +376,22 @@ function benchCompare() {
   log(`3 compare: writing 2 × ${n} float32 (${(4 * n) / 2 ** 20} MiB each)`)
   writeArrays(file, n)
   log(`3 compare: TS compareValues, ${reps} reps (+1 warm-up)`)
-  const ts = JSON.parse(run(process.execPath, [path.join(ROOT, 'bench', 'compare-ts.mjs'), file, String(n), String(reps)], {what: 'TS compare'}).stdout)
+  const ts = JSON.parse(
+    run(process.execPath, [path.join(ROOT, 'bench', 'compare-ts.mjs'), file, String(n), String(reps)], {what: 'TS compare'}).stdout,
+  )
   log(`3 compare: numpy allclose and full metrics, ${reps} reps each (+1 warm-up)`)
   const np = JSON.parse(run(PY, [path.join(ROOT, 'bench', 'compare_np.py'), file, String(n), String(reps)], {what: 'numpy compare'}).stdout)
   // both sides must have computed the same thing, or the timing means nothing
   const m = ts.metrics
   const q = np.metrics
   const close = (x, y, rel) => Math.abs(x - y) <= rel * Math.max(Math.abs(x), Math.abs(y))
-  if (m.mismatches !== q.mismatches || m.within_tolerance !== np.allclose || !close(m.max_abs, q.max_abs, 1e-6) || !close(m.rel_l2, q.rel_l2, 1e-6) || Math.abs(m.cosine - q.cosine) > 1e-9) {
+  if (
+    m.mismatches !== q.mismatches ||
+    m.within_tolerance !== np.allclose ||
+    !close(m.max_abs, q.max_abs, 1e-6) ||
+    !close(m.rel_l2, q.rel_l2, 1e-6) ||
+    Math.abs(m.cosine - q.cosine) > 1e-9
+  ) {
     throw new BenchError(`TS and numpy disagree on the metrics:\nTS    ${JSON.stringify(m)}\nnumpy ${JSON.stringify(q)}`)
   }
   rmSync(file, {force: true})
@@ -413,11 +429,15 @@ function benchProbe() {
   mkdirSync(dir)
   cpSync(path.join(inputs, 'data.safetensors'), path.join(dir, 'data.safetensors'))
   const cfgPath = (on) => path.join(dir, on ? 'config-trace-on.json' : 'config-trace-off.json')
-  for (const on of [true, false]) writeFileSync(cfgPath(on), JSON.stringify({...base, trace: {...base.trace, enabled: on, store_steps: null}}, null, 2))
+  for (const on of [true, false])
+    writeFileSync(cfgPath(on), JSON.stringify({...base, trace: {...base.trace, enabled: on, store_steps: null}}, null, 2))
   const env = {...process.env, PYTHONPATH: PROBE}
   const one = (on) => (i) => {
     const out = path.join(tmp, `b4-${on ? 'on' : 'off'}-${i}`)
-    const wall = run(PY, ['-m', 'repro_probe', 'train', '--config', cfgPath(on), '--out', out], {env, what: `probe trace ${on ? 'on' : 'off'}`}).seconds
+    const wall = run(PY, ['-m', 'repro_probe', 'train', '--config', cfgPath(on), '--out', out], {
+      env,
+      what: `probe trace ${on ? 'on' : 'off'}`,
+    }).seconds
     const rj = readJson(path.join(out, 'run.json'))
     if (rj.status !== 'ok') throw new BenchError(`probe trace ${on ? 'on' : 'off'}: status ${rj.status}`)
     rmSync(out, {recursive: true, force: true})
@@ -453,7 +473,11 @@ function prepareMlRepo() {
   cpSync(path.join(ROOT, 'examples', 'ml-repo'), repo, {recursive: true})
   log('5 check: recording the baseline in a temp copy of examples/ml-repo (untimed)')
   const env = {...process.env, REPRO_CACHE_DIR: path.join(tmp, 'check-cache-baseline')}
-  run(process.execPath, [REPRO, 'check', '--update-baseline', '--out', 'reports/c0'], {cwd: repo, env, what: 'repro check --update-baseline'})
+  run(process.execPath, [REPRO, 'check', '--update-baseline', '--out', 'reports/c0'], {
+    cwd: repo,
+    env,
+    what: 'repro check --update-baseline',
+  })
   return repo
 }
 
@@ -464,7 +488,10 @@ function timedCheck(repo, cacheDir, out, expectCached, what) {
   const check = readJson(path.join(repo, out, 'check.json'))
   const runs = (check.audit?.targets ?? []).flatMap((t) => t.runs ?? [])
   if (runs.length === 0) throw new BenchError(`${what}: check.json lists no runs`)
-  if (!runs.every((x) => Boolean(x.cached) === expectCached)) throw new BenchError(`${what}: expected every run ${expectCached ? 'cached' : 'fresh'}, got ${JSON.stringify(runs.map((x) => Boolean(x.cached)))}`)
+  if (!runs.every((x) => Boolean(x.cached) === expectCached))
+    throw new BenchError(
+      `${what}: expected every run ${expectCached ? 'cached' : 'fresh'}, got ${JSON.stringify(runs.map((x) => Boolean(x.cached)))}`,
+    )
   rmSync(path.join(repo, out), {recursive: true, force: true})
   return {seconds: r.seconds, runs: runs.length}
 }
@@ -472,7 +499,8 @@ function timedCheck(repo, cacheDir, out, expectCached, what) {
 function benchCheck() {
   const bench = '5. cached `repro check`'
   const what = 'warm (cached) `repro check` (A) vs cold (B) in a temp copy of examples/ml-repo'
-  const available = existsSync(path.join(ROOT, 'src', 'commands', 'check.ts')) && existsSync(path.join(ROOT, 'dist', 'src', 'commands', 'check.js'))
+  const available =
+    existsSync(path.join(ROOT, 'src', 'commands', 'check.ts')) && existsSync(path.join(ROOT, 'dist', 'src', 'commands', 'check.js'))
   if (!available) return skip(bench, what, 'repro check not available yet')
   if (!existsSync(path.join(ROOT, 'examples', 'ml-repo', 'repro.config.json'))) return skip(bench, what, 'examples/ml-repo not found')
   const cfg = readJson(path.join(ROOT, 'examples', 'ml-repo', 'repro.config.json'))
@@ -512,7 +540,14 @@ function machineLine() {
   const model = (/^model name\s*:\s*(.*)$/m.exec(cpuinfo) ?? [])[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown CPU'
   const cores = (cpuinfo.match(/^processor\s*:/gm) ?? []).length || os.cpus().length
   const parts = [`${model}, ${cores} cores (/proc/cpuinfo)`, `${Math.round(os.totalmem() / 2 ** 30)} GiB RAM`, `node ${process.version}`]
-  const py = spawnSync(PY, ['-c', 'import sys, torch, numpy; print("python %d.%d.%d" % sys.version_info[:3], "torch", torch.__version__, "numpy", numpy.__version__)'], {encoding: 'utf8'})
+  const py = spawnSync(
+    PY,
+    [
+      '-c',
+      'import sys, torch, numpy; print("python %d.%d.%d" % sys.version_info[:3], "torch", torch.__version__, "numpy", numpy.__version__)',
+    ],
+    {encoding: 'utf8'},
+  )
   if (py.status === 0) parts.push(`${PY}: ${py.stdout.trim()}`)
   const dk = spawnSync('docker', ['version', '--format', '{{.Server.Version}}'], {encoding: 'utf8'})
   if (dk.status === 0) parts.push(`docker ${dk.stdout.trim()}`)
@@ -533,7 +568,10 @@ function markdown(machine, elapsed) {
     '',
     '| benchmark | what | measured A | measured B | ratio | repetitions |',
     '|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${[r.bench, r.what, r.a, r.b, typeof r.ratio === 'number' ? `**${r.ratio.toFixed(2)}**` : r.ratio, r.reps].map(escapeCell).join(' | ')} |`),
+    ...rows.map(
+      (r) =>
+        `| ${[r.bench, r.what, r.a, r.b, typeof r.ratio === 'number' ? `**${r.ratio.toFixed(2)}**` : r.ratio, r.reps].map(escapeCell).join(' | ')} |`,
+    ),
     '',
     `Machine: ${machine}`,
     '',
@@ -542,7 +580,8 @@ function markdown(machine, elapsed) {
 }
 
 async function main() {
-  if (!existsSync(path.join(ROOT, 'dist', 'src', 'core', 'metrics.js'))) throw new BenchError('dist/ is not built: run `npx tsc -p tsconfig.json` (or `npm run bench`)')
+  if (!existsSync(path.join(ROOT, 'dist', 'src', 'core', 'metrics.js')))
+    throw new BenchError('dist/ is not built: run `npx tsc -p tsconfig.json` (or `npm run bench`)')
   if (!existsSync(PY)) throw new BenchError(`${PY} does not exist (set BENCH_PYTHON to a python with torch)`)
   const machine = machineLine()
   log(`${QUICK ? 'quick' : 'full'} run; temp dir ${tmp}`)
@@ -567,7 +606,7 @@ async function main() {
 try {
   await main()
 } catch (e) {
-  process.stderr.write(`bench: FAILED: ${e instanceof BenchError ? e.message : e?.stack ?? e}\n`)
+  process.stderr.write(`bench: FAILED: ${e instanceof BenchError ? e.message : (e?.stack ?? e)}\n`)
   process.exitCode = 1
 } finally {
   cleanup()

@@ -2,7 +2,8 @@
 # Installs what repro and its tests need on a fresh Debian machine, then builds repro.
 # Idempotent: each step is skipped when its result is already there.
 #   --full  also what the whole test suite needs: docker.io + debootstrap (dockerd started
-#           if none answers, fixture images built) and Debian's chromium (HTML report tests)
+#           if none answers, fixture images built), Debian's chromium (HTML report tests),
+#           python3-flake8 (the probe's linter) and python3-jsonschema (contract tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 containers=""
@@ -50,6 +51,10 @@ if [ -n "$containers" ]; then
     $SUDO sh -c 'setsid nohup dockerd >/var/log/repro-dockerd.log 2>&1 &'
     for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
     docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /var/log/repro-dockerd.log" >&2; exit 1; }
+  fi
+  if ! /usr/bin/python3 -c 'import flake8, jsonschema' >/dev/null 2>&1; then
+    say "installing python3-flake8 and python3-jsonschema (the probe's linter and contract tests)"
+    apt_install python3-flake8 python3-jsonschema
   fi
   if ! command -v chromium >/dev/null 2>&1; then
     say "installing chromium (headless, for the HTML report tests)"

@@ -1,7 +1,6 @@
 // `repro audit`: every target × repeats, then compare (repeats within a target, each target
 // against the first), then the verdict. A target that fails is recorded and the rest go on.
 
-import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {DEFAULT_KNOBS, defaultProbeConfig, type ProbeConfig} from '../core/config.js'
 import type {TabularData} from '../core/data.js'
@@ -81,7 +80,17 @@ export async function runAudit(opts: AuditOptions): Promise<AuditReport> {
     const index = i + 1
     const knobs = spec.deriveKnobs && firstKnobs ? spec.deriveKnobs(firstKnobs) : spec.knobs
     const name = `#${index} ${spec.target.name}${knobSuffix(knobs)}`
-    const record: TargetRecord = {index, name, kind: spec.target.kind, role: spec.role, knobs_requested: knobs, identity: null, status: 'ok', error: null, runs: []}
+    const record: TargetRecord = {
+      index,
+      name,
+      kind: spec.target.kind,
+      role: spec.role,
+      knobs_requested: knobs,
+      identity: null,
+      status: 'ok',
+      error: null,
+      runs: [],
+    }
     records[i] = record
     const config = {...defaultProbeConfig({file: 'data.safetensors', sha256: data.sha256}, opts.seed), knobs}
     config.train.epochs = opts.epochs
@@ -90,8 +99,18 @@ export async function runAudit(opts: AuditOptions): Promise<AuditReport> {
     const done: RunArtifacts[] = []
     // Repeats with the base seed, then one run per extra seed.
     const plan = [
-      ...Array.from({length: opts.repeats}, (_, k) => ({repeat: k + 1, seed: opts.seed, label: `repeat ${k + 1}/${opts.repeats}`, dir: `t${index}-r${k + 1}`})),
-      ...Array.from({length: opts.seeds - 1}, (_, k) => ({repeat: 0, seed: opts.seed + k + 1, label: `seed ${opts.seed + k + 1} (${k + 2}/${opts.seeds})`, dir: `t${index}-s${opts.seed + k + 1}`})),
+      ...Array.from({length: opts.repeats}, (_, k) => ({
+        repeat: k + 1,
+        seed: opts.seed,
+        label: `repeat ${k + 1}/${opts.repeats}`,
+        dir: `t${index}-r${k + 1}`,
+      })),
+      ...Array.from({length: opts.seeds - 1}, (_, k) => ({
+        repeat: 0,
+        seed: opts.seed + k + 1,
+        label: `seed ${opts.seed + k + 1} (${k + 2}/${opts.seeds})`,
+        dir: `t${index}-s${opts.seed + k + 1}`,
+      })),
     ]
     for (const step of plan) {
       const r = step.repeat
@@ -101,7 +120,16 @@ export async function runAudit(opts: AuditOptions): Promise<AuditReport> {
       try {
         const runConfig = {...config, train: {...config.train, seed: step.seed}}
         const {artifacts, seconds, cached} = await withDevice(knobs.device, () =>
-          trainRun({target: spec.target, config: runConfig, data: data.bytes, outDir, timeoutMs: opts.timeoutMs, label: `${name} ${r ? `r${r}` : `seed ${step.seed}`}`, context: {host, git}, cache: cacheFor(r ? `r${r}` : 'seed')}),
+          trainRun({
+            target: spec.target,
+            config: runConfig,
+            data: data.bytes,
+            outDir,
+            timeoutMs: opts.timeoutMs,
+            label: `${name} ${r ? `r${r}` : `seed ${step.seed}`}`,
+            context: {host, git},
+            cache: cacheFor(r ? `r${r}` : 'seed'),
+          }),
         )
         opts.progress.done(cached ? `${what} (cached)` : what, seconds)
         if (r === 0) {
@@ -132,7 +160,10 @@ export async function runAudit(opts: AuditOptions): Promise<AuditReport> {
       }
     }
     if (record.status === 'ok') {
-      record.identity = await spec.target.identify().then((id) => ({reference: id.reference, details: id.details}), () => null)
+      record.identity = await spec.target.identify().then(
+        (id) => ({reference: id.reference, details: id.details}),
+        () => null,
+      )
       record.fingerprint = done[0]!.fingerprint
       record.trace_digest = traceDigest(done[0]!.trace)
       runs.set(index, done)
@@ -161,7 +192,13 @@ export async function runAudit(opts: AuditOptions): Promise<AuditReport> {
   if (base) {
     for (const rec of records) {
       if (rec === base || !runs.has(rec.index)) continue
-      const c = comparePair(rec.role === 'variant' ? 'variant' : 'cross', ref(base, 1), runs.get(base.index)![0]!, ref(rec, 1), runs.get(rec.index)![0]!)
+      const c = comparePair(
+        rec.role === 'variant' ? 'variant' : 'cross',
+        ref(base, 1),
+        runs.get(base.index)![0]!,
+        ref(rec, 1),
+        runs.get(rec.index)![0]!,
+      )
       comparisons.push(c.record)
       crossCmps.push(c)
     }
@@ -186,7 +223,16 @@ export async function runAudit(opts: AuditOptions): Promise<AuditReport> {
     command: opts.command,
     host,
     git,
-    settings: {repeats: opts.repeats, seed: opts.seed, seeds: opts.seeds, tolerance: {fp32: DEFAULT_FP32_TOLERANCE, fp64: DEFAULT_FP64_TOLERANCE}, epochs: opts.epochs, data_source: opts.data.source, data_sha256: data.sha256, out_dir: opts.outDir},
+    settings: {
+      repeats: opts.repeats,
+      seed: opts.seed,
+      seeds: opts.seeds,
+      tolerance: {fp32: DEFAULT_FP32_TOLERANCE, fp64: DEFAULT_FP64_TOLERANCE},
+      epochs: opts.epochs,
+      data_source: opts.data.source,
+      data_sha256: data.sha256,
+      out_dir: opts.outDir,
+    },
     targets: records,
     comparisons,
     attribution,
@@ -203,11 +249,25 @@ function ref(t: TargetRecord, repeat: number): PairRecord['a'] {
   return {target: t.index, repeat, name: `${t.name} r${repeat}`}
 }
 
-export function pair(role: PairRecord['role'], ta: TargetRecord, ra: number, a: RunArtifacts, tb: TargetRecord, rb: number, b: RunArtifacts): PairRecord {
+export function pair(
+  role: PairRecord['role'],
+  ta: TargetRecord,
+  ra: number,
+  a: RunArtifacts,
+  tb: TargetRecord,
+  rb: number,
+  b: RunArtifacts,
+): PairRecord {
   return comparePair(role, ref(ta, ra), a, ref(tb, rb), b).record
 }
 
-export function comparePair(role: PairRecord['role'], aRef: PairRecord['a'], a: RunArtifacts, bRef: PairRecord['b'], b: RunArtifacts): {record: PairRecord; cmp: TraceComparison} {
+export function comparePair(
+  role: PairRecord['role'],
+  aRef: PairRecord['a'],
+  a: RunArtifacts,
+  bRef: PairRecord['b'],
+  b: RunArtifacts,
+): {record: PairRecord; cmp: TraceComparison} {
   const cmp = compareTraces(a.trace, a.values, b.trace, b.values, {fp32: DEFAULT_FP32_TOLERANCE, fp64: DEFAULT_FP64_TOLERANCE})
   const fp = diffFingerprints(a.fingerprint, b.fingerprint)
   const accA = a.outcome.final.val_accuracy

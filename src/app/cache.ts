@@ -31,7 +31,11 @@ export function probeHash(): Promise<string> {
     const dir = path.join(probeRoot(), 'repro_probe')
     const names = (await fs.readdir(dir)).filter((n) => n.endsWith('.py')).sort()
     const h = createHash('sha256')
-    for (const n of names) h.update(n).update('\0').update(await fs.readFile(path.join(dir, n))).update('\0')
+    for (const n of names)
+      h.update(n)
+        .update('\0')
+        .update(await fs.readFile(path.join(dir, n)))
+        .update('\0')
     return h.digest('hex')
   })()
   return probeHashMemo
@@ -69,7 +73,10 @@ export class RunCache {
   /** Copy a cached run into `outDir`; false when there is no complete entry. */
   async restore(key: string, outDir: string): Promise<boolean> {
     const src = this.entry(key)
-    const complete = await fs.stat(path.join(src, 'COMPLETE')).then(() => true, () => false)
+    const complete = await fs.stat(path.join(src, 'COMPLETE')).then(
+      () => true,
+      () => false,
+    )
     if (!complete) return false
     await fs.mkdir(outDir, {recursive: true})
     for (const f of FILES) {
@@ -117,7 +124,8 @@ export class RunCache {
       const marker = await fs.stat(path.join(dir, 'COMPLETE')).catch(() => null)
       if (!marker) continue
       let bytes = 0
-      for (const f of await fs.readdir(dir).catch(() => [] as string[])) bytes += (await fs.stat(path.join(dir, f)).catch(() => null))?.size ?? 0
+      for (const f of await fs.readdir(dir).catch(() => [] as string[]))
+        bytes += (await fs.stat(path.join(dir, f)).catch(() => null))?.size ?? 0
       entries.push({dir, bytes, used: marker.mtimeMs})
     }
     let total = entries.reduce((s, e) => s + e.bytes, 0)

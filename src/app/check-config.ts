@@ -21,8 +21,14 @@ export const configSchema = z.strictObject({
   data: z.strictObject({csv: z.string().min(1), label: z.string().min(1)}).optional(),
   engine: z.enum(['auto', 'docker', 'podman']).default('auto'),
   device: z.enum(['auto', 'cpu', 'cuda']).default('auto'),
-  memory: z.string().regex(/^\d+[bkmg]?$/i).default('4g'),
-  cpus: z.string().regex(/^\d+(\.\d+)?$/).default('2'),
+  memory: z
+    .string()
+    .regex(/^\d+[bkmg]?$/i)
+    .default('4g'),
+  cpus: z
+    .string()
+    .regex(/^\d+(\.\d+)?$/)
+    .default('2'),
   timeout: z.number().int().min(1).default(600),
   baseline: z.string().min(1).default('reports/baseline.json'),
   policy: z
@@ -78,11 +84,17 @@ export async function loadCheckConfig(explicit: string | undefined, cwd = proces
 }
 
 function noConfig(cwd: string): ReproError {
-  return new ReproError(`no repro.config.json (and no "repro" key in package.json) in ${cwd}`, {subject: 'check', hint: `create one (${HINT}), or pass --config FILE`})
+  return new ReproError(`no repro.config.json (and no "repro" key in package.json) in ${cwd}`, {
+    subject: 'check',
+    hint: `create one (${HINT}), or pass --config FILE`,
+  })
 }
 
 async function exists(p: string): Promise<boolean> {
-  return fs.stat(p).then((s) => s.isFile(), () => false)
+  return fs.stat(p).then(
+    (s) => s.isFile(),
+    () => false,
+  )
 }
 
 async function readJson(file: string): Promise<unknown> {

@@ -58,14 +58,23 @@ async function baselineFromGit(dir: string, ref: string, file: string): Promise<
   try {
     top = (await git.revparse(['--show-toplevel'])).trim()
   } catch {
-    throw new ReproError(`${dir} is not inside a git repository`, {subject: '--baseline-ref', hint: 'run repro check inside the ML repo, or use --baseline FILE'})
+    throw new ReproError(`${dir} is not inside a git repository`, {
+      subject: '--baseline-ref',
+      hint: 'run repro check inside the ML repo, or use --baseline FILE',
+    })
   }
   const rel = path.relative(top, path.resolve(dir, file)).split(path.sep).join('/')
   try {
     return await git.show([`${ref}:${rel}`])
   } catch (e) {
-    const why = String((e as Error).message ?? '').split('\n').find((l) => l.trim()) ?? 'git show failed'
-    throw new ReproError(`no baseline at ${ref}:${rel} (${why.trim().slice(0, 160)})`, {subject: '--baseline-ref', hint: `commit a baseline on ${ref} first (repro check --update-baseline), or pass --baseline FILE`})
+    const why =
+      String((e as Error).message ?? '')
+        .split('\n')
+        .find((l) => l.trim()) ?? 'git show failed'
+    throw new ReproError(`no baseline at ${ref}:${rel} (${why.trim().slice(0, 160)})`, {
+      subject: '--baseline-ref',
+      hint: `commit a baseline on ${ref} first (repro check --update-baseline), or pass --baseline FILE`,
+    })
   }
 }
 
@@ -80,7 +89,10 @@ export async function runCheck(opts: CheckOptions): Promise<CheckReport> {
     const text = opts.baselineRef
       ? await baselineFromGit(dir, opts.baselineRef, opts.baselineFile ?? config.baseline)
       : await fs.readFile(baselinePath, 'utf8').catch(() => {
-          throw new ReproError(`no baseline report at ${baselinePath}`, {subject: 'check', hint: 'create it with `repro check --update-baseline` and commit it, or pass --baseline / --baseline-ref'})
+          throw new ReproError(`no baseline report at ${baselinePath}`, {
+            subject: 'check',
+            hint: 'create it with `repro check --update-baseline` and commit it, or pass --baseline / --baseline-ref',
+          })
         })
     baseline = parseReport(text, opts.baselineRef ? `${opts.baselineRef}:${config.baseline}` : baselinePath)
   }
@@ -96,7 +108,11 @@ export async function runCheck(opts: CheckOptions): Promise<CheckReport> {
     cpus: config.cpus,
     'pids-limit': 1024,
   })
-  const data = await resolveData({csv: config.data ? path.resolve(dir, config.data.csv) : undefined, label: config.data?.label, rows: config.rows})
+  const data = await resolveData({
+    csv: config.data ? path.resolve(dir, config.data.csv) : undefined,
+    label: config.data?.label,
+    rows: config.rows,
+  })
   const audit = await runAudit({
     targets,
     repeats: config.repeats,
@@ -115,10 +131,22 @@ export async function runCheck(opts: CheckOptions): Promise<CheckReport> {
   })
   const stamp = {...git, merge_base}
   if (opts.updateBaseline) {
-    if (audit.verdict.exit_code === 2) throw new ReproError(`the audit could not run every target, so no baseline was written: ${audit.verdict.headline}`, {subject: 'check', hint: 'fix the failing target first'})
+    if (audit.verdict.exit_code === 2)
+      throw new ReproError(`the audit could not run every target, so no baseline was written: ${audit.verdict.headline}`, {
+        subject: 'check',
+        hint: 'fix the failing target first',
+      })
     await fs.mkdir(path.dirname(baselinePath), {recursive: true})
     await fs.writeFile(baselinePath, renderJson(audit))
-    return {schema: CHECK_SCHEMA, status: 'baseline-updated', exit_code: 0, git: stamp, baseline: {source: 'file', path: baselinePath, ref: null, commit: git.commit, created: audit.created}, policy: null, audit}
+    return {
+      schema: CHECK_SCHEMA,
+      status: 'baseline-updated',
+      exit_code: 0,
+      git: stamp,
+      baseline: {source: 'file', path: baselinePath, ref: null, commit: git.commit, created: audit.created},
+      policy: null,
+      audit,
+    }
   }
   const policy = evaluatePolicy(audit, baseline!, config.policy)
   const baseGit = baseline!.git as {commit?: string} | null
@@ -127,7 +155,13 @@ export async function runCheck(opts: CheckOptions): Promise<CheckReport> {
     status: policy.status,
     exit_code: policy.status === 'pass' ? 0 : 1,
     git: stamp,
-    baseline: {source: opts.baselineRef ? 'git' : 'file', path: baselinePath, ref: opts.baselineRef ?? null, commit: typeof baseGit?.commit === 'string' ? baseGit.commit : null, created: baseline!.created},
+    baseline: {
+      source: opts.baselineRef ? 'git' : 'file',
+      path: baselinePath,
+      ref: opts.baselineRef ?? null,
+      commit: typeof baseGit?.commit === 'string' ? baseGit.commit : null,
+      created: baseline!.created,
+    },
     policy,
     audit,
   }

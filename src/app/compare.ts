@@ -16,12 +16,30 @@ export async function compareRunDirs(dirs: string[], command: string): Promise<A
   for (const [i, dir] of dirs.entries()) {
     const index = i + 1
     const name = `#${index} ${dir}`
-    const rec: TargetRecord = {index, name, kind: 'run-dir', role: 'target', knobs_requested: {...DEFAULT_KNOBS, env: {}}, identity: {reference: path.resolve(dir), details: {}}, status: 'ok', error: null, runs: []}
+    const rec: TargetRecord = {
+      index,
+      name,
+      kind: 'run-dir',
+      role: 'target',
+      knobs_requested: {...DEFAULT_KNOBS, env: {}},
+      identity: {reference: path.resolve(dir), details: {}},
+      status: 'ok',
+      error: null,
+      runs: [],
+    }
     targets.push(rec)
     try {
       const a = await readRunDir(dir, name)
       loaded.set(index, a)
-      rec.runs.push({repeat: 1, dir: path.resolve(dir), seconds: a.outcome.timings['total_seconds'] ?? 0, final: a.outcome.final, epochs: a.outcome.epochs, knobs_effective: a.outcome.knobs_effective, timings: a.outcome.timings})
+      rec.runs.push({
+        repeat: 1,
+        dir: path.resolve(dir),
+        seconds: a.outcome.timings['total_seconds'] ?? 0,
+        final: a.outcome.final,
+        epochs: a.outcome.epochs,
+        knobs_effective: a.outcome.knobs_effective,
+        timings: a.outcome.timings,
+      })
     } catch (e) {
       if (!isReproError(e)) throw e
       rec.status = 'error'
@@ -42,7 +60,14 @@ export async function compareRunDirs(dirs: string[], command: string): Promise<A
     command,
     host: null,
     git: null,
-    settings: {repeats: 1, seed: 0, epochs: 0, data_source: 'saved runs', data_sha256: '', out_dir: dirs.map((d) => path.resolve(d)).join(', ')},
+    settings: {
+      repeats: 1,
+      seed: 0,
+      epochs: 0,
+      data_source: 'saved runs',
+      data_sha256: '',
+      out_dir: dirs.map((d) => path.resolve(d)).join(', '),
+    },
     targets,
     comparisons,
     verdict: decideVerdict(targets, comparisons),

@@ -17,16 +17,33 @@ export interface DataOptions {
 
 export async function resolveData(opts: DataOptions): Promise<TabularData> {
   if (!opts.csv) {
-    return generateSynthetic({...DEFAULT_SYNTHETIC, rows: opts.rows ?? DEFAULT_SYNTHETIC.rows, seed: opts.dataSeed ?? DEFAULT_SYNTHETIC.seed})
+    return generateSynthetic({
+      ...DEFAULT_SYNTHETIC,
+      rows: opts.rows ?? DEFAULT_SYNTHETIC.rows,
+      seed: opts.dataSeed ?? DEFAULT_SYNTHETIC.seed,
+    })
   }
-  if (!opts.label) throw new ReproError('--data needs --label COLUMN', {subject: opts.csv, hint: 'name the column to predict, e.g. --label target'})
+  if (!opts.label)
+    throw new ReproError('--data needs --label COLUMN', {subject: opts.csv, hint: 'name the column to predict, e.g. --label target'})
   const stat = await fs.stat(opts.csv).catch(() => null)
-  if (!stat?.isFile()) throw new ReproError(`${opts.csv} does not exist or is not a file`, {subject: opts.csv, hint: 'pass the path of a CSV file with a header row'})
-  if (stat.size > CSV_CAP) throw new ReproError(`${opts.csv} is ${stat.size} bytes, over the ${CSV_CAP}-byte cap`, {subject: opts.csv, hint: 'sample the rows down; the audit needs a small tabular set'})
+  if (!stat?.isFile())
+    throw new ReproError(`${opts.csv} does not exist or is not a file`, {
+      subject: opts.csv,
+      hint: 'pass the path of a CSV file with a header row',
+    })
+  if (stat.size > CSV_CAP)
+    throw new ReproError(`${opts.csv} is ${stat.size} bytes, over the ${CSV_CAP}-byte cap`, {
+      subject: opts.csv,
+      hint: 'sample the rows down; the audit needs a small tabular set',
+    })
   try {
     return tabularFromCsv(await fs.readFile(opts.csv, 'utf8'), opts.label, path.basename(opts.csv))
   } catch (e) {
-    if (e instanceof CsvError) throw new ReproError(`cannot use ${opts.csv}: ${e.message}`, {subject: opts.csv, hint: 'fix the CSV (header row, same field count per row) or pick another --label'})
+    if (e instanceof CsvError)
+      throw new ReproError(`cannot use ${opts.csv}: ${e.message}`, {
+        subject: opts.csv,
+        hint: 'fix the CSV (header row, same field count per row) or pick another --label',
+      })
     throw e
   }
 }

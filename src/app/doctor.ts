@@ -21,31 +21,69 @@ async function engineItem(name: 'docker' | 'podman'): Promise<DoctorItem> {
   try {
     const r = await engine.exec(['version', '--format', '{{.Server.Version}}'], 15_000)
     if (r.exitCode === 0) return {area: 'engine', name, ok: true, detail: `server ${r.stdout.trim()}`, hint: null}
-    return {area: 'engine', name, ok: false, detail: 'installed, but the daemon does not answer', hint: name === 'docker' ? 'start it (systemctl start docker, or dockerd), or set DOCKER_HOST' : 'systemctl --user start podman.socket, or set CONTAINER_HOST'}
+    return {
+      area: 'engine',
+      name,
+      ok: false,
+      detail: 'installed, but the daemon does not answer',
+      hint:
+        name === 'docker'
+          ? 'start it (systemctl start docker, or dockerd), or set DOCKER_HOST'
+          : 'systemctl --user start podman.socket, or set CONTAINER_HOST',
+    }
   } catch {
     return {area: 'engine', name, ok: false, detail: 'not installed', hint: `apt-get install ${name === 'docker' ? 'docker.io' : 'podman'}`}
   }
 }
 
 async function pythonItem(candidate: string): Promise<DoctorItem> {
-  const script = 'import sys\ntry:\n    import torch\n    print(sys.executable, sys.version.split()[0], torch.__version__, torch.cuda.is_available())\nexcept ImportError:\n    print(sys.executable, sys.version.split()[0], "-", "-")'
-  const r = await spawnCapped(candidate, ['-c', script], {env: {PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/tmp'}, timeoutMs: 60_000}).catch(() => null)
-  if (!r || r.exitCode !== 0) return {area: 'python', name: candidate, ok: false, detail: 'not found', hint: null}
+  const script =
+    'import sys\ntry:\n    import torch\n    print(sys.executable, sys.version.split()[0], torch.__version__, torch.cuda.is_available())\nexcept ImportError:\n    print(sys.executable, sys.version.split()[0], "-", "-")'
+  const r = await spawnCapped(candidate, ['-c', script], {
+    env: {PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/tmp'},
+    timeoutMs: 60_000,
+  }).catch(() => null)
+  if (r?.exitCode !== 0) return {area: 'python', name: candidate, ok: false, detail: 'not found', hint: null}
   const [exe, version, torch, cuda] = r.stdout.trim().split(/\s+/)
-  if (torch === '-') return {area: 'python', name: candidate, ok: false, detail: `${exe} (Python ${version}) has no torch`, hint: 'apt-get install python3-torch, or pip install torch in that environment'}
-  return {area: 'python', name: candidate, ok: true, detail: `${exe}: Python ${version}, torch ${torch}${cuda === 'True' ? ', CUDA available' : ''}`, hint: null}
+  if (torch === '-')
+    return {
+      area: 'python',
+      name: candidate,
+      ok: false,
+      detail: `${exe} (Python ${version}) has no torch`,
+      hint: 'apt-get install python3-torch, or pip install torch in that environment',
+    }
+  return {
+    area: 'python',
+    name: candidate,
+    ok: true,
+    detail: `${exe}: Python ${version}, torch ${torch}${cuda === 'True' ? ', CUDA available' : ''}`,
+    hint: null,
+  }
 }
 
 async function gpuItem(): Promise<DoctorItem> {
   const file = '/proc/driver/nvidia/version'
-  if (!existsSync(file)) return {area: 'gpu', name: 'nvidia', ok: false, detail: 'no NVIDIA driver loaded (CPU audits only)', hint: 'for CUDA audits: an NVIDIA GPU with its driver, plus the NVIDIA Container Toolkit (docker) or a CDI spec (podman)'}
+  if (!existsSync(file))
+    return {
+      area: 'gpu',
+      name: 'nvidia',
+      ok: false,
+      detail: 'no NVIDIA driver loaded (CPU audits only)',
+      hint: 'for CUDA audits: an NVIDIA GPU with its driver, plus the NVIDIA Container Toolkit (docker) or a CDI spec (podman)',
+    }
   const text = await fs.readFile(file, 'utf8').catch(() => '')
   const m = /Kernel Module\s+([0-9.]+)/.exec(text)
   return {area: 'gpu', name: 'nvidia', ok: true, detail: `driver ${m?.[1] ?? 'loaded'}`, hint: null}
 }
 
 export async function doctor(): Promise<DoctorItem[]> {
-  const [docker, podman, gpu, ...pythons] = await Promise.all([engineItem('docker'), engineItem('podman'), gpuItem(), ...PYTHON_CANDIDATES.map(pythonItem)])
+  const [docker, podman, gpu, ...pythons] = await Promise.all([
+    engineItem('docker'),
+    engineItem('podman'),
+    gpuItem(),
+    ...PYTHON_CANDIDATES.map(pythonItem),
+  ])
   const seen = new Set<string>()
   const uniquePythons = pythons.filter((p) => {
     const key = p.detail.split(':')[0]!

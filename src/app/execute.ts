@@ -30,7 +30,11 @@ async function prepare(req: ProbeRunRequest, mode: ProbeMode) {
   const identity = await req.target.identify()
   await fs.writeFile(
     path.join(req.outDir, 'target.json'),
-    JSON.stringify({schema: 'repro.target/1', name: req.target.name, mode, identity, knobs_requested: req.config.knobs, ...req.context}, null, 2),
+    JSON.stringify(
+      {schema: 'repro.target/1', name: req.target.name, mode, identity, knobs_requested: req.config.knobs, ...req.context},
+      null,
+      2,
+    ),
   )
   return {inputDir, identity}
 }
@@ -41,13 +45,26 @@ export async function trainRun(req: ProbeRunRequest): Promise<{artifacts: RunArt
   if (req.cache) {
     // The data file is named by its sha256 in the config, so the config hash covers the data.
     const {file: _file, ...data} = req.config.data
-    key = cacheKey({v: 1, target: await req.target.cacheIdentity(), probe: await probeHash(), config: {...req.config, data}, host: req.cache.host, tag: req.cache.tag})
+    key = cacheKey({
+      v: 1,
+      target: await req.target.cacheIdentity(),
+      probe: await probeHash(),
+      config: {...req.config, data},
+      host: req.cache.host,
+      tag: req.cache.tag,
+    })
     if (await req.cache.cache.restore(key, req.outDir)) {
       // A cached entry is read back through the same validators as a fresh run.
       return {artifacts: await readRunDir(req.outDir, req.label), seconds: 0, cached: true}
     }
   }
-  const result = await runProbe(req.target, {mode: 'train', inputDir, outDir: req.outDir, timeoutMs: req.timeoutMs, env: req.config.knobs.env})
+  const result = await runProbe(req.target, {
+    mode: 'train',
+    inputDir,
+    outDir: req.outDir,
+    timeoutMs: req.timeoutMs,
+    env: req.config.knobs.env,
+  })
   const artifacts = await readRunDir(req.outDir, req.label)
   if (req.cache && key) await req.cache.cache.store(key, req.outDir)
   return {artifacts, seconds: result.seconds, cached: false}

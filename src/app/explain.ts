@@ -3,11 +3,28 @@
 // at a time (then all together) to see whether the first divergence disappears or moves.
 
 import path from 'node:path'
-import {classifyAgainstNoise, classifyExperiment, knobDifferences, noiseFloorOf, rankSuspects, seedVariance, whereItStarts, type KnobDifference} from '../core/attribute.js'
+import {
+  classifyAgainstNoise,
+  classifyExperiment,
+  knobDifferences,
+  noiseFloorOf,
+  rankSuspects,
+  seedVariance,
+  whereItStarts,
+  type KnobDifference,
+} from '../core/attribute.js'
 import type {ProbeConfig} from '../core/config.js'
 import {summarizeDivergence, type Attribution, type Experiment, type PairRecord, type TargetRecord} from '../core/report.js'
 import {compareTraces, entryPhase, type TraceComparison} from '../core/trace-compare.js'
-import {DEFAULT_FP32_TOLERANCE, DEFAULT_FP64_TOLERANCE, type Fingerprint, type Knobs, type RunArtifacts, type RunOutcome, type StepId} from '../core/types.js'
+import {
+  DEFAULT_FP32_TOLERANCE,
+  DEFAULT_FP64_TOLERANCE,
+  type Fingerprint,
+  type Knobs,
+  type RunArtifacts,
+  type RunOutcome,
+  type StepId,
+} from '../core/types.js'
 import {isReproError} from '../errors.js'
 import type {AuditOptions} from './audit.js'
 import {trainRun, type ProbeRunRequest} from './execute.js'
@@ -60,14 +77,21 @@ export async function attribute(input: AttributeInput): Promise<Attribution | un
       .filter((r) => runs.has(r.index))
       .map((r) => {
         const outcomes = [runs.get(r.index)![0]!.outcome, ...(input.seedOutcomes.get(r.index) ?? [])]
-        return {target: r.index, name: r.name, accuracies: outcomes.flatMap((o) => (o.final.val_accuracy === null ? [] : [o.final.val_accuracy])), losses: outcomes.flatMap((o) => (o.final.val_loss === null ? [] : [o.final.val_loss]))}
+        return {
+          target: r.index,
+          name: r.name,
+          accuracies: outcomes.flatMap((o) => (o.final.val_accuracy === null ? [] : [o.final.val_accuracy])),
+          losses: outcomes.flatMap((o) => (o.final.val_loss === null ? [] : [o.final.val_loss])),
+        }
       })
     seeds = seedVariance(input.seeds, perTarget)
   }
 
   const experiments: Experiment[] = []
   let budget = opts.explainBudget
-  const drifting = input.crossCmps.filter(({record}) => !record.divergence.bitwise_identical && (record.noise === undefined || record.noise.beyond > 0))
+  const drifting = input.crossCmps.filter(
+    ({record}) => !record.divergence.bitwise_identical && (record.noise === undefined || record.noise.beyond > 0),
+  )
   let where: Attribution['where'] = null
   const changes = drifting[0]?.record.fingerprint_changes ?? []
 
@@ -108,7 +132,15 @@ export async function attribute(input: AttributeInput): Promise<Attribution | un
       }
       opts.progress.start(`explain ${id}: ${label}`)
       try {
-        const {artifacts, seconds} = await trainRun({target: spec.target, config: {...config, knobs}, data: input.data, outDir: path.join(opts.outDir, `${id}-t${target.index}`), timeoutMs: opts.timeoutMs, label, cache: input.cacheFor('r1')})
+        const {artifacts, seconds} = await trainRun({
+          target: spec.target,
+          config: {...config, knobs},
+          data: input.data,
+          outDir: path.join(opts.outDir, `${id}-t${target.index}`),
+          timeoutMs: opts.timeoutMs,
+          label,
+          cache: input.cacheFor('r1'),
+        })
         opts.progress.done(`explain ${id}: ${label}`, seconds)
         const after = compareTraces(a.trace, a.values, artifacts.trace, artifacts.values, TOL)
         const outcome = classifyExperiment(fd, after)
@@ -117,7 +149,12 @@ export async function attribute(input: AttributeInput): Promise<Attribution | un
           ...base,
           outcome,
           first_divergence_after: afd ? {step: afd.step, entry: afd.entry} : null,
-          note: outcome === 'disappears' ? 'traces bitwise identical after aligning' : afd ? `first divergence now at step ${afd.step}, ${afd.entry}` : 'diverges',
+          note:
+            outcome === 'disappears'
+              ? 'traces bitwise identical after aligning'
+              : afd
+                ? `first divergence now at step ${afd.step}, ${afd.entry}`
+                : 'diverges',
         })
       } catch (e) {
         if (!isReproError(e)) throw e
@@ -131,11 +168,27 @@ export async function attribute(input: AttributeInput): Promise<Attribution | un
   // The residual: where the first pair still diverges with every knob aligned (the combined
   // rerun, or the only one), if aligning moved it.
   const firstPair = drifting[0]?.record
-  const forPair = experiments.filter((e) => firstPair && e.target === firstPair.b.target && e.against === firstPair.a.target && e.outcome === 'moves-later')
+  const forPair = experiments.filter(
+    (e) => firstPair && e.target === firstPair.b.target && e.against === firstPair.a.target && e.outcome === 'moves-later',
+  )
   const widest = forPair.sort((x, y) => y.knobs.length - x.knobs.length)[0]
   const residualAt = widest?.first_divergence_after
-  const residual = residualAt && firstPair ? whereItStarts({step: residualAt.step as StepId, entry: residualAt.entry, index_in_step: 0, kind: 'value', phase: entryPhase(residualAt.entry)}, runs.get(firstPair.b.target)![0]!.outcome.module_types) : null
-  const suspects = rankSuspects({experiments, where, residual, fingerprintChanges: changes, noiseFloors: noise_floor, seeds, drift: drifting.length > 0})
+  const residual =
+    residualAt && firstPair
+      ? whereItStarts(
+          {step: residualAt.step as StepId, entry: residualAt.entry, index_in_step: 0, kind: 'value', phase: entryPhase(residualAt.entry)},
+          runs.get(firstPair.b.target)![0]!.outcome.module_types,
+        )
+      : null
+  const suspects = rankSuspects({
+    experiments,
+    where,
+    residual,
+    fingerprintChanges: changes,
+    noiseFloors: noise_floor,
+    seeds,
+    drift: drifting.length > 0,
+  })
   return {noise_floor, seeds, experiments, where, residual, suspects}
 }
 
@@ -148,7 +201,15 @@ async function zoom(input: AttributeInput, record: PairRecord, step: number): Pr
     const what = `zoom: #${t} storing step ${step}`
     opts.progress.start(what)
     try {
-      const {artifacts, seconds} = await trainRun({target: spec.target, config: {...config, trace: {...config.trace, store_steps: [step]}}, data: input.data, outDir: path.join(opts.outDir, `zoom-s${step}-t${t}`), timeoutMs: opts.timeoutMs, label: what, cache: input.cacheFor('r1')})
+      const {artifacts, seconds} = await trainRun({
+        target: spec.target,
+        config: {...config, trace: {...config.trace, store_steps: [step]}},
+        data: input.data,
+        outDir: path.join(opts.outDir, `zoom-s${step}-t${t}`),
+        timeoutMs: opts.timeoutMs,
+        label: what,
+        cache: input.cacheFor('r1'),
+      })
       opts.progress.done(what, seconds)
       out.push(artifacts)
     } catch (e) {

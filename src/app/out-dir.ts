@@ -6,10 +6,14 @@ import {ReproError} from '../errors.js'
 
 export async function ensureOutDir(dir: string): Promise<void> {
   const stat = await fs.stat(dir).catch(() => null)
-  if (stat && !stat.isDirectory()) throw new ReproError(`${dir} exists and is not a directory`, {subject: '--out', hint: 'pass --out a directory path (new or existing)'})
+  if (stat && !stat.isDirectory())
+    throw new ReproError(`${dir} exists and is not a directory`, {subject: '--out', hint: 'pass --out a directory path (new or existing)'})
   try {
     await fs.mkdir(dir, {recursive: true})
   } catch (e) {
-    throw new ReproError(`cannot create ${dir} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, {subject: '--out', hint: 'pass --out a writable directory'})
+    throw new ReproError(`cannot create ${dir} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, {
+      subject: '--out',
+      hint: 'pass --out a writable directory',
+    })
   }
 }

@@ -20,6 +20,9 @@ export async function withDevice<T>(device: string, fn: () => Promise<T>): Promi
   const key = device === 'cuda' ? 'cuda:0' : device
   const previous = deviceLocks.get(key) ?? Promise.resolve()
   const run = previous.then(fn, fn)
-  deviceLocks.set(key, run.catch(() => undefined))
+  deviceLocks.set(
+    key,
+    run.catch(() => undefined),
+  )
   return run
 }

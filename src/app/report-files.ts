@@ -20,10 +20,16 @@ export type ReportFormat = keyof typeof REPORT_FORMATS
 export const ALL_FORMATS: ReportFormat[] = ['json', 'md', 'html', 'junit']
 
 export function parseFormats(value: string, subject: string): ReportFormat[] {
-  const names = value.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean)
+  const names = value
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean)
   const bad = names.filter((n) => !(n in REPORT_FORMATS))
   if (names.length === 0 || bad.length > 0) {
-    throw new ReproError(`unknown report format ${bad.length ? bad.map((b) => JSON.stringify(b.slice(0, 40))).join(', ') : '(none given)'}`, {subject, hint: `use a comma list of ${Object.keys(REPORT_FORMATS).join(', ')}`})
+    throw new ReproError(
+      `unknown report format ${bad.length ? bad.map((b) => JSON.stringify(b.slice(0, 40))).join(', ') : '(none given)'}`,
+      {subject, hint: `use a comma list of ${Object.keys(REPORT_FORMATS).join(', ')}`},
+    )
   }
   return [...new Set(names as ReportFormat[])]
 }
@@ -32,7 +38,10 @@ export async function writeReportFiles(report: AuditReport, dir: string, formats
   try {
     await fs.mkdir(dir, {recursive: true})
   } catch (e) {
-    throw new ReproError(`cannot create the output directory (${(e as NodeJS.ErrnoException).code ?? 'error'})`, {subject: dir, hint: 'pass a writable --out DIR'})
+    throw new ReproError(`cannot create the output directory (${(e as NodeJS.ErrnoException).code ?? 'error'})`, {
+      subject: dir,
+      hint: 'pass a writable --out DIR',
+    })
   }
   const files: string[] = []
   for (const f of formats) {
@@ -44,7 +53,10 @@ export async function writeReportFiles(report: AuditReport, dir: string, formats
       await fs.rename(tmp, file)
     } catch (e) {
       await fs.rm(tmp, {force: true})
-      throw new ReproError(`cannot write ${REPORT_FORMATS[f].file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, {subject: dir, hint: 'pass a writable --out DIR'})
+      throw new ReproError(`cannot write ${REPORT_FORMATS[f].file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, {
+        subject: dir,
+        hint: 'pass a writable --out DIR',
+      })
     }
     files.push(file)
   }

@@ -31,11 +31,15 @@ export function parseOverrides(sets: string[] | undefined, targetCount: number):
     try {
       o = parseKnobOverride(text)
     } catch (e) {
-      if (e instanceof KnobError) throw new ReproError(e.message, {subject: '--set', hint: 'write --set [N:]key=value, e.g. --set 2:threads=2'})
+      if (e instanceof KnobError)
+        throw new ReproError(e.message, {subject: '--set', hint: 'write --set [N:]key=value, e.g. --set 2:threads=2'})
       throw e
     }
     if (o.target !== null && o.target > targetCount) {
-      throw new ReproError(`--set ${text} names target ${o.target}, but there are ${targetCount}`, {subject: '--set', hint: 'number targets in the order they are given, from 1'})
+      throw new ReproError(`--set ${text} names target ${o.target}, but there are ${targetCount}`, {
+        subject: '--set',
+        hint: 'number targets in the order they are given, from 1',
+      })
     }
     return o
   })
@@ -54,7 +58,11 @@ export function targetOrder(argv: string[], flags: Pick<TargetFlags, 'python' | 
   }
   // Fall back to flag order if argv could not be matched one to one (e.g. short forms).
   const expected = (flags.python?.length ?? 0) + (flags.image?.length ?? 0)
-  if (refs.length !== expected) return [...(flags.python ?? []).map((value) => ({kind: 'python' as const, value})), ...(flags.image ?? []).map((value) => ({kind: 'image' as const, value}))]
+  if (refs.length !== expected)
+    return [
+      ...(flags.python ?? []).map((value) => ({kind: 'python' as const, value})),
+      ...(flags.image ?? []).map((value) => ({kind: 'image' as const, value})),
+    ]
   return refs
 }
 
@@ -77,7 +85,12 @@ export async function targetsFromFlags(argv: string[], flags: TargetFlags): Prom
     const target: Target =
       ref.kind === 'python'
         ? new PythonTarget(ref.value)
-        : new ContainerTarget({engine: engine!, image: ref.value, gpus: cuda, limits: {...DEFAULT_LIMITS, memory: flags.memory, cpus: flags.cpus, pidsLimit: flags['pids-limit']}})
+        : new ContainerTarget({
+            engine: engine!,
+            image: ref.value,
+            gpus: cuda,
+            limits: {...DEFAULT_LIMITS, memory: flags.memory, cpus: flags.cpus, pidsLimit: flags['pids-limit']},
+          })
     return {target, knobs: knobsForTarget(base, overrides, i + 1), role: 'target' as const}
   })
 }
@@ -88,11 +101,17 @@ export const PYTHON_CANDIDATES = ['python3', '/usr/bin/python3', '/usr/local/bin
 export async function findPythonWithTorch(candidates = PYTHON_CANDIDATES): Promise<string> {
   const tried: string[] = []
   for (const c of candidates) {
-    const r = await spawnCapped(c, ['-c', 'import sys, torch; print(sys.executable)'], {env: {PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/tmp'}, timeoutMs: 60_000}).catch(() => null)
+    const r = await spawnCapped(c, ['-c', 'import sys, torch; print(sys.executable)'], {
+      env: {PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/tmp'},
+      timeoutMs: 60_000,
+    }).catch(() => null)
     if (r && r.exitCode === 0 && r.stdout.trim()) return r.stdout.trim().split('\n').pop()!
     tried.push(c)
   }
-  throw new ReproError(`no python with torch found (tried ${tried.join(', ')})`, {subject: 'audit', hint: 'install PyTorch (Debian: apt-get install python3-torch) or pass --python PATH'})
+  throw new ReproError(`no python with torch found (tried ${tried.join(', ')})`, {
+    subject: 'audit',
+    hint: 'install PyTorch (Debian: apt-get install python3-torch) or pass --python PATH',
+  })
 }
 
 /** The embedded default: one python against itself, plus the same python with threads changed. */

@@ -21,7 +21,7 @@ const HINT_RERUN = 'rerun the target with `repro run`, or point at a complete ru
 
 export async function readCapped(dir: string, file: ArtifactFile, subject: string): Promise<Buffer> {
   const p = path.join(dir, file)
-  let stat
+  let stat: Awaited<ReturnType<typeof fs.lstat>>
   try {
     stat = await fs.lstat(p)
   } catch {
@@ -30,7 +30,10 @@ export async function readCapped(dir: string, file: ArtifactFile, subject: strin
   // A symlink planted by a hostile target could point anywhere on the host.
   if (!stat.isFile()) throw new ReproError(`${file} in ${dir} is not a regular file`, {subject, hint: HINT_RERUN})
   if (stat.size > FILE_CAPS[file]) {
-    throw new ReproError(`${file} is ${stat.size} bytes, over the ${FILE_CAPS[file]}-byte cap`, {subject, hint: 'the probe output is not trusted past its caps; store fewer steps (--store-steps) or check the target'})
+    throw new ReproError(`${file} is ${stat.size} bytes, over the ${FILE_CAPS[file]}-byte cap`, {
+      subject,
+      hint: 'the probe output is not trusted past its caps; store fewer steps (--store-steps) or check the target',
+    })
   }
   return fs.readFile(p)
 }
@@ -79,7 +82,7 @@ export async function readTraceFile(dir: string, subject: string): Promise<Trace
 
 export async function readStoredValues(dir: string, subject: string): Promise<StoredValues> {
   const buf = await readCapped(dir, 'tensors.safetensors', subject)
-  let file
+  let file: ReturnType<typeof parseSafetensors>
   try {
     file = parseSafetensors(buf)
   } catch (e) {
@@ -98,7 +101,10 @@ export async function readRunDir(dir: string, label: string): Promise<RunArtifac
   const [fingerprint, outcome] = await Promise.all([readFingerprintFile(dir, label), readRunFile(dir, label)])
   if (outcome.status !== 'ok') {
     const err = outcome.error
-    throw new ReproError(`the probe failed: ${err?.type ?? 'error'}: ${err?.message ?? 'no message'}`, {subject: label, hint: 'see stderr.txt in the run directory'})
+    throw new ReproError(`the probe failed: ${err?.type ?? 'error'}: ${err?.message ?? 'no message'}`, {
+      subject: label,
+      hint: 'see stderr.txt in the run directory',
+    })
   }
   const [trace, values] = await Promise.all([readTraceFile(dir, label), readStoredValues(dir, label)])
   return {label, fingerprint, outcome, trace, values}

@@ -39,14 +39,15 @@ function fail(msg: string): never {
 
 // Control characters (C0, DEL, C1) are never legitimate in a tensor name and could forge
 // terminal output, so names carrying them are rejected rather than cleaned.
-// eslint-disable-next-line no-control-regex
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point (they are stripped from untrusted text)
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
 
 export function parseSafetensors(buf: Uint8Array): SafetensorsFile {
   if (buf.byteLength < 8) fail(`file is ${buf.byteLength} bytes, shorter than the 8-byte header length`)
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
   const headerLen = view.getBigUint64(0, true)
-  if (headerLen > BigInt(SAFETENSORS_LIMITS.maxHeaderBytes)) fail(`header length ${headerLen} exceeds ${SAFETENSORS_LIMITS.maxHeaderBytes} bytes`)
+  if (headerLen > BigInt(SAFETENSORS_LIMITS.maxHeaderBytes))
+    fail(`header length ${headerLen} exceeds ${SAFETENSORS_LIMITS.maxHeaderBytes} bytes`)
   const n = Number(headerLen)
   if (8 + n > buf.byteLength) fail(`header length ${n} runs past the end of the ${buf.byteLength}-byte file (truncated?)`)
   let header: unknown
@@ -76,20 +77,30 @@ export function parseSafetensors(buf: Uint8Array): SafetensorsFile {
     if (typeof raw !== 'object' || raw === null) fail(`tensor ${name}: entry is not an object`)
     const {dtype, shape, data_offsets: offsets} = raw as Record<string, unknown>
     if (typeof dtype !== 'string' || !(dtype in ITEM_SIZE)) fail(`tensor ${name}: unknown dtype ${JSON.stringify(dtype)}`)
-    if (!Array.isArray(shape) || shape.length > SAFETENSORS_LIMITS.maxRank) fail(`tensor ${name}: shape is not a list of at most ${SAFETENSORS_LIMITS.maxRank} dims`)
+    if (!Array.isArray(shape) || shape.length > SAFETENSORS_LIMITS.maxRank)
+      fail(`tensor ${name}: shape is not a list of at most ${SAFETENSORS_LIMITS.maxRank} dims`)
     let elements = 1
     for (const d of shape) {
-      if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) fail(`tensor ${name}: dimension ${JSON.stringify(d)} is not a non-negative integer`)
+      if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0)
+        fail(`tensor ${name}: dimension ${JSON.stringify(d)} is not a non-negative integer`)
       elements *= d
     }
     if (!Array.isArray(offsets) || offsets.length !== 2) fail(`tensor ${name}: data_offsets is not [begin, end]`)
     const [begin, end] = offsets as unknown[]
-    if (typeof begin !== 'number' || typeof end !== 'number' || !Number.isSafeInteger(begin) || !Number.isSafeInteger(end) || begin < 0 || end < begin) {
+    if (
+      typeof begin !== 'number' ||
+      typeof end !== 'number' ||
+      !Number.isSafeInteger(begin) ||
+      !Number.isSafeInteger(end) ||
+      begin < 0 ||
+      end < begin
+    ) {
       fail(`tensor ${name}: data_offsets ${JSON.stringify(offsets)} are invalid`)
     }
     if (end > dataLen) fail(`tensor ${name}: data ends at ${end}, past the ${dataLen}-byte data buffer (truncated?)`)
     const expected = elements * ITEM_SIZE[dtype]!
-    if (end - begin !== expected) fail(`tensor ${name}: ${end - begin} bytes for shape [${shape.join(', ')}] ${dtype}, expected ${expected}`)
+    if (end - begin !== expected)
+      fail(`tensor ${name}: ${end - begin} bytes for shape [${shape.join(', ')}] ${dtype}, expected ${expected}`)
     tensors.set(name, {name, dtype: dtype as SafetensorsDType, shape: shape as number[], begin, end})
   }
   // Overlap check: sort by offset and require each tensor to start at or after the previous end.

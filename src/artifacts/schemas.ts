@@ -12,8 +12,12 @@ const nullableNum = num.nullable()
 
 export const DTYPES = ['float64', 'float32', 'float16', 'bfloat16', 'int64', 'int32', 'uint8', 'bool'] as const
 
-// eslint-disable-next-line no-control-regex
-const entryName = z.string().min(1).max(512).regex(/^[^\u0000-\u001f\u007f-\u009f|]+$/, 'entry names must not contain control characters or "|"')
+const entryName = z
+  .string()
+  .min(1)
+  .max(512)
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point (they are stripped from untrusted text)
+  .regex(/^[^\u0000-\u001f\u007f-\u009f|]+$/, 'entry names must not contain control characters or "|"')
 
 export const traceEntrySchema = z.object({
   name: entryName,
@@ -54,7 +58,10 @@ export const runSchema = z.object({
   probe_version: str,
   status: z.enum(['ok', 'error']),
   error: z.object({type: str, message: str}).nullable(),
-  knobs_effective: knobsEffective.nullable().optional().transform((k) => k ?? {}),
+  knobs_effective: knobsEffective
+    .nullable()
+    .optional()
+    .transform((k) => k ?? {}),
   steps: z.number().int().nonnegative().optional().default(0),
   model: z
     .looseObject({module_types: z.record(z.string().max(256), z.string().max(128)).optional()})
@@ -89,7 +96,8 @@ export const runSchema = z.object({
 export function parseFingerprint(value: unknown): Fingerprint {
   const fp = boundedJson(value, 0, '$')
   if (typeof fp !== 'object' || fp === null || Array.isArray(fp)) throw new Error('fingerprint is not a JSON object')
-  if (fp['schema'] !== 'repro.fingerprint/1') throw new Error(`fingerprint schema is ${JSON.stringify(fp['schema'])}, expected "repro.fingerprint/1"`)
+  if (fp['schema'] !== 'repro.fingerprint/1')
+    throw new Error(`fingerprint schema is ${JSON.stringify(fp['schema'])}, expected "repro.fingerprint/1"`)
   return fp
 }
 

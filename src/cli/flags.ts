@@ -4,15 +4,33 @@ import {Flags} from '@oclif/core'
 import {ReproError} from '../errors.js'
 
 export const targetFlags = {
-  python: Flags.string({description: 'Python interpreter to run the probe with (venv, conda env, system python). Repeatable.', multiple: true, helpGroup: 'TARGETS'}),
-  image: Flags.string({description: 'Container image to run the probe in (docker or podman; never bind-mounted, so remote engines work). Repeatable.', multiple: true, helpGroup: 'TARGETS'}),
-  engine: Flags.string({description: 'Container engine for --image targets.', options: ['auto', 'docker', 'podman'], default: 'auto', helpGroup: 'CONTAINERS'}),
-  device: Flags.string({description: 'Where to train: cuda passes the GPUs to containers (--gpus all / CDI); auto picks cuda when the host has an NVIDIA GPU.', options: ['auto', 'cpu', 'cuda'], default: 'auto'}),
+  python: Flags.string({
+    description: 'Python interpreter to run the probe with (venv, conda env, system python). Repeatable.',
+    multiple: true,
+    helpGroup: 'TARGETS',
+  }),
+  image: Flags.string({
+    description: 'Container image to run the probe in (docker or podman; never bind-mounted, so remote engines work). Repeatable.',
+    multiple: true,
+    helpGroup: 'TARGETS',
+  }),
+  engine: Flags.string({
+    description: 'Container engine for --image targets.',
+    options: ['auto', 'docker', 'podman'],
+    default: 'auto',
+    helpGroup: 'CONTAINERS',
+  }),
+  device: Flags.string({
+    description: 'Where to train: cuda passes the GPUs to containers (--gpus all / CDI); auto picks cuda when the host has an NVIDIA GPU.',
+    options: ['auto', 'cpu', 'cuda'],
+    default: 'auto',
+  }),
   memory: Flags.string({description: 'Memory limit per container (also its swap limit).', default: '4g', helpGroup: 'CONTAINERS'}),
   cpus: Flags.string({description: 'CPU limit per container.', default: '2', helpGroup: 'CONTAINERS'}),
   'pids-limit': Flags.integer({description: 'Process limit per container.', default: 1024, min: 16, helpGroup: 'CONTAINERS'}),
   set: Flags.string({
-    description: 'Runtime knob for one target or all: [N:]key=value, N is the target\'s position (1-based). Knobs: threads, interop_threads, deterministic, cudnn_benchmark, tf32_matmul, tf32_cudnn, float32_matmul_precision, amp, compile, device, env.NAME.',
+    description:
+      "Runtime knob for one target or all: [N:]key=value, N is the target's position (1-based). Knobs: threads, interop_threads, deterministic, cudnn_benchmark, tf32_matmul, tf32_cudnn, float32_matmul_precision, amp, compile, device, env.NAME.",
     multiple: true,
     helpGroup: 'TARGETS',
   }),
@@ -25,7 +43,11 @@ export const trainingFlags = {
   rows: Flags.integer({description: 'Rows of the synthetic data set.', default: 2048, min: 32, max: 10_000_000}),
   data: Flags.string({description: 'Train on this CSV instead of the synthetic data (needs --label).', dependsOn: ['label']}),
   label: Flags.string({description: 'The CSV column to predict.'}),
-  'store-steps': Flags.string({description: 'Steps whose tensor values are stored: "default" (init, steps 0 and 1, the end of every epoch) or a comma list such as 0,5,10 (init is always stored).', default: 'default'}),
+  'store-steps': Flags.string({
+    description:
+      'Steps whose tensor values are stored: "default" (init, steps 0 and 1, the end of every epoch) or a comma list such as 0,5,10 (init is always stored).',
+    default: 'default',
+  }),
 }
 
 /** `default` → null (the probe's own set), else a sorted list of step indices. */
@@ -34,7 +56,10 @@ export function parseStoreSteps(text: string): number[] | null {
   if (text === '' || text === 'none') return []
   const steps = text.split(',').map((s) => s.trim())
   if (!steps.every((s) => /^\d+$/.test(s))) {
-    throw new ReproError(`--store-steps ${JSON.stringify(text)} is not "default" or a comma list of step numbers`, {subject: '--store-steps', hint: 'write for example --store-steps 0,1,25'})
+    throw new ReproError(`--store-steps ${JSON.stringify(text)} is not "default" or a comma list of step numbers`, {
+      subject: '--store-steps',
+      hint: 'write for example --store-steps 0,1,25',
+    })
   }
   return [...new Set(steps.map(Number))].sort((a, b) => a - b)
 }

@@ -15,7 +15,8 @@ import {renderTerminal} from '../report/terminal.js'
 
 export default class Audit extends ReproCommand {
   static override summary = 'Run every target × repeats, diff the training traces, and give a verdict.'
-  static override description = `Each target trains the same seeded tabular MLP on identical data; repeats within a target and each target against the first are compared entry by entry along the whole training trace.
+  static override description =
+    `Each target trains the same seeded tabular MLP on identical data; repeats within a target and each target against the first are compared entry by entry along the whole training trace.
 With no target, the host's python with torch is audited against itself (repeats) and against a thread-count variant.
 Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other targets are still reported), 3 internal error.`
   static override examples = [
@@ -28,19 +29,49 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
   static override flags = {
     ...targetFlags,
     ...trainingFlags,
-    repeats: Flags.integer({description: 'Runs per target (repeats are compared with each other; their spread is the noise floor).', default: 2, min: 1, max: 50}),
-    seeds: Flags.integer({description: 'Train every target with N seeds (seed, seed+1, …) and judge the accuracy difference against seed-to-seed variance (Welch, 95 % interval).', default: 1, min: 1, max: 100}),
-    explain: Flags.boolean({description: 'When drift is found, rerun with each differing runtime knob aligned (then all together) to attribute it; --no-explain skips.', default: true, allowNo: true}),
+    repeats: Flags.integer({
+      description: 'Runs per target (repeats are compared with each other; their spread is the noise floor).',
+      default: 2,
+      min: 1,
+      max: 50,
+    }),
+    seeds: Flags.integer({
+      description:
+        'Train every target with N seeds (seed, seed+1, …) and judge the accuracy difference against seed-to-seed variance (Welch, 95 % interval).',
+      default: 1,
+      min: 1,
+      max: 100,
+    }),
+    explain: Flags.boolean({
+      description:
+        'When drift is found, rerun with each differing runtime knob aligned (then all together) to attribute it; --no-explain skips.',
+      default: true,
+      allowNo: true,
+    }),
     'explain-budget': Flags.integer({description: 'Most extra probe runs spent on explaining.', default: 8, min: 0, max: 100}),
-    jobs: Flags.integer({description: 'Targets run concurrently (GPU targets are still serialized per device).', default: 1, min: 1, max: 64}),
-    cache: Flags.boolean({description: 'Reuse probe runs from the run cache (keyed by image ID or interpreter and its packages, probe, config, host); --no-cache always reruns.', default: true, allowNo: true}),
+    jobs: Flags.integer({
+      description: 'Targets run concurrently (GPU targets are still serialized per device).',
+      default: 1,
+      min: 1,
+      max: 64,
+    }),
+    cache: Flags.boolean({
+      description:
+        'Reuse probe runs from the run cache (keyed by image ID or interpreter and its packages, probe, config, host); --no-cache always reruns.',
+      default: true,
+      allowNo: true,
+    }),
     out: Flags.string({description: 'Directory for the runs and the reports. Default: reports/audit-<time>.'}),
-    format: Flags.string({description: 'Report files written into --out: a comma list of json, md, html (self-contained, with charts), junit. Inside GitHub Actions the Markdown also goes to the step summary, with annotations.', default: 'json,md,html,junit'}),
+    format: Flags.string({
+      description:
+        'Report files written into --out: a comma list of json, md, html (self-contained, with charts), junit. Inside GitHub Actions the Markdown also goes to the step summary, with annotations.',
+      default: 'json,md,html,junit',
+    }),
   }
 
   async run(): Promise<AuditReport> {
     const {flags} = await this.parse(Audit)
-        const given = (flags.python?.length ?? 0) + (flags.image?.length ?? 0)
+    const given = (flags.python?.length ?? 0) + (flags.image?.length ?? 0)
     const targets = given > 0 ? await targetsFromFlags(this.argv, flags) : defaultDemoTargets(await findPythonWithTorch())
     const data = await resolveData({csv: flags.data, label: flags.label, rows: flags.rows})
     const outDir = path.resolve(flags.out ?? path.join('reports', `audit-${timestamp()}`))
@@ -62,7 +93,12 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
     })
     await writeReportFiles(report, outDir, parseFormats(flags.format, 'audit'))
     // Annotations are workflow commands on stdout, unless --json owns stdout.
-    if (isGitHubActions(process.env)) await publishToGitHub(report, process.env, this.jsonEnabled() ? {appendFile: (f, t) => fs.appendFile(f, t), writeLine: (l) => process.stderr.write(`${l}\n`)} : undefined)
+    if (isGitHubActions(process.env))
+      await publishToGitHub(
+        report,
+        process.env,
+        this.jsonEnabled() ? {appendFile: (f, t) => fs.appendFile(f, t), writeLine: (l) => process.stderr.write(`${l}\n`)} : undefined,
+      )
     if (!this.jsonEnabled()) this.log(renderTerminal(report).trimEnd())
     process.exitCode = report.verdict.exit_code
     return report

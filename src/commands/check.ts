@@ -14,8 +14,9 @@ import {isGitHubActions} from '../report/github.js'
 import {renderJson} from '../report/json.js'
 
 export default class Check extends ReproCommand {
-  static override summary = 'Pre-merge gate: run the repo\'s configured audit and hold it against a baseline report and a policy.'
-  static override description = `Reads repro.config.json (or the "repro" key of package.json): targets, probe settings, repeats/seeds and a policy (accuracy tolerance, reproducibility, which fingerprint changes fail). The baseline is a report file (--baseline, default from the config) or that file at a git ref (--baseline-ref origin/main). Runs are cached by image ID or interpreter, probe, config and host, so an unchanged check takes about a second.
+  static override summary = "Pre-merge gate: run the repo's configured audit and hold it against a baseline report and a policy."
+  static override description =
+    `Reads repro.config.json (or the "repro" key of package.json): targets, probe settings, repeats/seeds and a policy (accuracy tolerance, reproducibility, which fingerprint changes fail). The baseline is a report file (--baseline, default from the config) or that file at a git ref (--baseline-ref origin/main). Runs are cached by image ID or interpreter, probe, config and host, so an unchanged check takes about a second.
 Writes check.md (also to the GitHub step summary, with annotations, inside Actions), check.json and the audit's reports into --out.
 Exit codes: 0 within policy (or baseline updated), 1 beyond policy, 2 usage or environment error, 3 internal error.`
   static override examples = [
@@ -26,7 +27,10 @@ Exit codes: 0 within policy (or baseline updated), 1 beyond policy, 2 usage or e
   static override flags = {
     config: Flags.string({description: 'Config file. Default: ./repro.config.json, else the "repro" key of ./package.json.'}),
     baseline: Flags.string({description: 'Baseline report file (relative to the config). Default: the config\'s "baseline".'}),
-    'baseline-ref': Flags.string({description: 'Read the baseline from this git ref instead (git show <ref>:<baseline path>).', exclusive: ['update-baseline']}),
+    'baseline-ref': Flags.string({
+      description: 'Read the baseline from this git ref instead (git show <ref>:<baseline path>).',
+      exclusive: ['update-baseline'],
+    }),
     'update-baseline': Flags.boolean({description: 'Run the audit and write its report as the new baseline (then commit it).'}),
     out: Flags.string({description: 'Directory for check.md, check.json and the audit reports. Default: reports/check-<time>.'}),
     jobs: Flags.integer({description: 'Targets run concurrently (GPU targets serialized per device).', default: 1, min: 1, max: 64}),
@@ -66,6 +70,8 @@ async function publishCheck(report: CheckReport, md: string, json: boolean): Pro
   const write = (line: string) => (json ? process.stderr : process.stdout).write(`${line}\n`)
   for (const c of report.policy?.checks ?? []) {
     if (c.status === 'pass') continue
-    write(`::${c.status === 'fail' ? 'error' : 'warning'} title=${escapeWorkflowProperty(`repro check: ${c.name}`)}::${escapeWorkflowData(c.detail)}`)
+    write(
+      `::${c.status === 'fail' ? 'error' : 'warning'} title=${escapeWorkflowProperty(`repro check: ${c.name}`)}::${escapeWorkflowData(c.detail)}`,
+    )
   }
 }

@@ -4,8 +4,10 @@ import {doctor, type DoctorItem} from '../app/doctor.js'
 import {safeText} from '../report/text.js'
 
 export default class Doctor extends ReproCommand {
-  static override summary = 'What this host offers repro: container engines, pythons with torch, NVIDIA GPUs — and how to get what is missing.'
-  static override description = 'Exit 0 when at least one target kind is usable (an engine that answers, or a python with torch), 2 otherwise.'
+  static override summary =
+    'What this host offers repro: container engines, pythons with torch, NVIDIA GPUs — and how to get what is missing.'
+  static override description =
+    'Exit 0 when at least one target kind is usable (an engine that answers, or a python with torch), 2 otherwise.'
   static override examples = ['<%= config.bin %> doctor', '<%= config.bin %> doctor --json']
 
   async run(): Promise<{items: DoctorItem[]; usable: boolean}> {
@@ -13,9 +15,16 @@ export default class Doctor extends ReproCommand {
     const items = await doctor()
     const usable = items.some((i) => i.ok && (i.area === 'engine' || i.area === 'python'))
     if (!this.jsonEnabled()) {
-      const rows = [['', 'area', 'what', 'detail', 'fix'], ...items.map((i) => [i.ok ? '✔' : '✘', i.area, safeText(i.name, 40), safeText(i.detail, 80), safeText(i.hint ?? '', 80)])]
+      const rows = [
+        ['', 'area', 'what', 'detail', 'fix'],
+        ...items.map((i) => [i.ok ? '✔' : '✘', i.area, safeText(i.name, 40), safeText(i.detail, 80), safeText(i.hint ?? '', 80)]),
+      ]
       this.log(table(rows).trimEnd())
-      this.log(usable ? 'repro can audit on this host.' : 'repro cannot audit anything here yet: install an engine or a python with torch (hints above).')
+      this.log(
+        usable
+          ? 'repro can audit on this host.'
+          : 'repro cannot audit anything here yet: install an engine or a python with torch (hints above).',
+      )
     }
     process.exitCode = usable ? 0 : 2
     return {items, usable}

@@ -23,17 +23,28 @@ export default class Report extends ReproCommand {
     format: Flags.string({description: 'Comma list of formats: md, html, junit, json.', default: 'md,html,junit'}),
     out: Flags.string({description: 'Directory for the rendered files. Default: the directory of FILE.'}),
     stdout: Flags.boolean({description: 'Print the one format given by --format to stdout instead of writing files.'}),
-    github: Flags.boolean({description: 'In GitHub Actions: also append the Markdown to $GITHUB_STEP_SUMMARY and print annotations for failed checks.'}),
+    github: Flags.boolean({
+      description: 'In GitHub Actions: also append the Markdown to $GITHUB_STEP_SUMMARY and print annotations for failed checks.',
+    }),
   }
 
   async run(): Promise<{files: string[]}> {
     const {args, flags} = await this.parse(Report)
     const formats = parseFormats(flags.format, 'report')
     const report = await loadReport(args.file)
-    if (flags.github) await publishToGitHub(report, process.env, this.jsonEnabled() ? {appendFile: (f, t) => fs.appendFile(f, t), writeLine: (l) => process.stderr.write(`${l}\n`)} : undefined)
+    if (flags.github)
+      await publishToGitHub(
+        report,
+        process.env,
+        this.jsonEnabled() ? {appendFile: (f, t) => fs.appendFile(f, t), writeLine: (l) => process.stderr.write(`${l}\n`)} : undefined,
+      )
 
     if (flags.stdout) {
-      if (formats.length !== 1) throw new ReproError(`--stdout prints one format, got ${formats.length} (${formats.join(', ')})`, {subject: 'report', hint: 'pass a single --format, e.g. --format md --stdout'})
+      if (formats.length !== 1)
+        throw new ReproError(`--stdout prints one format, got ${formats.length} (${formats.join(', ')})`, {
+          subject: 'report',
+          hint: 'pass a single --format, e.g. --format md --stdout',
+        })
       if (this.jsonEnabled()) throw new ReproError('--stdout and --json both want stdout', {subject: 'report', hint: 'drop one of them'})
       process.stdout.write(await REPORT_FORMATS[formats[0]!].render(report))
       return {files: []}

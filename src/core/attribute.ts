@@ -9,7 +9,15 @@ import type {FirstDivergence, TraceComparison} from './trace-compare.js'
 import type {StepId} from './types.js'
 
 /** Runtime knobs a counterfactual rerun can align (names as in run.json knobs_effective). */
-export const RUNTIME_KNOBS = ['threads', 'interop_threads', 'deterministic', 'cudnn_benchmark', 'tf32_matmul', 'tf32_cudnn', 'float32_matmul_precision'] as const
+export const RUNTIME_KNOBS = [
+  'threads',
+  'interop_threads',
+  'deterministic',
+  'cudnn_benchmark',
+  'tf32_matmul',
+  'tf32_cudnn',
+  'float32_matmul_precision',
+] as const
 
 /** Allowlisted env vars that change numerics (DESIGN.md, issue 4). */
 const ENV_KNOB = /^(OMP_|MKL_|OPENBLAS_|CUBLAS_)|^(ATEN_CPU_CAPABILITY|NVIDIA_TF32_OVERRIDE)$/
@@ -25,7 +33,12 @@ export interface KnobDifference {
  * Knobs in effect that differ between two runs. Only differences where the reference (a) has
  * a value can be aligned by rerunning b with a's value.
  */
-export function knobDifferences(aKnobs: Record<string, unknown>, bKnobs: Record<string, unknown>, aEnv: Record<string, string>, bEnv: Record<string, string>): KnobDifference[] {
+export function knobDifferences(
+  aKnobs: Record<string, unknown>,
+  bKnobs: Record<string, unknown>,
+  aEnv: Record<string, string>,
+  bEnv: Record<string, string>,
+): KnobDifference[] {
   const out: KnobDifference[] = []
   for (const k of RUNTIME_KNOBS) {
     const a = aKnobs[k]
@@ -104,17 +117,28 @@ export function entryModule(entry: string): string | null {
   return dot > 0 ? rest.slice(0, dot) : rest
 }
 
-export function whereItStarts(fd: FirstDivergence | null, moduleTypes: Record<string, string>): {phase: string; module_type: string | null; step: string | number; entry: string} | null {
+export function whereItStarts(
+  fd: FirstDivergence | null,
+  moduleTypes: Record<string, string>,
+): {phase: string; module_type: string | null; step: string | number; entry: string} | null {
   if (!fd) return null
   const mod = entryModule(fd.entry)
   return {phase: fd.phase, module_type: mod ? (moduleTypes[mod] ?? null) : null, step: fd.step, entry: fd.entry}
 }
 
-export function seedVariance(seeds: number[], perTarget: {target: number; name: string; accuracies: number[]; losses: number[]}[]): SeedVariance {
+export function seedVariance(
+  seeds: number[],
+  perTarget: {target: number; name: string; accuracies: number[]; losses: number[]}[],
+): SeedVariance {
   const stats = perTarget.map((t) => {
     const acc = summarize(t.accuracies)
     const loss = summarize(t.losses)
-    return {target: t.target, name: t.name, accuracy: {n: acc.n, mean: acc.mean, sd: acc.sd}, loss: {n: loss.n, mean: loss.mean, sd: loss.sd}}
+    return {
+      target: t.target,
+      name: t.name,
+      accuracy: {n: acc.n, mean: acc.mean, sd: acc.sd},
+      loss: {n: loss.n, mean: loss.mean, sd: loss.sd},
+    }
   })
   const [first, ...rest] = perTarget
   const differences = first
@@ -126,7 +150,9 @@ export function seedVariance(seeds: number[], perTarget: {target: number; name: 
         else if (!w.ci95) sentence = `accuracy differs by ${pp(w.diff)}; more seeds are needed for an interval`
         else {
           const ci = `95 % CI ${pp(w.ci95[0])} … ${pp(w.ci95[1])}, ${t.accuracies.length} vs ${first.accuracies.length} seeds`
-          sentence = w.significant ? `accuracy differs by ${pp(w.diff)} (${ci}): bigger than the seed-to-seed spread` : `accuracy differs by ${pp(w.diff)} (${ci}): within seed-to-seed variance`
+          sentence = w.significant
+            ? `accuracy differs by ${pp(w.diff)} (${ci}): bigger than the seed-to-seed spread`
+            : `accuracy differs by ${pp(w.diff)} (${ci}): within seed-to-seed variance`
         }
         return {a: first.target, b: t.target, diff: w.diff, ci95: w.ci95, significant: w.significant, sentence}
       })
@@ -203,31 +229,78 @@ export function rankSuspects(input: RankInput): Suspect[] {
     const kb = explainKnob(k.name)
     const describe = `${k.name}=${fmt(k.to)} (the value in #${e.against})`
     if (e.outcome === 'disappears') {
-      scored.push({score: 100, s: {kind: 'knob', name: k.name, a: fmt(k.to), b: fmt(k.from), confidence: 'high', evidence: `rerunning #${e.target} with ${describe} makes its whole trace bitwise identical to #${e.against}`, explanation: kb?.text ?? null, source: kb?.source ?? null}})
+      scored.push({
+        score: 100,
+        s: {
+          kind: 'knob',
+          name: k.name,
+          a: fmt(k.to),
+          b: fmt(k.from),
+          confidence: 'high',
+          evidence: `rerunning #${e.target} with ${describe} makes its whole trace bitwise identical to #${e.against}`,
+          explanation: kb?.text ?? null,
+          source: kb?.source ?? null,
+        },
+      })
     } else if (e.outcome === 'moves-later') {
       const to = e.first_divergence_after ? `step ${e.first_divergence_after.step}, ${e.first_divergence_after.entry}` : 'later'
-      scored.push({score: 60, s: {kind: 'knob', name: k.name, a: fmt(k.to), b: fmt(k.from), confidence: 'medium', evidence: `rerunning #${e.target} with ${describe} moves the first divergence later (to ${to}): it explains part of the drift`, explanation: kb?.text ?? null, source: kb?.source ?? null}})
+      scored.push({
+        score: 60,
+        s: {
+          kind: 'knob',
+          name: k.name,
+          a: fmt(k.to),
+          b: fmt(k.from),
+          confidence: 'medium',
+          evidence: `rerunning #${e.target} with ${describe} moves the first divergence later (to ${to}): it explains part of the drift`,
+          explanation: kb?.text ?? null,
+          source: kb?.source ?? null,
+        },
+      })
     }
   }
   if (combined && combined.outcome === 'disappears' && !explainedByOne) {
     for (const k of combined.knobs) {
       const kb = explainKnob(k.name)
-      scored.push({score: 70, s: {kind: 'knob', name: k.name, a: fmt(k.to), b: fmt(k.from), confidence: 'medium', evidence: `only aligning ${combined.knobs.map((x) => x.name).join(' + ')} together makes the traces bitwise identical`, explanation: kb?.text ?? null, source: kb?.source ?? null}})
+      scored.push({
+        score: 70,
+        s: {
+          kind: 'knob',
+          name: k.name,
+          a: fmt(k.to),
+          b: fmt(k.from),
+          confidence: 'medium',
+          evidence: `only aligning ${combined.knobs.map((x) => x.name).join(' + ')} together makes the traces bitwise identical`,
+          explanation: kb?.text ?? null,
+          source: kb?.source ?? null,
+        },
+      })
     }
   }
   const knobsExplainAll = explainedByOne || combined?.outcome === 'disappears'
   if (input.drift && !knobsExplainAll) {
     // What no knob explains is attributed to library differences, narrowed by where it starts.
     const tested = input.experiments.length > 0
-    const residual = tested ? 'with every differing runtime knob aligned the traces still diverge' : 'no runtime knob differs between the targets'
+    const residual = tested
+      ? 'with every differing runtime knob aligned the traces still diverge'
+      : 'no runtime knob differs between the targets'
     const loc = input.residual ?? input.where
-    const at = loc ? `; ${input.residual ? 'the remaining divergence' : 'the divergence'} starts in the ${loc.phase} phase at ${loc.entry}${loc.module_type ? ` (${loc.module_type})` : ''}, step ${loc.step}` : ''
+    const at = loc
+      ? `; ${input.residual ? 'the remaining divergence' : 'the divergence'} starts in the ${loc.phase} phase at ${loc.entry}${loc.module_type ? ` (${loc.module_type})` : ''}, step ${loc.step}`
+      : ''
     const libs = librarySuspects(input.fingerprintChanges, loc)
     libs.forEach(({row, score}, i) => {
       let kb = explainPath(row.path)
       // A framework change whose divergence starts in Adam's second update: the known change
       // of its first-moment arithmetic.
-      if (kb?.id === 'framework-release' && loc?.phase === 'update' && String(loc.step) === '1' && /^1\./.test(String(row.a)) && /^2\./.test(String(row.b))) kb = knownChange('adam-first-moment-lerp')
+      if (
+        kb?.id === 'framework-release' &&
+        loc?.phase === 'update' &&
+        String(loc.step) === '1' &&
+        /^1\./.test(String(row.a)) &&
+        /^2\./.test(String(row.b))
+      )
+        kb = knownChange('adam-first-moment-lerp')
       scored.push({
         score,
         s: {
@@ -245,7 +318,20 @@ export function rankSuspects(input: RankInput): Suspect[] {
   }
   for (const d of input.seeds?.differences ?? []) {
     if (d.ci95 && !d.significant) {
-      scored.push({score: 50, s: {kind: 'seed-variance', name: `accuracy #${d.a} vs #${d.b}`, a: null, b: null, confidence: 'high', evidence: d.sentence, explanation: 'The accuracy gap is no bigger than what changing only the seed produces, so it is not evidence that the environment changed the model.', source: null}})
+      scored.push({
+        score: 50,
+        s: {
+          kind: 'seed-variance',
+          name: `accuracy #${d.a} vs #${d.b}`,
+          a: null,
+          b: null,
+          confidence: 'high',
+          evidence: d.sentence,
+          explanation:
+            'The accuracy gap is no bigger than what changing only the seed produces, so it is not evidence that the environment changed the model.',
+          source: null,
+        },
+      })
     }
   }
   return scored.sort((x, y) => y.score - x.score).map((x, i) => ({rank: i + 1, ...x.s}))

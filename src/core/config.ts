@@ -58,13 +58,26 @@ function parseBool(key: string, v: string): boolean {
 
 function parseThreads(key: string, v: string): number | null {
   if (v === 'default') return null
-  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 1024) throw new KnobError(`${key} takes a count from 1 to 1024 or "default", not ${JSON.stringify(v)}`)
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 1024)
+    throw new KnobError(`${key} takes a count from 1 to 1024 or "default", not ${JSON.stringify(v)}`)
   return Number(v)
 }
 
 const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/
 
-export const KNOB_NAMES = ['threads', 'interop_threads', 'deterministic', 'cudnn_benchmark', 'tf32_matmul', 'tf32_cudnn', 'float32_matmul_precision', 'amp', 'compile', 'device', 'env.NAME'] as const
+export const KNOB_NAMES = [
+  'threads',
+  'interop_threads',
+  'deterministic',
+  'cudnn_benchmark',
+  'tf32_matmul',
+  'tf32_cudnn',
+  'float32_matmul_precision',
+  'amp',
+  'compile',
+  'device',
+  'env.NAME',
+] as const
 
 /** Parse `[N:]key=value`, e.g. `2:threads=2`, `deterministic=true`, `1:env.OMP_NUM_THREADS=1`. */
 export function parseKnobOverride(text: string): KnobOverride {
@@ -74,7 +87,9 @@ export function parseKnobOverride(text: string): KnobOverride {
   if (target !== null && target < 1) throw new KnobError(`--set ${text}: targets are numbered from 1`)
   const key = m[2]!
   const value = m[3]!
-  const set = (patch: Partial<Knobs>) => (k: Knobs): Knobs => ({...k, ...patch, env: {...k.env, ...(patch.env ?? {})}})
+  const set =
+    (patch: Partial<Knobs>) =>
+    (k: Knobs): Knobs => ({...k, ...patch, env: {...k.env, ...(patch.env ?? {})}})
   let apply: (k: Knobs) => Knobs
   switch (key) {
     case 'threads':
@@ -91,11 +106,13 @@ export function parseKnobOverride(text: string): KnobOverride {
       apply = set({[key]: value === 'default' ? null : parseBool(key, value)})
       break
     case 'float32_matmul_precision':
-      if (!['highest', 'high', 'medium', 'default'].includes(value)) throw new KnobError(`float32_matmul_precision takes highest, high, medium or default, not ${JSON.stringify(value)}`)
+      if (!['highest', 'high', 'medium', 'default'].includes(value))
+        throw new KnobError(`float32_matmul_precision takes highest, high, medium or default, not ${JSON.stringify(value)}`)
       apply = set({float32_matmul_precision: value === 'default' ? null : value})
       break
     case 'amp':
-      if (value !== 'off' && value !== 'fp16' && value !== 'bf16') throw new KnobError(`amp takes off, fp16 or bf16, not ${JSON.stringify(value)}`)
+      if (value !== 'off' && value !== 'fp16' && value !== 'bf16')
+        throw new KnobError(`amp takes off, fp16 or bf16, not ${JSON.stringify(value)}`)
       apply = set({amp: value})
       break
     case 'device':

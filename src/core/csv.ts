@@ -73,8 +73,12 @@ export function tabularFromCsv(text: string, labelColumn: string, sourceName: st
     return idx
   }
   records.forEach((rec, r) => {
-    numericCols.forEach((c, j) => (numeric[r * numericCols.length + j] = Number(rec[c.index]!.trim())))
-    categoricalCols.forEach((c, j) => (categorical[r * categoricalCols.length + j] = BigInt(indexOf(vocabularies[j]!, rec[c.index]!))))
+    numericCols.forEach((c, j) => {
+      numeric[r * numericCols.length + j] = Number(rec[c.index]!.trim())
+    })
+    categoricalCols.forEach((c, j) => {
+      categorical[r * categoricalCols.length + j] = BigInt(indexOf(vocabularies[j]!, rec[c.index]!))
+    })
     label[r] = BigInt(indexOf(classes, rec[labelIndex]!.trim()))
   })
   if (classes.size < 2) throw new CsvError(`label column ${JSON.stringify(labelColumn)} has fewer than 2 distinct values`)

@@ -50,7 +50,7 @@ function libraryGroup(role: string): FingerprintGroup {
 
 /** Group of a generic (non-library) path. Paths use `.` for keys and `[i]` for array items. */
 export function pathGroup(path: string): FingerprintGroup {
-  const under = (prefix: string): boolean => path === prefix || path.startsWith(prefix + '.') || path.startsWith(prefix + '[')
+  const under = (prefix: string): boolean => path === prefix || path.startsWith(`${prefix}.`) || path.startsWith(`${prefix}[`)
   if (under('torch.config.build_settings') || path === 'torch.config.compiler') return 'build'
   if (path.startsWith('torch.config.') && CPU_MATH_CONFIG.has(path.slice('torch.config.'.length))) return 'cpu_math'
   if (under('torch') || under('numpy') || path === 'probe_version') return 'framework'
@@ -85,8 +85,9 @@ export function flattenFingerprint(fp: Fingerprint): Map<string, Flat> {
     out.set(p, {value, group})
   }
   const walk = (path: string, v: Json): void => {
-    if (Array.isArray(v)) v.forEach((item, i) => walk(`${path}[${i}]`, item))
-    else if (isObject(v)) for (const [k, item] of Object.entries(v)) walk(path === '' ? k : `${path}.${k}`, item)
+    if (Array.isArray(v)) {
+      for (const [i, item] of v.entries()) walk(`${path}[${i}]`, item)
+    } else if (isObject(v)) for (const [k, item] of Object.entries(v)) walk(path === '' ? k : `${path}.${k}`, item)
     else put(path, v, pathGroup(path))
   }
 
@@ -167,7 +168,8 @@ function keyPriority(path: string): number | undefined {
   if (path === 'torch.config.blas_info' || path === 'torch.config.mkl') return 3
   if (path === 'cuda.runtime' || path === 'cuda.cudnn' || path === 'torch.cuda_build' || path === 'torch.cudnn_build') return 4
   if (/^libraries\.(cudnn|cublas):/.test(path)) return 5
-  if (path === 'threads.intra_op' || path === 'threads.inter_op' || path === 'env.OMP_NUM_THREADS' || path === 'env.MKL_NUM_THREADS') return 6
+  if (path === 'threads.intra_op' || path === 'threads.inter_op' || path === 'env.OMP_NUM_THREADS' || path === 'env.MKL_NUM_THREADS')
+    return 6
   if (path.startsWith('flags.')) return 7
   return undefined
 }

@@ -61,7 +61,7 @@ export const KNOWN_CHANGES: KnownChange[] = [
     // (/usr/lib/python3/dist-packages/torch/optim/adam.py).
     id: 'adam-first-moment-lerp',
     paths: [],
-    text: 'Adam\'s first-moment update changed form between releases: torch 1.13 computes exp_avg.mul_(beta1).add_(grad, alpha=1-beta1), torch 2.x exp_avg.lerp_(grad, 1-beta1). The two agree while exp_avg is zero (the first update) and round differently from the second update on — a divergence that starts in the optimizer update at step 1.',
+    text: "Adam's first-moment update changed form between releases: torch 1.13 computes exp_avg.mul_(beta1).add_(grad, alpha=1-beta1), torch 2.x exp_avg.lerp_(grad, 1-beta1). The two agree while exp_avg is zero (the first update) and round differently from the second update on — a divergence that starts in the optimizer update at step 1.",
     source: 'https://github.com/pytorch/pytorch/blob/v2.6.0/torch/optim/adam.py',
   },
   {
@@ -74,7 +74,8 @@ export const KNOWN_CHANGES: KnownChange[] = [
     id: 'blas-library',
     paths: ['libraries.blas', 'libraries.lapack', 'libraries.mkl', 'torch.config.blas_info', 'torch.config.mkl'],
     text: 'The BLAS actually loaded (reference BLAS, OpenBLAS, MKL — often switched by Debian alternatives without changing torch) has its own kernels and blocking; MKL documents Conditional Numerical Reproducibility for exactly this reason.',
-    source: 'https://www.intel.com/content/www/us/en/docs/onemkl/developer-guide-linux/2024-0/obtaining-numerically-reproducible-results.html',
+    source:
+      'https://www.intel.com/content/www/us/en/docs/onemkl/developer-guide-linux/2024-0/obtaining-numerically-reproducible-results.html',
   },
   {
     id: 'cpu-capability',
@@ -85,7 +86,16 @@ export const KNOWN_CHANGES: KnownChange[] = [
   },
   {
     id: 'cuda-libraries',
-    paths: ['cuda.cudnn', 'cuda.runtime', 'cuda.driver', 'libraries.cudnn', 'libraries.cublas', 'libraries.cudart', 'torch.config.cudnn', 'torch.config.cuda_runtime'],
+    paths: [
+      'cuda.cudnn',
+      'cuda.runtime',
+      'cuda.driver',
+      'libraries.cudnn',
+      'libraries.cublas',
+      'libraries.cudart',
+      'torch.config.cudnn',
+      'torch.config.cuda_runtime',
+    ],
     text: 'cuDNN and cuBLAS pick algorithms per GPU, version and workspace; cuBLAS documents that results are only reproducible for the same architecture, library version and workspace configuration.',
     source: 'https://docs.nvidia.com/cuda/cublas/index.html#results-reproducibility',
   },

@@ -173,9 +173,9 @@ function isInf(v: number): boolean {
 /** Handles a pair where a !== b and at least one is non-finite. */
 function nonFinitePair(acc: Acc, a: number, b: number): void {
   if (isInf(a) || isInf(b)) acc.inf++
-  if (a !== a || b !== b) {
+  if (Number.isNaN(a) || Number.isNaN(b)) {
     acc.nan++
-    if (a !== a && b !== b) return // same NaN position in both runs: equal
+    if (Number.isNaN(a) && Number.isNaN(b)) return // same NaN position in both runs: equal
   }
   acc.unbounded()
 }

@@ -145,7 +145,10 @@ export function welch(a: number[], b: number[]): WelchResult {
 
 function lnGamma(x: number): number {
   // Lanczos approximation (g = 7, n = 9), ~1e-15 relative
-  const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7]
+  const c = [
+    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905,
+    -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
+  ]
   if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - lnGamma(1 - x)
   const z = x - 1
   let s = c[0]!
@@ -256,11 +259,15 @@ export function normalQuantile(p: number): number {
   let x: number
   if (p < 0.02425) {
     const q = Math.sqrt(-2 * Math.log(p))
-    x = (((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) / ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1)
+    x =
+      (((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) /
+      ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1)
   } else {
     const q = p - 0.5
     const r = q * q
-    x = ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) / (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1)
+    x =
+      ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) /
+      (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1)
   }
   // Halley refinement: lower-tail CDF at x (x <= 0) is the upper tail at -x
   const e = normalUpperTail(-x) - p
@@ -271,10 +278,10 @@ export function normalQuantile(p: number): number {
 /** Cornish–Fisher expansion of the t quantile in powers of 1/df (Abramowitz & Stegun 26.7.5). */
 function tCornishFisher(z: number, df: number): number {
   const z2 = z * z
-  const g1 = (z2 + 1) * z / 4
-  const g2 = ((5 * z2 + 16) * z2 + 3) * z / 96
-  const g3 = (((3 * z2 + 19) * z2 + 17) * z2 - 15) * z / 384
-  const g4 = ((((79 * z2 + 776) * z2 + 1482) * z2 - 1920) * z2 - 945) * z / 92160
+  const g1 = ((z2 + 1) * z) / 4
+  const g2 = (((5 * z2 + 16) * z2 + 3) * z) / 96
+  const g3 = ((((3 * z2 + 19) * z2 + 17) * z2 - 15) * z) / 384
+  const g4 = (((((79 * z2 + 776) * z2 + 1482) * z2 - 1920) * z2 - 945) * z) / 92160
   return z + (g1 + (g2 + (g3 + g4 / df) / df) / df) / df
 }
 

@@ -109,7 +109,12 @@ export function evaluatePolicy(current: AuditReport, baseline: AuditReport, poli
   const baseTargets = baseline.targets.filter((t) => t.role === 'target')
   const curTargets = current.targets.filter((t) => t.role === 'target')
   if (baseTargets.length !== curTargets.length) {
-    checks.push({name: 'targets', target: null, status: 'warn', detail: `the baseline has ${baseTargets.length} target(s), this run ${curTargets.length}; compared in order`})
+    checks.push({
+      name: 'targets',
+      target: null,
+      status: 'warn',
+      detail: `the baseline has ${baseTargets.length} target(s), this run ${curTargets.length}; compared in order`,
+    })
   }
   curTargets.forEach((cur, i) => {
     const t = cur.index
@@ -121,9 +126,17 @@ export function evaluatePolicy(current: AuditReport, baseline: AuditReport, poli
     checks.push({name: 'ran', target: t, status: 'pass', detail: `${cur.runs.length} run(s)`})
     const repeats = current.comparisons.filter((c) => c.role === 'repeat' && c.a.target === t)
     const noisy = repeats.filter((c) => !c.divergence.bitwise_identical)
-    if (repeats.length === 0) checks.push({name: 'reproducible', target: t, status: 'warn', detail: 'one run only: use repeats ≥ 2 to check reproducibility'})
-    else if (noisy.length === 0) checks.push({name: 'reproducible', target: t, status: 'pass', detail: `${repeats.length + 1} repeats bitwise identical`})
-    else if (policy.require_reproducible) fail('reproducible', t, `${cur.name} is not reproducible: its repeats differ in ${noisy[0]!.divergence.counts.differing} trace entries`, 2)
+    if (repeats.length === 0)
+      checks.push({name: 'reproducible', target: t, status: 'warn', detail: 'one run only: use repeats ≥ 2 to check reproducibility'})
+    else if (noisy.length === 0)
+      checks.push({name: 'reproducible', target: t, status: 'pass', detail: `${repeats.length + 1} repeats bitwise identical`})
+    else if (policy.require_reproducible)
+      fail(
+        'reproducible',
+        t,
+        `${cur.name} is not reproducible: its repeats differ in ${noisy[0]!.divergence.counts.differing} trace entries`,
+        2,
+      )
     else checks.push({name: 'reproducible', target: t, status: 'warn', detail: 'repeats are not bitwise identical'})
 
     if (!base) {
@@ -136,15 +149,43 @@ export function evaluatePolicy(current: AuditReport, baseline: AuditReport, poli
     }
 
     // Fingerprint changes first: they name the cause of whatever else differs.
-    const rows = base.fingerprint && cur.fingerprint ? diffFingerprints(base.fingerprint as Fingerprint, cur.fingerprint as Fingerprint).rows.filter((r) => r.changed) : []
+    const rows =
+      base.fingerprint && cur.fingerprint
+        ? diffFingerprints(base.fingerprint as Fingerprint, cur.fingerprint as Fingerprint).rows.filter((r) => r.changed)
+        : []
     const classified = rows.map((row) => ({row, cls: classifyChange(row, policy)}))
     const failing = classified.filter((c) => c.cls === 'fail')
     const warning = classified.filter((c) => c.cls === 'warn')
     const describe = (r: FingerprintRow) => `${r.path} ${fmt(r.a)} → ${fmt(r.b)}`
-    if (!base.fingerprint || !cur.fingerprint) checks.push({name: 'fingerprint', target: t, status: 'warn', detail: 'no fingerprint in the baseline report (made by an older repro?)'})
-    else if (failing.length > 0) fail('fingerprint', t, `not allowed by policy: ${failing.slice(0, 5).map((c) => describe(c.row)).join('; ')}${failing.length > 5 ? `; and ${failing.length - 5} more` : ''}`, 1)
-    else if (warning.length > 0) checks.push({name: 'fingerprint', target: t, status: 'warn', detail: `changed: ${warning.slice(0, 5).map((c) => describe(c.row)).join('; ')}${warning.length > 5 ? `; and ${warning.length - 5} more` : ''}`})
-    else checks.push({name: 'fingerprint', target: t, status: 'pass', detail: rows.length ? `${rows.length} allowed change(s)` : 'unchanged'})
+    if (!base.fingerprint || !cur.fingerprint)
+      checks.push({
+        name: 'fingerprint',
+        target: t,
+        status: 'warn',
+        detail: 'no fingerprint in the baseline report (made by an older repro?)',
+      })
+    else if (failing.length > 0)
+      fail(
+        'fingerprint',
+        t,
+        `not allowed by policy: ${failing
+          .slice(0, 5)
+          .map((c) => describe(c.row))
+          .join('; ')}${failing.length > 5 ? `; and ${failing.length - 5} more` : ''}`,
+        1,
+      )
+    else if (warning.length > 0)
+      checks.push({
+        name: 'fingerprint',
+        target: t,
+        status: 'warn',
+        detail: `changed: ${warning
+          .slice(0, 5)
+          .map((c) => describe(c.row))
+          .join('; ')}${warning.length > 5 ? `; and ${warning.length - 5} more` : ''}`,
+      })
+    else
+      checks.push({name: 'fingerprint', target: t, status: 'pass', detail: rows.length ? `${rows.length} allowed change(s)` : 'unchanged'})
 
     const cd = cur.trace_digest
     const bd = base.trace_digest
@@ -160,8 +201,24 @@ export function evaluatePolicy(current: AuditReport, baseline: AuditReport, poli
     const a = meanAccuracy(base)
     const b = meanAccuracy(cur)
     if (a === null || b === null) checks.push({name: 'accuracy', target: t, status: 'warn', detail: 'no accuracy to compare'})
-    else if (Math.abs(b - a) <= policy.accuracy_tolerance) checks.push({name: 'accuracy', target: t, status: 'pass', detail: `${(100 * b).toFixed(2)} % vs ${(100 * a).toFixed(2)} % (${pp(b - a)}, tolerance ±${(100 * policy.accuracy_tolerance).toFixed(2)} pp)`})
-    else fail('accuracy', t, `validation accuracy ${(100 * b).toFixed(2)} % vs baseline ${(100 * a).toFixed(2)} % (${pp(b - a)}) is beyond ±${(100 * policy.accuracy_tolerance).toFixed(2)} pp`, 1)
+    else if (Math.abs(b - a) <= policy.accuracy_tolerance)
+      checks.push({
+        name: 'accuracy',
+        target: t,
+        status: 'pass',
+        detail: `${(100 * b).toFixed(2)} % vs ${(100 * a).toFixed(2)} % (${pp(b - a)}, tolerance ±${(100 * policy.accuracy_tolerance).toFixed(2)} pp)`,
+      })
+    else
+      fail(
+        'accuracy',
+        t,
+        `validation accuracy ${(100 * b).toFixed(2)} % vs baseline ${(100 * a).toFixed(2)} % (${pp(b - a)}) is beyond ±${(100 * policy.accuracy_tolerance).toFixed(2)} pp`,
+        1,
+      )
   })
-  return {status: checks.some((c) => c.status === 'fail') ? 'fail' : 'pass', checks, causes: causes.sort((x, y) => x.rank - y.rank).map((c) => c.text)}
+  return {
+    status: checks.some((c) => c.status === 'fail') ? 'fail' : 'pass',
+    checks,
+    causes: causes.sort((x, y) => x.rank - y.rank).map((c) => c.text),
+  }
 }

@@ -94,7 +94,12 @@ export interface NoiseFloor {
 /** Training with N seeds per target: is the accuracy difference bigger than seed-to-seed spread? */
 export interface SeedVariance {
   seeds: number[]
-  per_target: {target: number; name: string; accuracy: {n: number; mean: number | null; sd: number | null}; loss: {n: number; mean: number | null; sd: number | null}}[]
+  per_target: {
+    target: number
+    name: string
+    accuracy: {n: number; mean: number | null; sd: number | null}
+    loss: {n: number; mean: number | null; sd: number | null}
+  }[]
   /** each target against the first: Welch difference of mean accuracy with a 95 % interval */
   differences: {a: number; b: number; diff: number | null; ci95: [number, number] | null; significant: boolean; sentence: string}[]
 }
@@ -143,7 +148,16 @@ export interface AuditReport {
   command: string
   host: unknown
   git: unknown
-  settings: {repeats: number; seed: number; seeds?: number; tolerance?: {fp32: {rtol: number; atol: number}; fp64: {rtol: number; atol: number}}; epochs: number; data_source: string; data_sha256: string; out_dir: string}
+  settings: {
+    repeats: number
+    seed: number
+    seeds?: number
+    tolerance?: {fp32: {rtol: number; atol: number}; fp64: {rtol: number; atol: number}}
+    epochs: number
+    data_source: string
+    data_sha256: string
+    out_dir: string
+  }
   targets: TargetRecord[]
   comparisons: PairRecord[]
   /** present when the audit explained its drift (repro audit; absent for repro compare) */
@@ -179,13 +193,23 @@ export function decideVerdict(targets: TargetRecord[], comparisons: PairRecord[]
   const repeatsDrift = drifting.filter((c) => c.role === 'repeat')
   const noisy = counted.filter((c) => c.role === 'repeat' && !c.divergence.bitwise_identical)
   const top = attribution?.suspects[0]
-  const suspect = top ? `; top suspect: ${top.name}${top.a !== null || top.b !== null ? ` (${top.a ?? '—'} → ${top.b ?? '—'})` : ''}, ${top.confidence} confidence` : ''
+  const suspect = top
+    ? `; top suspect: ${top.name}${top.a !== null || top.b !== null ? ` (${top.a ?? '—'} → ${top.b ?? '—'})` : ''}, ${top.confidence} confidence`
+    : ''
   if (failed.length > 0) {
     const names = failed.map((t) => t.name).join(', ')
-    return {status: 'error', exit_code: 2, headline: `${failed.length} of ${targets.length} target(s) could not be audited (${names})${drifting.length ? `; ${drifting.length} comparison(s) drifted among the rest` : ''}`}
+    return {
+      status: 'error',
+      exit_code: 2,
+      headline: `${failed.length} of ${targets.length} target(s) could not be audited (${names})${drifting.length ? `; ${drifting.length} comparison(s) drifted among the rest` : ''}`,
+    }
   }
   if (drifting.length === 0 && noisy.length > 0) {
-    return {status: 'reproducible', exit_code: 0, headline: `reproducible within noise: repeats are not bitwise identical (${noisy.length} repeat pair(s) differ), and every cross-target difference stays within that noise floor${suspect}`}
+    return {
+      status: 'reproducible',
+      exit_code: 0,
+      headline: `reproducible within noise: repeats are not bitwise identical (${noisy.length} repeat pair(s) differ), and every cross-target difference stays within that noise floor${suspect}`,
+    }
   }
   if (drifting.length === 0) {
     const variant = comparisons.find((c) => c.role === 'variant')
@@ -194,11 +218,19 @@ export function decideVerdict(targets: TargetRecord[], comparisons: PairRecord[]
         ? `; the knob variant (${variant.b.name}) is bitwise identical too`
         : `; the knob variant (${variant.b.name}) diverges at ${describeFirst(variant)}${suspect}`
       : ''
-    return {status: 'reproducible', exit_code: 0, headline: `bitwise reproducible: ${counted.length} comparison(s), every trace entry identical${note}`}
+    return {
+      status: 'reproducible',
+      exit_code: 0,
+      headline: `bitwise reproducible: ${counted.length} comparison(s), every trace entry identical${note}`,
+    }
   }
   const first = drifting[0]!
   const kind = repeatsDrift.length > 0 ? 'not reproducible within a target' : 'drift between targets'
-  return {status: 'drift', exit_code: 1, headline: `${kind}: ${first.a.name} vs ${first.b.name} first diverge at ${describeFirst(first)}${suspect}`}
+  return {
+    status: 'drift',
+    exit_code: 1,
+    headline: `${kind}: ${first.a.name} vs ${first.b.name} first diverge at ${describeFirst(first)}${suspect}`,
+  }
 }
 
 export function describeFirst(c: PairRecord): string {

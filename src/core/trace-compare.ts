@@ -2,7 +2,16 @@
 // first divergence. Digests decide identity; stored values (when both runs kept them) add metrics.
 
 import {compareValues, type TensorMetrics} from './metrics.js'
-import {storedKey, type DType, type StepId, type StoredValues, type Tolerance, type Trace, type TraceEntry, type TraceStep} from './types.js'
+import {
+  storedKey,
+  type DType,
+  type StepId,
+  type StoredValues,
+  type Tolerance,
+  type Trace,
+  type TraceEntry,
+  type TraceStep,
+} from './types.js'
 
 /** Where in a training step an entry is produced; 'other' for names outside the probe's scheme. */
 export type Phase = 'forward' | 'loss' | 'backward' | 'update' | 'buffer' | 'other'
@@ -138,7 +147,16 @@ export function compareTraces(a: Trace, av: StoredValues, b: Trace, bv: StoredVa
   const stepsB = indexSteps(b)
   const ids = [...new Set<StepId>([...stepsA.keys(), ...stepsB.keys()])].sort((x, y) => stepOrder(x) - stepOrder(y))
 
-  const counts: TraceCounts = {entries: 0, identical: 0, differing: 0, differing_with_values: 0, beyond_tolerance: 0, shape: 0, missing_in_a: 0, missing_in_b: 0}
+  const counts: TraceCounts = {
+    entries: 0,
+    identical: 0,
+    differing: 0,
+    differing_with_values: 0,
+    beyond_tolerance: 0,
+    shape: 0,
+    missing_in_a: 0,
+    missing_in_b: 0,
+  }
   const steps: StepSummary[] = []
   const differing: DifferingEntry[] = []
   const worst = new Map<string, EntryWorst>()
@@ -147,7 +165,17 @@ export function compareTraces(a: Trace, av: StoredValues, b: Trace, bv: StoredVa
   const worstOf = (name: string): EntryWorst => {
     let w = worst.get(name)
     if (!w) {
-      w = {name, phase: entryPhase(name), occurrences: 0, differing: 0, measured: 0, max_rel_l2: null, max_abs: null, max_rel_l2_step: null, beyond_tolerance: 0}
+      w = {
+        name,
+        phase: entryPhase(name),
+        occurrences: 0,
+        differing: 0,
+        measured: 0,
+        max_rel_l2: null,
+        max_abs: null,
+        max_rel_l2_step: null,
+        beyond_tolerance: 0,
+      }
       worst.set(name, w)
     }
     w.occurrences++
@@ -169,7 +197,13 @@ export function compareTraces(a: Trace, av: StoredValues, b: Trace, bv: StoredVa
     const sb = stepsB.get(id)
     const ea = sa?.entries ?? []
     const eb = sb?.entries ?? []
-    const summary: StepSummary = {step: id, epoch: sa?.epoch ?? sb?.epoch ?? null, entries: 0, differing: 0, stored: Boolean(sa?.stored && sb?.stored)}
+    const summary: StepSummary = {
+      step: id,
+      epoch: sa?.epoch ?? sb?.epoch ?? null,
+      entries: 0,
+      differing: 0,
+      stored: Boolean(sa?.stored && sb?.stored),
+    }
     const queue = new NameQueue(eb)
     const usedB = new Uint8Array(eb.length)
     let index = 0

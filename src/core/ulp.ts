@@ -27,7 +27,7 @@ export function ordered32(bits: number): number {
  * (+Inf is 1 ULP above the largest finite float32); compareValues treats them separately.
  */
 export function ulpDistance32(a: number, b: number): number {
-  if (a !== a || b !== b) return a !== a && b !== b ? 0 : Infinity
+  if (Number.isNaN(a) || Number.isNaN(b)) return Number.isNaN(a) && Number.isNaN(b) ? 0 : Infinity
   f32[0] = a
   const oa = ordered32(i32[0]!)
   f32[0] = b
@@ -54,7 +54,7 @@ export function ulpDistance64Words(hiA: number, loA: number, hiB: number, loB: n
 
 /** ULP distance between two float64 values (as a Number; exact when < 2^53). NaN as in ulpDistance32. */
 export function ulpDistance64(a: number, b: number): number {
-  if (a !== a || b !== b) return a !== a && b !== b ? 0 : Infinity
+  if (Number.isNaN(a) || Number.isNaN(b)) return Number.isNaN(a) && Number.isNaN(b) ? 0 : Infinity
   f64[0] = a
   const hiA = u32[HI]!
   const loA = u32[LO]!
@@ -64,7 +64,7 @@ export function ulpDistance64(a: number, b: number): number {
 
 /** Exact ULP distance between two float64 values via the BigInt64 view (reference; allocates). */
 export function ulpDistance64Big(a: number, b: number): bigint {
-  if (a !== a || b !== b) throw new RangeError('ulpDistance64Big: NaN has no ULP position')
+  if (Number.isNaN(a) || Number.isNaN(b)) throw new RangeError('ulpDistance64Big: NaN has no ULP position')
   f64[0] = a
   const ia = i64[0]!
   f64[0] = b

@@ -74,8 +74,12 @@ export function divergenceSpec(report: AuditReport, c: PairRecord, index: number
   const fd = d.first_divergence
   const phaseOf = new Map<string, string>(cells.map((x) => [x.entry, x.phase]))
   if (fd && !phaseOf.has(label(fd.entry))) phaseOf.set(label(fd.entry), fd.phase)
-  const entries = [...phaseOf.keys()].sort((x, y) => PHASE_ORDER.indexOf(phaseOf.get(x)!) - PHASE_ORDER.indexOf(phaseOf.get(y)!) || (x < y ? -1 : x > y ? 1 : 0))
-  const steps = [...new Set([...cells.map((x) => x.step), ...(fd ? [stepKey(fd.step)] : [])])].sort((x, y) => stepRank(x) - stepRank(y) || (x < y ? -1 : 1))
+  const entries = [...phaseOf.keys()].sort(
+    (x, y) => PHASE_ORDER.indexOf(phaseOf.get(x)!) - PHASE_ORDER.indexOf(phaseOf.get(y)!) || (x < y ? -1 : x > y ? 1 : 0),
+  )
+  const steps = [...new Set([...cells.map((x) => x.step), ...(fd ? [stepKey(fd.step)] : [])])].sort(
+    (x, y) => stepRank(x) - stepRank(y) || (x < y ? -1 : 1),
+  )
   const measured = cells.filter((x) => x.text === '')
   const special = cells.filter((x) => x.text !== '')
   const perEntry = new Map<string, number>()
@@ -86,28 +90,65 @@ export function divergenceSpec(report: AuditReport, c: PairRecord, index: number
   const y = {field: 'entry', type: 'nominal', sort: entries, scale: {domain: entries}, title: null} as const
   const heat: Record<string, unknown>[] = []
   if (measured.length > 0) {
-    heat.push({data: {values: measured}, mark: {type: 'rect', stroke: 'white', strokeWidth: 1}, encoding: {x, y, color: {field: 'max_abs', type: 'quantitative', scale: {type: 'log', scheme: 'inferno', reverse: true}, legend: {title: 'max abs error', format: '.0e', orient: 'bottom', gradientLength: 160}}}})
+    heat.push({
+      data: {values: measured},
+      mark: {type: 'rect', stroke: 'white', strokeWidth: 1},
+      encoding: {
+        x,
+        y,
+        color: {
+          field: 'max_abs',
+          type: 'quantitative',
+          scale: {type: 'log', scheme: 'inferno', reverse: true},
+          legend: {title: 'max abs error', format: '.0e', orient: 'bottom', gradientLength: 160},
+        },
+      },
+    })
   }
   if (special.length > 0) {
     heat.push({data: {values: special}, mark: {type: 'rect', fill: '#bbb', stroke: 'white'}, encoding: {x, y}})
     heat.push({data: {values: special}, mark: {type: 'text', fontSize: 11, fontWeight: 700}, encoding: {x, y, text: {field: 'text'}}})
   }
   if (fd) {
-    heat.push({data: {values: [{entry: label(fd.entry), step: stepKey(fd.step)}]}, mark: {type: 'rect', fillOpacity: 0, stroke: '#0a7', strokeWidth: 3}, encoding: {x, y}})
+    heat.push({
+      data: {values: [{entry: label(fd.entry), step: stepKey(fd.step)}]},
+      mark: {type: 'rect', fillOpacity: 0, stroke: '#0a7', strokeWidth: 3},
+      encoding: {x, y},
+    })
   }
   const strip: Record<string, unknown>[] = []
-  const floors = floor ? [...floor].filter(([e, v]) => v > 0 && Number.isFinite(v) && entries.includes(e)).map(([entry, max_abs]) => ({entry, max_abs})) : []
+  const floors = floor
+    ? [...floor].filter(([e, v]) => v > 0 && Number.isFinite(v) && entries.includes(e)).map(([entry, max_abs]) => ({entry, max_abs}))
+    : []
   if (perEntry.size > 0) {
-    const xLog = {field: 'max_abs', type: 'quantitative', scale: {type: 'log'}, title: 'largest max abs', axis: {format: '.0e', tickCount: 4, labelOverlap: 'greedy', labelSeparation: 4}}
-    strip.push({data: {values: [...perEntry].map(([entry, max_abs]) => ({entry, max_abs}))}, mark: {type: 'point', filled: true, size: 60, color: '#333'}, encoding: {y: {...y, axis: {labels: false, ticks: false, domain: false}}, x: xLog}})
-    if (floors.length > 0) strip.push({data: {values: floors}, mark: {type: 'tick', color: '#d62728', thickness: 3, size: 16}, encoding: {y: {...y, axis: null}, x: xLog}})
+    const xLog = {
+      field: 'max_abs',
+      type: 'quantitative',
+      scale: {type: 'log'},
+      title: 'largest max abs',
+      axis: {format: '.0e', tickCount: 4, labelOverlap: 'greedy', labelSeparation: 4},
+    }
+    strip.push({
+      data: {values: [...perEntry].map(([entry, max_abs]) => ({entry, max_abs}))},
+      mark: {type: 'point', filled: true, size: 60, color: '#333'},
+      encoding: {y: {...y, axis: {labels: false, ticks: false, domain: false}}, x: xLog},
+    })
+    if (floors.length > 0)
+      strip.push({
+        data: {values: floors},
+        mark: {type: 'tick', color: '#d62728', thickness: 3, size: 16},
+        encoding: {y: {...y, axis: null}, x: xLog},
+      })
   }
 
   const spec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     config: CONFIG,
     spacing: 12,
-    hconcat: [{width: {step: 52}, height: {step: 24}, layer: heat}, ...(strip.length > 0 ? [{width: 180, height: {step: 24}, layer: strip}] : [])],
+    hconcat: [
+      {width: {step: 52}, height: {step: 24}, layer: heat},
+      ...(strip.length > 0 ? [{width: 180, height: {step: 24}, layer: strip}] : []),
+    ],
     resolve: {scale: {y: 'independent'}},
   } as unknown as TopLevelSpec
   const noise = !floor
@@ -115,7 +156,9 @@ export function divergenceSpec(report: AuditReport, c: PairRecord, index: number
     : floors.length > 0
       ? ' Red ticks: the noise floor, the largest difference between repeats of the same target; entries without a tick were bitwise identical across repeats.'
       : ' Noise floor: repeats within each target were bitwise identical (0), so every difference here is beyond noise.'
-  const first = fd ? ` The green box marks the first divergence (step ${cleanText(fd.step, 20)}, ${label(fd.entry)}, ${cleanText(fd.phase, 20)}).` : ''
+  const first = fd
+    ? ` The green box marks the first divergence (step ${cleanText(fd.step, 20)}, ${label(fd.entry)}, ${cleanText(fd.phase, 20)}).`
+    : ''
   return {
     id: `divergence-${index}`,
     title: `Divergence map: ${label(c.a.name)} → ${label(c.b.name)}`,
@@ -123,8 +166,9 @@ export function divergenceSpec(report: AuditReport, c: PairRecord, index: number
       (d.map && d.map.length > 0
         ? `Max abs error of every differing (entry, stored step) pair with stored values on both sides (${d.map.length}), log color scale; right: the largest per entry. Empty cells: identical, or not stored.`
         : d.worst.length > 0
-        ? `Max abs error of the ${d.worst.length} most-diverged (entry, stored step) pairs the report keeps, log color scale; right: the largest per entry. Empty cells were not among them.`
-        : 'No differing entry has stored values on both sides, so only the first divergence can be placed.') + `${first}${noise} ${d.counts.differing} of ${d.counts.entries} trace entries differ in total.`,
+          ? `Max abs error of the ${d.worst.length} most-diverged (entry, stored step) pairs the report keeps, log color scale; right: the largest per entry. Empty cells were not among them.`
+          : 'No differing entry has stored values on both sides, so only the first divergence can be placed.') +
+      `${first}${noise} ${d.counts.differing} of ${d.counts.entries} trace entries differ in total.`,
     spec,
   }
 }
@@ -139,7 +183,11 @@ function accuracyDomain(values: number[]): [number, number] {
 /** (b) Validation accuracy per target, one dot per repeat; mean ± sd over seeds when present. */
 export function accuracySpec(report: AuditReport): ChartSpec | null {
   const names = new Map(report.targets.map((t) => [t.index, label(t.name)]))
-  const points = report.targets.flatMap((t) => t.runs.filter((r) => typeof r.final.val_accuracy === 'number' && Number.isFinite(r.final.val_accuracy)).map((r) => ({target: names.get(t.index)!, repeat: `repeat ${r.repeat}`, accuracy: r.final.val_accuracy as number})))
+  const points = report.targets.flatMap((t) =>
+    t.runs
+      .filter((r) => typeof r.final.val_accuracy === 'number' && Number.isFinite(r.final.val_accuracy))
+      .map((r) => ({target: names.get(t.index)!, repeat: `repeat ${r.repeat}`, accuracy: r.final.val_accuracy as number})),
+  )
   const seeds = (report.attribution?.seeds?.per_target ?? [])
     .filter((p) => p.accuracy.mean !== null && Number.isFinite(p.accuracy.mean) && names.has(p.target))
     .map((p) => {
@@ -151,16 +199,44 @@ export function accuracySpec(report: AuditReport): ChartSpec | null {
   const order = [...names.values()].filter((n) => points.some((p) => p.target === n) || seeds.some((s) => s.target === n))
   const domain = accuracyDomain([...points.map((p) => p.accuracy), ...seeds.flatMap((s) => [s.lo, s.hi])])
   const y = {field: 'target', type: 'nominal', sort: order, scale: {domain: order}, title: null}
-  const xEnc = {type: 'quantitative', scale: {domain, zero: false, nice: false}, title: 'validation accuracy', axis: {format: '.3f', tickCount: 6}}
+  const xEnc = {
+    type: 'quantitative',
+    scale: {domain, zero: false, nice: false},
+    title: 'validation accuracy',
+    axis: {format: '.3f', tickCount: 6},
+  }
   const layer: Record<string, unknown>[] = []
   if (seeds.length > 0) {
-    layer.push({data: {values: seeds}, mark: {type: 'rule', color: '#e6550d', strokeWidth: 2}, encoding: {y, x: {field: 'lo', ...xEnc}, x2: {field: 'hi'}}})
-    layer.push({data: {values: seeds}, mark: {type: 'tick', color: '#e6550d', thickness: 3, size: 18}, encoding: {y, x: {field: 'mean', ...xEnc}}})
+    layer.push({
+      data: {values: seeds},
+      mark: {type: 'rule', color: '#e6550d', strokeWidth: 2},
+      encoding: {y, x: {field: 'lo', ...xEnc}, x2: {field: 'hi'}},
+    })
+    layer.push({
+      data: {values: seeds},
+      mark: {type: 'tick', color: '#e6550d', thickness: 3, size: 18},
+      encoding: {y, x: {field: 'mean', ...xEnc}},
+    })
   }
   if (points.length > 0) {
-    layer.push({data: {values: points}, mark: {type: 'point', filled: true, size: 70, opacity: 0.85}, encoding: {y, yOffset: {field: 'repeat', type: 'nominal'}, x: {field: 'accuracy', ...xEnc}, color: {field: 'repeat', type: 'nominal', title: null, legend: {orient: 'bottom'}}}})
+    layer.push({
+      data: {values: points},
+      mark: {type: 'point', filled: true, size: 70, opacity: 0.85},
+      encoding: {
+        y,
+        yOffset: {field: 'repeat', type: 'nominal'},
+        x: {field: 'accuracy', ...xEnc},
+        color: {field: 'repeat', type: 'nominal', title: null, legend: {orient: 'bottom'}},
+      },
+    })
   }
-  const spec = {$schema: 'https://vega.github.io/schema/vega-lite/v5.json', config: CONFIG, width: 520, height: {step: Math.max(24, 14 * Math.max(1, ...report.targets.map((t) => t.runs.length)))}, layer} as unknown as TopLevelSpec
+  const spec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    config: CONFIG,
+    width: 520,
+    height: {step: Math.max(24, 14 * Math.max(1, ...report.targets.map((t) => t.runs.length)))},
+    layer,
+  } as unknown as TopLevelSpec
   return {
     id: 'accuracy',
     title: 'Validation accuracy per target',
@@ -201,14 +277,21 @@ export function lossSpec(report: AuditReport): ChartSpec | null {
       detail: {field: 'metric'},
     },
   } as unknown as TopLevelSpec
-  return {id: 'loss', title: 'Loss per epoch', caption: 'Validation loss (solid) and training loss (dashed) after each epoch (counted from 1), one line per run; identical runs draw on top of each other.', spec}
+  return {
+    id: 'loss',
+    title: 'Loss per epoch',
+    caption:
+      'Validation loss (solid) and training loss (dashed) after each epoch (counted from 1), one line per run; identical runs draw on top of each other.',
+    spec,
+  }
 }
 
 /** Every chart of the report, in page order. Pure. */
 export function chartSpecs(report: AuditReport): ChartSpec[] {
   const out: ChartSpec[] = []
   report.comparisons.forEach((c, i) => {
-    if (!c.divergence.bitwise_identical && ((c.divergence.map ?? c.divergence.worst).length > 0 || c.divergence.first_divergence)) out.push(divergenceSpec(report, c, i + 1))
+    if (!c.divergence.bitwise_identical && ((c.divergence.map ?? c.divergence.worst).length > 0 || c.divergence.first_divergence))
+      out.push(divergenceSpec(report, c, i + 1))
   })
   const acc = accuracySpec(report)
   if (acc) out.push(acc)
@@ -238,8 +321,10 @@ const NO_LOADER = {
 
 // Helvetica/Arial advance widths (1/1000 em) for printable ASCII, from space to '~'.
 const ASCII_WIDTHS = [
-  278, 278, 355, 556, 556, 889, 667, 191, 333, 333, 389, 584, 278, 333, 278, 278, 556, 556, 556, 556, 556, 556, 556, 556, 556, 556, 278, 278, 584, 584, 584, 556, 1015, 667, 667, 722, 722, 667, 611, 778, 722, 278, 500, 667, 556, 833, 722, 778, 667, 778, 722, 667,
-  611, 722, 667, 944, 667, 667, 611, 278, 278, 278, 469, 556, 333, 556, 556, 500, 556, 556, 278, 556, 556, 222, 222, 500, 222, 833, 556, 556, 556, 556, 333, 500, 278, 556, 500, 722, 500, 500, 500, 334, 260, 334, 584,
+  278, 278, 355, 556, 556, 889, 667, 191, 333, 333, 389, 584, 278, 333, 278, 278, 556, 556, 556, 556, 556, 556, 556, 556, 556, 556, 278,
+  278, 584, 584, 584, 556, 1015, 667, 667, 722, 722, 667, 611, 778, 722, 278, 500, 667, 556, 833, 722, 778, 667, 778, 722, 667, 611, 722,
+  667, 944, 667, 667, 611, 278, 278, 278, 469, 556, 333, 556, 556, 500, 556, 556, 278, 556, 556, 222, 222, 500, 222, 833, 556, 556, 556,
+  556, 333, 500, 278, 556, 500, 722, 500, 500, 500, 334, 260, 334, 584,
 ]
 
 /**

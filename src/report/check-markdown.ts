@@ -12,7 +12,12 @@ export function renderCheckMarkdown(r: CheckReport): string {
     out.push(`## ✅ repro check: baseline updated — ${escapeMarkdown(r.baseline.path, 300)}`, '')
   } else {
     const cause = r.policy?.causes[0]
-    out.push(r.status === 'pass' ? '## ✅ repro check: within policy' : `## ❌ repro check: beyond policy — ${escapeMarkdown(cause ?? 'see the checks below', 400)}`, '')
+    out.push(
+      r.status === 'pass'
+        ? '## ✅ repro check: within policy'
+        : `## ❌ repro check: beyond policy — ${escapeMarkdown(cause ?? 'see the checks below', 400)}`,
+      '',
+    )
   }
   const git = r.git
   out.push(
@@ -24,7 +29,8 @@ export function renderCheckMarkdown(r: CheckReport): string {
   if (r.policy) {
     out.push('| | check | target | detail |', '|---|---|---|---|')
     for (const c of r.policy.checks) {
-      const target = c.target === null ? '—' : escapeMarkdown(r.audit.targets.find((t) => t.index === c.target)?.name ?? `#${c.target}`, 120)
+      const target =
+        c.target === null ? '—' : escapeMarkdown(r.audit.targets.find((t) => t.index === c.target)?.name ?? `#${c.target}`, 120)
       out.push(`| ${MARK[c.status]} | ${escapeMarkdown(c.name, 40)} | ${target} | ${escapeMarkdown(c.detail, 600)} |`)
     }
     out.push('')

@@ -3,8 +3,9 @@
 
 // C0 controls except tab and newline, DEL, C1 controls; U+FFFE/U+FFFF (not characters in
 // XML 1.0); bidi embeddings/overrides/isolates, which can visually reorder a line of a report.
-// eslint-disable-next-line no-control-regex
-const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\ufffe\uffff\u202a-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g
+const UNSAFE =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point (they are stripped from untrusted text)
+  /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\ufffe\uffff\u202a-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g
 
 /** Any value as display text: non-strings as JSON, unsafe characters as U+FFFD, capped at `max`. */
 export function cleanText(value: unknown, max = 4096, opts: {keepNewlines?: boolean} = {}): string {

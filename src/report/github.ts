@@ -25,12 +25,19 @@ export function githubAnnotations(report: AuditReport): string[] {
   for (const c of checks) {
     if (c.status === 'failed') errors.push(`::error title=${escapeWorkflowProperty(`repro: ${c.name}`)}::${escapeWorkflowData(c.message)}`)
     // skipped checks of a knob variant carry a real difference worth seeing, as a warning
-    else if (c.status === 'skipped' && c.classname === 'repro.variant') warnings.push(`::warning title=${escapeWorkflowProperty(`repro: ${c.name}`)}::${escapeWorkflowData(c.message)}`)
+    else if (c.status === 'skipped' && c.classname === 'repro.variant')
+      warnings.push(`::warning title=${escapeWorkflowProperty(`repro: ${c.name}`)}::${escapeWorkflowData(c.message)}`)
   }
   const cap = (lines: string[], kind: string): string[] =>
-    lines.length > MAX_ANNOTATIONS ? [...lines.slice(0, MAX_ANNOTATIONS - 1), `::${kind} title=repro::${lines.length - MAX_ANNOTATIONS + 1} more ${kind}s in the step summary and report.json`] : lines
+    lines.length > MAX_ANNOTATIONS
+      ? [
+          ...lines.slice(0, MAX_ANNOTATIONS - 1),
+          `::${kind} title=repro::${lines.length - MAX_ANNOTATIONS + 1} more ${kind}s in the step summary and report.json`,
+        ]
+      : lines
   const out = [...cap(errors, 'error'), ...cap(warnings, 'warning')]
-  if (out.length === 0 && report.verdict.status !== 'reproducible') out.push(`::error title=repro::${escapeWorkflowData(report.verdict.headline)}`)
+  if (out.length === 0 && report.verdict.status !== 'reproducible')
+    out.push(`::error title=repro::${escapeWorkflowData(report.verdict.headline)}`)
   return out
 }
 
@@ -55,10 +62,14 @@ export interface GitHubIo {
  * Inside GitHub Actions (`GITHUB_ACTIONS=true`): append the summary to $GITHUB_STEP_SUMMARY
  * (when set) and print the annotations. Returns whether anything was published.
  */
-export async function publishToGitHub(report: AuditReport, env: NodeJS.ProcessEnv, io: GitHubIo = {appendFile: (f, t) => fs.appendFile(f, t), writeLine: (l) => process.stdout.write(`${l}\n`)}): Promise<boolean> {
+export async function publishToGitHub(
+  report: AuditReport,
+  env: NodeJS.ProcessEnv,
+  io: GitHubIo = {appendFile: (f, t) => fs.appendFile(f, t), writeLine: (l) => process.stdout.write(`${l}\n`)},
+): Promise<boolean> {
   if (!isGitHubActions(env)) return false
   const summaryFile = env['GITHUB_STEP_SUMMARY']
-  if (summaryFile) await io.appendFile(summaryFile, stepSummary(report) + '\n')
+  if (summaryFile) await io.appendFile(summaryFile, `${stepSummary(report)}\n`)
   for (const line of githubAnnotations(report)) io.writeLine(line)
   return true
 }

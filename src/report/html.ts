@@ -83,7 +83,14 @@ function header(report: AuditReport): string {
   const i = title.indexOf(' — ')
   const [big, small] = i > 0 ? [title.slice(0, i), title.slice(i + 3)] : [title, '']
   const counted = report.targets.filter((t) => t.role === 'target').length
-  const meta = [`exit ${v.exit_code}`, `${counted} target(s)`, `${report.comparisons.length} comparison(s)`, `repro ${report.tool.version}`, report.created, gitLine(report.git)].filter((x): x is string => x !== null)
+  const meta = [
+    `exit ${v.exit_code}`,
+    `${counted} target(s)`,
+    `${report.comparisons.length} comparison(s)`,
+    `repro ${report.tool.version}`,
+    report.created,
+    gitLine(report.git),
+  ].filter((x): x is string => x !== null)
   return `<header class="verdict-${v.status}"><div class="inner"><div class="mark" aria-hidden="true">${VERDICT_MARK[v.status]}</div><div>
 <h1>${h(big.charAt(0).toUpperCase() + big.slice(1), 300)}</h1>
 ${small ? `<p class="headline">${h(small, 2000)}</p>\n` : ''}<p class="meta">${meta.map((m) => h(m, 200)).join(' · ')}</p>
@@ -108,7 +115,13 @@ function targetsSection(report: AuditReport): string {
   ])
   const idDetails = report.targets
     .filter((t) => t.identity && Object.keys(t.identity.details).length > 0)
-    .map((t) => `<h3>${h(t.name, 300)}</h3><dl>${Object.entries(t.identity!.details).slice(0, 100).map(([k, v]) => `<dt>${h(k, 100)}</dt><dd class="mono">${h(v ?? 'null', 2000)}</dd>`).join('')}</dl>`)
+    .map(
+      (t) =>
+        `<h3>${h(t.name, 300)}</h3><dl>${Object.entries(t.identity!.details)
+          .slice(0, 100)
+          .map(([k, v]) => `<dt>${h(k, 100)}</dt><dd class="mono">${h(v ?? 'null', 2000)}</dd>`)
+          .join('')}</dl>`,
+    )
   const s = report.settings
   const settings: [string, string][] = [
     ['seed', String(s.seed)],
@@ -133,7 +146,8 @@ function resultPill(c: PairRecord): string {
 }
 
 function comparisonsSection(report: AuditReport): string {
-  if (report.comparisons.length === 0) return `<section id="comparisons"><h2>Comparisons</h2><p class="note">No comparison: fewer than two runs could be read.</p></section>`
+  if (report.comparisons.length === 0)
+    return `<section id="comparisons"><h2>Comparisons</h2><p class="note">No comparison: fewer than two runs could be read.</p></section>`
   const rows = report.comparisons.map((c) => [
     td(h(c.role, 20), 'nowrap'),
     td(h(c.a.name, 300)),
@@ -171,8 +185,17 @@ function fingerprintSection(report: AuditReport): string {
     const title = `<h3>${h(c.a.name, 200)} → ${h(c.b.name, 200)}</h3>`
     if (c.fingerprint_changed === 0) return `${title}<p class="note">Fingerprints are identical.</p>`
     const rows = [...c.fingerprint_changes].sort((x, y) => Number(y.changed) - Number(x.changed))
-    const shown = rows.slice(0, MAX_FINGERPRINT_ROWS).map((r) => [td(h(r.group, 40)), td(`<span class="mono">${h(r.path, 400)}</span>`), td(`<span class="mono">${fingerprintValue(r, 'a')}</span>`), td(`<span class="mono">${fingerprintValue(r, 'b')}</span>`), td(h(r.change, 20))])
-    const more = c.fingerprint_changed > shown.length ? `<p class="note">… ${c.fingerprint_changed - shown.length} more in report.json</p>` : ''
+    const shown = rows
+      .slice(0, MAX_FINGERPRINT_ROWS)
+      .map((r) => [
+        td(h(r.group, 40)),
+        td(`<span class="mono">${h(r.path, 400)}</span>`),
+        td(`<span class="mono">${fingerprintValue(r, 'a')}</span>`),
+        td(`<span class="mono">${fingerprintValue(r, 'b')}</span>`),
+        td(h(r.change, 20)),
+      ])
+    const more =
+      c.fingerprint_changed > shown.length ? `<p class="note">… ${c.fingerprint_changed - shown.length} more in report.json</p>` : ''
     return `${title}<p class="note">${c.fingerprint_changed} changed field(s), changed rows first.</p>\n${tableHtml(['group', 'field', 'a', 'b', 'change'], shown)}${more}`
   })
   return `<section id="fingerprint"><h2>Fingerprint differences</h2>\n${parts.join('\n')}\n</section>`
@@ -182,11 +205,19 @@ function chartsSection(report: AuditReport, charts: RenderedChart[]): string {
   const worst = report.comparisons
     .filter((c) => c.divergence.worst.length > 0)
     .map((c) => {
-      const rows = c.divergence.worst.map((w) => [td(h(w.step, 20), 'num'), td(`<span class="mono">${h(w.name, 300)}</span>`), td(h(w.phase, 20)), td(formatNumber(w.max_abs), 'num'), td(formatNumber(w.rel_l2), 'num')])
+      const rows = c.divergence.worst.map((w) => [
+        td(h(w.step, 20), 'num'),
+        td(`<span class="mono">${h(w.name, 300)}</span>`),
+        td(h(w.phase, 20)),
+        td(formatNumber(w.max_abs), 'num'),
+        td(formatNumber(w.rel_l2), 'num'),
+      ])
       return `<details><summary>Largest differences at stored steps: ${h(c.a.name, 200)} → ${h(c.b.name, 200)}</summary>\n${tableHtml([['step', 'num'], 'entry', 'phase', ['max abs', 'num'], ['rel L2', 'num']], rows)}\n</details>`
     })
   if (charts.length === 0 && worst.length === 0) return ''
-  const figures = charts.map((c) => `<figure id="${c.id}">\n${c.svg}\n<figcaption><b>${h(c.title, 300)}.</b> ${h(c.caption, 2000)}</figcaption>\n</figure>`)
+  const figures = charts.map(
+    (c) => `<figure id="${c.id}">\n${c.svg}\n<figcaption><b>${h(c.title, 300)}.</b> ${h(c.caption, 2000)}</figcaption>\n</figure>`,
+  )
   return `<section id="charts"><h2>Charts</h2>\n${figures.join('\n')}\n${worst.join('\n')}\n</section>`
 }
 
@@ -194,8 +225,14 @@ function suspectsSection(report: AuditReport): string {
   const at = report.attribution
   if (!at) return ''
   const parts: string[] = []
-  if (at.where) parts.push(`<p>Divergence starts in the <b>${h(at.where.phase, 40)}</b> pass${at.where.module_type ? ` of a <b>${h(at.where.module_type, 80)}</b>` : ''} (<span class="mono">${h(at.where.entry, 300)}</span>, step ${h(at.where.step, 20)}).</p>`)
-  if (at.residual) parts.push(`<p>With every differing knob aligned, it still starts in the <b>${h(at.residual.phase, 40)}</b> pass${at.residual.module_type ? ` of a <b>${h(at.residual.module_type, 80)}</b>` : ''} (<span class="mono">${h(at.residual.entry, 300)}</span>, step ${h(at.residual.step, 20)}).</p>`)
+  if (at.where)
+    parts.push(
+      `<p>Divergence starts in the <b>${h(at.where.phase, 40)}</b> pass${at.where.module_type ? ` of a <b>${h(at.where.module_type, 80)}</b>` : ''} (<span class="mono">${h(at.where.entry, 300)}</span>, step ${h(at.where.step, 20)}).</p>`,
+    )
+  if (at.residual)
+    parts.push(
+      `<p>With every differing knob aligned, it still starts in the <b>${h(at.residual.phase, 40)}</b> pass${at.residual.module_type ? ` of a <b>${h(at.residual.module_type, 80)}</b>` : ''} (<span class="mono">${h(at.residual.entry, 300)}</span>, step ${h(at.residual.step, 20)}).</p>`,
+    )
   if (at.suspects.length === 0) parts.push('<p class="note">No suspect found.</p>')
   else {
     const conf = {high: 'bad', medium: 'warn', low: 'info'} as const
@@ -203,7 +240,11 @@ function suspectsSection(report: AuditReport): string {
       .sort((x, y) => x.rank - y.rank)
       .map((s) => {
         const url = safeHttpsUrl(s.source)
-        const source = url ? ` <a href="${h(url, 2048)}" rel="noreferrer noopener">source</a>` : s.source ? ` <span class="note">(source: ${h(s.source, 300)})</span>` : ''
+        const source = url
+          ? ` <a href="${h(url, 2048)}" rel="noreferrer noopener">source</a>`
+          : s.source
+            ? ` <span class="note">(source: ${h(s.source, 300)})</span>`
+            : ''
         return [
           td(String(s.rank), 'num'),
           td(h(s.kind, 40), 'nowrap'),
@@ -217,32 +258,56 @@ function suspectsSection(report: AuditReport): string {
     parts.push(tableHtml([['#', 'num'], 'kind', 'suspect', 'a', 'b', 'confidence', 'evidence'], rows))
   }
   if (at.experiments.length > 0) {
-    const fd = (x: {step: string | number; entry: string} | null) => (x ? `step ${h(x.step, 20)}, <span class="mono">${h(x.entry, 300)}</span>` : '—')
+    const fd = (x: {step: string | number; entry: string} | null) =>
+      x ? `step ${h(x.step, 20)}, <span class="mono">${h(x.entry, 300)}</span>` : '—'
     const outcome = {disappears: 'ok', 'moves-later': 'warn', stays: 'bad', failed: 'info'} as const
     const rows = at.experiments.map((e) => [
       td(`<span class="mono">${h(e.id, 80)}</span>`),
-      td(e.knobs.map((k) => `<span class="mono">${h(k.name, 80)}: ${h(JSON.stringify(k.from) ?? 'undefined', 200)} → ${h(JSON.stringify(k.to) ?? 'undefined', 200)}</span>`).join('<br>')),
+      td(
+        e.knobs
+          .map(
+            (k) =>
+              `<span class="mono">${h(k.name, 80)}: ${h(JSON.stringify(k.from) ?? 'undefined', 200)} → ${h(JSON.stringify(k.to) ?? 'undefined', 200)}</span>`,
+          )
+          .join('<br>'),
+      ),
       td(`#${e.target} vs #${e.against}`),
       td(pill(e.outcome, outcome[e.outcome] ?? 'info')),
       td(fd(e.first_divergence_before)),
       td(fd(e.first_divergence_after)),
       td(h(e.note, 1000)),
     ])
-    parts.push(`<h3>Counterfactual reruns</h3>\n${tableHtml(['experiment', 'knobs', 'targets', 'divergence', 'before', 'after', 'note'], rows)}`)
+    parts.push(
+      `<h3>Counterfactual reruns</h3>\n${tableHtml(['experiment', 'knobs', 'targets', 'divergence', 'before', 'after', 'note'], rows)}`,
+    )
   }
   if (at.noise_floor.length > 0) {
     const rows = at.noise_floor.map((n) => [
       td(h(n.name, 300)),
       td(String(n.repeats), 'num'),
       td(n.bitwise ? pill('bitwise identical', 'ok') : pill(`${n.differing_entries} entries differ`, 'bad')),
-      td(n.spread.slice(0, 5).map((s) => `<span class="mono">${h(s.name, 200)}</span> ${formatNumber(s.max_abs)}`).join('<br>') || '—'),
+      td(
+        n.spread
+          .slice(0, 5)
+          .map((s) => `<span class="mono">${h(s.name, 200)}</span> ${formatNumber(s.max_abs)}`)
+          .join('<br>') || '—',
+      ),
     ])
     parts.push(`<h3>Noise floor</h3>\n${tableHtml(['target', ['repeats', 'num'], 'repeats are', 'largest spread between repeats'], rows)}`)
   }
   if (at.seeds) {
-    const rows = at.seeds.per_target.map((p) => [td(h(p.name, 300)), td(String(p.accuracy.n), 'num'), td(`${formatNumber(p.accuracy.mean)} ± ${formatNumber(p.accuracy.sd)}`, 'num'), td(`${formatNumber(p.loss.mean)} ± ${formatNumber(p.loss.sd)}`, 'num')])
-    const diffs = at.seeds.differences.map((d) => `<li>${h(d.sentence, 1000)} ${d.significant ? pill('significant', 'bad') : pill('within seed spread', 'ok')}</li>`)
-    parts.push(`<h3>Seed variance (${at.seeds.seeds.length} seeds)</h3>\n${tableHtml(['target', ['seeds', 'num'], ['val accuracy mean ± sd', 'num'], ['val loss mean ± sd', 'num']], rows)}${diffs.length ? `<ul>${diffs.join('')}</ul>` : ''}`)
+    const rows = at.seeds.per_target.map((p) => [
+      td(h(p.name, 300)),
+      td(String(p.accuracy.n), 'num'),
+      td(`${formatNumber(p.accuracy.mean)} ± ${formatNumber(p.accuracy.sd)}`, 'num'),
+      td(`${formatNumber(p.loss.mean)} ± ${formatNumber(p.loss.sd)}`, 'num'),
+    ])
+    const diffs = at.seeds.differences.map(
+      (d) => `<li>${h(d.sentence, 1000)} ${d.significant ? pill('significant', 'bad') : pill('within seed spread', 'ok')}</li>`,
+    )
+    parts.push(
+      `<h3>Seed variance (${at.seeds.seeds.length} seeds)</h3>\n${tableHtml(['target', ['seeds', 'num'], ['val accuracy mean ± sd', 'num'], ['val loss mean ± sd', 'num']], rows)}${diffs.length ? `<ul>${diffs.join('')}</ul>` : ''}`,
+    )
   }
   return `<section id="suspects"><h2>Suspects</h2>\n${parts.join('\n')}\n</section>`
 }
@@ -250,7 +315,10 @@ function suspectsSection(report: AuditReport): string {
 function errorsSection(report: AuditReport): string {
   const failed = report.targets.filter((t) => t.error)
   if (failed.length === 0) return ''
-  const items = failed.map((t) => `<h3>${h(t.name, 300)}</h3><pre><code>${h(t.error!.message, 8000, {keepNewlines: true})}</code></pre><p><b>Fix:</b> ${h(t.error!.hint, 2000)}</p>`)
+  const items = failed.map(
+    (t) =>
+      `<h3>${h(t.name, 300)}</h3><pre><code>${h(t.error!.message, 8000, {keepNewlines: true})}</code></pre><p><b>Fix:</b> ${h(t.error!.hint, 2000)}</p>`,
+  )
   return `<section id="errors"><h2>Errors</h2>\n${items.join('\n')}\n</section>`
 }
 

@@ -8,5 +8,5 @@ export function nonFiniteReplacer(_key: string, value: unknown): unknown {
 }
 
 export function renderJson(value: unknown): string {
-  return JSON.stringify(value, nonFiniteReplacer, 2) + '\n'
+  return `${JSON.stringify(value, nonFiniteReplacer, 2)}\n`
 }

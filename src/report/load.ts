@@ -17,7 +17,14 @@ export async function loadReport(file: string): Promise<AuditReport> {
     handle = await fs.open(file, 'r')
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : `cannot be opened (${code ?? 'error'})`
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EISDIR'
+          ? 'is a directory'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : `cannot be opened (${code ?? 'error'})`
     throw new ReproError(why, {subject: file, hint: HINT})
   }
   let bytes: Buffer
@@ -59,9 +66,13 @@ export function parseReport(text: string, file: string): AuditReport {
   }
   if (raw && typeof raw === 'object' && !Array.isArray(raw)) {
     const obj = raw as Record<string, unknown>
-    if ('error' in obj && !('schema' in obj)) throw new ReproError('holds an error result from repro, not a report', {subject: file, hint: HINT})
+    if ('error' in obj && !('schema' in obj))
+      throw new ReproError('holds an error result from repro, not a report', {subject: file, hint: HINT})
     if (typeof obj['schema'] === 'string' && obj['schema'] !== 'repro.report/1' && obj['schema'].startsWith('repro.report/')) {
-      throw new ReproError(`is a report in schema ${cleanText(obj['schema'], 40)}, this repro reads repro.report/1`, {subject: file, hint: 'render it with the repro version that wrote it'})
+      throw new ReproError(`is a report in schema ${cleanText(obj['schema'], 40)}, this repro reads repro.report/1`, {
+        subject: file,
+        hint: 'render it with the repro version that wrote it',
+      })
     }
   }
   const parsed = reportSchema.safeParse(raw)

@@ -75,8 +75,14 @@ function suspectsSection(report: AuditReport): string | null {
   const at = report.attribution
   if (!at) return null
   const parts: string[] = ['### Suspects']
-  if (at.where) parts.push(`Divergence starts in the **${md(at.where.phase, 40)}** pass${at.where.module_type ? ` of a ${md(at.where.module_type, 80)}` : ''} (${md(at.where.entry, 200)}, step ${md(at.where.step, 20)}).`)
-  if (at.residual) parts.push(`With every differing knob aligned, it still starts in the **${md(at.residual.phase, 40)}** pass${at.residual.module_type ? ` of a ${md(at.residual.module_type, 80)}` : ''} (${md(at.residual.entry, 200)}, step ${md(at.residual.step, 20)}).`)
+  if (at.where)
+    parts.push(
+      `Divergence starts in the **${md(at.where.phase, 40)}** pass${at.where.module_type ? ` of a ${md(at.where.module_type, 80)}` : ''} (${md(at.where.entry, 200)}, step ${md(at.where.step, 20)}).`,
+    )
+  if (at.residual)
+    parts.push(
+      `With every differing knob aligned, it still starts in the **${md(at.residual.phase, 40)}** pass${at.residual.module_type ? ` of a ${md(at.residual.module_type, 80)}` : ''} (${md(at.residual.entry, 200)}, step ${md(at.residual.step, 20)}).`,
+    )
   if (at.suspects.length === 0) parts.push('No suspect found.')
   else {
     const rows = [...at.suspects]
@@ -84,30 +90,67 @@ function suspectsSection(report: AuditReport): string | null {
       .map((s) => {
         const url = safeHttpsUrl(s.source)
         const source = url ? ` ([source](${url}))` : s.source ? ` (source: ${md(s.source, 200)})` : ''
-        return [String(s.rank), md(s.kind, 40), md(s.name, 200), md(s.a ?? '—', 200), md(s.b ?? '—', 200), md(s.confidence, 10), md(s.evidence, 500) + (s.explanation ? ` — ${md(s.explanation, 500)}` : '') + source]
+        return [
+          String(s.rank),
+          md(s.kind, 40),
+          md(s.name, 200),
+          md(s.a ?? '—', 200),
+          md(s.b ?? '—', 200),
+          md(s.confidence, 10),
+          md(s.evidence, 500) + (s.explanation ? ` — ${md(s.explanation, 500)}` : '') + source,
+        ]
       })
     parts.push(table(['#', 'kind', 'suspect', 'a', 'b', 'confidence', 'evidence'], rows))
   }
   if (at.experiments.length > 0) {
     const rows = at.experiments.map((e) => [
       md(e.id, 60),
-      md(e.knobs.map((k) => `${k.name}: ${JSON.stringify(k.from) ?? 'undefined'} → ${JSON.stringify(k.to) ?? 'undefined'}`).join(', '), 300),
+      md(
+        e.knobs.map((k) => `${k.name}: ${JSON.stringify(k.from) ?? 'undefined'} → ${JSON.stringify(k.to) ?? 'undefined'}`).join(', '),
+        300,
+      ),
       md(`#${e.target} vs #${e.against}`),
       md(e.outcome, 20),
       md(e.first_divergence_before ? `step ${e.first_divergence_before.step}, ${e.first_divergence_before.entry}` : '—', 200),
       md(e.first_divergence_after ? `step ${e.first_divergence_after.step}, ${e.first_divergence_after.entry}` : '—', 200),
       md(e.note, 300),
     ])
-    parts.push(details(`Counterfactual reruns (${at.experiments.length})`, table(['experiment', 'knobs', 'targets', 'divergence', 'before', 'after', 'note'], rows)))
+    parts.push(
+      details(
+        `Counterfactual reruns (${at.experiments.length})`,
+        table(['experiment', 'knobs', 'targets', 'divergence', 'before', 'after', 'note'], rows),
+      ),
+    )
   }
   if (at.noise_floor.length > 0) {
-    const rows = at.noise_floor.map((n) => [md(n.name, 200), String(n.repeats), n.bitwise ? 'bitwise identical' : `${n.differing_entries} entries differ`, md(n.spread.slice(0, 3).map((s) => `${s.name} ${formatNumber(s.max_abs)}`).join(', ') || '—', 300)])
+    const rows = at.noise_floor.map((n) => [
+      md(n.name, 200),
+      String(n.repeats),
+      n.bitwise ? 'bitwise identical' : `${n.differing_entries} entries differ`,
+      md(
+        n.spread
+          .slice(0, 3)
+          .map((s) => `${s.name} ${formatNumber(s.max_abs)}`)
+          .join(', ') || '—',
+        300,
+      ),
+    ])
     parts.push(details('Noise floor (repeats within a target)', table(['target', 'repeats', 'repeats are', 'largest spread'], rows)))
   }
   if (at.seeds) {
-    const rows = at.seeds.per_target.map((p) => [md(p.name, 200), String(p.accuracy.n), `${formatNumber(p.accuracy.mean)} ± ${formatNumber(p.accuracy.sd)}`, `${formatNumber(p.loss.mean)} ± ${formatNumber(p.loss.sd)}`])
+    const rows = at.seeds.per_target.map((p) => [
+      md(p.name, 200),
+      String(p.accuracy.n),
+      `${formatNumber(p.accuracy.mean)} ± ${formatNumber(p.accuracy.sd)}`,
+      `${formatNumber(p.loss.mean)} ± ${formatNumber(p.loss.sd)}`,
+    ])
     const diffs = at.seeds.differences.map((d) => `- ${md(d.sentence, 400)}`).join('\n')
-    parts.push(details(`Seed variance (${at.seeds.seeds.length} seeds)`, `${table(['target', 'seeds', 'val accuracy mean ± sd', 'val loss mean ± sd'], rows)}${diffs ? `\n\n${diffs}` : ''}`))
+    parts.push(
+      details(
+        `Seed variance (${at.seeds.seeds.length} seeds)`,
+        `${table(['target', 'seeds', 'val accuracy mean ± sd', 'val loss mean ± sd'], rows)}${diffs ? `\n\n${diffs}` : ''}`,
+      ),
+    )
   }
   return parts.join('\n\n')
 }
@@ -120,7 +163,10 @@ function fingerprintSections(report: AuditReport): string[] {
       const rows = [...c.fingerprint_changes].sort((x, y) => Number(y.changed) - Number(x.changed))
       const shown = rows.slice(0, MAX_FINGERPRINT_ROWS).map((r) => [md(r.group, 40), md(r.path, 200), value(r.a), value(r.b), r.change])
       const more = c.fingerprint_changed > shown.length ? `\n\n… ${c.fingerprint_changed - shown.length} more in report.json` : ''
-      return details(`Fingerprint differences: ${md(c.a.name, 120)} → ${md(c.b.name, 120)} (${c.fingerprint_changed} changed)`, table(['group', 'field', 'a', 'b', 'change'], shown) + more)
+      return details(
+        `Fingerprint differences: ${md(c.a.name, 120)} → ${md(c.b.name, 120)} (${c.fingerprint_changed} changed)`,
+        table(['group', 'field', 'a', 'b', 'change'], shown) + more,
+      )
     })
 }
 
@@ -128,13 +174,28 @@ function worstSections(report: AuditReport): string[] {
   return report.comparisons
     .filter((c) => c.divergence.worst.length > 0)
     .map((c) => {
-      const rows = c.divergence.worst.slice(0, MAX_WORST_ROWS).map((w) => [md(w.step, 20), md(w.name, 200), md(w.phase, 20), formatNumber(w.max_abs), formatNumber(w.rel_l2)])
-      return details(`Largest differences at stored steps: ${md(c.a.name, 120)} → ${md(c.b.name, 120)}`, table(['step', 'entry', 'phase', 'max abs', 'rel L2'], rows))
+      const rows = c.divergence.worst
+        .slice(0, MAX_WORST_ROWS)
+        .map((w) => [md(w.step, 20), md(w.name, 200), md(w.phase, 20), formatNumber(w.max_abs), formatNumber(w.rel_l2)])
+      return details(
+        `Largest differences at stored steps: ${md(c.a.name, 120)} → ${md(c.b.name, 120)}`,
+        table(['step', 'entry', 'phase', 'max abs', 'rel L2'], rows),
+      )
     })
 }
 
 function outcomeSection(report: AuditReport): string | null {
-  const rows = report.targets.flatMap((t) => t.runs.map((r) => [md(t.name, 200), String(r.repeat), formatNumber(r.final.val_accuracy), formatNumber(r.final.val_loss), formatNumber(r.final.train_loss), String(r.epochs.length), Number.isFinite(r.seconds) ? r.seconds.toFixed(1) : '—']))
+  const rows = report.targets.flatMap((t) =>
+    t.runs.map((r) => [
+      md(t.name, 200),
+      String(r.repeat),
+      formatNumber(r.final.val_accuracy),
+      formatNumber(r.final.val_loss),
+      formatNumber(r.final.train_loss),
+      String(r.epochs.length),
+      Number.isFinite(r.seconds) ? r.seconds.toFixed(1) : '—',
+    ]),
+  )
   if (rows.length === 0) return null
   return details('Outcome per run', table(['target', 'repeat', 'val accuracy', 'val loss', 'train loss', 'epochs', 'seconds'], rows))
 }
@@ -160,5 +221,5 @@ export function renderMarkdown(report: AuditReport): string {
     outcomeSection(report),
     errorsSection(report),
   ]
-  return parts.filter((p): p is string => p !== null).join('\n\n') + '\n'
+  return `${parts.filter((p): p is string => p !== null).join('\n\n')}\n`
 }

@@ -82,7 +82,13 @@ const pairRecord = z.looseObject({
   divergence: z.looseObject({
     bitwise_identical: z.boolean(),
     first_divergence: firstDivergence.nullable(),
-    counts: z.looseObject({entries: z.number(), identical: z.number(), differing: z.number(), differing_with_values: z.number(), beyond_tolerance: z.number()}),
+    counts: z.looseObject({
+      entries: z.number(),
+      identical: z.number(),
+      differing: z.number(),
+      differing_with_values: z.number(),
+      beyond_tolerance: z.number(),
+    }),
     worst: list(z.looseObject({name: str(), phase: str(64), step, max_abs: num, rel_l2: num})),
     map: list(z.looseObject({name: str(), phase: str(64), step, max_abs: num})).optional(),
   }),
@@ -112,7 +118,14 @@ const attribution = z.looseObject({
       seeds: list(z.number()),
       per_target: list(z.looseObject({target: z.number(), name: str(), accuracy: stat, loss: stat})),
       differences: list(
-        z.looseObject({a: z.number(), b: z.number(), diff: numOrNull, ci95: z.tuple([num, num]).nullable(), significant: z.boolean(), sentence: str()}),
+        z.looseObject({
+          a: z.number(),
+          b: z.number(),
+          diff: numOrNull,
+          ci95: z.tuple([num, num]).nullable(),
+          significant: z.boolean(),
+          sentence: str(),
+        }),
       ),
     })
     .nullable(),
@@ -153,11 +166,22 @@ export const reportSchema = z
     command: str(),
     host: z.unknown(),
     git: z.unknown(),
-    settings: z.looseObject({repeats: z.number(), seed: z.number(), epochs: z.number(), data_source: str(), data_sha256: str(256), out_dir: str()}),
+    settings: z.looseObject({
+      repeats: z.number(),
+      seed: z.number(),
+      epochs: z.number(),
+      data_source: str(),
+      data_sha256: str(256),
+      out_dir: str(),
+    }),
     targets: list(targetRecord, 10_000),
     comparisons: list(pairRecord, 10_000),
     attribution: attribution.optional(),
-    verdict: z.looseObject({status: z.enum(['reproducible', 'drift', 'error']), exit_code: z.union([z.literal(0), z.literal(1), z.literal(2)]), headline: str()}),
+    verdict: z.looseObject({
+      status: z.enum(['reproducible', 'drift', 'error']),
+      exit_code: z.union([z.literal(0), z.literal(1), z.literal(2)]),
+      headline: str(),
+    }),
   })
   .meta({
     title: 'repro report',
@@ -166,5 +190,5 @@ export const reportSchema = z
 
 /** The published JSON Schema (schemas/report.schema.json): the file as written, before numbers are restored. */
 export function reportJsonSchemaText(): string {
-  return JSON.stringify(z.toJSONSchema(reportSchema, {io: 'input', target: 'draft-2020-12'}), null, 2) + '\n'
+  return `${JSON.stringify(z.toJSONSchema(reportSchema, {io: 'input', target: 'draft-2020-12'}), null, 2)}\n`
 }

@@ -18,14 +18,29 @@ export function renderTerminal(report: AuditReport, opts: {maxFingerprintRows?: 
     const accs = t.runs.map((r) => formatNumber(r.final.val_accuracy)).join(' / ') || '—'
     const losses = t.runs.map((r) => formatNumber(r.final.val_loss)).join(' / ') || '—'
     const secs = t.runs.map((r) => r.seconds.toFixed(1)).join(' / ') || '—'
-    targetRows.push([String(t.index), safeText(t.name, 60) + (t.role === 'variant' ? ' (variant)' : ''), t.status === 'ok' ? `ok × ${t.runs.length}` : 'error', accs, losses, secs])
+    targetRows.push([
+      String(t.index),
+      safeText(t.name, 60) + (t.role === 'variant' ? ' (variant)' : ''),
+      t.status === 'ok' ? `ok × ${t.runs.length}` : 'error',
+      accs,
+      losses,
+      secs,
+    ])
   }
   out.push(table(targetRows, TABLE))
 
   if (report.comparisons.length > 0) {
     out.push('Comparisons')
     const rows = [['kind', 'a', 'b', 'result', 'first divergence', 'Δ accuracy']]
-    for (const c of report.comparisons) rows.push([c.role, safeText(c.a.name, 60), safeText(c.b.name, 60), result(c), c.divergence.bitwise_identical ? '—' : safeText(describeFirst(c), 60), formatSigned(c.outcome.accuracy_delta)])
+    for (const c of report.comparisons)
+      rows.push([
+        c.role,
+        safeText(c.a.name, 60),
+        safeText(c.b.name, 60),
+        result(c),
+        c.divergence.bitwise_identical ? '—' : safeText(describeFirst(c), 60),
+        formatSigned(c.outcome.accuracy_delta),
+      ])
     out.push(table(rows, TABLE))
   }
 
@@ -41,7 +56,8 @@ export function renderTerminal(report: AuditReport, opts: {maxFingerprintRows?: 
   for (const c of report.comparisons.filter((p) => p.divergence.worst.length > 0).slice(0, 2)) {
     out.push(`Largest differences at stored steps: ${safeText(c.a.name, 60)} → ${safeText(c.b.name, 60)}`)
     const rows = [['step', 'entry', 'phase', 'max abs', 'rel L2']]
-    for (const w of c.divergence.worst.slice(0, 8)) rows.push([String(w.step), safeText(w.name, 48), w.phase, formatNumber(w.max_abs), formatNumber(w.rel_l2)])
+    for (const w of c.divergence.worst.slice(0, 8))
+      rows.push([String(w.step), safeText(w.name, 48), w.phase, formatNumber(w.max_abs), formatNumber(w.rel_l2)])
     out.push(table(rows, TABLE))
   }
 
@@ -54,7 +70,7 @@ export function renderTerminal(report: AuditReport, opts: {maxFingerprintRows?: 
     out.push('')
   }
   out.push(`Artifacts: ${safeText(report.settings.out_dir, 300)}`)
-  return out.join('\n') + '\n'
+  return `${out.join('\n')}\n`
 }
 
 function renderAttribution(report: AuditReport): string {
@@ -63,7 +79,12 @@ function renderAttribution(report: AuditReport): string {
   if (at.noise_floor.length > 0) {
     out.push('Noise floor (repeats inside each target)')
     const rows = [['target', 'repeats', 'result']]
-    for (const f of at.noise_floor) rows.push([safeText(f.name, 60), String(f.repeats), f.bitwise ? 'bitwise reproducible' : `${f.differing_entries} entries vary between repeats`])
+    for (const f of at.noise_floor)
+      rows.push([
+        safeText(f.name, 60),
+        String(f.repeats),
+        f.bitwise ? 'bitwise reproducible' : `${f.differing_entries} entries vary between repeats`,
+      ])
     out.push(table(rows, TABLE))
   }
   if (at.seeds) {
@@ -80,12 +101,15 @@ function renderAttribution(report: AuditReport): string {
     const rows = [['id', 'rerun', 'aligned knobs', 'outcome', 'first divergence after']]
     for (const e of at.experiments) {
       const knobs = e.knobs.map((k) => `${k.name}: ${safeText(k.from, 20)} → ${safeText(k.to, 20)}`).join(', ')
-      const after = e.first_divergence_after ? `step ${e.first_divergence_after.step}, ${safeText(e.first_divergence_after.entry, 40)}` : '—'
+      const after = e.first_divergence_after
+        ? `step ${e.first_divergence_after.step}, ${safeText(e.first_divergence_after.entry, 40)}`
+        : '—'
       rows.push([e.id, `#${e.target} (as #${e.against})`, knobs, e.outcome, after])
     }
     out.push(table(rows, TABLE))
   }
-  const loc = (w: NonNullable<typeof at.where>) => `${w.phase} phase, ${safeText(w.entry, 60)}${w.module_type ? ` (${safeText(w.module_type, 40)})` : ''}, step ${w.step}`
+  const loc = (w: NonNullable<typeof at.where>) =>
+    `${w.phase} phase, ${safeText(w.entry, 60)}${w.module_type ? ` (${safeText(w.module_type, 40)})` : ''}, step ${w.step}`
   if (at.where) out.push(`Where it starts: ${loc(at.where)}`)
   if (at.residual) out.push(`With the differing knobs aligned it starts later: ${loc(at.residual)}`)
   if (at.where || at.residual) out.push('')

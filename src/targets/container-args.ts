@@ -29,17 +29,27 @@ export interface CreateSpec {
 export function createArgs(spec: CreateSpec): string[] {
   const args = [
     'create',
-    '--network', 'none',
-    '--cap-drop', 'ALL',
-    '--security-opt', 'no-new-privileges',
+    '--network',
+    'none',
+    '--cap-drop',
+    'ALL',
+    '--security-opt',
+    'no-new-privileges',
     '--read-only',
-    '--tmpfs', `/tmp:rw,nosuid,nodev,size=${spec.limits.tmpfsSize}`,
-    '--mount', `type=volume,destination=${CONTAINER_ROOT}`,
-    '--pids-limit', String(spec.limits.pidsLimit),
-    '--memory', spec.limits.memory,
-    '--memory-swap', spec.limits.memory,
-    '--cpus', spec.limits.cpus,
-    '--workdir', '/tmp',
+    '--tmpfs',
+    `/tmp:rw,nosuid,nodev,size=${spec.limits.tmpfsSize}`,
+    '--mount',
+    `type=volume,destination=${CONTAINER_ROOT}`,
+    '--pids-limit',
+    String(spec.limits.pidsLimit),
+    '--memory',
+    spec.limits.memory,
+    '--memory-swap',
+    spec.limits.memory,
+    '--cpus',
+    spec.limits.cpus,
+    '--workdir',
+    '/tmp',
   ]
   if (spec.gpus) {
     // docker's NVIDIA runtime hook vs podman's Container Device Interface.
@@ -56,6 +66,17 @@ export function createArgs(spec: CreateSpec): string[] {
     ...spec.env,
   }
   for (const [k, v] of Object.entries(env).sort()) args.push('--env', `${k}=${v}`)
-  args.push('--entrypoint', spec.python, spec.image, '-m', 'repro_probe', spec.mode, '--config', `${CONTAINER_ROOT}/in/config.json`, '--out', `${CONTAINER_ROOT}/out`)
+  args.push(
+    '--entrypoint',
+    spec.python,
+    spec.image,
+    '-m',
+    'repro_probe',
+    spec.mode,
+    '--config',
+    `${CONTAINER_ROOT}/in/config.json`,
+    '--out',
+    `${CONTAINER_ROOT}/out`,
+  )
   return args
 }

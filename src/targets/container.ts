@@ -90,7 +90,10 @@ export class ContainerTarget implements Target {
     })
     const created = await engine.exec(args, 60_000)
     if (created.exitCode !== 0) {
-      throw new ReproError(`cannot create a container from ${this.opts.image}: ${lastLine(created.stderrTail)}`, {subject: this.name, hint: gpuHint(this.opts.gpus, created.stderrTail) ?? 'check the engine with `docker info`, and the flags (--memory, --cpus)'})
+      throw new ReproError(`cannot create a container from ${this.opts.image}: ${lastLine(created.stderrTail)}`, {
+        subject: this.name,
+        hint: gpuHint(this.opts.gpus, created.stderrTail) ?? 'check the engine with `docker info`, and the flags (--memory, --cpus)',
+      })
     }
     const id = created.stdout.trim().split('\n').pop()!.trim()
     const unregister = onInterrupt(() => {
@@ -100,18 +103,30 @@ export class ContainerTarget implements Target {
       await this.copyIn(id, job)
       const started = await engine.exec(['start', '--attach', id], job.timeoutMs, 1024 * 1024)
       if (started.timedOut) {
-        throw new ReproError(`the probe timed out after ${Math.round(job.timeoutMs / 1000)} s; the container was killed and removed`, {subject: this.name, hint: 'raise --timeout, or lower --epochs / --rows'})
+        throw new ReproError(`the probe timed out after ${Math.round(job.timeoutMs / 1000)} s; the container was killed and removed`, {
+          subject: this.name,
+          hint: 'raise --timeout, or lower --epochs / --rows',
+        })
       }
       const state = await this.state(id)
       if (state.oomKilled || state.exitCode === 137) {
-        throw new ReproError(`the probe ran out of memory (killed at the --memory ${this.opts.limits.memory} limit)`, {subject: this.name, hint: 'raise --memory, or lower --rows / --batch-size'})
+        throw new ReproError(`the probe ran out of memory (killed at the --memory ${this.opts.limits.memory} limit)`, {
+          subject: this.name,
+          hint: 'raise --memory, or lower --rows / --batch-size',
+        })
       }
       // 127: the runtime could not exec the interpreter (the image has no python).
       if (state.exitCode === 127 || /executable file not found/i.test(started.stderrTail)) {
-        throw new ReproError(`the image has no ${this.opts.python ?? 'python3'}`, {subject: this.name, hint: 'use an image with python3 and torch installed (e.g. FROM pytorch/pytorch, or apt-get install python3-torch)'})
+        throw new ReproError(`the image has no ${this.opts.python ?? 'python3'}`, {
+          subject: this.name,
+          hint: 'use an image with python3 and torch installed (e.g. FROM pytorch/pytorch, or apt-get install python3-torch)',
+        })
       }
       if (started.exitCode !== 0 && state.exitCode === 0) {
-        throw new ReproError(`the engine could not start the container: ${lastLine(started.stderrTail)}`, {subject: this.name, hint: gpuHint(this.opts.gpus, started.stderrTail) ?? 'check the engine with `docker info`'})
+        throw new ReproError(`the engine could not start the container: ${lastLine(started.stderrTail)}`, {
+          subject: this.name,
+          hint: gpuHint(this.opts.gpus, started.stderrTail) ?? 'check the engine with `docker info`',
+        })
       }
       await this.copyOut(id, job.outDir, state.exitCode === 0)
       return {exitCode: state.exitCode, seconds: started.seconds, stderrTail: started.stderrTail}
@@ -127,7 +142,11 @@ export class ContainerTarget implements Target {
       [job.inputDir, `${CONTAINER_ROOT}/in`],
     ] as const) {
       const r = await this.opts.engine.exec(['cp', from, `${id}:${to}`], 120_000)
-      if (r.exitCode !== 0) throw new ReproError(`cannot copy ${path.basename(from)} into the container: ${lastLine(r.stderrTail)}`, {subject: this.name, hint: 'check the engine with `docker info` and free disk space'})
+      if (r.exitCode !== 0)
+        throw new ReproError(`cannot copy ${path.basename(from)} into the container: ${lastLine(r.stderrTail)}`, {
+          subject: this.name,
+          hint: 'check the engine with `docker info` and free disk space',
+        })
     }
   }
 
@@ -142,14 +161,25 @@ export class ContainerTarget implements Target {
     const r = await this.opts.engine.exec(['cp', `${id}:${CONTAINER_ROOT}/out`, '-'], 300_000, OUT_TOTAL_CAP, true)
     if (r.exitCode !== 0 || !r.stdoutBytes) {
       if (!required) return
-      throw new ReproError(`the probe left no artifacts: ${lastLine(r.stderrTail)}`, {subject: this.name, hint: 'see stderr.txt in the run directory'})
+      throw new ReproError(`the probe left no artifacts: ${lastLine(r.stderrTail)}`, {
+        subject: this.name,
+        hint: 'see stderr.txt in the run directory',
+      })
     }
-    if (r.stdoutTruncated) throw new ReproError(`the artifacts are larger than ${OUT_TOTAL_CAP} bytes`, {subject: this.name, hint: 'the probe output is not trusted past its caps; store fewer steps'})
-    let files
+    if (r.stdoutTruncated)
+      throw new ReproError(`the artifacts are larger than ${OUT_TOTAL_CAP} bytes`, {
+        subject: this.name,
+        hint: 'the probe output is not trusted past its caps; store fewer steps',
+      })
+    let files: ReturnType<typeof extractTar>
     try {
       files = extractTar(r.stdoutBytes, OUT_CAPS)
     } catch (e) {
-      if (e instanceof TarError) throw new ReproError(`the artifacts copied out are invalid: ${e.message}`, {subject: this.name, hint: 'the probe output is not trusted; rerun, or check the image'})
+      if (e instanceof TarError)
+        throw new ReproError(`the artifacts copied out are invalid: ${e.message}`, {
+          subject: this.name,
+          hint: 'the probe output is not trusted; rerun, or check the image',
+        })
       throw e
     }
     await fs.mkdir(outDir, {recursive: true})
@@ -159,6 +189,7 @@ export class ContainerTarget implements Target {
 
 function gpuHint(gpus: boolean, stderr: string): string | null {
   if (!gpus) return null
-  if (/could not select device driver|nvidia|gpu|cdi/i.test(stderr)) return 'the engine cannot give the container a GPU: install the NVIDIA Container Toolkit (docker) or generate a CDI spec (podman), or use --device cpu'
+  if (/could not select device driver|nvidia|gpu|cdi/i.test(stderr))
+    return 'the engine cannot give the container a GPU: install the NVIDIA Container Toolkit (docker) or generate a CDI spec (podman), or use --device cpu'
   return null
 }

@@ -20,16 +20,21 @@ export function makeEngine(name: EngineName): Engine {
     async exec(args, timeoutMs = 120_000, stdoutCap = 8 * 1024 * 1024, binaryStdout = false) {
       // The engine CLI keeps the user's environment: DOCKER_HOST, DOCKER_CONTEXT, CONTAINER_HOST
       // and their TLS settings are how remote engines are reached.
-      return spawnCapped(name, args, {env: process.env as Record<string, string>, timeoutMs, stdoutCap, binaryStdout}).catch((e: NodeJS.ErrnoException) => {
-        if (e.code === 'ENOENT') throw notInstalled(name)
-        throw e
-      })
+      return spawnCapped(name, args, {env: process.env as Record<string, string>, timeoutMs, stdoutCap, binaryStdout}).catch(
+        (e: NodeJS.ErrnoException) => {
+          if (e.code === 'ENOENT') throw notInstalled(name)
+          throw e
+        },
+      )
     },
   }
 }
 
 function notInstalled(name: string): ReproError {
-  return new ReproError(`the ${name} CLI is not installed`, {subject: name, hint: `install it (Debian: apt-get install ${name === 'docker' ? 'docker.io' : 'podman'}) or pick the other engine with --engine`})
+  return new ReproError(`the ${name} CLI is not installed`, {
+    subject: name,
+    hint: `install it (Debian: apt-get install ${name === 'docker' ? 'docker.io' : 'podman'}) or pick the other engine with --engine`,
+  })
 }
 
 async function installed(name: EngineName): Promise<boolean> {
@@ -48,7 +53,10 @@ export async function detectEngine(requested: EngineName | 'auto'): Promise<Engi
   else if (await installed('docker')) name = 'docker'
   else if (await installed('podman')) name = 'podman'
   else {
-    throw new ReproError('no container engine is installed (neither docker nor podman)', {subject: 'engine', hint: 'install one (Debian: apt-get install docker.io, or podman), or use --python targets'})
+    throw new ReproError('no container engine is installed (neither docker nor podman)', {
+      subject: 'engine',
+      hint: 'install one (Debian: apt-get install docker.io, or podman), or use --python targets',
+    })
   }
   const engine = makeEngine(name)
   const r = await engine.exec(['version', '--format', '{{.Server.Version}}'], 20_000)
@@ -56,12 +64,14 @@ export async function detectEngine(requested: EngineName | 'auto'): Promise<Engi
     const why = lastLine(r.stderrTail) || (r.timedOut ? 'no answer in 20 s' : `exit ${r.exitCode}`)
     throw new ReproError(`the ${name} daemon is not answering (${why})`, {
       subject: name,
-      hint: name === 'docker' ? 'start it (systemctl start docker, or run dockerd), or point DOCKER_HOST at a running engine' : 'start the podman service (systemctl --user start podman.socket) or set CONTAINER_HOST',
+      hint:
+        name === 'docker'
+          ? 'start it (systemctl start docker, or run dockerd), or point DOCKER_HOST at a running engine'
+          : 'start the podman service (systemctl --user start podman.socket) or set CONTAINER_HOST',
     })
   }
   return engine
 }
-
 
 export interface ImageIdentity {
   id: string
@@ -79,7 +89,13 @@ export function parseImageInspect(stdout: string): ImageIdentity {
   const first = (Array.isArray(raw) ? raw[0] : raw) as Record<string, unknown> | undefined
   if (!first || typeof first !== 'object') throw new Error('empty inspect output')
   const str = (v: unknown) => (typeof v === 'string' ? v.slice(0, 512) : null)
-  const strs = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string').slice(0, 50).map((x) => x.slice(0, 512)) : [])
+  const strs = (v: unknown) =>
+    Array.isArray(v)
+      ? v
+          .filter((x): x is string => typeof x === 'string')
+          .slice(0, 50)
+          .map((x) => x.slice(0, 512))
+      : []
   const config = (first['Config'] ?? {}) as Record<string, unknown>
   const labels: Record<string, string> = {}
   const rawLabels = (config['Labels'] ?? first['Labels'] ?? {}) as Record<string, unknown> | null
@@ -116,7 +132,12 @@ export async function ensureImage(engine: Engine, image: string, subject: string
 
 /** The labels every probe container carries, so a later run can find orphans. */
 export function containerLabels(): Record<string, string> {
-  return {[LABEL]: '1', [`${LABEL}.pid`]: String(process.pid), [`${LABEL}.host`]: os.hostname(), [`${LABEL}.started`]: new Date().toISOString()}
+  return {
+    [LABEL]: '1',
+    [`${LABEL}.pid`]: String(process.pid),
+    [`${LABEL}.host`]: os.hostname(),
+    [`${LABEL}.started`]: new Date().toISOString(),
+  }
 }
 
 function alive(pid: number): boolean {
@@ -130,7 +151,10 @@ function alive(pid: number): boolean {
 
 /** Remove probe containers whose repro process (on this host) is gone. Returns how many. */
 export async function sweepOrphans(engine: Engine): Promise<number> {
-  const r = await engine.exec(['ps', '-a', '--filter', `label=${LABEL}`, '--format', `{{.ID}} {{.Label "${LABEL}.pid"}} {{.Label "${LABEL}.host"}}`], 30_000)
+  const r = await engine.exec(
+    ['ps', '-a', '--filter', `label=${LABEL}`, '--format', `{{.ID}} {{.Label "${LABEL}.pid"}} {{.Label "${LABEL}.host"}}`],
+    30_000,
+  )
   if (r.exitCode !== 0) return 0
   const orphans = r.stdout
     .split('\n')

@@ -41,7 +41,11 @@ export class PythonTarget implements Target {
     await this.checkInterpreter()
     const real = await fs.realpath(this.interpreter)
     const stat = await fs.stat(real)
-    return {kind: 'python', reference: this.interpreter, details: {path: this.interpreter, real_path: real, size: stat.size, mtime: stat.mtime.toISOString()}}
+    return {
+      kind: 'python',
+      reference: this.interpreter,
+      details: {path: this.interpreter, real_path: real, size: stat.size, mtime: stat.mtime.toISOString()},
+    }
   }
 
   async cacheIdentity(): Promise<Record<string, unknown>> {
@@ -50,16 +54,33 @@ export class PythonTarget implements Target {
     const stat = await fs.stat(real)
     // Installed distributions (names carry versions) with their mtimes, without importing
     // torch: a pip or apt upgrade changes this, so the cache never reuses a stale run.
-    const r = await spawnCapped(this.interpreter, ['-S', '-c', DISTRIBUTIONS_SCRIPT], {env: {PATH: CLEAN_PATH, LANG: 'C.UTF-8'}, timeoutMs: 30_000, stdoutCap: 4 * 1024 * 1024})
-    if (r.exitCode !== 0) throw new ReproError(`cannot list the installed packages of ${this.interpreter}`, {subject: this.name, hint: 'check that the interpreter runs, or pass --no-cache'})
-    return {kind: 'python', real_path: real, size: stat.size, mtime: stat.mtimeMs, distributions: createHash('sha256').update(r.stdout).digest('hex')}
+    const r = await spawnCapped(this.interpreter, ['-S', '-c', DISTRIBUTIONS_SCRIPT], {
+      env: {PATH: CLEAN_PATH, LANG: 'C.UTF-8'},
+      timeoutMs: 30_000,
+      stdoutCap: 4 * 1024 * 1024,
+    })
+    if (r.exitCode !== 0)
+      throw new ReproError(`cannot list the installed packages of ${this.interpreter}`, {
+        subject: this.name,
+        hint: 'check that the interpreter runs, or pass --no-cache',
+      })
+    return {
+      kind: 'python',
+      real_path: real,
+      size: stat.size,
+      mtime: stat.mtimeMs,
+      distributions: createHash('sha256').update(r.stdout).digest('hex'),
+    }
   }
 
   private async checkInterpreter(): Promise<void> {
     try {
       await fs.access(this.interpreter, fsc.X_OK)
     } catch {
-      const exists = await fs.stat(this.interpreter).then(() => true, () => false)
+      const exists = await fs.stat(this.interpreter).then(
+        () => true,
+        () => false,
+      )
       throw new ReproError(exists ? `${this.interpreter} is not executable` : `${this.interpreter} does not exist`, {
         subject: this.name,
         hint: 'pass the path of a python interpreter that has torch, e.g. --python /usr/bin/python3 (see `repro doctor`)',
@@ -83,13 +104,22 @@ export class PythonTarget implements Target {
       }
       const args = ['-m', 'repro_probe', job.mode, '--config', path.join(job.inputDir, 'config.json'), '--out', job.outDir]
       const r = await spawnCapped(this.interpreter, args, {cwd: work, env, timeoutMs: job.timeoutMs}).catch((e: NodeJS.ErrnoException) => {
-        throw new ReproError(`cannot start ${this.interpreter}: ${e.code ?? e.message}`, {subject: this.name, hint: 'pass the path of a working python interpreter'})
+        throw new ReproError(`cannot start ${this.interpreter}: ${e.code ?? e.message}`, {
+          subject: this.name,
+          hint: 'pass the path of a working python interpreter',
+        })
       })
       if (r.timedOut) {
-        throw new ReproError(`the probe timed out after ${Math.round(job.timeoutMs / 1000)} s and was killed`, {subject: this.name, hint: 'raise --timeout, or lower --epochs / --rows'})
+        throw new ReproError(`the probe timed out after ${Math.round(job.timeoutMs / 1000)} s and was killed`, {
+          subject: this.name,
+          hint: 'raise --timeout, or lower --epochs / --rows',
+        })
       }
       if (r.signal === 'SIGKILL') {
-        throw new ReproError('the probe was killed (SIGKILL; out of memory?)', {subject: this.name, hint: 'free memory or lower --rows / --batch-size'})
+        throw new ReproError('the probe was killed (SIGKILL; out of memory?)', {
+          subject: this.name,
+          hint: 'free memory or lower --rows / --batch-size',
+        })
       }
       return {exitCode: r.exitCode, seconds: r.seconds, stderrTail: r.stderrTail}
     } finally {

@@ -54,7 +54,7 @@ export function extractTar(tar: Buffer, caps: Record<string, number>): TarFile[]
       name = name.replace(/\/+$/, '')
       const base = name.split('/').pop() ?? ''
       const depth = name.split('/').filter(Boolean).length
-      const cap = Object.prototype.hasOwnProperty.call(caps, base) ? caps[base] : undefined
+      const cap = Object.hasOwn(caps, base) ? caps[base] : undefined
       // Only `out/<file>` (depth ≤ 2): nothing from a nested directory is taken.
       if (cap !== undefined && depth <= 2 && !name.split('/').includes('..')) {
         if (size > cap) throw new TarError(`${base} is ${size} bytes, over its ${cap}-byte cap`)

@@ -73,11 +73,25 @@ const NO_TORCH = /No module named '?torch'?/
 export function explainProbeError(target: Target, err: {type: string; message: string}, result: ProbeResult): ReproError {
   if (NO_TORCH.test(err.message) || NO_TORCH.test(result.stderrTail)) return noTorch(target)
   if (err.type === 'cuda_unavailable') {
-    return new ReproError('CUDA was requested but is not available', {subject: target.name, hint: 'run with --device cpu, or on a host/image with an NVIDIA GPU and CUDA-enabled PyTorch'})
+    return new ReproError('CUDA was requested but is not available', {
+      subject: target.name,
+      hint: 'run with --device cpu, or on a host/image with an NVIDIA GPU and CUDA-enabled PyTorch',
+    })
   }
-  if (err.type === 'unsupported_knob') return new ReproError(oneLine(err.message), {subject: target.name, hint: 'drop that --set knob for this target; its PyTorch does not support it'})
-  if (err.type === 'data_hash_mismatch') return new ReproError('the training data arrived corrupted (sha256 mismatch)', {subject: target.name, hint: 'rerun; if it persists, check the disk or the engine copying files'})
-  return new ReproError(`the probe failed: ${err.type}: ${oneLine(err.message)}`, {subject: target.name, hint: 'see stderr.txt in the run directory; rerun with --debug for details'})
+  if (err.type === 'unsupported_knob')
+    return new ReproError(oneLine(err.message), {
+      subject: target.name,
+      hint: 'drop that --set knob for this target; its PyTorch does not support it',
+    })
+  if (err.type === 'data_hash_mismatch')
+    return new ReproError('the training data arrived corrupted (sha256 mismatch)', {
+      subject: target.name,
+      hint: 'rerun; if it persists, check the disk or the engine copying files',
+    })
+  return new ReproError(`the probe failed: ${err.type}: ${oneLine(err.message)}`, {
+    subject: target.name,
+    hint: 'see stderr.txt in the run directory; rerun with --debug for details',
+  })
 }
 
 function noTorch(target: Target): ReproError {
@@ -91,18 +105,27 @@ function noTorch(target: Target): ReproError {
 function explainCrash(target: Target, result: ProbeResult): ReproError {
   if (NO_TORCH.test(result.stderrTail)) return noTorch(target)
   if (/No module named '?repro_probe'?/.test(result.stderrTail)) {
-    return new ReproError('the probe package could not be imported', {subject: target.name, hint: 'reinstall repro; probe/repro_probe must ship with it'})
+    return new ReproError('the probe package could not be imported', {
+      subject: target.name,
+      hint: 'reinstall repro; probe/repro_probe must ship with it',
+    })
   }
   const last = lastLine(result.stderrTail)
-  return new ReproError(`the probe crashed (exit ${result.exitCode})${last ? `: ${last}` : ''}`, {subject: target.name, hint: 'see stderr.txt in the run directory; rerun with --debug for details'})
+  return new ReproError(`the probe crashed (exit ${result.exitCode})${last ? `: ${last}` : ''}`, {
+    subject: target.name,
+    hint: 'see stderr.txt in the run directory; rerun with --debug for details',
+  })
 }
 
 export function lastLine(text: string): string {
-  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean)
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
   return oneLine(lines[lines.length - 1] ?? '').slice(0, 300)
 }
 
 function oneLine(s: string): string {
-  // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point (they are stripped from untrusted text)
   return s.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim()
 }

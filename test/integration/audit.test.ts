@@ -22,7 +22,21 @@ describe('repro audit (local python, real torch)', () => {
   })
 
   test('a thread-count override on one side: exit 1, first divergence named, threads in the fingerprint diff', () => {
-    const r = repro(['audit', '--python', PYTHON, '--python', PYTHON, '--repeats', '1', '--set', '2:threads=2', '--out', tmpDir(), '--json', ...FAST])
+    const r = repro([
+      'audit',
+      '--python',
+      PYTHON,
+      '--python',
+      PYTHON,
+      '--repeats',
+      '1',
+      '--set',
+      '2:threads=2',
+      '--out',
+      tmpDir(),
+      '--json',
+      ...FAST,
+    ])
     assert.equal(r.status, 1, r.stderr)
     const report = JSON.parse(r.stdout)
     assert.equal(report.verdict.status, 'drift')
@@ -43,7 +57,21 @@ describe('repro audit (local python, real torch)', () => {
   })
 
   test('bad targets: missing python and python without torch are one-line errors, exit 2, the good target still reported', () => {
-    const r = repro(['audit', '--python', '/nonexistent/python3', '--python', pythonWithoutTorch(), '--python', PYTHON, '--repeats', '1', '--out', tmpDir(), '--json', ...FAST])
+    const r = repro([
+      'audit',
+      '--python',
+      '/nonexistent/python3',
+      '--python',
+      pythonWithoutTorch(),
+      '--python',
+      PYTHON,
+      '--repeats',
+      '1',
+      '--out',
+      tmpDir(),
+      '--json',
+      ...FAST,
+    ])
     assert.equal(r.status, 2, r.stderr)
     const report = JSON.parse(r.stdout)
     const [missing, noTorch, good] = report.targets
@@ -104,19 +132,41 @@ describe('repro audit (local python, real torch)', () => {
   })
 
   test('--jobs 2 runs targets concurrently and reaches the same verdict and traces as one at a time', () => {
-    const args = ['audit', '--python', PYTHON, '--python', PYTHON, '--set', '2:threads=2', '--repeats', '1', '--no-explain', '--json', ...FAST]
+    const args = [
+      'audit',
+      '--python',
+      PYTHON,
+      '--python',
+      PYTHON,
+      '--set',
+      '2:threads=2',
+      '--repeats',
+      '1',
+      '--no-explain',
+      '--json',
+      ...FAST,
+    ]
     const serial = JSON.parse(repro([...args, '--out', tmpDir()]).stdout)
     const parallel = JSON.parse(repro([...args, '--jobs', '2', '--out', tmpDir()]).stdout)
     assert.equal(parallel.verdict.headline, serial.verdict.headline)
-    assert.deepEqual(parallel.targets.map((t: {trace_digest: {root: string}}) => t.trace_digest.root), serial.targets.map((t: {trace_digest: {root: string}}) => t.trace_digest.root))
-    assert.deepEqual(parallel.targets.map((t: {index: number}) => t.index), [1, 2])
+    assert.deepEqual(
+      parallel.targets.map((t: {trace_digest: {root: string}}) => t.trace_digest.root),
+      serial.targets.map((t: {trace_digest: {root: string}}) => t.trace_digest.root),
+    )
+    assert.deepEqual(
+      parallel.targets.map((t: {index: number}) => t.index),
+      [1, 2],
+    )
   })
 
   test('the Quickstart demo (no target): the host python with torch against itself and a thread variant, exit 0, variant explained', () => {
     const r = repro(['audit', '--json', '--out', tmpDir(), ...FAST])
     assert.equal(r.status, 0, r.stderr)
     const report = JSON.parse(r.stdout)
-    assert.deepEqual(report.targets.map((t: {role: string}) => t.role), ['target', 'variant'])
+    assert.deepEqual(
+      report.targets.map((t: {role: string}) => t.role),
+      ['target', 'variant'],
+    )
     assert.match(report.targets[0].identity.details.real_path, /python3/)
     const variant = report.comparisons.find((c: {role: string}) => c.role === 'variant')
     assert.equal(variant.divergence.bitwise_identical, false, 'a different thread count changes the trace here')

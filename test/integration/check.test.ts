@@ -14,7 +14,10 @@ function git(cwd: string, ...args: string[]): string {
   return r.stdout
 }
 
-function latestCheck(repo: string, out: string): {status: string; audit: {targets: {runs: {cached?: boolean}[]; trace_digest: {root: string}}[]}} {
+function latestCheck(
+  repo: string,
+  out: string,
+): {status: string; audit: {targets: {runs: {cached?: boolean}[]; trace_digest: {root: string}}[]}} {
   return JSON.parse(readFileSync(path.join(repo, out, 'check.json'), 'utf8'))
 }
 
@@ -39,7 +42,10 @@ describe('repro check (example ML repo, real git, real engine)', () => {
     assert.equal(r.status, 0, r.stdout + r.stderr)
     assert.match(r.stdout, /^## ✅ repro check: within policy/)
     const c = latestCheck(repo, 'reports/c1')
-    assert.ok(c.audit.targets[0]!.runs.every((run) => run.cached === true), 'nothing reran')
+    assert.ok(
+      c.audit.targets[0]!.runs.every((run) => run.cached === true),
+      'nothing reran',
+    )
     assert.match(readFileSync(path.join(repo, 'reports/c1/check.md'), 'utf8'), /merge-base/)
     git(repo, 'checkout', '-q', 'main')
   })
@@ -48,7 +54,11 @@ describe('repro check (example ML repo, real git, real engine)', () => {
     const shared = tmpDir('repro-race-cache-')
     const run = (out: string) =>
       new Promise<number | null>((resolve) => {
-        const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'run.js'), 'check', '--out', out], {cwd: repo, stdio: 'ignore', env: testEnv({cacheDir: shared})})
+        const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'run.js'), 'check', '--out', out], {
+          cwd: repo,
+          stdio: 'ignore',
+          env: testEnv({cacheDir: shared}),
+        })
         child.on('exit', resolve)
       })
     const codes = await Promise.all([run('reports/race-a'), run('reports/race-b')])

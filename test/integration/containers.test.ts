@@ -35,12 +35,37 @@ async function waitFor(check: () => boolean, ms: number): Promise<boolean> {
 
 describe('image targets (real docker engine, Debian fixture images)', () => {
   before(() => {
-    const r = spawnSync('docker', ['image', 'inspect', 'repro-fixture:bookworm', 'repro-fixture:trixie', 'repro-fixture:no-python', 'repro-fixture:no-torch', 'repro-fixture:hang'], {encoding: 'utf8'})
+    const r = spawnSync(
+      'docker',
+      [
+        'image',
+        'inspect',
+        'repro-fixture:bookworm',
+        'repro-fixture:trixie',
+        'repro-fixture:no-python',
+        'repro-fixture:no-torch',
+        'repro-fixture:hang',
+      ],
+      {encoding: 'utf8'},
+    )
     assert.equal(r.status, 0, 'fixture images missing: run `bash scripts/bootstrap.sh --full` (it builds them)')
   })
 
   test('bookworm vs trixie: torch 1.13 → 2.6, oneDNN, python in the diff, thread counts when they differ; first divergence named; exit 1', () => {
-    const r = repro(['audit', '--image', 'repro-fixture:bookworm', '--image', 'repro-fixture:trixie', '--repeats', '1', '--no-explain', '--json', '--out', tmpDir(), ...FAST])
+    const r = repro([
+      'audit',
+      '--image',
+      'repro-fixture:bookworm',
+      '--image',
+      'repro-fixture:trixie',
+      '--repeats',
+      '1',
+      '--no-explain',
+      '--json',
+      '--out',
+      tmpDir(),
+      ...FAST,
+    ])
     assert.equal(r.status, 1, r.stderr)
     const report = JSON.parse(r.stdout)
     const cross = report.comparisons.find((c: {role: string}) => c.role === 'cross')
@@ -62,24 +87,62 @@ describe('image targets (real docker engine, Debian fixture images)', () => {
   })
 
   test('trixie against itself with repeats: bitwise reproducible, exit 0, no container left', () => {
-    const r = repro(['audit', '--image', 'repro-fixture:trixie', '--image', 'repro-fixture:trixie', '--repeats', '2', '--out', tmpDir(), ...FAST])
+    const r = repro([
+      'audit',
+      '--image',
+      'repro-fixture:trixie',
+      '--image',
+      'repro-fixture:trixie',
+      '--repeats',
+      '2',
+      '--out',
+      tmpDir(),
+      ...FAST,
+    ])
     assert.equal(r.status, 0, r.stdout + r.stderr)
     assert.match(r.stdout, /^✔ bitwise reproducible/)
     assert.deepEqual(reproContainers(r), [])
   })
 
   test('an image without python is reported in one line and the other image still reports', () => {
-    const r = repro(['audit', '--image', 'repro-fixture:no-python', '--image', 'repro-fixture:trixie', '--repeats', '1', '--json', '--out', tmpDir(), ...FAST])
+    const r = repro([
+      'audit',
+      '--image',
+      'repro-fixture:no-python',
+      '--image',
+      'repro-fixture:trixie',
+      '--repeats',
+      '1',
+      '--json',
+      '--out',
+      tmpDir(),
+      ...FAST,
+    ])
     assert.equal(r.status, 2)
     const report = JSON.parse(r.stdout)
-    assert.match(report.targets[0].error.line, /^#1 docker:repro-fixture:no-python: the image has no python3 — use an image with python3 and torch/)
+    assert.match(
+      report.targets[0].error.line,
+      /^#1 docker:repro-fixture:no-python: the image has no python3 — use an image with python3 and torch/,
+    )
     assert.equal(report.targets[1].status, 'ok')
     assert.equal(report.targets[1].runs.length, 1)
     assert.deepEqual(reproContainers(r), [])
   })
 
   test('python without torch, a missing image, out of memory and a timeout: one line each, exit 2, nothing left', () => {
-    const r = repro(['audit', '--image', 'repro-fixture:no-torch', '--image', 'repro-fixture:does-not-exist', '--repeats', '1', '--json', '--out', tmpDir(), ...FAST])
+    const r = repro([
+      'audit',
+      '--image',
+      'repro-fixture:no-torch',
+      '--image',
+      'repro-fixture:does-not-exist',
+      '--repeats',
+      '1',
+      '--json',
+      '--out',
+      tmpDir(),
+      ...FAST,
+    ])
     assert.equal(r.status, 2)
     const [noTorch, missing] = JSON.parse(r.stdout).targets
     assert.match(noTorch.error.line, /has no PyTorch .* use an image with torch/)
@@ -95,7 +158,10 @@ describe('image targets (real docker engine, Debian fixture images)', () => {
   })
 
   test('an engine that is down is a one-line error naming the fix', () => {
-    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'run.js'), 'audit', '--image', 'repro-fixture:trixie'], {encoding: 'utf8', env: testEnv({env: {DOCKER_HOST: 'unix:///nonexistent/docker.sock'}})})
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'run.js'), 'audit', '--image', 'repro-fixture:trixie'], {
+      encoding: 'utf8',
+      env: testEnv({env: {DOCKER_HOST: 'unix:///nonexistent/docker.sock'}}),
+    })
     assert.equal(r.status, 2)
     assert.match(r.stderr, /^repro: docker: the docker daemon is not answering .* — start it/)
     assert.equal(r.stderr.trim().split('\n').length, 1)
@@ -103,7 +169,11 @@ describe('image targets (real docker engine, Debian fixture images)', () => {
 
   test('Ctrl-C in the middle removes the running container', async () => {
     // The probe in repro-fixture:hang never finishes: the run is certainly still going at Ctrl-C.
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'run.js'), 'audit', '--image', 'repro-fixture:hang', '--repeats', '1', '--out', tmpDir()], {stdio: 'ignore', env: testEnv()})
+    const child = spawn(
+      process.execPath,
+      [path.join(ROOT, 'bin', 'run.js'), 'audit', '--image', 'repro-fixture:hang', '--repeats', '1', '--out', tmpDir()],
+      {stdio: 'ignore', env: testEnv()},
+    )
     const mine = {pid: child.pid!}
     assert.ok(await waitFor(() => reproContainers(mine).length > 0, 180_000), 'a probe container started')
     child.kill('SIGINT')
@@ -113,7 +183,11 @@ describe('image targets (real docker engine, Debian fixture images)', () => {
   })
 
   test('containers orphaned by a crashed repro (kill -9) are swept at the next start', async () => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'run.js'), 'audit', '--image', 'repro-fixture:hang', '--repeats', '1', '--out', tmpDir()], {stdio: 'ignore', env: testEnv()})
+    const child = spawn(
+      process.execPath,
+      [path.join(ROOT, 'bin', 'run.js'), 'audit', '--image', 'repro-fixture:hang', '--repeats', '1', '--out', tmpDir()],
+      {stdio: 'ignore', env: testEnv()},
+    )
     const crashed = {pid: child.pid!}
     assert.ok(await waitFor(() => reproContainers(crashed).length > 0, 180_000), 'a probe container started')
     child.kill('SIGKILL')
@@ -130,7 +204,29 @@ describe('image targets (real docker engine, Debian fixture images)', () => {
     const version = spawnSync('docker', ['run', '--rm', 'repro:test', '--version'], {encoding: 'utf8'})
     assert.match(version.stdout, /^repro\/\d+\.\d+\.\d+ linux-x64 node-v2\d/)
     const host = `repro-under-test-${process.pid}`
-    const audit = spawnSync('docker', ['run', '--rm', '--hostname', host, '-v', '/var/run/docker.sock:/var/run/docker.sock', 'repro:test', 'audit', '--image', 'repro-fixture:trixie', '--repeats', '2', '--epochs', '1', '--rows', '256', '--json'], {encoding: 'utf8'})
+    const audit = spawnSync(
+      'docker',
+      [
+        'run',
+        '--rm',
+        '--hostname',
+        host,
+        '-v',
+        '/var/run/docker.sock:/var/run/docker.sock',
+        'repro:test',
+        'audit',
+        '--image',
+        'repro-fixture:trixie',
+        '--repeats',
+        '2',
+        '--epochs',
+        '1',
+        '--rows',
+        '256',
+        '--json',
+      ],
+      {encoding: 'utf8'},
+    )
     assert.equal(audit.status, 0, audit.stderr)
     assert.equal(JSON.parse(audit.stdout).verdict.status, 'reproducible')
     assert.deepEqual(reproContainers({host}), [])

@@ -21,8 +21,16 @@ export interface CliResult {
  * Run the CLI. Each call gets its own empty run cache unless `cacheDir` is given, so a test
  * of a failure (timeout, OOM, Ctrl-C) never gets a cached success instead.
  */
-export function repro(args: string[], opts: {cwd?: string; timeoutMs?: number; cacheDir?: string; env?: Record<string, string>} = {}): CliResult {
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'run.js'), ...args], {cwd: opts.cwd ?? ROOT, encoding: 'utf8', timeout: opts.timeoutMs ?? 300_000, env: testEnv(opts)})
+export function repro(
+  args: string[],
+  opts: {cwd?: string; timeoutMs?: number; cacheDir?: string; env?: Record<string, string>} = {},
+): CliResult {
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'run.js'), ...args], {
+    cwd: opts.cwd ?? ROOT,
+    encoding: 'utf8',
+    timeout: opts.timeoutMs ?? 300_000,
+    env: testEnv(opts),
+  })
   return {pid: r.pid ?? -1, status: r.status, stdout: r.stdout, stderr: r.stderr}
 }
 

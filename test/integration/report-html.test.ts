@@ -14,7 +14,8 @@ import {ROOT} from './helpers.js'
 const CHROMIUM = process.env['REPRO_TEST_CHROMIUM'] ?? '/usr/bin/chromium'
 const SHOTS = mkdtempSync(path.join(os.tmpdir(), 'repro-html-'))
 // Skipped only off CI, with the reason; under CI=true a missing Chromium fails the test (bootstrap --full installs it).
-const skip = existsSync(CHROMIUM) || process.env['CI'] ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium, or set REPRO_TEST_CHROMIUM)`
+const skip =
+  existsSync(CHROMIUM) || process.env['CI'] ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium, or set REPRO_TEST_CHROMIUM)`
 
 interface Visit {
   page: Page
@@ -26,7 +27,18 @@ interface Visit {
 describe('HTML report in Chromium', {skip}, () => {
   let browser: Browser
   before(async () => {
-    browser = await chromium.launch({executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic']})
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-quic',
+      ],
+    })
   })
   after(async () => {
     await browser?.close()
@@ -55,7 +67,12 @@ describe('HTML report in Chromium', {skip}, () => {
       const charts = await v.page.$$eval('figure > svg', (svgs) =>
         svgs.map((s) => {
           const box = s.getBoundingClientRect()
-          return {w: box.width, h: box.height, marks: s.querySelectorAll('path, rect, line, text, circle').length, text: s.querySelectorAll('text').length}
+          return {
+            w: box.width,
+            h: box.height,
+            marks: s.querySelectorAll('path, rect, line, text, circle').length,
+            text: s.querySelectorAll('text').length,
+          }
         }),
       )
       const expected = c === 'reproducible' ? 2 : 3 // divergence map only when something diverged

@@ -15,8 +15,12 @@ describe('repro report', () => {
     const r = repro(['report', SOURCE, '--format', 'md,html,junit,json', '--out', out, '--json'])
     assert.equal(r.status, 0, r.stderr)
     const files = JSON.parse(r.stdout).files as string[]
-    assert.deepEqual(files, ['report.md', 'report.html', 'report.junit.xml', 'report.json'].map((f) => path.join(out, f)))
-    for (const f of ['report.md', 'report.html', 'report.junit.xml', 'report.json']) assert.equal(readFileSync(path.join(out, f), 'utf8'), readFileSync(path.join(EXAMPLE, f), 'utf8'), f)
+    assert.deepEqual(
+      files,
+      ['report.md', 'report.html', 'report.junit.xml', 'report.json'].map((f) => path.join(out, f)),
+    )
+    for (const f of ['report.md', 'report.html', 'report.junit.xml', 'report.json'])
+      assert.equal(readFileSync(path.join(out, f), 'utf8'), readFileSync(path.join(EXAMPLE, f), 'utf8'), f)
   })
   test('defaults: md, html and junit beside FILE', () => {
     const dir = tmpDir()
@@ -42,7 +46,10 @@ describe('repro report', () => {
   test('a missing or invalid file exits 2 naming the file and the fix', () => {
     const missing = repro(['report', '/nonexistent/report.json'])
     assert.equal(missing.status, 2)
-    assert.equal(missing.stderr.trim(), 'repro: /nonexistent/report.json: no such file — pass a report.json written by `repro audit` (or `repro compare --json > report.json`)')
+    assert.equal(
+      missing.stderr.trim(),
+      'repro: /nonexistent/report.json: no such file — pass a report.json written by `repro audit` (or `repro compare --json > report.json`)',
+    )
     const dir = tmpDir()
     const bad = path.join(dir, 'report.json')
     writeFileSync(bad, JSON.stringify({schema: 'repro.report/1', targets: 'x'}))
@@ -56,9 +63,15 @@ describe('repro report', () => {
     const dir = tmpDir()
     const summary = path.join(dir, 'summary.md')
     writeFileSync(summary, '# earlier step\n')
-    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/run.js'), 'report', SOURCE, '--format', 'md', '--out', dir, '--github'], {encoding: 'utf8', env: testEnv({env: {GITHUB_ACTIONS: 'true', GITHUB_STEP_SUMMARY: summary}})})
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/run.js'), 'report', SOURCE, '--format', 'md', '--out', dir, '--github'], {
+      encoding: 'utf8',
+      env: testEnv({env: {GITHUB_ACTIONS: 'true', GITHUB_STEP_SUMMARY: summary}}),
+    })
     assert.equal(r.status, 0, r.stderr)
-    assert.match(r.stdout, /^::error title=repro%3A #1 fixtures\/runs\/cpu-threads1 r1 vs #2 fixtures\/runs\/cpu-threads2 r1%3A training trace bitwise identical::461\/522 entries differ/m)
+    assert.match(
+      r.stdout,
+      /^::error title=repro%3A #1 fixtures\/runs\/cpu-threads1 r1 vs #2 fixtures\/runs\/cpu-threads2 r1%3A training trace bitwise identical::461\/522 entries differ/m,
+    )
     const text = readFileSync(summary, 'utf8')
     assert.ok(text.startsWith('# earlier step\n## ✘ repro: drift between targets'))
   })

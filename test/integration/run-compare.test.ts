@@ -22,7 +22,11 @@ describe('run, compare and the artifacts of the real probe', () => {
     a = path.join(root, 'a')
     b = path.join(root, 'b')
     t = path.join(root, 't2')
-    for (const [dir, extra] of [[a, []], [b, []], [t, ['--set', 'threads=2']]] as const) {
+    for (const [dir, extra] of [
+      [a, []],
+      [b, []],
+      [t, ['--set', 'threads=2']],
+    ] as const) {
       const r = repro(['run', '--python', PYTHON, '--out', dir, ...FAST, ...extra])
       assert.equal(r.status, 0, r.stderr)
     }
@@ -50,7 +54,13 @@ describe('run, compare and the artifacts of the real probe', () => {
           // Not widened: the stored bytes are exactly the bytes the probe hashed.
           const raw = readFileSync(path.join(a, 'tensors.safetensors'))
           const start = 8 + Number(raw.readBigUInt64LE(0)) + info.begin
-          assert.equal(createHash('sha256').update(raw.subarray(start, start + (info.end - info.begin))).digest('hex'), e.sha256, key)
+          assert.equal(
+            createHash('sha256')
+              .update(raw.subarray(start, start + (info.end - info.begin)))
+              .digest('hex'),
+            e.sha256,
+            key,
+          )
           checked++
         }
       }
@@ -108,8 +118,9 @@ describe('run, compare and the artifacts of the real probe', () => {
     const dir = tmpDir()
     const csv = path.join(dir, 'toy.csv')
     const rows = ['age,income,city,label']
-    for (let i = 0; i < 200; i++) rows.push(`${20 + (i % 50)},${(i * 37) % 1000}.5,${['paris', 'lyon', 'nice'][i % 3]},${i % 7 < 3 ? 'yes' : 'no'}`)
-    writeFileSync(csv, rows.join('\n') + '\n')
+    for (let i = 0; i < 200; i++)
+      rows.push(`${20 + (i % 50)},${(i * 37) % 1000}.5,${['paris', 'lyon', 'nice'][i % 3]},${i % 7 < 3 ? 'yes' : 'no'}`)
+    writeFileSync(csv, `${rows.join('\n')}\n`)
     const outs = [path.join(dir, 'r1'), path.join(dir, 'r2')]
     for (const out of outs) {
       const r = repro(['run', '--python', PYTHON, '--data', csv, '--label', 'label', '--epochs', '1', '--out', out, '--json'])

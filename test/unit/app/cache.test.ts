@@ -19,7 +19,11 @@ describe('run cache', () => {
     assert.notEqual(cacheKey({...base, config: {knobs: {threads: 2}}}), k)
     assert.notEqual(cacheKey({...base, host: {cpu: 'y'}}), k)
     assert.notEqual(cacheKey({...base, tag: 'r2'}), k)
-    assert.equal(cacheKey({tag: 'r1', host: {cpu: 'x'}, config: {knobs: {threads: 1}}, target: {image_id: 'sha256:aaa', kind: 'docker'}, v: 1}), k, 'key order does not matter')
+    assert.equal(
+      cacheKey({tag: 'r1', host: {cpu: 'x'}, config: {knobs: {threads: 1}}, target: {image_id: 'sha256:aaa', kind: 'docker'}, v: 1}),
+      k,
+      'key order does not matter',
+    )
   })
 
   test('canonical JSON sorts keys at every depth', () => {

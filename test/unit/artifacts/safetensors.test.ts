@@ -47,23 +47,42 @@ describe('safetensors', () => {
   const hostile: [string, () => Buffer, RegExp][] = [
     ['shorter than 8 bytes', () => Buffer.alloc(5), /shorter than/],
     ['header length past the end (truncated)', () => fileWithHeader({}).subarray(0, 9), /past the end/],
-    ['huge header length', () => {
-      const b = Buffer.alloc(16)
-      b.writeBigUInt64LE(2n ** 40n, 0)
-      return b
-    }, /exceeds/],
+    [
+      'huge header length',
+      () => {
+        const b = Buffer.alloc(16)
+        b.writeBigUInt64LE(2n ** 40n, 0)
+        return b
+      },
+      /exceeds/,
+    ],
     ['header not an object', () => fileWithHeader([1, 2]), /not a JSON object/],
     ['unknown dtype', () => fileWithHeader({x: {dtype: 'F128', shape: [1], data_offsets: [0, 16]}}, 16), /unknown dtype/],
     ['negative dim', () => fileWithHeader({x: {dtype: 'F32', shape: [-1], data_offsets: [0, 4]}}, 4), /non-negative integer/],
     ['size does not match shape', () => fileWithHeader({x: {dtype: 'F32', shape: [3], data_offsets: [0, 8]}}, 8), /expected 12/],
-    ['data past the buffer (truncated data)', () => fileWithHeader({x: {dtype: 'F32', shape: [4], data_offsets: [0, 16]}}, 8), /past the 8-byte data buffer/],
-    ['overlapping tensors', () => fileWithHeader({x: {dtype: 'F32', shape: [2], data_offsets: [0, 8]}, y: {dtype: 'F32', shape: [2], data_offsets: [4, 12]}}, 12), /overlap/],
-    ['control characters in a name', () => fileWithHeader({'a\u001b[31m': {dtype: 'U8', shape: [1], data_offsets: [0, 1]}}, 1), /control characters/],
+    [
+      'data past the buffer (truncated data)',
+      () => fileWithHeader({x: {dtype: 'F32', shape: [4], data_offsets: [0, 16]}}, 8),
+      /past the 8-byte data buffer/,
+    ],
+    [
+      'overlapping tensors',
+      () => fileWithHeader({x: {dtype: 'F32', shape: [2], data_offsets: [0, 8]}, y: {dtype: 'F32', shape: [2], data_offsets: [4, 12]}}, 12),
+      /overlap/,
+    ],
+    [
+      'control characters in a name',
+      () => fileWithHeader({'a\u001b[31m': {dtype: 'U8', shape: [1], data_offsets: [0, 1]}}, 1),
+      /control characters/,
+    ],
     ['metadata value not a string', () => fileWithHeader({__metadata__: {a: 1}}), /not a string/],
   ]
   for (const [what, make, message] of hostile) {
     test(`rejects ${what}`, () => {
-      assert.throws(() => parseSafetensors(make()), (e: unknown) => e instanceof SafetensorsFormatError && message.test((e as Error).message))
+      assert.throws(
+        () => parseSafetensors(make()),
+        (e: unknown) => e instanceof SafetensorsFormatError && message.test((e as Error).message),
+      )
     })
   }
 

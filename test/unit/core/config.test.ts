@@ -19,7 +19,17 @@ describe('knob overrides', () => {
     assert.deepEqual(k.env, {OMP_NUM_THREADS: '1', MKL_NUM_THREADS: '1'})
     assert.deepEqual(base.env, {})
   })
-  for (const bad of ['threads=0', 'threads=abc', 'nope=1', 'amp=fp8', 'device=tpu', 'env.lower=1', 'deterministic=maybe', 'threads', '0:threads=1']) {
+  for (const bad of [
+    'threads=0',
+    'threads=abc',
+    'nope=1',
+    'amp=fp8',
+    'device=tpu',
+    'env.lower=1',
+    'deterministic=maybe',
+    'threads',
+    '0:threads=1',
+  ]) {
     test(`rejects ${bad}`, () => assert.throws(() => parseKnobOverride(bad), KnobError))
   }
 })

@@ -22,7 +22,7 @@ describe('synthetic data', () => {
   test('categories and labels are in range and every class occurs', () => {
     const d = generateSynthetic({...DEFAULT_SYNTHETIC, rows: 1000})
     const card = d.categoricalColumns.map((c) => c.cardinality)
-    d.categorical.forEach((v, i) => assert.ok(v >= 0n && v < BigInt(card[i % card.length]!)))
+    for (const [i, v] of d.categorical.entries()) assert.ok(v >= 0n && v < BigInt(card[i % card.length]!))
     const seen = new Set([...d.label].map(Number))
     assert.deepEqual([...seen].sort(), [0, 1, 2])
   })
@@ -30,7 +30,10 @@ describe('synthetic data', () => {
 
 describe('csv', () => {
   test('quoted fields, CRLF and doubled quotes', () => {
-    assert.deepEqual(parseCsvRecords('a,"b,c","d""e"\r\n1,2,3\n'), [['a', 'b,c', 'd"e'], ['1', '2', '3']])
+    assert.deepEqual(parseCsvRecords('a,"b,c","d""e"\r\n1,2,3\n'), [
+      ['a', 'b,c', 'd"e'],
+      ['1', '2', '3'],
+    ])
   })
   test('numeric columns become float32, others categorical, label indexed by first appearance', () => {
     const rows = ['x,color,y', ...Array.from({length: 12}, (_, i) => `${i / 2},${i % 3 === 0 ? 'red' : 'blue'},${i % 2 ? 'yes' : 'no'}`)]

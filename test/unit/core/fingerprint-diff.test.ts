@@ -13,18 +13,34 @@ function fp(): Fingerprint {
     torch: {
       version: '1.13.0a0',
       cuda_build: null,
-      config: {compiler: 'GCC 12.2', cpu_capability: 'AVX2', onednn: 'v2.6.3', mkl: null, blas_info: 'generic', build_settings: {USE_CUDA: 'OFF'}},
+      config: {
+        compiler: 'GCC 12.2',
+        cpu_capability: 'AVX2',
+        onednn: 'v2.6.3',
+        mkl: null,
+        blas_info: 'generic',
+        build_settings: {USE_CUDA: 'OFF'},
+      },
     },
     numpy: {version: '1.24.2'},
     cuda: {available: false, runtime: null, devices: [{index: 0, name: 'NVIDIA H100', capability: '9.0'}]},
     libraries: [
-      {soname: 'libblas.so.3', path: '/usr/lib/x86_64-linux-gnu/libblas.so.3', real_path: '/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3', role: 'blas', version: '0.3.21'},
+      {
+        soname: 'libblas.so.3',
+        path: '/usr/lib/x86_64-linux-gnu/libblas.so.3',
+        real_path: '/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3',
+        role: 'blas',
+        version: '0.3.21',
+      },
       {soname: 'libcudnn.so.9', path: '/x/libcudnn.so.9', real_path: '/x/libcudnn.so.9.1.0', role: 'cudnn', version: '9.1.0'},
     ],
     flags: {cudnn_benchmark: false, mkldnn_enabled: true},
     threads: {intra_op: 1, inter_op: 1, cpu_count: 2, affinity: 2},
     env: {OMP_NUM_THREADS: '2'},
-    distributions: [{name: 'torch', version: '1.13.1'}, {name: 'zope.interface', version: '6.0'}],
+    distributions: [
+      {name: 'torch', version: '1.13.1'},
+      {name: 'zope.interface', version: '6.0'},
+    ],
   }
 }
 
@@ -79,7 +95,7 @@ describe('diffFingerprints', () => {
 
   test('torch 1.13 vs 2.6, another oneDNN and thread count', () => {
     const b = fp()
-    const torch = b.torch as {[k: string]: any}
+    const torch = b.torch as {version: string; config: {onednn: string}}
     torch.version = '2.6.0+cpu'
     torch.config.onednn = 'v3.5.3'
     ;(b.threads as {[k: string]: number}).intra_op = 4
@@ -97,21 +113,48 @@ describe('diffFingerprints', () => {
         ['packages', 'distributions.sympy', 'added'],
       ],
     )
-    assert.equal(d.rows.slice(0, 5).every((r) => r.changed), true, 'changed rows come first')
-    assert.equal(d.rows.slice(5).some((r) => r.changed), false)
+    assert.equal(
+      d.rows.slice(0, 5).every((r) => r.changed),
+      true,
+      'changed rows come first',
+    )
+    assert.equal(
+      d.rows.slice(5).some((r) => r.changed),
+      false,
+    )
     assert.equal(d.summary.changed, 5)
     assert.deepEqual(d.summary.byGroup, {framework: 1, gpu: 0, cpu_math: 1, runtime: 2, hardware: 0, system: 0, build: 0, packages: 1})
     const tv = changed[0]!
-    assert.ok(tv.text && tv.text.some((c) => c.removed) && tv.text.some((c) => c.added))
-    assert.equal(tv.text.filter((c) => !c.added).map((c) => c.value).join(''), '1.13.0a0')
-    assert.equal(tv.text.filter((c) => !c.removed).map((c) => c.value).join(''), '2.6.0+cpu')
+    assert.ok(tv.text, 'a text diff of the version')
+    const text = tv.text
+    assert.ok(text.some((c) => c.removed) && text.some((c) => c.added))
+    assert.equal(
+      text
+        .filter((c) => !c.added)
+        .map((c) => c.value)
+        .join(''),
+      '1.13.0a0',
+    )
+    assert.equal(
+      text
+        .filter((c) => !c.removed)
+        .map((c) => c.value)
+        .join(''),
+      '2.6.0+cpu',
+    )
     const intra = changed[2]!
     assert.equal(intra.a, 1)
     assert.equal(intra.b, 4)
     assert.equal(intra.text, undefined, 'no text diff for numbers')
     assert.equal(changed[3]!.b, undefined)
-    assert.deepEqual(keyChanges(d).map((r) => r.path), ['torch.version', 'torch.config.onednn', 'threads.intra_op', 'env.OMP_NUM_THREADS'])
-    assert.deepEqual(keyChanges(d, 2).map((r) => r.path), ['torch.version', 'torch.config.onednn'])
+    assert.deepEqual(
+      keyChanges(d).map((r) => r.path),
+      ['torch.version', 'torch.config.onednn', 'threads.intra_op', 'env.OMP_NUM_THREADS'],
+    )
+    assert.deepEqual(
+      keyChanges(d, 2).map((r) => r.path),
+      ['torch.version', 'torch.config.onednn'],
+    )
   })
 
   test('unicode and hostile keys are just compared', () => {
@@ -124,7 +167,13 @@ describe('diffFingerprints', () => {
     const d = diffFingerprints(a, b)
     const row = d.rows.find((r) => r.path === 'env.TORCH_X')!
     assert.equal(row.change, 'changed')
-    assert.equal(row.text!.filter((c) => !c.removed).map((c) => c.value).join(''), 'naïve 🛸 e\u0301')
+    assert.equal(
+      row
+        .text!.filter((c) => !c.removed)
+        .map((c) => c.value)
+        .join(''),
+      'naïve 🛸 e\u0301',
+    )
     assert.equal(d.rows.find((r) => r.path === 'env.__proto__')!.change, 'same')
     assert.equal(d.summary.changed, 1)
   })

@@ -184,10 +184,18 @@ describe('shapes and integers', () => {
     assert.equal(compareValues(i64(-7n, 2n ** 62n), i64(-7n, 2n ** 62n), TOL).within_tolerance, true)
   })
   test('int32 and bool', () => {
-    const m = compareValues({dtype: 'int32', shape: [2], data: Int32Array.from([4, -1])}, {dtype: 'int32', shape: [2], data: Int32Array.from([4, 1])}, TOL)
+    const m = compareValues(
+      {dtype: 'int32', shape: [2], data: Int32Array.from([4, -1])},
+      {dtype: 'int32', shape: [2], data: Int32Array.from([4, 1])},
+      TOL,
+    )
     assert.equal(m.mismatches, 1)
     assert.equal(m.max_abs, 2)
-    const bools = compareValues({dtype: 'bool', shape: [2], data: Uint8Array.from([1, 0])}, {dtype: 'bool', shape: [2], data: Uint8Array.from([1, 0])}, TOL)
+    const bools = compareValues(
+      {dtype: 'bool', shape: [2], data: Uint8Array.from([1, 0])},
+      {dtype: 'bool', shape: [2], data: Uint8Array.from([1, 0])},
+      TOL,
+    )
     assert.equal(bools.within_tolerance, true)
   })
 })

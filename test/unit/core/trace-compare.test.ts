@@ -2,7 +2,15 @@
 import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
 import {compareTraces, entryPhase} from '../../../src/core/trace-compare.js'
-import {DEFAULT_FP32_TOLERANCE, DEFAULT_FP64_TOLERANCE, storedKey, type StepId, type TensorValues, type Trace, type TraceEntry} from '../../../src/core/types.js'
+import {
+  DEFAULT_FP32_TOLERANCE,
+  DEFAULT_FP64_TOLERANCE,
+  storedKey,
+  type StepId,
+  type TensorValues,
+  type Trace,
+  type TraceEntry,
+} from '../../../src/core/types.js'
 
 const OPTS = {fp32: DEFAULT_FP32_TOLERANCE, fp64: DEFAULT_FP64_TOLERANCE}
 const NAMES = ['fwd/mlp.0', 'loss', 'grad/x', 'param/x', 'buffer/bn.running_mean']
@@ -40,8 +48,14 @@ describe('compareTraces', () => {
     assert.equal(r.counts.entries, 16)
     assert.equal(r.counts.identical, 16)
     assert.equal(r.differing.length, 0)
-    assert.deepEqual(r.steps.map((s) => s.step), ['init', 0, 1, 2])
-    assert.deepEqual(r.steps.map((s) => s.stored), [true, true, true, false])
+    assert.deepEqual(
+      r.steps.map((s) => s.step),
+      ['init', 0, 1, 2],
+    )
+    assert.deepEqual(
+      r.steps.map((s) => s.stored),
+      [true, true, true, false],
+    )
     const w = r.worst.find((x) => x.name === 'param/x')!
     assert.equal(w.occurrences, 4)
     assert.equal(w.max_rel_l2, 0)
@@ -55,7 +69,10 @@ describe('compareTraces', () => {
     assert.equal(r.counts.differing, 1)
     assert.equal(r.counts.differing_with_values, 0)
     assert.equal(r.differing[0]!.metrics, null)
-    assert.deepEqual(r.steps.map((s) => s.differing), [0, 0, 1, 0])
+    assert.deepEqual(
+      r.steps.map((s) => s.differing),
+      [0, 0, 1, 0],
+    )
     const w = r.worst.find((x) => x.name === 'grad/x')!
     assert.equal(w.differing, 1)
     assert.equal(w.max_rel_l2, 0, 'identical at the other steps, magnitude unknown at step 1')
@@ -116,7 +133,10 @@ describe('compareTraces', () => {
     const b = trace((s, e) => (s === 0 && e.name === 'param/x' ? {...e, shape: [3]} : e))
     b.steps.reverse()
     const r = compareTraces(trace(), none, b, none, OPTS)
-    assert.deepEqual(r.steps.map((s) => s.step), ['init', 0, 1, 2])
+    assert.deepEqual(
+      r.steps.map((s) => s.step),
+      ['init', 0, 1, 2],
+    )
     assert.equal(r.first_divergence!.kind, 'shape')
     assert.equal(r.first_divergence!.phase, 'update')
     assert.equal(r.counts.shape, 1)

@@ -1,7 +1,16 @@
 // Escaping helpers: every format's rules, control characters, caps, fences.
 import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
-import {cleanText, escapeHtml, escapeMarkdown, escapeWorkflowData, escapeWorkflowProperty, escapeXml, markdownFence, safeHttpsUrl} from '../../../src/report/escape.js'
+import {
+  cleanText,
+  escapeHtml,
+  escapeMarkdown,
+  escapeWorkflowData,
+  escapeWorkflowProperty,
+  escapeXml,
+  markdownFence,
+  safeHttpsUrl,
+} from '../../../src/report/escape.js'
 
 describe('cleanText', () => {
   test('control, bidi and lone-surrogate characters become U+FFFD; newlines become spaces', () => {

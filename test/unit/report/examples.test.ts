@@ -10,7 +10,9 @@ import {renderMarkdown} from '../../../src/report/markdown.js'
 import {ROOT} from './sample.js'
 
 const examples = path.join(ROOT, 'reports/examples')
-const cases = readdirSync(examples).filter((c) => existsSync(path.join(examples, c, 'report.json'))).sort()
+const cases = readdirSync(examples)
+  .filter((c) => existsSync(path.join(examples, c, 'report.json')))
+  .sort()
 
 describe('reports/examples', () => {
   test('there are examples', () => {

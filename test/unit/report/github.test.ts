@@ -36,7 +36,14 @@ describe('stepSummary', () => {
   test('the Markdown report, cut under the size limit at a section break', () => {
     assert.equal(stepSummary(sampleReport()), renderMarkdown(sampleReport()))
     const r = sampleReport()
-    r.comparisons[2]!.fingerprint_changes = Array.from({length: 60}, (_, i) => ({group: 'packages' as const, path: `distributions.p${i}`, a: 'x'.repeat(4000), b: 'y', changed: true, change: 'changed' as const}))
+    r.comparisons[2]!.fingerprint_changes = Array.from({length: 60}, (_, i) => ({
+      group: 'packages' as const,
+      path: `distributions.p${i}`,
+      a: 'x'.repeat(4000),
+      b: 'y',
+      changed: true,
+      change: 'changed' as const,
+    }))
     r.comparisons[2]!.fingerprint_changed = 60
     for (let i = 0; i < 60; i++) r.comparisons.push(structuredClone(r.comparisons[2]!))
     assert.ok(Buffer.byteLength(renderMarkdown(r)) > MAX_STEP_SUMMARY_BYTES)
@@ -50,14 +57,22 @@ describe('stepSummary', () => {
 describe('publishToGitHub', () => {
   test('outside Actions it does nothing', async () => {
     const calls: string[] = []
-    const done = await publishToGitHub(sampleReport(), {}, {appendFile: async (f) => void calls.push(f), writeLine: (l) => void calls.push(l)})
+    const done = await publishToGitHub(
+      sampleReport(),
+      {},
+      {appendFile: async (f) => void calls.push(f), writeLine: (l) => void calls.push(l)},
+    )
     assert.equal(done, false)
     assert.deepEqual(calls, [])
   })
   test('inside Actions it appends the summary and prints the annotations', async () => {
     const files: [string, string][] = []
     const lines: string[] = []
-    const done = await publishToGitHub(sampleReport(), {GITHUB_ACTIONS: 'true', GITHUB_STEP_SUMMARY: '/tmp/summary.md'}, {appendFile: async (f, t) => void files.push([f, t]), writeLine: (l) => void lines.push(l)})
+    const done = await publishToGitHub(
+      sampleReport(),
+      {GITHUB_ACTIONS: 'true', GITHUB_STEP_SUMMARY: '/tmp/summary.md'},
+      {appendFile: async (f, t) => void files.push([f, t]), writeLine: (l) => void lines.push(l)},
+    )
     assert.equal(done, true)
     assert.equal(files.length, 1)
     assert.equal(files[0]![0], '/tmp/summary.md')

@@ -16,12 +16,28 @@ describe('renderHtml', async () => {
     assert.doesNotMatch(html, /<script|<link|<iframe|<img|@import|url\((?!#)/i)
     // the only URLs: SVG namespaces, vega-lite's $schema never reaches the output, one https source link
     const urls = [...html.matchAll(/(?:https?:)?\/\/[^\s"'<>)]+/g)].map((m) => m[0])
-    for (const u of urls) assert.ok(/^http:\/\/www\.w3\.org\/(2000\/svg|1999\/xlink)$/.test(u) || u === 'https://docs.pytorch.org/docs/stable/notes/randomness.html', u)
+    for (const u of urls)
+      assert.ok(
+        /^http:\/\/www\.w3\.org\/(2000\/svg|1999\/xlink)$/.test(u) || u === 'https://docs.pytorch.org/docs/stable/notes/randomness.html',
+        u,
+      )
   })
   test('sections in order: verdict, targets, rerun, comparisons, fingerprint, charts, suspects, errors', () => {
-    const order = ['<header class="verdict-error">', 'id="targets"', '<h3>Rerun</h3>', 'id="comparisons"', 'id="fingerprint"', 'id="charts"', 'id="suspects"', 'id="errors"'].map((s) => html.indexOf(s))
+    const order = [
+      '<header class="verdict-error">',
+      'id="targets"',
+      '<h3>Rerun</h3>',
+      'id="comparisons"',
+      'id="fingerprint"',
+      'id="charts"',
+      'id="suspects"',
+      'id="errors"',
+    ].map((s) => html.indexOf(s))
     for (const i of order) assert.ok(i > 0)
-    assert.deepEqual([...order].sort((a, b) => a - b), order)
+    assert.deepEqual(
+      [...order].sort((a, b) => a - b),
+      order,
+    )
   })
   test('targets show digests; fingerprint rows show the word diff; suspects and experiments', () => {
     assert.match(html, /sha256:abc123 \(img@sha256:def456\)/)
@@ -29,7 +45,10 @@ describe('renderHtml', async () => {
     assert.match(html, /<ins>2\.6\.0<\/ins>/)
     assert.match(html, /<span class="absent">absent<\/span>/)
     assert.match(html, /Counterfactual reruns/)
-    assert.match(html, /<a href="https:\/\/docs\.pytorch\.org\/docs\/stable\/notes\/randomness\.html" rel="noreferrer noopener">source<\/a>/)
+    assert.match(
+      html,
+      /<a href="https:\/\/docs\.pytorch\.org\/docs\/stable\/notes\/randomness\.html" rel="noreferrer noopener">source<\/a>/,
+    )
     assert.match(html, /\(source: javascript:alert\(1\)\)/)
   })
   test('charts: divergence maps, accuracy, loss — as inline SVG with marks', () => {
@@ -81,7 +100,10 @@ describe('charts', () => {
     )
   })
   test('vega ids are renumbered per chart', async () => {
-    assert.equal(normalizeSvgIds('<g id="gradient_7"/><rect fill="url(#gradient_7)"/><use href="#gradient_7"/>', 'c'), '<g id="c-1"/><rect fill="url(#c-1)"/><use href="#c-1"/>')
+    assert.equal(
+      normalizeSvgIds('<g id="gradient_7"/><rect fill="url(#gradient_7)"/><use href="#gradient_7"/>', 'c'),
+      '<g id="c-1"/><rect fill="url(#c-1)"/><use href="#c-1"/>',
+    )
     const a = await renderCharts(sampleReport())
     const b = await renderCharts(sampleReport())
     assert.deepEqual(a, b)

@@ -62,7 +62,10 @@ describe('loadReport', () => {
     await rejects(loadReport(file('v2.json', '{"schema": "repro.report/2"}')), /schema repro\.report\/2/)
     const rep = JSON.parse(renderJson(sampleReport()))
     rep.targets[1].runs[0].seconds = 'fast'
-    await rejects(loadReport(file('field.json', JSON.stringify(rep))), /field\.json: is not a valid repro report: targets\[1\]\.runs\[0\]\.seconds: /)
+    await rejects(
+      loadReport(file('field.json', JSON.stringify(rep))),
+      /field\.json: is not a valid repro report: targets\[1\]\.runs\[0\]\.seconds: /,
+    )
   })
   test('strings over the cap are rejected', async () => {
     const rep = JSON.parse(renderJson(sampleReport()))

@@ -11,7 +11,10 @@ describe('renderMarkdown', () => {
     assert.match(first, /^## ⚠ repro: 1 of 4 target\\\(s\\\) could not be audited/)
   })
   test('targets table with identity, status and accuracy per repeat', () => {
-    assert.match(md, /\| 1 \| #&#8203;1 docker:img:1 \| docker \| sha256:abc123 \\\(img@&#8203;sha256:def456\\\) \| ok × 2 \| 0\.9000 \/ 0\.9000 \|/)
+    assert.match(
+      md,
+      /\| 1 \| #&#8203;1 docker:img:1 \| docker \| sha256:abc123 \\\(img@&#8203;sha256:def456\\\) \| ok × 2 \| 0\.9000 \/ 0\.9000 \|/,
+    )
     assert.match(md, /\| 3 \| .* \| \*\*error\*\* \| — \|/)
     assert.match(md, /\*\(variant\)\*/)
   })
@@ -21,10 +24,19 @@ describe('renderMarkdown', () => {
   test('first divergence per comparison, fingerprint changes, suspects, errors', () => {
     assert.match(md, /\| cross \| .* \| 60\/100 entries differ \| step 0, fwd\/mlp\.1 \\\(forward\\\) \| -0\.0200 \|/)
     assert.match(md, /<summary>Fingerprint differences: .* \(2 changed\)<\/summary>/)
-    assert.match(md, /\| cpu\\_math \| libraries\.blas:libopenblas\.so\.0 \| \/usr\/lib\/libopenblas\.so\.0 \\\(0\.3\.21\\\) \| \*\(absent\)\* \| removed \|/)
+    assert.match(
+      md,
+      /\| cpu\\_math \| libraries\.blas:libopenblas\.so\.0 \| \/usr\/lib\/libopenblas\.so\.0 \\\(0\.3\.21\\\) \| \*\(absent\)\* \| removed \|/,
+    )
     assert.match(md, /### Suspects\n\nDivergence starts in the \*\*forward\*\* pass of a BatchNorm1d/)
-    assert.match(md, /With every differing knob aligned, it still starts in the \*\*backward\*\* pass of a Embedding \(grad\/emb\.0\.weight, step 3\)/)
-    assert.match(md, /With every differing knob aligned, it still starts in the \*\*backward\*\* pass of a Embedding \(grad\/emb\.0\.weight, step 3\)/)
+    assert.match(
+      md,
+      /With every differing knob aligned, it still starts in the \*\*backward\*\* pass of a Embedding \(grad\/emb\.0\.weight, step 3\)/,
+    )
+    assert.match(
+      md,
+      /With every differing knob aligned, it still starts in the \*\*backward\*\* pass of a Embedding \(grad\/emb\.0\.weight, step 3\)/,
+    )
     assert.match(md, /\[source\]\(https:\/\/docs\.pytorch\.org\/docs\/stable\/notes\/randomness\.html\)/)
     assert.match(md, /source: javascript:alert\\\(1\\\)/)
     assert.match(md, /### Errors\n\n- \*\*#&#8203;3 python:\/opt\/venv\/bin\/python\*\*: no torch — install torch/)

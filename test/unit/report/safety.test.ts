@@ -9,7 +9,7 @@ import {renderMarkdown} from '../../../src/report/markdown.js'
 import {githubAnnotations} from '../../../src/report/github.js'
 import {cells, PAYLOAD, sampleReport} from './sample.js'
 
-// eslint-disable-next-line no-control-regex
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point (they are stripped from untrusted text)
 const ILLEGAL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\ufffe\uffff\u202a-\u202e]|[\ud800-\udbff](?![\udc00-\udfff])/
 
 const report = sampleReport(PAYLOAD)
@@ -56,7 +56,9 @@ describe('JUnit', () => {
   })
   test('the payload survives as text', () => {
     const doc = new XMLParser({ignoreAttributes: false, attributeNamePrefix: '', processEntities: true, htmlEntities: false}).parse(xml)
-    const names: string[] = [doc.testsuites.testsuite].flat().flatMap((s: {testcase: {name: string}[]}) => [s.testcase].flat().map((c) => c.name))
+    const names: string[] = [doc.testsuites.testsuite]
+      .flat()
+      .flatMap((s: {testcase: {name: string}[]}) => [s.testcase].flat().map((c) => c.name))
     assert.ok(names.some((n) => n.includes('<script>alert(1)</script>') && n.includes(']]>')))
   })
 })
@@ -80,7 +82,10 @@ describe('Markdown', () => {
   })
   test('no raw HTML except the renderer’s own <details>', () => {
     for (const line of outside) {
-      const rest = line.replace(/^<details><summary>/, '').replace(/<\/summary>$/, '').replace(/^<\/details>$/, '')
+      const rest = line
+        .replace(/^<details><summary>/, '')
+        .replace(/<\/summary>$/, '')
+        .replace(/^<\/details>$/, '')
       assert.doesNotMatch(rest, /</, line)
     }
   })

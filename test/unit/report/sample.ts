@@ -5,7 +5,14 @@
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {DEFAULT_KNOBS} from '../../../src/core/config.js'
-import {decideVerdict, REPORT_SCHEMA, type AuditReport, type PairRecord, type RunRecord, type TargetRecord} from '../../../src/core/report.js'
+import {
+  decideVerdict,
+  REPORT_SCHEMA,
+  type AuditReport,
+  type PairRecord,
+  type RunRecord,
+  type TargetRecord,
+} from '../../../src/core/report.js'
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..')
 
@@ -31,7 +38,15 @@ function target(index: number, name: string, runs: RunRecord[], extra: Partial<T
     kind: 'docker',
     role: 'target',
     knobs_requested: {...DEFAULT_KNOBS, env: {}},
-    identity: {reference: 'img:1', details: {image: 'img:1', id: 'sha256:abc123', repo_digests: 'img@sha256:def456', labels: '{"org.opencontainers.image.title":"torch"}'}},
+    identity: {
+      reference: 'img:1',
+      details: {
+        image: 'img:1',
+        id: 'sha256:abc123',
+        repo_digests: 'img@sha256:def456',
+        labels: '{"org.opencontainers.image.title":"torch"}',
+      },
+    },
     status: 'ok',
     error: null,
     runs,
@@ -47,7 +62,16 @@ function pair(role: PairRecord['role'], a: [number, number, string], b: [number,
     divergence: {
       bitwise_identical: bitwise,
       first_divergence: bitwise ? null : {step: 0, entry: 'fwd/mlp.1', index_in_step: 3, kind: 'value', phase: 'forward'},
-      counts: {entries: 100, identical: bitwise ? 100 : 40, differing: bitwise ? 0 : 60, differing_with_values: bitwise ? 0 : 12, beyond_tolerance: bitwise ? 0 : 5, shape: 0, missing_in_a: 0, missing_in_b: 0},
+      counts: {
+        entries: 100,
+        identical: bitwise ? 100 : 40,
+        differing: bitwise ? 0 : 60,
+        differing_with_values: bitwise ? 0 : 12,
+        beyond_tolerance: bitwise ? 0 : 5,
+        shape: 0,
+        missing_in_a: 0,
+        missing_in_b: 0,
+      },
       worst: bitwise
         ? []
         : [
@@ -56,12 +80,35 @@ function pair(role: PairRecord['role'], a: [number, number, string], b: [number,
             {name: 'grad/mlp.0.weight', phase: 'backward', step: 1, max_abs: Infinity, rel_l2: NaN},
           ],
     },
-    outcome: {val_accuracy_a: 0.9, val_accuracy_b: bitwise ? 0.9 : 0.88, accuracy_delta: bitwise ? 0 : -0.02, val_loss_delta: bitwise ? 0 : 0.01},
+    outcome: {
+      val_accuracy_a: 0.9,
+      val_accuracy_b: bitwise ? 0.9 : 0.88,
+      accuracy_delta: bitwise ? 0 : -0.02,
+      val_loss_delta: bitwise ? 0 : 0.01,
+    },
     fingerprint_changes: bitwise
       ? []
       : [
-          {group: 'framework', path: 'torch.version', a: '2.5.1', b: '2.6.0', changed: true, change: 'changed', text: [{value: '2.5.1', removed: true}, {value: '2.6.0', added: true}]},
-          {group: 'cpu_math', path: 'libraries.blas:libopenblas.so.0', a: '/usr/lib/libopenblas.so.0 (0.3.21)', b: undefined, changed: true, change: 'removed'},
+          {
+            group: 'framework',
+            path: 'torch.version',
+            a: '2.5.1',
+            b: '2.6.0',
+            changed: true,
+            change: 'changed',
+            text: [
+              {value: '2.5.1', removed: true},
+              {value: '2.6.0', added: true},
+            ],
+          },
+          {
+            group: 'cpu_math',
+            path: 'libraries.blas:libopenblas.so.0',
+            a: '/usr/lib/libopenblas.so.0 (0.3.21)',
+            b: undefined,
+            changed: true,
+            change: 'removed',
+          },
         ],
     fingerprint_changed: bitwise ? 0 : 2,
   }
@@ -74,8 +121,15 @@ export function sampleReport(s?: string): AuditReport {
   const n2 = t('#2 docker:img:2')
   const targets = [
     target(1, n1, [run(1, 0.9, 0.3), run(2, 0.9, 0.3)]),
-    target(2, n2, [run(1, 0.88, 0.31), run(2, 0.88, 0.31)], {identity: {reference: t('img:2'), details: {id: t('sha256:0123'), repo_digests: null, labels: t('{"a":"b"}')}}}),
-    target(3, t('#3 python:/opt/venv/bin/python'), [], {kind: 'python', status: 'error', error: {message: t('no torch'), hint: t('install torch'), line: t('#3: no torch — install torch')}, identity: null}),
+    target(2, n2, [run(1, 0.88, 0.31), run(2, 0.88, 0.31)], {
+      identity: {reference: t('img:2'), details: {id: t('sha256:0123'), repo_digests: null, labels: t('{"a":"b"}')}},
+    }),
+    target(3, t('#3 python:/opt/venv/bin/python'), [], {
+      kind: 'python',
+      status: 'error',
+      error: {message: t('no torch'), hint: t('install torch'), line: t('#3: no torch — install torch')},
+      identity: null,
+    }),
     target(4, t('#4 docker:img:1 [threads=2]'), [run(1, 0.9, 0.3)], {role: 'variant'}),
   ]
   const comparisons = [
@@ -116,16 +170,47 @@ export function sampleReport(s?: string): AuditReport {
           {target: 1, name: n1, accuracy: {n: 3, mean: 0.9, sd: 0.01}, loss: {n: 3, mean: 0.3, sd: 0.02}},
           {target: 2, name: n2, accuracy: {n: 3, mean: 0.88, sd: 0.012}, loss: {n: 3, mean: 0.31, sd: 0.02}},
         ],
-        differences: [{a: 1, b: 2, diff: -0.02, ci95: [-0.05, 0.01], significant: false, sentence: t('#2 is 0.02 below #1, within seed spread')}],
+        differences: [
+          {a: 1, b: 2, diff: -0.02, ci95: [-0.05, 0.01], significant: false, sentence: t('#2 is 0.02 below #1, within seed spread')},
+        ],
       },
       experiments: [
-        {id: 'e1', knobs: [{name: 'threads', from: 2, to: 1}], target: 2, against: 1, outcome: 'moves-later', first_divergence_before: {step: 0, entry: 'fwd/mlp.1'}, first_divergence_after: {step: 3, entry: t('fwd/mlp.4')}, note: t('moved later')},
+        {
+          id: 'e1',
+          knobs: [{name: 'threads', from: 2, to: 1}],
+          target: 2,
+          against: 1,
+          outcome: 'moves-later',
+          first_divergence_before: {step: 0, entry: 'fwd/mlp.1'},
+          first_divergence_after: {step: 3, entry: t('fwd/mlp.4')},
+          note: t('moved later'),
+        },
       ],
       where: {phase: 'forward', module_type: t('BatchNorm1d'), step: 0, entry: t('fwd/mlp.1')},
       residual: {phase: 'backward', module_type: t('Embedding'), step: 3, entry: t('grad/emb.0.weight')},
       suspects: [
-        {rank: 1, kind: 'library', name: t('torch'), a: t('2.5.1'), b: t('2.6.0'), confidence: 'high', evidence: t('remains after aligning knobs'), explanation: t('new kernels'), source: 'https://docs.pytorch.org/docs/stable/notes/randomness.html'},
-        {rank: 2, kind: 'knob', name: 'threads', a: '1', b: '2', confidence: 'medium', evidence: t('moves the divergence later'), explanation: null, source: t('javascript:alert(1)')},
+        {
+          rank: 1,
+          kind: 'library',
+          name: t('torch'),
+          a: t('2.5.1'),
+          b: t('2.6.0'),
+          confidence: 'high',
+          evidence: t('remains after aligning knobs'),
+          explanation: t('new kernels'),
+          source: 'https://docs.pytorch.org/docs/stable/notes/randomness.html',
+        },
+        {
+          rank: 2,
+          kind: 'knob',
+          name: 'threads',
+          a: '1',
+          b: '2',
+          confidence: 'medium',
+          evidence: t('moves the divergence later'),
+          explanation: null,
+          source: t('javascript:alert(1)'),
+        },
       ],
     },
     verdict: decideVerdict(targets, comparisons),

@@ -50,6 +50,17 @@ describe('container create arguments', () => {
     assert.ok(flagValue(a, '--env').includes('OMP_NUM_THREADS=1'))
     assert.ok(flagValue(a, '--env').includes('PYTHONPATH=/repro/probe'))
     const tail = a.slice(a.indexOf('--entrypoint'))
-    assert.deepEqual(tail, ['--entrypoint', 'python3', 'sha256:abc', '-m', 'repro_probe', 'fingerprint', '--config', '/repro/in/config.json', '--out', '/repro/out'])
+    assert.deepEqual(tail, [
+      '--entrypoint',
+      'python3',
+      'sha256:abc',
+      '-m',
+      'repro_probe',
+      'fingerprint',
+      '--config',
+      '/repro/in/config.json',
+      '--out',
+      '/repro/out',
+    ])
   })
 })

@@ -13,7 +13,19 @@ describe('target order and image identity', () => {
     ])
   })
   test('image inspect output is parsed and capped', () => {
-    const id = parseImageInspect(JSON.stringify([{Id: 'sha256:1', RepoTags: ['x:1'], RepoDigests: [], Created: '2026-01-01', Architecture: 'amd64', Os: 'linux', Config: {Labels: {a: 'b', big: 'z'.repeat(5000)}}}]))
+    const id = parseImageInspect(
+      JSON.stringify([
+        {
+          Id: 'sha256:1',
+          RepoTags: ['x:1'],
+          RepoDigests: [],
+          Created: '2026-01-01',
+          Architecture: 'amd64',
+          Os: 'linux',
+          Config: {Labels: {a: 'b', big: 'z'.repeat(5000)}},
+        },
+      ]),
+    )
     assert.equal(id.id, 'sha256:1')
     assert.deepEqual(id.tags, ['x:1'])
     assert.equal(id.labels['big']!.length, 1024)

@@ -10,7 +10,7 @@ function tar(entries: [string, string, string | Buffer][]): Buffer {
     const h = Buffer.alloc(512)
     h.write(name, 0, 100, 'utf8')
     h.write('0000644\0', 100)
-    h.write(data.length.toString(8).padStart(11, '0') + '\0', 124)
+    h.write(`${data.length.toString(8).padStart(11, '0')}\0`, 124)
     h.write(type, 156)
     h.write('ustar\0', 257)
     blocks.push(h, data, Buffer.alloc((512 - (data.length % 512)) % 512))
@@ -23,8 +23,21 @@ const CAPS = {'run.json': 100, 'trace.json': 1000}
 
 describe('tar extraction of container artifacts', () => {
   test('keeps allowlisted regular files from out/', () => {
-    const files = extractTar(tar([['out/', '5', ''], ['out/run.json', '0', '{"a":1}'], ['out/trace.json', '0', '[]']]), CAPS)
-    assert.deepEqual(files.map((f) => [f.name, f.data.toString()]), [['run.json', '{"a":1}'], ['trace.json', '[]']])
+    const files = extractTar(
+      tar([
+        ['out/', '5', ''],
+        ['out/run.json', '0', '{"a":1}'],
+        ['out/trace.json', '0', '[]'],
+      ]),
+      CAPS,
+    )
+    assert.deepEqual(
+      files.map((f) => [f.name, f.data.toString()]),
+      [
+        ['run.json', '{"a":1}'],
+        ['trace.json', '[]'],
+      ],
+    )
   })
   test('never materializes symlinks, hard links, devices, unknown names or nested paths', () => {
     const files = extractTar(
@@ -48,7 +61,16 @@ describe('tar extraction of container artifacts', () => {
   })
   test('PAX long names are honoured', () => {
     const pax = '30 path=out/run.json\n'
-    const files = extractTar(tar([['PaxHeader', 'x', pax], ['out/whatever-short', '0', '{}']]), CAPS)
-    assert.deepEqual(files.map((f) => f.name), ['run.json'])
+    const files = extractTar(
+      tar([
+        ['PaxHeader', 'x', pax],
+        ['out/whatever-short', '0', '{}'],
+      ]),
+      CAPS,
+    )
+    assert.deepEqual(
+      files.map((f) => f.name),
+      ['run.json'],
+    )
   })
 })
