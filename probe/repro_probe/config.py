@@ -9,6 +9,7 @@ import os
 import re
 
 from .errors import ProbeError
+from .knobtable import DEFAULT_KNOBS, ENV_NAME, KNOBS, check_value
 
 SCHEMA = "repro.config/1"
 
@@ -18,13 +19,9 @@ DEFAULTS = {
     "model": {"hidden": [64, 32], "embedding_dim": 4, "dropout": 0.1},
     "train": {"epochs": 3, "batch_size": 64, "lr": 0.005, "optimizer": "adam",
               "seed": 1234, "val_fraction": 0.2},
-    "knobs": {"device": "cpu", "threads": None, "interop_threads": None, "deterministic": False,
-              "cudnn_benchmark": False, "tf32_matmul": None, "tf32_cudnn": None,
-              "float32_matmul_precision": None, "amp": "off", "compile": False, "env": {}},
+    "knobs": DEFAULT_KNOBS,
     "trace": {"enabled": True, "store_steps": None},
 }
-
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def _fail(msg):
@@ -104,22 +101,14 @@ def validate(cfg, mode):
     _int(t["seed"], "train.seed", 0, (1 << 63) - 1)
     if not _is_num(t["val_fraction"]) or not 0 <= t["val_fraction"] < 1:
         _fail("train.val_fraction must be a number in [0, 1), got %r" % (t["val_fraction"],))
-    if not isinstance(k["device"], str) or not re.match(r"^(cpu|cuda(:[0-9]+)?)$", k["device"]):
-        _fail("knobs.device must be cpu, cuda or cuda:N, got %r" % (k["device"],))
-    _int(k["threads"], "knobs.threads", 1, 4096, nullable=True)
-    _int(k["interop_threads"], "knobs.interop_threads", 1, 4096, nullable=True)
-    _bool(k["deterministic"], "knobs.deterministic")
-    _bool(k["cudnn_benchmark"], "knobs.cudnn_benchmark")
-    _bool(k["tf32_matmul"], "knobs.tf32_matmul", nullable=True)
-    _bool(k["tf32_cudnn"], "knobs.tf32_cudnn", nullable=True)
-    _choice(k["float32_matmul_precision"], "knobs.float32_matmul_precision",
-            ("highest", "high", "medium"), nullable=True)
-    _choice(k["amp"], "knobs.amp", ("off", "fp16", "bf16"))
-    _bool(k["compile"], "knobs.compile")
+    for knob in KNOBS:  # the knob table (knob_table.json, generated from the host's)
+        problem = check_value(knob, k[knob["name"]])
+        if problem:
+            _fail("knobs.%s %s, got %r" % (knob["name"], problem, k[knob["name"]]))
     if not isinstance(k["env"], dict):
         _fail("knobs.env must be an object of strings")
     for name, value in k["env"].items():
-        if not _ENV_NAME.match(name) or not isinstance(value, str) or "\x00" in value:
+        if not ENV_NAME.match(name) or not isinstance(value, str) or "\x00" in value:
             _fail("knobs.env entry %r is not NAME: string" % (name,))
     _bool(tr["enabled"], "trace.enabled")
     if tr["store_steps"] is not None:

@@ -9,13 +9,9 @@ import traceback
 
 from . import PROBE_VERSION
 from .knobs import read_flags
+from .knobtable import ENV_EXACT, ENV_PREFIXES, ENV_SECRET_WORDS as ENV_DENY
 from .libraries import loaded_libraries
 from .torchconfig import parse_config_show
-
-ENV_PREFIXES = ("CUDA_", "CUBLAS_", "CUDNN_", "NVIDIA_", "TORCH_", "PYTORCH_", "OMP_", "MKL_",
-                "OPENBLAS_", "KMP_", "ATEN_", "NCCL_")
-ENV_EXACT = ("PYTHONHASHSEED",)
-ENV_DENY = ("TOKEN", "SECRET", "KEY", "PASS", "CREDENTIAL", "AUTH")
 MAX_DISTRIBUTIONS = 2000
 
 

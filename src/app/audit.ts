@@ -2,7 +2,8 @@
 // against the first), then the verdict. A target that fails is recorded and the rest go on.
 
 import path from 'node:path'
-import {DEFAULT_KNOBS, defaultProbeConfig, type ProbeConfig} from '../core/config.js'
+import {defaultProbeConfig, type ProbeConfig} from '../core/config.js'
+import {knobSuffix} from '../core/knobs.js'
 import type {TabularData} from '../core/data.js'
 import {diffFingerprints} from '../core/fingerprint-diff.js'
 import {compareTraces, type TraceComparison} from '../core/trace-compare.js'
@@ -51,16 +52,6 @@ export interface AuditOptions {
   outDir: string
   command: string
   progress: Progress
-}
-
-export function knobSuffix(knobs: Knobs): string {
-  const parts: string[] = []
-  for (const [k, v] of Object.entries(knobs)) {
-    if (k === 'env') continue
-    if (JSON.stringify(v) !== JSON.stringify((DEFAULT_KNOBS as unknown as Record<string, unknown>)[k])) parts.push(`${k}=${v}`)
-  }
-  for (const [k, v] of Object.entries(knobs.env)) parts.push(`env.${k}=${v}`)
-  return parts.length ? ` [${parts.join(', ')}]` : ''
 }
 
 export async function runAudit(opts: AuditOptions): Promise<AuditReport> {

@@ -23,22 +23,32 @@ export function cacheMaxBytes(env: NodeJS.ProcessEnv = process.env): number {
   return Number.isFinite(v) && v > 0 ? v : DEFAULT_CACHE_MAX_BYTES
 }
 
-let probeHashMemo: Promise<string> | undefined
+const probeHashMemo = new Map<string, Promise<string>>()
 
-/** sha256 over the probe's own source files: a changed probe never reuses old runs. */
-export function probeHash(): Promise<string> {
-  probeHashMemo ??= (async () => {
-    const dir = path.join(probeRoot(), 'repro_probe')
-    const names = (await fs.readdir(dir)).filter((n) => n.endsWith('.py')).sort()
-    const h = createHash('sha256')
-    for (const n of names)
-      h.update(n)
-        .update('\0')
-        .update(await fs.readFile(path.join(dir, n)))
-        .update('\0')
-    return h.digest('hex')
-  })()
-  return probeHashMemo
+/**
+ * sha256 over every file the probe ships (sources, subpackages and data such as the knob
+ * table; not bytecode caches): a changed probe never reuses old runs.
+ */
+export function probeHash(dir = path.join(probeRoot(), 'repro_probe')): Promise<string> {
+  let memo = probeHashMemo.get(dir)
+  if (!memo) {
+    memo = (async () => {
+      const names = (await fs.readdir(dir, {recursive: true, withFileTypes: true}))
+        .filter((e) => e.isFile() && !e.name.endsWith('.pyc'))
+        .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
+        .filter((n) => !n.split(path.sep).includes('__pycache__'))
+        .sort()
+      const h = createHash('sha256')
+      for (const n of names)
+        h.update(n)
+          .update('\0')
+          .update(await fs.readFile(path.join(dir, n)))
+          .update('\0')
+      return h.digest('hex')
+    })()
+    probeHashMemo.set(dir, memo)
+  }
+  return memo
 }
 
 /** JSON with object keys sorted at every depth, so equal values always hash equally. */

@@ -2,7 +2,7 @@
 // A directory that cannot be read is reported as a failed target; the others still compare.
 
 import path from 'node:path'
-import {DEFAULT_KNOBS} from '../core/config.js'
+import {DEFAULT_KNOBS} from '../core/knobs.js'
 import {decideVerdict, REPORT_SCHEMA, type AuditReport, type PairRecord, type TargetRecord} from '../core/report.js'
 import type {RunArtifacts} from '../core/types.js'
 import {readRunDir} from '../artifacts/run-dir.js'

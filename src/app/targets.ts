@@ -3,7 +3,7 @@
 // own python with torch, audited against itself plus a thread-count variant.
 
 import {existsSync} from 'node:fs'
-import {DEFAULT_KNOBS, KnobError, knobsForTarget, parseKnobOverride, type KnobOverride} from '../core/config.js'
+import {DEFAULT_KNOBS, KnobError, knobsForTarget, parseKnobOverride, type KnobOverride} from '../core/knobs.js'
 import type {Knobs} from '../core/types.js'
 import {ReproError} from '../errors.js'
 import {ContainerTarget} from '../targets/container.js'

@@ -2,6 +2,8 @@
 // untrusted target, so these are the edge: after parsing, the rest of repro trusts the types.
 
 import {z} from 'zod'
+import {PROBE_CONFIG_SCHEMA} from '../core/config.js'
+import {ENV_NAME_PATTERN, KNOBS, type KnobType} from '../core/knobs.js'
 import type {Fingerprint, Json} from '../core/types.js'
 
 const MAX_STRING = 4096
@@ -34,60 +36,168 @@ export const traceStepSchema = z.object({
   entries: z.array(traceEntrySchema).max(100_000),
 })
 
-export const traceSchema = z.object({
-  schema: z.literal('repro.trace/1'),
-  steps: z.array(traceStepSchema).max(1_000_000),
+export const traceSchema = z
+  .object({
+    schema: z.literal('repro.trace/1'),
+    steps: z.array(traceStepSchema).max(1_000_000),
+  })
+  .meta({title: 'repro trace', description: 'trace.json written by the probe (schema "repro.trace/1")'})
+
+/** The zod type of one knob's value, from its row in the knob table. */
+function knobValue(t: KnobType): z.ZodType {
+  const base =
+    t.kind === 'bool'
+      ? t.also?.length
+        ? z.union([z.boolean(), z.enum(t.also as [string, ...string[]])])
+        : z.boolean()
+      : t.kind === 'int'
+        ? z.number().int().min(t.min).max(t.max)
+        : t.kind === 'enum'
+          ? z.enum(t.choices as [string, ...string[]])
+          : z.string().regex(new RegExp(t.pattern))
+  return t.nullable ? base.nullable() : base
+}
+
+const envName = z.string().max(256).regex(new RegExp(ENV_NAME_PATTERN))
+
+/** knobs in a probe config: every knob of the table, exactly (the host writes it). */
+const knobsRequested = z.object({
+  ...Object.fromEntries(KNOBS.map((k) => [k.name, knobValue(k.type)])),
+  env: z.record(envName, z.string().max(MAX_STRING)),
 })
 
+/**
+ * run.json knobs_effective: what the probe read back from torch, which may lack a setting
+ * (null) or report it in its own words, so only the JSON kind is checked.
+ */
 const knobsEffective = z.looseObject({
-  device: str.optional(),
-  threads: z.number().int().nullable().optional(),
-  interop_threads: z.number().int().nullable().optional(),
-  deterministic: z.boolean().optional(),
-  cudnn_benchmark: z.boolean().optional(),
-  tf32_matmul: z.boolean().nullable().optional(),
-  tf32_cudnn: z.boolean().nullable().optional(),
-  float32_matmul_precision: str.nullable().optional(),
-  amp: str.optional(),
-  compile: z.boolean().optional(),
-  env: z.record(str, str).optional(),
+  ...Object.fromEntries(
+    KNOBS.map((k) => [
+      k.name,
+      (k.type.kind === 'bool' ? z.union([z.boolean(), str]) : k.type.kind === 'int' ? z.number().int() : str).nullable().optional(),
+    ]),
+  ),
+  env: z.record(str, str.nullable()).optional(),
 })
 
-export const runSchema = z.object({
-  schema: z.literal('repro.run/1'),
-  probe_version: str,
-  status: z.enum(['ok', 'error']),
-  error: z.object({type: str, message: str}).nullable(),
-  knobs_effective: knobsEffective
-    .nullable()
-    .optional()
-    .transform((k) => k ?? {}),
-  steps: z.number().int().nonnegative().optional().default(0),
-  model: z
-    .looseObject({module_types: z.record(z.string().max(256), z.string().max(128)).optional()})
-    .nullable()
-    .optional(),
-  epochs: z
-    .array(
-      z.object({
-        epoch: z.number().int().nonnegative(),
-        train_loss: nullableNum,
-        val_loss: nullableNum,
-        val_accuracy: nullableNum,
-        seconds: num,
-        last_step: z.number().int(),
+export const probeConfigSchema = z
+  .object({
+    schema: z.literal(PROBE_CONFIG_SCHEMA),
+    data: z.object({file: z.string().min(1).max(256), sha256: z.string().regex(/^([0-9a-f]{64})?$/)}),
+    model: z.object({
+      hidden: z
+        .array(
+          z
+            .number()
+            .int()
+            .min(1)
+            .max(1 << 20),
+        )
+        .max(64),
+      embedding_dim: z
+        .number()
+        .int()
+        .min(1)
+        .max(1 << 16),
+      dropout: z.number().min(0).lt(1),
+    }),
+    train: z.object({
+      epochs: z
+        .number()
+        .int()
+        .min(1)
+        .max(1 << 20),
+      batch_size: z.number().int().min(2),
+      lr: z.number().positive(),
+      optimizer: z.enum(['adam', 'sgd']),
+      seed: z.number().int().min(0),
+      val_fraction: z.number().min(0).lt(1),
+    }),
+    knobs: knobsRequested,
+    trace: z.object({enabled: z.boolean(), store_steps: z.array(z.number().int().min(0)).nullable()}),
+  })
+  .meta({title: 'repro probe config', description: `config.json the host hands the probe (schema "${PROBE_CONFIG_SCHEMA}")`})
+
+export const runSchema = z
+  .object({
+    schema: z.literal('repro.run/1'),
+    probe_version: str,
+    status: z.enum(['ok', 'error']),
+    error: z.object({type: str, message: str}).nullable(),
+    knobs_effective: knobsEffective
+      .nullable()
+      .optional()
+      .transform((k) => k ?? {}),
+    steps: z.number().int().nonnegative().optional().default(0),
+    model: z
+      .looseObject({module_types: z.record(z.string().max(256), z.string().max(128)).optional()})
+      .nullable()
+      .optional(),
+    epochs: z
+      .array(
+        z.object({
+          epoch: z.number().int().nonnegative(),
+          train_loss: nullableNum,
+          val_loss: nullableNum,
+          val_accuracy: nullableNum,
+          seconds: num,
+          last_step: z.number().int(),
+        }),
+      )
+      .max(10_000)
+      .optional()
+      .default([]),
+    final: z
+      .object({val_accuracy: nullableNum, val_loss: nullableNum, train_loss: nullableNum.optional().default(null)})
+      .nullable()
+      .optional()
+      .transform((f) => f ?? {val_accuracy: null, val_loss: null, train_loss: null}),
+    timings: z.record(str, num).optional().default({}),
+  })
+  .meta({title: 'repro run', description: 'run.json written by the probe (schema "repro.run/1")'})
+
+const maybe = <T extends z.ZodType>(t: T) => t.nullable().optional()
+const text = maybe(str)
+
+/**
+ * fingerprint.json, section by section: what the host reads by name is typed, each section may
+ * be null (it failed inside the target), and objects stay open for fields repro does not use.
+ * parseFingerprint additionally bounds the whole document (depth, sizes).
+ */
+export const fingerprintSchema = z
+  .looseObject({
+    schema: z.literal('repro.fingerprint/1'),
+    probe_version: str,
+    python: maybe(z.looseObject({version: text, implementation: text, compiler: text, executable: text})),
+    os: maybe(z.looseObject({system: text, kernel: text, machine: text, distro: text, distro_id: text, distro_version: text, glibc: text})),
+    torch: maybe(
+      z.looseObject({
+        version: text,
+        git_version: text,
+        debug: maybe(z.boolean()),
+        cuda_build: text,
+        cudnn_build: text,
+        config: maybe(z.looseObject({})),
       }),
-    )
-    .max(10_000)
-    .optional()
-    .default([]),
-  final: z
-    .object({val_accuracy: nullableNum, val_loss: nullableNum, train_loss: nullableNum.optional().default(null)})
-    .nullable()
-    .optional()
-    .transform((f) => f ?? {val_accuracy: null, val_loss: null, train_loss: null}),
-  timings: z.record(str, num).optional().default({}),
-})
+    ),
+    numpy: maybe(z.looseObject({version: text})),
+    cuda: maybe(
+      z.looseObject({
+        available: maybe(z.boolean()),
+        runtime: text,
+        cudnn: text,
+        driver: text,
+        nccl: text,
+        devices: maybe(z.array(z.looseObject({index: z.number().int(), name: text, capability: text})).max(64)),
+      }),
+    ),
+    libraries: z.array(z.looseObject({soname: text, path: text, real_path: text, role: text, version: text})).max(5000),
+    flags: maybe(z.record(z.string().max(256), z.union([z.boolean(), str, z.number(), z.null()]))),
+    threads: maybe(z.looseObject({intra_op: maybe(z.number().int()), inter_op: maybe(z.number().int())})),
+    env: maybe(z.record(z.string().max(256), str)),
+    distributions: z.array(z.looseObject({name: str, version: text})).max(5000),
+  })
+  .meta({title: 'repro fingerprint', description: 'fingerprint.json written by the probe (schema "repro.fingerprint/1")'})
 
 /**
  * The fingerprint is open-ended JSON; we bound its shape rather than enumerate its fields:
@@ -98,6 +208,8 @@ export function parseFingerprint(value: unknown): Fingerprint {
   if (typeof fp !== 'object' || fp === null || Array.isArray(fp)) throw new Error('fingerprint is not a JSON object')
   if (fp['schema'] !== 'repro.fingerprint/1')
     throw new Error(`fingerprint schema is ${JSON.stringify(fp['schema'])}, expected "repro.fingerprint/1"`)
+  const typed = fingerprintSchema.safeParse(fp)
+  if (!typed.success) throw new Error(firstIssue(typed.error))
   return fp
 }
 
@@ -138,4 +250,15 @@ export function firstIssue(error: z.ZodError): string {
   if (!issue) return 'invalid'
   const path = issue.path.length ? issue.path.map(String).join('.') : '(root)'
   return `${path}: ${issue.message}`
+}
+
+/** The published JSON Schemas of the probe's inputs and outputs (schemas/*.schema.json), by file name. */
+export function artifactJsonSchemaTexts(): Record<string, string> {
+  const json = (schema: z.ZodType) => `${JSON.stringify(z.toJSONSchema(schema, {io: 'input', target: 'draft-2020-12'}), null, 2)}\n`
+  return {
+    'probe-config.schema.json': json(probeConfigSchema),
+    'run.schema.json': json(runSchema),
+    'trace.schema.json': json(traceSchema),
+    'fingerprint.schema.json': json(fingerprintSchema),
+  }
 }

@@ -1,6 +1,7 @@
 // Flag definitions shared by several commands, defined once.
 
 import {Flags} from '@oclif/core'
+import {KNOB_NAMES} from '../core/knobs.js'
 import {ReproError} from '../errors.js'
 
 export const targetFlags = {
@@ -29,8 +30,7 @@ export const targetFlags = {
   cpus: Flags.string({description: 'CPU limit per container.', default: '2', helpGroup: 'CONTAINERS'}),
   'pids-limit': Flags.integer({description: 'Process limit per container.', default: 1024, min: 16, helpGroup: 'CONTAINERS'}),
   set: Flags.string({
-    description:
-      "Runtime knob for one target or all: [N:]key=value, N is the target's position (1-based). Knobs: threads, interop_threads, deterministic, cudnn_benchmark, tf32_matmul, tf32_cudnn, float32_matmul_precision, amp, compile, device, env.NAME.",
+    description: `Runtime knob for one target or all: [N:]key=value, N is the target's position (1-based). Knobs: ${KNOB_NAMES.join(', ')} (docs/knobs.md).`,
     multiple: true,
     helpGroup: 'TARGETS',
   }),

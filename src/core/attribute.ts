@@ -2,6 +2,7 @@
 // list of suspects, each with the experiment (or observation) that supports it. Pure.
 
 import type {FingerprintRow} from './fingerprint-diff.js'
+import {KNOBS, isEnvKnob} from './knobs.js'
 import {explainKnob, explainPath, knownChange} from './knowledge.js'
 import {summarize, welch} from './outcome.js'
 import type {Experiment, NoiseFloor, SeedVariance, Suspect} from './report.js'
@@ -9,18 +10,7 @@ import type {FirstDivergence, TraceComparison} from './trace-compare.js'
 import type {StepId} from './types.js'
 
 /** Runtime knobs a counterfactual rerun can align (names as in run.json knobs_effective). */
-export const RUNTIME_KNOBS = [
-  'threads',
-  'interop_threads',
-  'deterministic',
-  'cudnn_benchmark',
-  'tf32_matmul',
-  'tf32_cudnn',
-  'float32_matmul_precision',
-] as const
-
-/** Allowlisted env vars that change numerics (DESIGN.md, issue 4). */
-const ENV_KNOB = /^(OMP_|MKL_|OPENBLAS_|CUBLAS_)|^(ATEN_CPU_CAPABILITY|NVIDIA_TF32_OVERRIDE)$/
+export const RUNTIME_KNOBS: readonly string[] = KNOBS.filter((k) => k.alignable).map((k) => k.name)
 
 export interface KnobDifference {
   /** knob name, or env.NAME */
@@ -45,7 +35,7 @@ export function knobDifferences(
     const b = bKnobs[k]
     if (a !== undefined && a !== null && JSON.stringify(a) !== JSON.stringify(b)) out.push({name: k, a, b})
   }
-  const names = [...new Set([...Object.keys(aEnv), ...Object.keys(bEnv)])].filter((n) => ENV_KNOB.test(n)).sort()
+  const names = [...new Set([...Object.keys(aEnv), ...Object.keys(bEnv)])].filter(isEnvKnob).sort()
   for (const n of names) {
     if (aEnv[n] !== undefined && aEnv[n] !== bEnv[n]) out.push({name: `env.${n}`, a: aEnv[n], b: bEnv[n] ?? null})
   }

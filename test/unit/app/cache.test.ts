@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import {mkdtempSync, mkdirSync, readdirSync, writeFileSync, readFileSync, existsSync, utimesSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import {cacheKey, canonicalJson, RunCache} from '../../../src/app/cache.js'
+import {cacheKey, canonicalJson, probeHash, RunCache} from '../../../src/app/cache.js'
 
 function runDir(content: string): string {
   const d = mkdtempSync(path.join(os.tmpdir(), 'repro-run-'))
@@ -12,6 +12,22 @@ function runDir(content: string): string {
 }
 
 describe('run cache', () => {
+  test('the probe hash covers every shipped file: data files and subpackages too, not bytecode', async () => {
+    const probe = (files: Record<string, string>) => {
+      const d = mkdtempSync(path.join(os.tmpdir(), 'repro-probe-'))
+      for (const [name, text] of Object.entries(files)) {
+        mkdirSync(path.dirname(path.join(d, name)), {recursive: true})
+        writeFileSync(path.join(d, name), text)
+      }
+      return probeHash(d)
+    }
+    const base = {'a.py': 'x', 'knob_table.json': '{}', 'workloads/cnn.py': 'y'}
+    const h = await probe(base)
+    assert.notEqual(await probe({...base, 'knob_table.json': '{"threads": 1}'}), h, 'a changed knob table')
+    assert.notEqual(await probe({...base, 'workloads/cnn.py': 'z'}), h, 'a changed module in a subpackage')
+    assert.equal(await probe({...base, '__pycache__/a.cpython-311.pyc': 'bytecode'}), h, 'bytecode does not count')
+  })
+
   test('keys differ when any nested value differs (image ID, knobs, host)', () => {
     const base = {v: 1, target: {kind: 'docker', image_id: 'sha256:aaa'}, config: {knobs: {threads: 1}}, host: {cpu: 'x'}, tag: 'r1'}
     const k = cacheKey(base)

@@ -4,7 +4,7 @@
 
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
-import {DEFAULT_KNOBS} from '../../../src/core/config.js'
+import {DEFAULT_KNOBS} from '../../../src/core/knobs.js'
 import {
   decideVerdict,
   REPORT_SCHEMA,

@@ -1,6 +1,6 @@
 import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
-import {DEFAULT_KNOBS, KnobError, knobsForTarget, parseKnobOverride} from '../../../src/core/config.js'
+import {DEFAULT_KNOBS, KnobError, knobsForTarget, parseKnobOverride} from '../../../src/core/knobs.js'
 
 describe('knob overrides', () => {
   const base = {...DEFAULT_KNOBS, env: {}}
