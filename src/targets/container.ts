@@ -12,7 +12,7 @@ import {CONTAINER_ROOT, createArgs, type ContainerLimits} from './container-args
 import {containerLabels, ensureImage, type Engine, type ImageIdentity} from './engine.js'
 import {probeRoot} from './probe-path.js'
 import {extractTar, TarError} from './tar.js'
-import {lastLine, type ProbeJob, type ProbeResult, type Target, type TargetIdentity} from './target.js'
+import {lastLine, type ProbeJob, type ProbeOutcome, type Target, type TargetIdentity} from './target.js'
 
 /** What may come back out of a container, and how big each file may be. */
 const OUT_CAPS: Record<string, number> = {
@@ -74,7 +74,7 @@ export class ContainerTarget implements Target {
     return {kind: this.kind, image_id: img.id, gpus: this.opts.gpus, python: this.opts.python ?? 'python3'}
   }
 
-  async runProbeImpl(job: ProbeJob): Promise<ProbeResult> {
+  async runProbeImpl(job: ProbeJob): Promise<ProbeOutcome> {
     const {engine} = this.opts
     await this.ensure()
     const args = createArgs({
@@ -102,25 +102,13 @@ export class ContainerTarget implements Target {
     try {
       await this.copyIn(id, job)
       const started = await engine.exec(['start', '--attach', id], job.timeoutMs, 1024 * 1024)
-      if (started.timedOut) {
-        throw new ReproError(`the probe timed out after ${Math.round(job.timeoutMs / 1000)} s; the container was killed and removed`, {
-          subject: this.name,
-          hint: 'raise --timeout, or lower --epochs / --rows',
-        })
-      }
+      const ended = {seconds: started.seconds, stderrTail: started.stderrTail}
+      if (started.timedOut) return {kind: 'timed-out', limitSeconds: Math.round(job.timeoutMs / 1000), ...ended}
       const state = await this.state(id)
-      if (state.oomKilled || state.exitCode === 137) {
-        throw new ReproError(`the probe ran out of memory (killed at the --memory ${this.opts.limits.memory} limit)`, {
-          subject: this.name,
-          hint: 'raise --memory, or lower --rows / --batch-size',
-        })
-      }
+      if (state.oomKilled || state.exitCode === 137) return {kind: 'out-of-memory', limit: this.opts.limits.memory, ...ended}
       // 127: the runtime could not exec the interpreter (the image has no python).
       if (state.exitCode === 127 || /executable file not found/i.test(started.stderrTail)) {
-        throw new ReproError(`the image has no ${this.opts.python ?? 'python3'}`, {
-          subject: this.name,
-          hint: 'use an image with python3 and torch installed (e.g. FROM pytorch/pytorch, or apt-get install python3-torch)',
-        })
+        return {kind: 'no-interpreter', interpreter: this.opts.python ?? 'python3', ...ended}
       }
       if (started.exitCode !== 0 && state.exitCode === 0) {
         throw new ReproError(`the engine could not start the container: ${lastLine(started.stderrTail)}`, {
@@ -129,7 +117,7 @@ export class ContainerTarget implements Target {
         })
       }
       await this.copyOut(id, job.outDir, state.exitCode === 0)
-      return {exitCode: state.exitCode, seconds: started.seconds, stderrTail: started.stderrTail}
+      return {kind: 'exited', exitCode: state.exitCode, ...ended}
     } finally {
       await engine.exec(['rm', '-f', '-v', id], 60_000).catch(() => undefined)
       unregister()

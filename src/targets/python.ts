@@ -8,7 +8,7 @@ import path from 'node:path'
 import {ReproError} from '../errors.js'
 import {probeRoot} from './probe-path.js'
 import {spawnCapped} from './process.js'
-import type {ProbeJob, ProbeResult, Target, TargetIdentity} from './target.js'
+import type {ProbeJob, ProbeOutcome, Target, TargetIdentity} from './target.js'
 
 const CLEAN_PATH = '/usr/local/bin:/usr/bin:/bin'
 
@@ -88,7 +88,7 @@ export class PythonTarget implements Target {
     }
   }
 
-  async runProbeImpl(job: ProbeJob): Promise<ProbeResult> {
+  async runProbeImpl(job: ProbeJob): Promise<ProbeOutcome> {
     await this.checkInterpreter()
     const work = await fs.mkdtemp(path.join(os.tmpdir(), 'repro-python-'))
     try {
@@ -109,19 +109,10 @@ export class PythonTarget implements Target {
           hint: 'pass the path of a working python interpreter',
         })
       })
-      if (r.timedOut) {
-        throw new ReproError(`the probe timed out after ${Math.round(job.timeoutMs / 1000)} s and was killed`, {
-          subject: this.name,
-          hint: 'raise --timeout, or lower --epochs / --rows',
-        })
-      }
-      if (r.signal === 'SIGKILL') {
-        throw new ReproError('the probe was killed (SIGKILL; out of memory?)', {
-          subject: this.name,
-          hint: 'free memory or lower --rows / --batch-size',
-        })
-      }
-      return {exitCode: r.exitCode, seconds: r.seconds, stderrTail: r.stderrTail}
+      const ended = {seconds: r.seconds, stderrTail: r.stderrTail}
+      if (r.timedOut) return {kind: 'timed-out', limitSeconds: Math.round(job.timeoutMs / 1000), ...ended}
+      if (r.signal === 'SIGKILL') return {kind: 'killed', signal: 'SIGKILL', ...ended}
+      return {kind: 'exited', exitCode: r.exitCode, ...ended}
     } finally {
       await fs.rm(work, {recursive: true, force: true})
     }

@@ -19,6 +19,17 @@ export interface ProbeJob {
   env: Record<string, string>
 }
 
+/**
+ * How a probe run ended, as the target saw it. Targets only report; `runProbe` turns every
+ * outcome but a clean exit into one one-line error, in one place (explainOutcome).
+ */
+export type ProbeOutcome =
+  | {kind: 'exited'; exitCode: number; seconds: number; stderrTail: string}
+  | {kind: 'timed-out'; seconds: number; limitSeconds: number; stderrTail: string}
+  | {kind: 'out-of-memory'; seconds: number; limit: string | null; stderrTail: string}
+  | {kind: 'killed'; seconds: number; signal: string; stderrTail: string}
+  | {kind: 'no-interpreter'; seconds: number; interpreter: string; stderrTail: string}
+
 export interface ProbeResult {
   exitCode: number
   seconds: number
@@ -42,18 +53,49 @@ export interface Target {
    * is unchanged (an image's content ID; an interpreter and its installed distributions).
    */
   cacheIdentity(): Promise<Record<string, unknown>>
-  runProbeImpl(job: ProbeJob): Promise<ProbeResult>
+  runProbeImpl(job: ProbeJob): Promise<ProbeOutcome>
 }
 
 /** Run the probe in a target and turn every way it can fail into a one-line ReproError. */
 export async function runProbe(target: Target, job: ProbeJob): Promise<ProbeResult> {
   await fs.mkdir(job.outDir, {recursive: true})
-  const result = await target.runProbeImpl(job)
-  await fs.writeFile(path.join(job.outDir, 'stderr.txt'), result.stderrTail)
-  if (result.exitCode === 0) return result
-  const probeError = await readProbeError(job.outDir)
-  if (probeError) throw explainProbeError(target, probeError, result)
-  throw explainCrash(target, result)
+  const outcome = await target.runProbeImpl(job)
+  await fs.writeFile(path.join(job.outDir, 'stderr.txt'), outcome.stderrTail)
+  if (outcome.kind === 'exited' && outcome.exitCode === 0) return outcome
+  throw await explainOutcome(target, outcome, job.outDir)
+}
+
+/** The one place a probe run that did not end cleanly becomes a one-line error with its fix. */
+export async function explainOutcome(target: Target, outcome: ProbeOutcome, outDir: string): Promise<ReproError> {
+  const container = target.kind !== 'python'
+  switch (outcome.kind) {
+    case 'timed-out':
+      return new ReproError(
+        container
+          ? `the probe timed out after ${outcome.limitSeconds} s; the container was killed and removed`
+          : `the probe timed out after ${outcome.limitSeconds} s and was killed`,
+        {subject: target.name, hint: 'raise --timeout, or lower --epochs / --rows'},
+      )
+    case 'out-of-memory':
+      return new ReproError(
+        outcome.limit ? `the probe ran out of memory (killed at the --memory ${outcome.limit} limit)` : 'the probe ran out of memory',
+        {subject: target.name, hint: outcome.limit ? 'raise --memory, or lower --rows' : 'free memory, or lower --rows'},
+      )
+    case 'killed':
+      return new ReproError(`the probe was killed (${outcome.signal}; out of memory?)`, {
+        subject: target.name,
+        hint: 'free memory or lower --rows, and rerun',
+      })
+    case 'no-interpreter':
+      return new ReproError(`the image has no ${outcome.interpreter}`, {
+        subject: target.name,
+        hint: 'use an image with python3 and torch installed (e.g. FROM pytorch/pytorch, or apt-get install python3-torch)',
+      })
+    case 'exited': {
+      const probeError = await readProbeError(outDir)
+      return probeError ? explainProbeError(target, probeError, outcome) : explainCrash(target, outcome)
+    }
+  }
 }
 
 async function readProbeError(outDir: string): Promise<{type: string; message: string} | null> {

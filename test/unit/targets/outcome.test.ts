@@ -1,0 +1,61 @@
+// Every way a probe run can end becomes one line with its fix, in one place; the fixes name
+// only flags that exist.
+import {describe, test} from 'node:test'
+import assert from 'node:assert/strict'
+import {mkdtempSync, writeFileSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import Audit from '../../../src/commands/audit.js'
+import {explainOutcome, type ProbeOutcome, type Target} from '../../../src/targets/target.js'
+
+const target = (kind: Target['kind']): Target =>
+  ({
+    kind,
+    name: `${kind}:x`,
+    identify: async () => ({kind, reference: 'x', details: {}}),
+    cacheIdentity: async () => ({}),
+    runProbeImpl: async () => ({kind: 'exited', exitCode: 0, seconds: 0, stderrTail: ''}),
+  }) as Target
+
+const ended = {seconds: 1, stderrTail: 'Traceback…\nRuntimeError: boom\n'}
+const OUTCOMES: ProbeOutcome[] = [
+  {kind: 'timed-out', limitSeconds: 3, ...ended},
+  {kind: 'out-of-memory', limit: '80m', ...ended},
+  {kind: 'out-of-memory', limit: null, ...ended},
+  {kind: 'killed', signal: 'SIGKILL', ...ended},
+  {kind: 'no-interpreter', interpreter: 'python3', ...ended},
+  {kind: 'exited', exitCode: 1, ...ended},
+]
+
+describe('probe outcomes → one-line errors', () => {
+  const empty = mkdtempSync(path.join(os.tmpdir(), 'repro-outcome-'))
+  test('each outcome names the target, what happened and the fix', async () => {
+    const lines = await Promise.all(OUTCOMES.map(async (o) => (await explainOutcome(target('docker'), o, empty)).oneLine()))
+    assert.match(lines[0]!, /^docker:x: the probe timed out after 3 s; the container was killed and removed — raise --timeout/)
+    assert.match(lines[1]!, /ran out of memory \(killed at the --memory 80m limit\) — raise --memory, or lower --rows$/)
+    assert.match(lines[2]!, /ran out of memory — free memory, or lower --rows$/)
+    assert.match(lines[3]!, /was killed \(SIGKILL; out of memory\?\)/)
+    assert.match(lines[4]!, /the image has no python3 — use an image with python3 and torch/)
+    assert.match(lines[5]!, /the probe crashed \(exit 1\): RuntimeError: boom/)
+    for (const l of lines) assert.ok(!l.includes('\n'))
+    const local = (await explainOutcome(target('python'), OUTCOMES[0]!, empty)).oneLine()
+    assert.match(local, /^python:x: the probe timed out after 3 s and was killed — raise --timeout/)
+  })
+
+  test('a probe error written to run.json wins over the crash text', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'repro-outcome-'))
+    writeFileSync(path.join(dir, 'run.json'), JSON.stringify({status: 'error', error: {type: 'data_hash_mismatch', message: 'sha'}}))
+    const e = await explainOutcome(target('python'), {kind: 'exited', exitCode: 3, ...ended}, dir)
+    assert.match(e.oneLine(), /training data arrived corrupted/)
+  })
+
+  test('hints name only flags `repro audit` has', async () => {
+    const flags = new Set(Object.keys({...Audit.flags, ...Audit.baseFlags}))
+    for (const o of OUTCOMES) {
+      for (const kind of ['python', 'docker'] as const) {
+        const e = await explainOutcome(target(kind), o, empty)
+        for (const m of `${e.message} ${e.hint}`.matchAll(/--([a-z][a-z-]*)/g)) assert.ok(flags.has(m[1]!), `--${m[1]} in "${e.oneLine()}"`)
+      }
+    }
+  })
+})
