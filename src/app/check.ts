@@ -4,31 +4,25 @@
 
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
-import {simpleGit} from 'simple-git'
-import {evaluatePolicy, type PolicyOutcome} from '../core/policy.js'
+import {baselineUpdated, type CheckReport, checkResult} from '../core/check.js'
+import {evaluatePolicy} from '../core/policy.js'
 import type {AuditReport} from '../core/report.js'
-import {gitState, type GitState} from '../env/git.js'
+import {GitShowError, gitState, mergeBase, showAtRef} from '../env/git.js'
 import {ReproError} from '../errors.js'
+import {renderCheckMarkdown} from '../report/check-markdown.js'
+import {escapeWorkflowData, escapeWorkflowProperty} from '../report/escape.js'
+import {isGitHubActions} from '../report/github.js'
 import {renderJson} from '../report/json.js'
 import {parseReport} from '../report/load.js'
 import {runAudit} from './audit.js'
-import type {RunCache} from './cache.js'
-import type {LoadedConfig} from './check-config.js'
+import {RunCache} from './cache.js'
+import {type LoadedConfig, loadCheckConfig} from './check-config.js'
 import {resolveData} from './data.js'
-import type {Progress} from './progress.js'
-import {targetsFromFlags} from './targets.js'
+import {type Progress, stderrProgress} from './progress.js'
+import {ALL_FORMATS, writeReportFiles} from './report-files.js'
+import {targetsFromRefs} from './targets.js'
 
-export const CHECK_SCHEMA = 'repro.check/1'
-
-export interface CheckReport {
-  schema: typeof CHECK_SCHEMA
-  status: 'pass' | 'fail' | 'baseline-updated'
-  exit_code: 0 | 1
-  git: GitState & {merge_base: string | null}
-  baseline: {source: 'file' | 'git'; path: string; ref: string | null; commit: string | null; created: string | null}
-  policy: PolicyOutcome | null
-  audit: AuditReport
-}
+export type {CheckReport} from '../core/check.js'
 
 export interface CheckOptions {
   loaded: LoadedConfig
@@ -42,39 +36,17 @@ export interface CheckOptions {
   command: string
 }
 
-async function mergeBase(dir: string, ref: string | undefined): Promise<string | null> {
-  if (!ref) return null
-  try {
-    return (await simpleGit({baseDir: dir}).raw(['merge-base', 'HEAD', ref])).trim() || null
-  } catch {
-    return null
-  }
-}
-
 /** The baseline report text at a git ref, for a path given relative to the config's directory. */
 async function baselineFromGit(dir: string, ref: string, file: string): Promise<string> {
-  const git = simpleGit({baseDir: dir})
-  let top: string
   try {
-    top = (await git.revparse(['--show-toplevel'])).trim()
-  } catch {
-    throw new ReproError(`${dir} is not inside a git repository`, {
-      subject: '--baseline-ref',
-      hint: 'run repro check inside the ML repo, or use --baseline FILE',
-    })
-  }
-  const rel = path.relative(top, path.resolve(dir, file)).split(path.sep).join('/')
-  try {
-    return await git.show([`${ref}:${rel}`])
+    return (await showAtRef(dir, ref, file)).text
   } catch (e) {
-    const why =
-      String((e as Error).message ?? '')
-        .split('\n')
-        .find((l) => l.trim()) ?? 'git show failed'
-    throw new ReproError(`no baseline at ${ref}:${rel} (${why.trim().slice(0, 160)})`, {
-      subject: '--baseline-ref',
-      hint: `commit a baseline on ${ref} first (repro check --update-baseline), or pass --baseline FILE`,
-    })
+    if (!(e instanceof GitShowError)) throw e
+    const hint =
+      e.reason === 'not-a-repository'
+        ? 'run repro check inside the ML repo, or use --baseline FILE'
+        : `commit a baseline on ${ref} first (repro check --update-baseline), or pass --baseline FILE`
+    throw new ReproError(e.message, {subject: '--baseline-ref', hint})
   }
 }
 
@@ -97,10 +69,10 @@ export async function runCheck(opts: CheckOptions): Promise<CheckReport> {
     baseline = parseReport(text, opts.baselineRef ? `${opts.baselineRef}:${config.baseline}` : baselinePath)
   }
 
-  const argv = config.targets.flatMap((t) => ('image' in t ? ['--image', t.image] : ['--python', path.resolve(dir, t.python)]))
-  const targets = await targetsFromFlags(argv, {
-    python: config.targets.flatMap((t) => ('python' in t ? [path.resolve(dir, t.python)] : [])),
-    image: config.targets.flatMap((t) => ('image' in t ? [t.image] : [])),
+  const refs = config.targets.map((t) =>
+    'image' in t ? {kind: 'image' as const, value: t.image} : {kind: 'python' as const, value: path.resolve(dir, t.python)},
+  )
+  const targets = await targetsFromRefs(refs, {
     set: config.set,
     engine: config.engine,
     device: config.device,
@@ -138,31 +110,64 @@ export async function runCheck(opts: CheckOptions): Promise<CheckReport> {
       })
     await fs.mkdir(path.dirname(baselinePath), {recursive: true})
     await fs.writeFile(baselinePath, renderJson(audit))
-    return {
-      schema: CHECK_SCHEMA,
-      status: 'baseline-updated',
-      exit_code: 0,
-      git: stamp,
-      baseline: {source: 'file', path: baselinePath, ref: null, commit: git.commit, created: audit.created},
-      policy: null,
-      audit,
-    }
+    return baselineUpdated(stamp, baselinePath, audit)
   }
   const policy = evaluatePolicy(audit, baseline!, config.policy)
-  const baseGit = baseline!.git as {commit?: string} | null
-  return {
-    schema: CHECK_SCHEMA,
-    status: policy.status,
-    exit_code: policy.status === 'pass' ? 0 : 1,
-    git: stamp,
-    baseline: {
-      source: opts.baselineRef ? 'git' : 'file',
-      path: baselinePath,
-      ref: opts.baselineRef ?? null,
-      commit: typeof baseGit?.commit === 'string' ? baseGit.commit : null,
-      created: baseline!.created,
-    },
+  return checkResult(
+    stamp,
+    {source: opts.baselineRef ? 'git' : 'file', path: baselinePath, ref: opts.baselineRef ?? null},
+    baseline!,
     policy,
     audit,
+  )
+}
+
+export interface CheckRequest {
+  configFile?: string
+  baselineFile?: string
+  baselineRef?: string
+  updateBaseline: boolean
+  outDir: string
+  cache: boolean
+  jobs: number
+  progress: boolean
+  /** --json owns stdout: annotations go to stderr */
+  jsonStdout: boolean
+  command: string
+}
+
+/** `repro check` once its flags are parsed: run it, write check.md, check.json and the reports, publish in Actions. */
+export async function checkRequest(req: CheckRequest): Promise<{report: CheckReport; markdown: string; outDir: string}> {
+  const loaded = await loadCheckConfig(req.configFile)
+  const outDir = path.resolve(req.outDir)
+  const report = await runCheck({
+    loaded,
+    baselineFile: req.baselineFile,
+    baselineRef: req.baselineRef,
+    updateBaseline: req.updateBaseline,
+    outDir,
+    cache: req.cache ? new RunCache() : null,
+    jobs: req.jobs,
+    progress: stderrProgress(req.progress),
+    command: req.command,
+  })
+  const markdown = renderCheckMarkdown(report)
+  await writeReportFiles(report.audit, outDir, ALL_FORMATS)
+  await fs.writeFile(path.join(outDir, 'check.md'), markdown)
+  await fs.writeFile(path.join(outDir, 'check.json'), renderJson(report))
+  if (isGitHubActions(process.env)) await publishCheck(report, markdown, req.jsonStdout)
+  return {report, markdown, outDir}
+}
+
+/** GitHub Actions: the summary into $GITHUB_STEP_SUMMARY, one annotation per failed check. */
+async function publishCheck(report: CheckReport, md: string, json: boolean): Promise<void> {
+  const summary = process.env['GITHUB_STEP_SUMMARY']
+  if (summary) await fs.appendFile(summary, `${md}\n`)
+  const write = (line: string) => (json ? process.stderr : process.stdout).write(`${line}\n`)
+  for (const c of report.policy?.checks ?? []) {
+    if (c.status === 'pass') continue
+    write(
+      `::${c.status === 'fail' ? 'error' : 'warning'} title=${escapeWorkflowProperty(`repro check: ${c.name}`)}::${escapeWorkflowData(c.detail)}`,
+    )
   }
 }

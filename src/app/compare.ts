@@ -3,11 +3,11 @@
 
 import path from 'node:path'
 import {DEFAULT_KNOBS} from '../core/knobs.js'
-import {decideVerdict, REPORT_SCHEMA, type AuditReport, type PairRecord, type TargetRecord} from '../core/report.js'
+import {compareAll} from '../core/pairs.js'
+import {decideVerdict, REPORT_SCHEMA, type AuditReport, type TargetRecord} from '../core/report.js'
 import type {RunArtifacts} from '../core/types.js'
 import {readRunDir} from '../artifacts/run-dir.js'
 import {isReproError} from '../errors.js'
-import {pair} from './audit.js'
 import {toolVersion} from './version.js'
 
 export async function compareRunDirs(dirs: string[], command: string): Promise<AuditReport> {
@@ -46,13 +46,7 @@ export async function compareRunDirs(dirs: string[], command: string): Promise<A
       rec.error = {message: e.message, hint: e.hint, line: e.oneLine()}
     }
   }
-  const comparisons: PairRecord[] = []
-  const base = targets.find((t) => loaded.has(t.index))
-  if (base) {
-    for (const t of targets) {
-      if (t !== base && loaded.has(t.index)) comparisons.push(pair('cross', base, 1, loaded.get(base.index)!, t, 1, loaded.get(t.index)!))
-    }
-  }
+  const comparisons = compareAll(targets, new Map([...loaded].map(([index, run]) => [index, [run]]))).records
   return {
     schema: REPORT_SCHEMA,
     tool: {name: 'repro', version: toolVersion()},

@@ -12,11 +12,10 @@ import {detectEngine, sweepOrphans, type Engine} from '../targets/engine.js'
 import {spawnCapped} from '../targets/process.js'
 import {PythonTarget} from '../targets/python.js'
 import type {Target} from '../targets/target.js'
-import type {AuditTargetSpec} from './audit.js'
+import type {AuditTargetSpec} from './audit-types.js'
 
-export interface TargetFlags {
-  python?: string[]
-  image?: string[]
+/** How targets run: knob overrides and the container settings, as flags or a config give them. */
+export interface TargetSettings {
   set?: string[]
   engine: string
   device: string
@@ -48,7 +47,7 @@ export function parseOverrides(sets: string[] | undefined, targetCount: number):
 export type TargetRef = {kind: 'python' | 'image'; value: string}
 
 /** --python and --image in command-line order (oclif keeps each flag's values, not the mix). */
-export function targetOrder(argv: string[], flags: Pick<TargetFlags, 'python' | 'image'>): TargetRef[] {
+export function targetOrder(argv: string[], flags: {python?: string[]; image?: string[]}): TargetRef[] {
   const refs: TargetRef[] = []
   for (let i = 0; i < argv.length; i++) {
     const m = /^--(python|image)(?:=(.*))?$/.exec(argv[i]!)
@@ -71,13 +70,13 @@ export function hostHasNvidiaGpu(): boolean {
   return existsSync('/proc/driver/nvidia/version')
 }
 
-export async function targetsFromFlags(argv: string[], flags: TargetFlags): Promise<AuditTargetSpec[]> {
-  const refs = targetOrder(argv, flags)
-  const overrides = parseOverrides(flags.set, refs.length)
-  const cuda = flags.device === 'cuda' || (flags.device === 'auto' && hostHasNvidiaGpu())
+/** Target specs for targets named in order (`--set N:` numbers them as given). */
+export async function targetsFromRefs(refs: TargetRef[], settings: TargetSettings): Promise<AuditTargetSpec[]> {
+  const overrides = parseOverrides(settings.set, refs.length)
+  const cuda = settings.device === 'cuda' || (settings.device === 'auto' && hostHasNvidiaGpu())
   let engine: Engine | null = null
   if (refs.some((r) => r.kind === 'image')) {
-    engine = await detectEngine(flags.engine as EngineName | 'auto')
+    engine = await detectEngine(settings.engine as EngineName | 'auto')
     await sweepOrphans(engine)
   }
   return refs.map((ref, i) => {
@@ -89,7 +88,7 @@ export async function targetsFromFlags(argv: string[], flags: TargetFlags): Prom
             engine: engine!,
             image: ref.value,
             gpus: cuda,
-            limits: {...DEFAULT_LIMITS, memory: flags.memory, cpus: flags.cpus, pidsLimit: flags['pids-limit']},
+            limits: {...DEFAULT_LIMITS, memory: settings.memory, cpus: settings.cpus, pidsLimit: settings['pids-limit']},
           })
     return {target, knobs: knobsForTarget(base, overrides, i + 1), role: 'target' as const}
   })

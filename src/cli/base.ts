@@ -6,6 +6,7 @@ import {ExitCode, isReproError} from '../errors.js'
 import {killAllChildren} from '../targets/process.js'
 import {runInterruptHooks} from '../targets/cleanup.js'
 import {renderJson} from '../report/json.js'
+import {terminalWidth} from '../report/layout.js'
 
 export abstract class ReproCommand extends Command {
   static override enableJsonFlag = true
@@ -29,6 +30,11 @@ export abstract class ReproCommand extends Command {
   /** --json output keeps non-finite metrics as strings instead of oclif's lossy null. */
   override logJson(json: unknown): void {
     process.stdout.write(renderJson(json))
+  }
+
+  /** Columns to render for: COLUMNS when set (node itself ignores it), else stdout's, else 80. */
+  protected terminalWidth(): number {
+    return terminalWidth(process.env, process.stdout.columns)
   }
 
   /** Progress on stderr only for people: a TTY and no --json. */

@@ -1,16 +1,10 @@
 import {Flags} from '@oclif/core'
 import path from 'node:path'
-import {promises as fs} from 'node:fs'
+import {auditRequest} from '../app/audit-request.js'
+import {targetOrder} from '../app/targets.js'
 import {ReproCommand} from '../cli/base.js'
 import {parseStoreSteps, targetFlags, timestamp, trainingFlags} from '../cli/flags.js'
-import {runAudit} from '../app/audit.js'
-import {RunCache} from '../app/cache.js'
-import {resolveData} from '../app/data.js'
-import {stderrProgress} from '../app/progress.js'
-import {defaultDemoTargets, findPythonWithTorch, targetsFromFlags} from '../app/targets.js'
 import type {AuditReport} from '../core/report.js'
-import {parseFormats, writeReportFiles} from '../app/report-files.js'
-import {isGitHubActions, publishToGitHub} from '../report/github.js'
 import {renderTerminal} from '../report/terminal.js'
 
 export default class Audit extends ReproCommand {
@@ -71,35 +65,26 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
 
   async run(): Promise<AuditReport> {
     const {flags} = await this.parse(Audit)
-    const given = (flags.python?.length ?? 0) + (flags.image?.length ?? 0)
-    const targets = given > 0 ? await targetsFromFlags(this.argv, flags) : defaultDemoTargets(await findPythonWithTorch())
-    const data = await resolveData({csv: flags.data, label: flags.label, rows: flags.rows})
-    const outDir = path.resolve(flags.out ?? path.join('reports', `audit-${timestamp()}`))
-    const report = await runAudit({
-      targets,
+    const report = await auditRequest({
+      refs: targetOrder(this.argv, flags),
+      settings: flags,
+      data: {csv: flags.data, label: flags.label, rows: flags.rows},
       repeats: flags.repeats,
       seed: flags.seed,
       seeds: flags.seeds,
-      explainBudget: flags.explain ? flags['explain-budget'] : 0,
-      storeSteps: parseStoreSteps(flags['store-steps']),
-      jobs: flags.jobs,
-      cache: flags.cache ? new RunCache() : null,
       epochs: flags.epochs,
-      data,
-      timeoutMs: flags.timeout * 1000,
-      outDir,
+      storeSteps: parseStoreSteps(flags['store-steps']),
+      explainBudget: flags.explain ? flags['explain-budget'] : 0,
+      jobs: flags.jobs,
+      cache: flags.cache,
+      timeoutSeconds: flags.timeout,
+      outDir: flags.out ?? path.join('reports', `audit-${timestamp()}`),
+      formats: flags.format,
       command: ['repro', 'audit', ...this.argv].join(' '),
-      progress: stderrProgress(this.wantsProgress()),
+      progress: this.wantsProgress(),
+      jsonStdout: this.jsonEnabled(),
     })
-    await writeReportFiles(report, outDir, parseFormats(flags.format, 'audit'))
-    // Annotations are workflow commands on stdout, unless --json owns stdout.
-    if (isGitHubActions(process.env))
-      await publishToGitHub(
-        report,
-        process.env,
-        this.jsonEnabled() ? {appendFile: (f, t) => fs.appendFile(f, t), writeLine: (l) => process.stderr.write(`${l}\n`)} : undefined,
-      )
-    if (!this.jsonEnabled()) this.log(renderTerminal(report).trimEnd())
+    if (!this.jsonEnabled()) this.log(renderTerminal(report, {width: this.terminalWidth()}).trimEnd())
     process.exitCode = report.verdict.exit_code
     return report
   }

@@ -1,17 +1,9 @@
 import {Flags} from '@oclif/core'
-import {promises as fs} from 'node:fs'
 import path from 'node:path'
+import {checkRequest} from '../app/check.js'
 import {ReproCommand} from '../cli/base.js'
 import {timestamp} from '../cli/flags.js'
-import {RunCache} from '../app/cache.js'
-import {runCheck, type CheckReport} from '../app/check.js'
-import {loadCheckConfig} from '../app/check-config.js'
-import {stderrProgress} from '../app/progress.js'
-import {ALL_FORMATS, writeReportFiles} from '../app/report-files.js'
-import {renderCheckMarkdown} from '../report/check-markdown.js'
-import {escapeWorkflowData, escapeWorkflowProperty} from '../report/escape.js'
-import {isGitHubActions} from '../report/github.js'
-import {renderJson} from '../report/json.js'
+import type {CheckReport} from '../core/check.js'
 
 export default class Check extends ReproCommand {
   static override summary = "Pre-merge gate: run the repo's configured audit and hold it against a baseline report and a policy."
@@ -39,39 +31,20 @@ Exit codes: 0 within policy (or baseline updated), 1 beyond policy, 2 usage or e
 
   async run(): Promise<CheckReport> {
     const {flags} = await this.parse(Check)
-    const loaded = await loadCheckConfig(flags.config)
-    const outDir = path.resolve(flags.out ?? path.join('reports', `check-${timestamp()}`))
-    const report = await runCheck({
-      loaded,
+    const {report, markdown, outDir} = await checkRequest({
+      configFile: flags.config,
       baselineFile: flags.baseline,
       baselineRef: flags['baseline-ref'],
       updateBaseline: flags['update-baseline'],
-      outDir,
-      cache: flags.cache ? new RunCache() : null,
+      outDir: flags.out ?? path.join('reports', `check-${timestamp()}`),
+      cache: flags.cache,
       jobs: flags.jobs,
-      progress: stderrProgress(this.wantsProgress()),
+      progress: this.wantsProgress(),
+      jsonStdout: this.jsonEnabled(),
       command: ['repro', 'check', ...this.argv].join(' '),
     })
-    const md = renderCheckMarkdown(report)
-    await writeReportFiles(report.audit, outDir, ALL_FORMATS)
-    await fs.writeFile(path.join(outDir, 'check.md'), md)
-    await fs.writeFile(path.join(outDir, 'check.json'), renderJson(report))
-    if (isGitHubActions(process.env)) await publishCheck(report, md, this.jsonEnabled())
-    if (!this.jsonEnabled()) this.log(`${md.trimEnd()}\n\nReports: ${outDir}`)
+    if (!this.jsonEnabled()) this.log(`${markdown.trimEnd()}\n\nReports: ${outDir}`)
     process.exitCode = report.exit_code
     return report
-  }
-}
-
-/** GitHub Actions: the summary into $GITHUB_STEP_SUMMARY, one annotation per failed check. */
-async function publishCheck(report: CheckReport, md: string, json: boolean): Promise<void> {
-  const summary = process.env['GITHUB_STEP_SUMMARY']
-  if (summary) await fs.appendFile(summary, `${md}\n`)
-  const write = (line: string) => (json ? process.stderr : process.stdout).write(`${line}\n`)
-  for (const c of report.policy?.checks ?? []) {
-    if (c.status === 'pass') continue
-    write(
-      `::${c.status === 'fail' ? 'error' : 'warning'} title=${escapeWorkflowProperty(`repro check: ${c.name}`)}::${escapeWorkflowData(c.detail)}`,
-    )
   }
 }

@@ -1,14 +1,9 @@
-import os from 'node:os'
-import path from 'node:path'
-import {promises as fs} from 'node:fs'
 import {table} from 'table'
+import {type FingerprintResult, fingerprintOne} from '../app/single.js'
+import {targetOrder} from '../app/targets.js'
 import {ReproCommand} from '../cli/base.js'
 import {targetFlags} from '../cli/flags.js'
-import {fingerprintRun} from '../app/execute.js'
-import {findPythonWithTorch, targetsFromFlags} from '../app/targets.js'
-import {defaultProbeConfig} from '../core/config.js'
 import {fingerprintHighlights} from '../core/fingerprint-summary.js'
-import {ReproError} from '../errors.js'
 import {safeText} from '../report/text.js'
 
 export default class Fingerprint extends ReproCommand {
@@ -18,34 +13,13 @@ export default class Fingerprint extends ReproCommand {
   static override examples = ['<%= config.bin %> fingerprint --python /usr/bin/python3 --json']
   static override flags = {...targetFlags}
 
-  async run() {
+  async run(): Promise<FingerprintResult> {
     const {flags} = await this.parse(Fingerprint)
-    const given = (flags.python?.length ?? 0) + (flags.image?.length ?? 0)
-    if (given > 1)
-      throw new ReproError(`fingerprint takes one target, got ${given}`, {
-        subject: 'fingerprint',
-        hint: 'pass one --python PATH or --image NAME',
-      })
-    const argv = given ? this.argv : ['--python', await findPythonWithTorch()]
-    const [spec] = await targetsFromFlags(argv, given ? flags : {...flags, python: [argv[1]!]})
-    const work = await fs.mkdtemp(path.join(os.tmpdir(), 'repro-fingerprint-'))
-    try {
-      const config = {...defaultProbeConfig({file: 'data.safetensors', sha256: ''}), knobs: spec!.knobs}
-      const {fingerprint, identity} = await fingerprintRun({
-        target: spec!.target,
-        config,
-        data: null,
-        outDir: work,
-        timeoutMs: flags.timeout * 1000,
-        label: spec!.target.name,
-      })
-      if (!this.jsonEnabled()) {
-        const rows = [['field', 'value'], ...fingerprintHighlights(fingerprint).map(([k, v]) => [k, safeText(v, 100)])]
-        this.log(`${spec!.target.name}\n${table(rows).trimEnd()}`)
-      }
-      return {target: spec!.target.name, identity, fingerprint}
-    } finally {
-      await fs.rm(work, {recursive: true, force: true})
+    const result = await fingerprintOne(targetOrder(this.argv, flags), flags, flags.timeout)
+    if (!this.jsonEnabled()) {
+      const rows = [['field', 'value'], ...fingerprintHighlights(result.fingerprint).map(([k, v]) => [k, safeText(v, 100)])]
+      this.log(`${result.target}\n${table(rows).trimEnd()}`)
     }
+    return result
   }
 }

@@ -5,9 +5,9 @@ import type {FingerprintRow} from './fingerprint-diff.js'
 import {KNOBS, isEnvKnob} from './knobs.js'
 import {explainKnob, explainPath, knownChange} from './knowledge.js'
 import {summarize, welch} from './outcome.js'
-import type {Experiment, NoiseFloor, SeedVariance, Suspect} from './report.js'
-import type {FirstDivergence, TraceComparison} from './trace-compare.js'
-import type {StepId} from './types.js'
+import type {Attribution, Experiment, NoiseFloor, PairRecord, SeedVariance, Suspect, TargetRecord} from './report.js'
+import {entryPhase, type FirstDivergence, type TraceComparison} from './trace-compare.js'
+import type {Fingerprint, Knobs, RunArtifacts, RunOutcome, StepId} from './types.js'
 
 /** Runtime knobs a counterfactual rerun can align (names as in run.json knobs_effective). */
 export const RUNTIME_KNOBS: readonly string[] = KNOBS.filter((k) => k.alignable).map((k) => k.name)
@@ -325,4 +325,113 @@ export function rankSuspects(input: RankInput): Suspect[] {
     }
   }
   return scored.sort((x, y) => y.score - x.score).map((x, i) => ({rank: i + 1, ...x.s}))
+}
+
+/** Allowlisted environment variables recorded in a fingerprint (`env`), as strings. */
+export function envOf(fp: Fingerprint): Record<string, string> {
+  const env = fp['env']
+  const out: Record<string, string> = {}
+  if (env && typeof env === 'object' && !Array.isArray(env)) for (const [k, v] of Object.entries(env)) if (typeof v === 'string') out[k] = v
+  return out
+}
+
+/** The knob differences between two runs' effective knobs and recorded environments. */
+export function runKnobDifferences(a: RunArtifacts, b: RunArtifacts): KnobDifference[] {
+  return knobDifferences(a.outcome.knobs_effective, b.outcome.knobs_effective, envOf(a.fingerprint), envOf(b.fingerprint))
+}
+
+/** Counterfactual trials: each differing knob alone, then all of them together. */
+export function plannedTrials(diffs: KnobDifference[]): KnobDifference[][] {
+  const trials = diffs.map((d) => [d])
+  if (diffs.length > 1) trials.push(diffs)
+  return trials
+}
+
+/** Knobs for rerunning a target with some knobs set to the reference's values. */
+export function alignedKnobs(knobs: Knobs, diffs: KnobDifference[]): Knobs {
+  const next: Knobs = {...knobs, env: {...knobs.env}}
+  for (const d of diffs) {
+    if (d.name.startsWith('env.')) next.env[d.name.slice(4)] = String(d.a)
+    else (next as unknown as Record<string, unknown>)[d.name] = d.a
+  }
+  return next
+}
+
+/** The record of one counterfactual rerun, from the comparison made after it. */
+export function experimentRecord(
+  id: string,
+  trial: KnobDifference[],
+  pair: PairRecord,
+  before: FirstDivergence | null,
+  after: TraceComparison | {failed: string},
+): Experiment {
+  const base = {
+    id,
+    knobs: trial.map((d) => ({name: d.name, from: d.b, to: d.a})),
+    target: pair.b.target,
+    against: pair.a.target,
+    first_divergence_before: before ? {step: before.step, entry: before.entry} : null,
+  }
+  if ('failed' in after) return {...base, outcome: 'failed', first_divergence_after: null, note: after.failed}
+  const outcome = classifyExperiment(before, after)
+  const afd = after.first_divergence
+  const note =
+    outcome === 'disappears'
+      ? 'traces bitwise identical after aligning'
+      : afd
+        ? `first divergence now at step ${afd.step}, ${afd.entry}`
+        : 'diverges'
+  return {...base, outcome, first_divergence_after: afd ? {step: afd.step, entry: afd.entry} : null, note}
+}
+
+/** Noise floors of the targets with repeats; cross pairs then say how much drift is within noise. */
+export function noiseFloors(records: TargetRecord[], repeats: ReadonlyMap<number, TraceComparison[]>): NoiseFloor[] {
+  return records.filter((r) => repeats.has(r.index)).map((r) => noiseFloorOf(r.index, r.name, repeats.get(r.index)!))
+}
+
+export function classifyCrossPairs(cross: {record: PairRecord; cmp: TraceComparison}[], floors: NoiseFloor[]): void {
+  for (const {record, cmp} of cross) {
+    const relevant = floors.filter((f) => (f.target === record.a.target || f.target === record.b.target) && !f.bitwise)
+    if (relevant.length > 0) record.noise = classifyAgainstNoise(cmp, relevant)
+  }
+}
+
+/** Seed statistics over each target's base-seed run and its extra-seed runs (null with one seed). */
+export function seedStatistics(
+  records: TargetRecord[],
+  runs: ReadonlyMap<number, RunArtifacts[]>,
+  seedOutcomes: ReadonlyMap<number, RunOutcome[]>,
+  seeds: number[],
+): SeedVariance | null {
+  if (seeds.length <= 1) return null
+  const finite = (xs: (number | null)[]) => xs.filter((x): x is number => x !== null)
+  const perTarget = records
+    .filter((r) => runs.has(r.index))
+    .map((r) => {
+      const outcomes = [runs.get(r.index)![0]!.outcome, ...(seedOutcomes.get(r.index) ?? [])]
+      return {
+        target: r.index,
+        name: r.name,
+        accuracies: finite(outcomes.map((o) => o.final.val_accuracy)),
+        losses: finite(outcomes.map((o) => o.final.val_loss)),
+      }
+    })
+  return seedVariance(seeds, perTarget)
+}
+
+/**
+ * The residual: where the pair still diverges with every differing knob aligned (the widest
+ * rerun that moved the divergence later), located by phase and module type.
+ */
+export function residualWhere(
+  experiments: Experiment[],
+  pair: PairRecord | undefined,
+  moduleTypes: Record<string, string>,
+): Attribution['residual'] {
+  if (!pair) return null
+  const moved = experiments.filter((e) => e.target === pair.b.target && e.against === pair.a.target && e.outcome === 'moves-later')
+  const at = moved.sort((x, y) => y.knobs.length - x.knobs.length)[0]?.first_divergence_after
+  if (!at) return null
+  const fd: FirstDivergence = {step: at.step as StepId, entry: at.entry, index_in_step: 0, kind: 'value', phase: entryPhase(at.entry)}
+  return whereItStarts(fd, moduleTypes)
 }

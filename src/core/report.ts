@@ -3,7 +3,7 @@
 
 import type {FingerprintRow} from './fingerprint-diff.js'
 import type {TraceComparison} from './trace-compare.js'
-import type {Fingerprint, Knobs, RunOutcome} from './types.js'
+import {DEFAULT_FP32_TOLERANCE, DEFAULT_FP64_TOLERANCE, type Fingerprint, type Knobs, type RunOutcome} from './types.js'
 
 export const REPORT_SCHEMA = 'repro.report/1'
 
@@ -237,4 +237,45 @@ export function describeFirst(c: PairRecord): string {
   const fd = c.divergence.first_divergence
   if (!fd) return 'no entry'
   return `step ${fd.step}, ${fd.entry} (${fd.phase})`
+}
+
+/** Everything the report stage needs; the report object adds the schema, tolerances and verdict. */
+export interface ReportParts {
+  created: string
+  version: string
+  command: string
+  host: unknown
+  git: unknown
+  settings: Omit<AuditReport['settings'], 'tolerance'>
+  targets: TargetRecord[]
+  comparisons: PairRecord[]
+  attribution?: Attribution
+}
+
+/** The report stage: the envelope around the stages' results, and the verdict. */
+export function assembleAuditReport(parts: ReportParts): AuditReport {
+  const report: AuditReport = {
+    schema: REPORT_SCHEMA,
+    tool: {name: 'repro', version: parts.version},
+    created: parts.created,
+    command: parts.command,
+    host: parts.host,
+    git: parts.git,
+    settings: {
+      repeats: parts.settings.repeats,
+      seed: parts.settings.seed,
+      seeds: parts.settings.seeds,
+      tolerance: {fp32: DEFAULT_FP32_TOLERANCE, fp64: DEFAULT_FP64_TOLERANCE},
+      epochs: parts.settings.epochs,
+      data_source: parts.settings.data_source,
+      data_sha256: parts.settings.data_sha256,
+      out_dir: parts.settings.out_dir,
+    },
+    targets: parts.targets,
+    comparisons: parts.comparisons,
+    attribution: parts.attribution,
+    verdict: decideVerdict(parts.targets, parts.comparisons, parts.attribution),
+  }
+  if (parts.attribution === undefined) delete report.attribution
+  return report
 }

@@ -1,7 +1,7 @@
 // Markdown for `repro check`: the verdict and its cause in the first line (PR comments and
 // the GitHub step summary), then every policy check. Pure; untrusted text escaped.
 
-import type {CheckReport} from '../app/check.js'
+import type {CheckReport} from '../core/check.js'
 import {escapeMarkdown, markdownFence} from './escape.js'
 
 const MARK = {pass: '✅', warn: '⚠️', fail: '❌'} as const

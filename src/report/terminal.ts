@@ -1,136 +1,157 @@
 // Terminal rendering of an audit report: verdict first, then targets, comparisons, the
-// fingerprint differences and any errors, as tables drawn with `table`.
+// fingerprint differences, attribution and any errors. Everything fits `width` columns:
+// tables give way column by column, prose wraps, names are shortened in the middle; the full
+// detail stays in the JSON and HTML reports.
 
-import {table} from 'table'
 import {describeFirst, type AuditReport, type PairRecord} from '../core/report.js'
+import {DEFAULT_WIDTH, fitTable, shortenMiddle, wrapText} from './layout.js'
 import {formatNumber, formatSigned, safeText} from './text.js'
 
-const TABLE = {singleLine: false, drawHorizontalLine: (i: number, rows: number) => i === 0 || i === 1 || i === rows}
+export interface TerminalOptions {
+  /** columns available (default 80) */
+  width?: number
+  maxFingerprintRows?: number
+}
 
-export function renderTerminal(report: AuditReport, opts: {maxFingerprintRows?: number} = {}): string {
-  const out: string[] = []
+export function renderTerminal(report: AuditReport, opts: TerminalOptions = {}): string {
+  const width = opts.width ?? DEFAULT_WIDTH
   const mark = report.verdict.status === 'reproducible' ? '✔' : report.verdict.status === 'drift' ? '✘' : '!'
-  out.push(`${mark} ${safeText(report.verdict.headline, 400)}`, '')
-
-  out.push('Targets')
-  const targetRows = [['#', 'target', 'status', 'val accuracy', 'val loss', 'seconds']]
-  for (const t of report.targets) {
-    const accs = t.runs.map((r) => formatNumber(r.final.val_accuracy)).join(' / ') || '—'
-    const losses = t.runs.map((r) => formatNumber(r.final.val_loss)).join(' / ') || '—'
-    const secs = t.runs.map((r) => r.seconds.toFixed(1)).join(' / ') || '—'
-    targetRows.push([
-      String(t.index),
-      safeText(t.name, 60) + (t.role === 'variant' ? ' (variant)' : ''),
-      t.status === 'ok' ? `ok × ${t.runs.length}` : 'error',
-      accs,
-      losses,
-      secs,
-    ])
-  }
-  out.push(table(targetRows, TABLE))
-
-  if (report.comparisons.length > 0) {
-    out.push('Comparisons')
-    const rows = [['kind', 'a', 'b', 'result', 'first divergence', 'Δ accuracy']]
-    for (const c of report.comparisons)
-      rows.push([
-        c.role,
-        safeText(c.a.name, 60),
-        safeText(c.b.name, 60),
-        result(c),
-        c.divergence.bitwise_identical ? '—' : safeText(describeFirst(c), 60),
-        formatSigned(c.outcome.accuracy_delta),
-      ])
-    out.push(table(rows, TABLE))
-  }
-
-  for (const c of report.comparisons.filter((p) => p.role !== 'repeat' && p.fingerprint_changed > 0)) {
-    const max = opts.maxFingerprintRows ?? 25
-    out.push(`Fingerprint differences: ${safeText(c.a.name, 60)} → ${safeText(c.b.name, 60)} (${c.fingerprint_changed} changed)`)
-    const rows = [['group', 'field', 'a', 'b']]
-    for (const r of c.fingerprint_changes.slice(0, max)) rows.push([r.group, safeText(r.path, 48), safeText(r.a, 40), safeText(r.b, 40)])
-    out.push(table(rows, TABLE))
-    if (c.fingerprint_changed > max) out.push(`… ${c.fingerprint_changed - max} more in the JSON report\n`)
-  }
-
-  for (const c of report.comparisons.filter((p) => p.divergence.worst.length > 0).slice(0, 2)) {
-    out.push(`Largest differences at stored steps: ${safeText(c.a.name, 60)} → ${safeText(c.b.name, 60)}`)
-    const rows = [['step', 'entry', 'phase', 'max abs', 'rel L2']]
-    for (const w of c.divergence.worst.slice(0, 8))
-      rows.push([String(w.step), safeText(w.name, 48), w.phase, formatNumber(w.max_abs), formatNumber(w.rel_l2)])
-    out.push(table(rows, TABLE))
-  }
-
-  if (report.attribution) out.push(renderAttribution(report))
-
+  const out: string[] = [wrapText(`${mark} ${safeText(report.verdict.headline, 600)}`, width, '  '), '']
+  out.push(...targetsSection(report, width))
+  out.push(...comparisonsSection(report, width))
+  out.push(...fingerprintSection(report, width, opts.maxFingerprintRows ?? 25))
+  out.push(...largestSection(report, width))
+  if (report.attribution) out.push(...attributionSection(report, width))
   const failed = report.targets.filter((t) => t.error)
   if (failed.length > 0) {
     out.push('Errors')
-    for (const t of failed) out.push(`  ${safeText(t.error!.line, 400)}`)
+    for (const t of failed) out.push(wrapText(`  ${safeText(t.error!.line, 600)}`, width, '    '))
     out.push('')
   }
-  out.push(`Artifacts: ${safeText(report.settings.out_dir, 300)}`)
+  out.push(`Artifacts: ${shortenMiddle(safeText(report.settings.out_dir, 600), width - 'Artifacts: '.length)}`)
   return `${out.join('\n')}\n`
 }
 
-function renderAttribution(report: AuditReport): string {
+function targetsSection(report: AuditReport, width: number): string[] {
+  const rows = [['#', 'target', 'status', 'val accuracy', 'val loss', 'seconds']]
+  for (const t of report.targets) {
+    const runs = (f: (r: (typeof t.runs)[number]) => string) => t.runs.map(f).join(' / ') || '—'
+    rows.push([
+      String(t.index),
+      safeText(t.name, 300) + (t.role === 'variant' ? ' (variant)' : ''),
+      t.status === 'ok' ? `ok × ${t.runs.length}` : 'error',
+      runs((r) => formatNumber(r.final.val_accuracy)),
+      runs((r) => formatNumber(r.final.val_loss)),
+      runs((r) => r.seconds.toFixed(1)),
+    ])
+  }
+  return ['Targets', fitTable(rows, width, {shorten: [1]})]
+}
+
+function comparisonsSection(report: AuditReport, width: number): string[] {
+  if (report.comparisons.length === 0) return []
+  const rows = [['kind', 'a', 'b', 'result', 'first divergence', 'Δ accuracy']]
+  for (const c of report.comparisons) {
+    const first = c.divergence.bitwise_identical ? '—' : safeText(describeFirst(c), 200)
+    rows.push([c.role, safeText(c.a.name, 300), safeText(c.b.name, 300), result(c), first, formatSigned(c.outcome.accuracy_delta)])
+  }
+  return ['Comparisons', fitTable(rows, width, {shorten: [1, 2]})]
+}
+
+function fingerprintSection(report: AuditReport, width: number, max: number): string[] {
+  const out: string[] = []
+  for (const c of report.comparisons.filter((p) => p.role !== 'repeat' && p.fingerprint_changed > 0)) {
+    const title = `Fingerprint differences: ${safeText(c.a.name, 300)} → ${safeText(c.b.name, 300)} (${c.fingerprint_changed} changed)`
+    out.push(wrapText(title, width, '  '))
+    const rows = [['group', 'field', 'a', 'b']]
+    for (const r of c.fingerprint_changes.slice(0, max)) rows.push([r.group, safeText(r.path, 200), safeText(r.a, 300), safeText(r.b, 300)])
+    out.push(fitTable(rows, width, {shorten: [1, 2, 3]}))
+    if (c.fingerprint_changed > max) out.push(`… ${c.fingerprint_changed - max} more in the JSON report`, '')
+  }
+  return out
+}
+
+function largestSection(report: AuditReport, width: number): string[] {
+  const out: string[] = []
+  for (const c of report.comparisons.filter((p) => p.divergence.worst.length > 0).slice(0, 2)) {
+    out.push(wrapText(`Largest differences at stored steps: ${safeText(c.a.name, 300)} → ${safeText(c.b.name, 300)}`, width, '  '))
+    const rows = [['step', 'entry', 'phase', 'max abs', 'rel L2']]
+    for (const w of c.divergence.worst.slice(0, 8)) {
+      rows.push([String(w.step), safeText(w.name, 200), w.phase, formatNumber(w.max_abs), formatNumber(w.rel_l2)])
+    }
+    out.push(fitTable(rows, width, {shorten: [1]}))
+  }
+  return out
+}
+
+function attributionSection(report: AuditReport, width: number): string[] {
   const at = report.attribution!
   const out: string[] = []
   if (at.noise_floor.length > 0) {
-    out.push('Noise floor (repeats inside each target)')
     const rows = [['target', 'repeats', 'result']]
-    for (const f of at.noise_floor)
+    for (const f of at.noise_floor) {
       rows.push([
-        safeText(f.name, 60),
+        safeText(f.name, 300),
         String(f.repeats),
         f.bitwise ? 'bitwise reproducible' : `${f.differing_entries} entries vary between repeats`,
       ])
-    out.push(table(rows, TABLE))
+    }
+    out.push('Noise floor (repeats inside each target)', fitTable(rows, width, {shorten: [0]}))
   }
   if (at.seeds) {
-    out.push(`Seed variance (seeds ${at.seeds.seeds.join(', ')})`)
     const rows = [['target', 'accuracy mean ± sd', 'val loss mean ± sd']]
     const ms = (m: {mean: number | null; sd: number | null}) => `${formatNumber(m.mean)} ± ${formatNumber(m.sd)}`
-    for (const t of at.seeds.per_target) rows.push([safeText(t.name, 60), ms(t.accuracy), ms(t.loss)])
-    out.push(table(rows, TABLE))
-    for (const d of at.seeds.differences) out.push(`  #${d.b} vs #${d.a}: ${safeText(d.sentence, 300)}`)
+    for (const t of at.seeds.per_target) rows.push([safeText(t.name, 300), ms(t.accuracy), ms(t.loss)])
+    out.push(`Seed variance (seeds ${at.seeds.seeds.join(', ')})`, fitTable(rows, width, {shorten: [0]}))
+    for (const d of at.seeds.differences) out.push(wrapText(`  #${d.b} vs #${d.a}: ${safeText(d.sentence, 400)}`, width, '    '))
     out.push('')
   }
   if (at.experiments.length > 0) {
-    out.push('Counterfactual reruns')
     const rows = [['id', 'rerun', 'aligned knobs', 'outcome', 'first divergence after']]
     for (const e of at.experiments) {
-      const knobs = e.knobs.map((k) => `${k.name}: ${safeText(k.from, 20)} → ${safeText(k.to, 20)}`).join(', ')
+      const knobs = e.knobs.map((k) => `${k.name}: ${safeText(k.from, 40)} → ${safeText(k.to, 40)}`).join(', ')
       const after = e.first_divergence_after
-        ? `step ${e.first_divergence_after.step}, ${safeText(e.first_divergence_after.entry, 40)}`
+        ? `step ${e.first_divergence_after.step}, ${safeText(e.first_divergence_after.entry, 200)}`
         : '—'
       rows.push([e.id, `#${e.target} (as #${e.against})`, knobs, e.outcome, after])
     }
-    out.push(table(rows, TABLE))
+    out.push('Counterfactual reruns', fitTable(rows, width))
   }
+  out.push(...whereLines(at, width))
+  out.push(...suspectsSection(at, width))
+  return out
+}
+
+function whereLines(at: NonNullable<AuditReport['attribution']>, width: number): string[] {
   const loc = (w: NonNullable<typeof at.where>) =>
-    `${w.phase} phase, ${safeText(w.entry, 60)}${w.module_type ? ` (${safeText(w.module_type, 40)})` : ''}, step ${w.step}`
-  if (at.where) out.push(`Where it starts: ${loc(at.where)}`)
-  if (at.residual) out.push(`With the differing knobs aligned it starts later: ${loc(at.residual)}`)
-  if (at.where || at.residual) out.push('')
-  if (at.suspects.length > 0) {
-    out.push('Suspects')
-    const rows = [['#', 'suspect', 'change', 'confidence', 'evidence']]
-    for (const s of at.suspects.slice(0, 8)) {
-      const change = s.a !== null || s.b !== null ? `${safeText(s.a, 30)} → ${safeText(s.b, 30)}` : '—'
-      rows.push([String(s.rank), safeText(s.name, 40), change, s.confidence, safeText(s.evidence, 400)])
-    }
-    out.push(table(rows, {...TABLE, columns: {4: {width: 60, wrapWord: true}}}))
-    // Plain-words explanations of the top suspects, each once, with its public source.
-    const seen = new Set<string>()
-    for (const s of at.suspects.slice(0, 3)) {
-      if (!s.explanation || seen.has(s.explanation)) continue
-      seen.add(s.explanation)
-      out.push(`Why ${safeText(s.name, 40)}: ${safeText(s.explanation, 600)}${s.source ? `\n  (${safeText(s.source, 200)})` : ''}`)
-    }
-    out.push('')
+    `${w.phase} phase, ${safeText(w.entry, 200)}${w.module_type ? ` (${safeText(w.module_type, 60)})` : ''}, step ${w.step}`
+  const out: string[] = []
+  if (at.where) out.push(wrapText(`Where it starts: ${loc(at.where)}`, width, '  '))
+  if (at.residual) out.push(wrapText(`With the differing knobs aligned it starts later: ${loc(at.residual)}`, width, '  '))
+  if (out.length > 0) out.push('')
+  return out
+}
+
+function suspectsSection(at: NonNullable<AuditReport['attribution']>, width: number): string[] {
+  if (at.suspects.length === 0) return []
+  const rows = [['#', 'suspect', 'change', 'confidence', 'evidence']]
+  for (const s of at.suspects.slice(0, 8)) {
+    const change = s.a !== null || s.b !== null ? `${safeText(s.a, 60)} → ${safeText(s.b, 60)}` : '—'
+    rows.push([String(s.rank), safeText(s.name, 80), change, s.confidence, safeText(s.evidence, 600)])
   }
-  return out.join('\n')
+  const out = ['Suspects', fitTable(rows, width, {minColumn: 8})]
+  // Plain-words explanations of the top suspects, each once, with its public source.
+  const seen = new Set<string>()
+  for (const s of at.suspects.slice(0, 3)) {
+    if (!s.explanation || seen.has(s.explanation)) continue
+    seen.add(s.explanation)
+    out.push(wrapText(`Why ${safeText(s.name, 80)}: ${safeText(s.explanation, 1000)}`, width, '  '))
+    // a source URL stays whole when it fits on a line of its own (copyable), else it is cut in the middle
+    const source = s.source ? safeText(s.source, 300) : null
+    if (source) out.push(source.length + 4 <= width ? `  (${source})` : shortenMiddle(source, width))
+  }
+  out.push('')
+  return out
 }
 
 function result(c: PairRecord): string {

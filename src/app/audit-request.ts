@@ -1,0 +1,68 @@
+// What `repro audit` does once its flags are parsed: resolve the targets (or the embedded
+// default), the data and the output directory, run the audit, write the report files and,
+// inside GitHub Actions, publish the step summary and annotations.
+
+import {promises as fs} from 'node:fs'
+import path from 'node:path'
+import type {AuditReport} from '../core/report.js'
+import {isGitHubActions, publishToGitHub} from '../report/github.js'
+import {runAudit} from './audit.js'
+import {RunCache} from './cache.js'
+import {resolveData, type DataOptions} from './data.js'
+import {stderrProgress} from './progress.js'
+import {parseFormats, writeReportFiles} from './report-files.js'
+import {defaultDemoTargets, findPythonWithTorch, type TargetRef, type TargetSettings, targetsFromRefs} from './targets.js'
+
+export interface AuditRequest {
+  /** targets in command-line order; none → the embedded default (the host's python vs itself) */
+  refs: TargetRef[]
+  settings: TargetSettings
+  data: DataOptions
+  repeats: number
+  seed: number
+  seeds: number
+  epochs: number
+  storeSteps: number[] | null
+  explainBudget: number
+  jobs: number
+  cache: boolean
+  timeoutSeconds: number
+  outDir: string
+  formats: string
+  command: string
+  /** progress on stderr (a TTY and no --json) */
+  progress: boolean
+  /** --json owns stdout: GitHub annotations then go to stderr */
+  jsonStdout: boolean
+}
+
+export async function auditRequest(req: AuditRequest): Promise<AuditReport> {
+  const formats = parseFormats(req.formats, 'audit')
+  const targets = req.refs.length > 0 ? await targetsFromRefs(req.refs, req.settings) : defaultDemoTargets(await findPythonWithTorch())
+  const outDir = path.resolve(req.outDir)
+  const report = await runAudit({
+    targets,
+    repeats: req.repeats,
+    seed: req.seed,
+    seeds: req.seeds,
+    explainBudget: req.explainBudget,
+    storeSteps: req.storeSteps,
+    jobs: req.jobs,
+    cache: req.cache ? new RunCache() : null,
+    epochs: req.epochs,
+    data: await resolveData(req.data),
+    timeoutMs: req.timeoutSeconds * 1000,
+    outDir,
+    command: req.command,
+    progress: stderrProgress(req.progress),
+  })
+  await writeReportFiles(report, outDir, formats)
+  if (isGitHubActions(process.env)) {
+    // Annotations are workflow commands on stdout, unless --json owns stdout.
+    const io = req.jsonStdout
+      ? {appendFile: (f: string, t: string) => fs.appendFile(f, t), writeLine: (l: string) => process.stderr.write(`${l}\n`)}
+      : undefined
+    await publishToGitHub(report, process.env, io)
+  }
+  return report
+}

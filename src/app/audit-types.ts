@@ -1,0 +1,65 @@
+// The audit's inputs and what its stages hand each other (plan → run → compare → attribute →
+// report), in one place so no stage imports another's module for a type.
+
+import type {ProbeConfig} from '../core/config.js'
+import type {TabularData} from '../core/data.js'
+import type {TargetRecord} from '../core/report.js'
+import type {Knobs, RunArtifacts, RunOutcome} from '../core/types.js'
+import type {Target} from '../targets/target.js'
+import type {RunCache} from './cache.js'
+import type {ProbeRunRequest} from './execute.js'
+import type {Progress} from './progress.js'
+
+export interface AuditTargetSpec {
+  target: Target
+  knobs: Knobs
+  role: 'target' | 'variant'
+  /** The demo's knob variant is only known once the first target reports its defaults. */
+  deriveKnobs?: (firstRunKnobs: Record<string, unknown>) => Knobs
+}
+
+export interface AuditOptions {
+  targets: AuditTargetSpec[]
+  repeats: number
+  seed: number
+  /** train every target with this many seeds (seed, seed+1, …); the first also gets the repeats */
+  seeds: number
+  /** counterfactual reruns when drift is found; 0 turns explaining off */
+  explainBudget: number
+  /** steps whose values are stored (null: the probe's default set) */
+  storeSteps: number[] | null
+  /** targets run concurrently (CPU targets; GPU targets are serialized per device) */
+  jobs: number
+  /** reuse and store probe runs; null with --no-cache */
+  cache: RunCache | null
+  epochs: number
+  data: TabularData
+  timeoutMs: number
+  outDir: string
+  command: string
+  progress: Progress
+}
+
+/** What the run stage collected: a record per target, and the artifacts of those that ran. */
+export interface Collected {
+  records: TargetRecord[]
+  /** per target index: its repeats' artifacts (base seed), in repeat order */
+  runs: Map<number, RunArtifacts[]>
+  /** per target index: outcomes of the extra-seed runs */
+  seedOutcomes: Map<number, RunOutcome[]>
+  /** per target index: the probe config its runs used */
+  configs: Map<number, ProbeConfig>
+}
+
+/** How the attribute stage reruns a target (zoom, counterfactual knobs): the audit's own settings. */
+export interface Rerunner {
+  rerun(
+    target: number,
+    change: {knobs?: Knobs; storeSteps?: number[]},
+    label: string,
+    dir: string,
+  ): Promise<{artifacts: RunArtifacts; seconds: number}>
+  progress: Progress
+}
+
+export type CacheFor = (tag: string) => ProbeRunRequest['cache']
