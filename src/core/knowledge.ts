@@ -9,6 +9,11 @@ export interface KnownChange {
   paths?: string[]
   text: string
   source: string
+  /**
+   * A more specific case of another entry (by id), used instead of it when the divergence
+   * starts where this change acts and the versions cross the change (regexes on a → b).
+   */
+  refines?: {id: string; phase?: string; step?: number; from?: string; to?: string}
 }
 
 const RANDOMNESS = 'https://docs.pytorch.org/docs/stable/notes/randomness.html'
@@ -61,6 +66,7 @@ export const KNOWN_CHANGES: KnownChange[] = [
     // (/usr/lib/python3/dist-packages/torch/optim/adam.py).
     id: 'adam-first-moment-lerp',
     paths: [],
+    refines: {id: 'framework-release', phase: 'update', step: 1, from: '^1\\.', to: '^2\\.'},
     text: "Adam's first-moment update changed form between releases: torch 1.13 computes exp_avg.mul_(beta1).add_(grad, alpha=1-beta1), torch 2.x exp_avg.lerp_(grad, 1-beta1). The two agree while exp_avg is zero (the first update) and round differently from the second update on — a divergence that starts in the optimizer update at step 1.",
     source: 'https://github.com/pytorch/pytorch/blob/v2.6.0/torch/optim/adam.py',
   },
@@ -111,4 +117,21 @@ export function explainKnob(knob: string): KnownChange | null {
 
 export function explainPath(path: string): KnownChange | null {
   return KNOWN_CHANGES.find((k) => k.paths?.some((p) => path === p || path.startsWith(`${p}.`) || path.startsWith(`${p}:`))) ?? null
+}
+
+/** The entry refining `general` that fits where the divergence starts and the version change, if any. */
+export function refinedChange(
+  general: KnownChange,
+  at: {phase: string | null; step: string | number | null; a: unknown; b: unknown},
+): KnownChange | null {
+  return (
+    KNOWN_CHANGES.find((k) => {
+      const r = k.refines
+      if (!r || r.id !== general.id) return false
+      if (r.phase !== undefined && r.phase !== at.phase) return false
+      if (r.step !== undefined && String(r.step) !== String(at.step)) return false
+      if (r.from !== undefined && !new RegExp(r.from).test(String(at.a))) return false
+      return r.to === undefined || new RegExp(r.to).test(String(at.b))
+    }) ?? null
+  )
 }

@@ -99,12 +99,90 @@ function meanAccuracy(t: TargetRecord): number | null {
   return accs.length ? accs.reduce((s, a) => s + a, 0) / accs.length : null
 }
 
+/**
+ * When checks fail, which failure the summary names first (lower first): a target that did not
+ * run, then what changed (fingerprint) and what it did to accuracy, then reproducibility, then
+ * trace drift from the baseline.
+ */
+export const CAUSE_RANK = {ran: 0, fingerprint: 1, accuracy: 1, reproducible: 2, trace: 3} as const
+type RuleName = keyof typeof CAUSE_RANK
+
+interface RuleContext {
+  current: AuditReport
+  cur: TargetRecord
+  /** the baseline's target in the same position, when it ran */
+  base: TargetRecord | null
+  policy: Policy
+}
+
+type RuleCheck = {status: CheckStatus; detail: string}
+
+/** The policy as a table of named rules; each looks at one target and yields its check (or none). */
+export const POLICY_RULES: {name: RuleName; needsBaseline: boolean; check(ctx: RuleContext): RuleCheck | null}[] = [
+  {name: 'reproducible', needsBaseline: false, check: reproducibleRule},
+  {name: 'fingerprint', needsBaseline: true, check: fingerprintRule},
+  {name: 'trace', needsBaseline: true, check: traceRule},
+  {name: 'accuracy', needsBaseline: true, check: accuracyRule},
+]
+
+function reproducibleRule({current, cur, policy}: RuleContext): RuleCheck {
+  const repeats = current.comparisons.filter((c) => c.role === 'repeat' && c.a.target === cur.index)
+  const noisy = repeats.filter((c) => !c.divergence.bitwise_identical)
+  if (repeats.length === 0) return {status: 'warn', detail: 'one run only: use repeats ≥ 2 to check reproducibility'}
+  if (noisy.length === 0) return {status: 'pass', detail: `${repeats.length + 1} repeats bitwise identical`}
+  if (policy.require_reproducible)
+    return {
+      status: 'fail',
+      detail: `${cur.name} is not reproducible: its repeats differ in ${noisy[0]!.divergence.counts.differing} trace entries`,
+    }
+  return {status: 'warn', detail: 'repeats are not bitwise identical'}
+}
+
+/** Fingerprint changes first: they name the cause of whatever else differs. */
+function fingerprintRule({cur, base, policy}: RuleContext): RuleCheck {
+  if (!base!.fingerprint || !cur.fingerprint)
+    return {status: 'warn', detail: 'no fingerprint in the baseline report (made by an older repro?)'}
+  const rows = diffFingerprints(base!.fingerprint as Fingerprint, cur.fingerprint as Fingerprint).rows.filter((r) => r.changed)
+  const classified = rows.map((row) => ({row, cls: classifyChange(row, policy)}))
+  const failing = classified.filter((c) => c.cls === 'fail').map((c) => c.row)
+  const warning = classified.filter((c) => c.cls === 'warn').map((c) => c.row)
+  const list = (rs: FingerprintRow[]) =>
+    `${rs
+      .slice(0, 5)
+      .map((r) => `${r.path} ${fmt(r.a)} → ${fmt(r.b)}`)
+      .join('; ')}${rs.length > 5 ? `; and ${rs.length - 5} more` : ''}`
+  if (failing.length > 0) return {status: 'fail', detail: `not allowed by policy: ${list(failing)}`}
+  if (warning.length > 0) return {status: 'warn', detail: `changed: ${list(warning)}`}
+  return {status: 'pass', detail: rows.length ? `${rows.length} allowed change(s)` : 'unchanged'}
+}
+
+function traceRule({cur, base, policy}: RuleContext): RuleCheck {
+  const cd = cur.trace_digest
+  const bd = base!.trace_digest
+  if (!cd || !bd) return {status: 'warn', detail: 'no trace digest in the baseline report'}
+  if (cd.root === bd.root) return {status: 'pass', detail: 'bitwise identical to the baseline'}
+  const first = cd.steps.find((s, k) => bd.steps[k]?.root !== s.root || String(bd.steps[k]?.step) !== String(s.step))
+  const detail = `the training trace differs from the baseline from step ${first ? first.step : '?'} on`
+  return {status: policy.require_bitwise_baseline ? 'fail' : 'warn', detail}
+}
+
+function accuracyRule({cur, base, policy}: RuleContext): RuleCheck {
+  const a = meanAccuracy(base!)
+  const b = meanAccuracy(cur)
+  const pct = (x: number) => `${(100 * x).toFixed(2)} %`
+  const tol = `${(100 * policy.accuracy_tolerance).toFixed(2)} pp`
+  if (a === null || b === null) return {status: 'warn', detail: 'no accuracy to compare'}
+  if (Math.abs(b - a) <= policy.accuracy_tolerance)
+    return {status: 'pass', detail: `${pct(b)} vs ${pct(a)} (${pp(b - a)}, tolerance ±${tol})`}
+  return {status: 'fail', detail: `validation accuracy ${pct(b)} vs baseline ${pct(a)} (${pp(b - a)}) is beyond ±${tol}`}
+}
+
 export function evaluatePolicy(current: AuditReport, baseline: AuditReport, policy: Policy): PolicyOutcome {
   const checks: PolicyCheck[] = []
   const causes: {rank: number; text: string}[] = []
-  const fail = (name: string, target: number | null, detail: string, rank: number) => {
-    checks.push({name, target, status: 'fail', detail})
-    causes.push({rank, text: detail})
+  const add = (name: RuleName, target: number | null, c: RuleCheck) => {
+    checks.push({name, target, ...c})
+    if (c.status === 'fail') causes.push({rank: CAUSE_RANK[name], text: c.detail})
   }
   const baseTargets = baseline.targets.filter((t) => t.role === 'target')
   const curTargets = current.targets.filter((t) => t.role === 'target')
@@ -116,106 +194,23 @@ export function evaluatePolicy(current: AuditReport, baseline: AuditReport, poli
       detail: `the baseline has ${baseTargets.length} target(s), this run ${curTargets.length}; compared in order`,
     })
   }
-  curTargets.forEach((cur, i) => {
-    const t = cur.index
-    const base = baseTargets[i]
+  for (const [i, cur] of curTargets.entries()) {
     if (cur.status !== 'ok') {
-      fail('ran', t, `${cur.name} did not run: ${cur.error?.line ?? 'error'}`, 0)
-      return
+      add('ran', cur.index, {status: 'fail', detail: `${cur.name} did not run: ${cur.error?.line ?? 'error'}`})
+      continue
     }
-    checks.push({name: 'ran', target: t, status: 'pass', detail: `${cur.runs.length} run(s)`})
-    const repeats = current.comparisons.filter((c) => c.role === 'repeat' && c.a.target === t)
-    const noisy = repeats.filter((c) => !c.divergence.bitwise_identical)
-    if (repeats.length === 0)
-      checks.push({name: 'reproducible', target: t, status: 'warn', detail: 'one run only: use repeats ≥ 2 to check reproducibility'})
-    else if (noisy.length === 0)
-      checks.push({name: 'reproducible', target: t, status: 'pass', detail: `${repeats.length + 1} repeats bitwise identical`})
-    else if (policy.require_reproducible)
-      fail(
-        'reproducible',
-        t,
-        `${cur.name} is not reproducible: its repeats differ in ${noisy[0]!.divergence.counts.differing} trace entries`,
-        2,
-      )
-    else checks.push({name: 'reproducible', target: t, status: 'warn', detail: 'repeats are not bitwise identical'})
-
-    if (!base) {
-      checks.push({name: 'baseline', target: t, status: 'warn', detail: 'no baseline target to compare with'})
-      return
+    add('ran', cur.index, {status: 'pass', detail: `${cur.runs.length} run(s)`})
+    const base = baseTargets[i]
+    const ctx: RuleContext = {current, cur, base: base?.status === 'ok' ? base : null, policy}
+    for (const rule of POLICY_RULES) {
+      if (rule.needsBaseline && !ctx.base) continue
+      const c = rule.check(ctx)
+      if (c) add(rule.name, cur.index, c)
     }
-    if (base.status !== 'ok') {
-      checks.push({name: 'baseline', target: t, status: 'warn', detail: 'the baseline target did not run'})
-      return
-    }
-
-    // Fingerprint changes first: they name the cause of whatever else differs.
-    const rows =
-      base.fingerprint && cur.fingerprint
-        ? diffFingerprints(base.fingerprint as Fingerprint, cur.fingerprint as Fingerprint).rows.filter((r) => r.changed)
-        : []
-    const classified = rows.map((row) => ({row, cls: classifyChange(row, policy)}))
-    const failing = classified.filter((c) => c.cls === 'fail')
-    const warning = classified.filter((c) => c.cls === 'warn')
-    const describe = (r: FingerprintRow) => `${r.path} ${fmt(r.a)} → ${fmt(r.b)}`
-    if (!base.fingerprint || !cur.fingerprint)
-      checks.push({
-        name: 'fingerprint',
-        target: t,
-        status: 'warn',
-        detail: 'no fingerprint in the baseline report (made by an older repro?)',
-      })
-    else if (failing.length > 0)
-      fail(
-        'fingerprint',
-        t,
-        `not allowed by policy: ${failing
-          .slice(0, 5)
-          .map((c) => describe(c.row))
-          .join('; ')}${failing.length > 5 ? `; and ${failing.length - 5} more` : ''}`,
-        1,
-      )
-    else if (warning.length > 0)
-      checks.push({
-        name: 'fingerprint',
-        target: t,
-        status: 'warn',
-        detail: `changed: ${warning
-          .slice(0, 5)
-          .map((c) => describe(c.row))
-          .join('; ')}${warning.length > 5 ? `; and ${warning.length - 5} more` : ''}`,
-      })
-    else
-      checks.push({name: 'fingerprint', target: t, status: 'pass', detail: rows.length ? `${rows.length} allowed change(s)` : 'unchanged'})
-
-    const cd = cur.trace_digest
-    const bd = base.trace_digest
-    if (!cd || !bd) checks.push({name: 'trace', target: t, status: 'warn', detail: 'no trace digest in the baseline report'})
-    else if (cd.root === bd.root) checks.push({name: 'trace', target: t, status: 'pass', detail: 'bitwise identical to the baseline'})
-    else {
-      const first = cd.steps.find((s, k) => bd.steps[k]?.root !== s.root || String(bd.steps[k]?.step) !== String(s.step))
-      const detail = `the training trace differs from the baseline from step ${first ? first.step : '?'} on`
-      if (policy.require_bitwise_baseline) fail('trace', t, detail, 3)
-      else checks.push({name: 'trace', target: t, status: 'warn', detail})
-    }
-
-    const a = meanAccuracy(base)
-    const b = meanAccuracy(cur)
-    if (a === null || b === null) checks.push({name: 'accuracy', target: t, status: 'warn', detail: 'no accuracy to compare'})
-    else if (Math.abs(b - a) <= policy.accuracy_tolerance)
-      checks.push({
-        name: 'accuracy',
-        target: t,
-        status: 'pass',
-        detail: `${(100 * b).toFixed(2)} % vs ${(100 * a).toFixed(2)} % (${pp(b - a)}, tolerance ±${(100 * policy.accuracy_tolerance).toFixed(2)} pp)`,
-      })
-    else
-      fail(
-        'accuracy',
-        t,
-        `validation accuracy ${(100 * b).toFixed(2)} % vs baseline ${(100 * a).toFixed(2)} % (${pp(b - a)}) is beyond ±${(100 * policy.accuracy_tolerance).toFixed(2)} pp`,
-        1,
-      )
-  })
+    if (!base) checks.push({name: 'baseline', target: cur.index, status: 'warn', detail: 'no baseline target to compare with'})
+    else if (base.status !== 'ok')
+      checks.push({name: 'baseline', target: cur.index, status: 'warn', detail: 'the baseline target did not run'})
+  }
   return {
     status: checks.some((c) => c.status === 'fail') ? 'fail' : 'pass',
     checks,

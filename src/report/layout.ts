@@ -27,7 +27,9 @@ export function shortenMiddle(text: string, max: number): string {
 /** Wrap prose at word boundaries to `width` columns; lines after the first get `indent`. Words longer than a line are cut. */
 export function wrapText(text: string, width: number, indent = ''): string {
   const lines: string[] = []
-  let current = ''
+  // the first line keeps its own indentation (e.g. a list item's two spaces)
+  const lead = /^[ \t]*/.exec(text)![0]
+  let current = lead
   const available = () => width - (lines.length === 0 ? 0 : indent.length)
   const flush = () => {
     lines.push(`${lines.length === 0 ? '' : indent}${current}`.trimEnd())
@@ -36,7 +38,7 @@ export function wrapText(text: string, width: number, indent = ''): string {
   for (const paragraph of text.split('\n')) {
     for (const word of paragraph.split(/ +/).filter(Boolean)) {
       for (const piece of chunk(word, Math.max(1, width - indent.length))) {
-        if (current === '') current = piece
+        if (current === '' || current === lead) current += piece
         else if ([...current].length + 1 + [...piece].length <= available()) current += ` ${piece}`
         else {
           flush()

@@ -5,7 +5,7 @@ import {describe, test, before} from 'node:test'
 import assert from 'node:assert/strict'
 import {spawn, spawnSync} from 'node:child_process'
 import path from 'node:path'
-import {ROOT, repro, testEnv, tmpDir} from './helpers.js'
+import {repro, ROOT, testEnv, tmpDir, unwrap} from './helpers.js'
 
 const FAST = ['--epochs', '1', '--rows', '512']
 
@@ -149,11 +149,11 @@ describe('image targets (real docker engine, Debian fixture images)', () => {
     assert.match(missing.error.line, /repro-fixture:does-not-exist is not present and could not be pulled/)
     const oom = repro(['audit', '--image', 'repro-fixture:trixie', '--repeats', '1', '--memory', '80m', '--out', tmpDir(), ...FAST])
     assert.equal(oom.status, 2)
-    assert.match(oom.stdout, /ran out of memory \(killed at the --memory 80m limit\) — raise --memory/)
+    assert.match(unwrap(oom.stdout), /ran out of memory \(killed at the --memory 80m limit\) — raise --memory/)
     // repro-fixture:hang's python3 never returns: a probe that cannot finish, whatever the machine.
     const slow = repro(['audit', '--image', 'repro-fixture:hang', '--repeats', '1', '--timeout', '2', '--out', tmpDir(), ...FAST])
     assert.equal(slow.status, 2, slow.stdout + slow.stderr)
-    assert.match(slow.stdout, /timed out after 2 s; the container was killed and removed/)
+    assert.match(unwrap(slow.stdout), /timed out after 2 s; the container was killed and removed/)
     for (const run of [r, oom, slow]) assert.deepEqual(reproContainers(run), [])
   })
 

@@ -82,3 +82,11 @@ export function pythonWithoutTorch(): string {
   chmodSync(p, 0o755)
   return p
 }
+
+/**
+ * Terminal output with its wrapping undone (each line break and the indentation after it
+ * become one space): what a test matches a sentence against, whatever the width it wrapped at.
+ */
+export function unwrap(text: string): string {
+  return text.replace(/\n[ \t]*/g, ' ')
+}

@@ -9,7 +9,7 @@ import path from 'node:path'
 import {parseSafetensors} from '../../src/artifacts/safetensors.js'
 import {readRunDir} from '../../src/artifacts/run-dir.js'
 import {storedKey} from '../../src/core/types.js'
-import {PYTHON, repro, tmpDir} from './helpers.js'
+import {PYTHON, repro, tmpDir, unwrap} from './helpers.js'
 
 const FAST = ['--epochs', '1', '--rows', '512']
 
@@ -91,7 +91,7 @@ describe('run, compare and the artifacts of the real probe', () => {
     writeFileSync(path.join(hostile, 'trace.json'), JSON.stringify(trace))
     const r = repro(['compare', a, hostile])
     assert.equal(r.status, 2)
-    assert.match(r.stdout, /trace\.json .* is invalid: steps\.0\.entries\.0\.name/)
+    assert.match(unwrap(r.stdout), /trace\.json .* is invalid: steps\.0\.entries\.0\.name/)
     assert.ok(!r.stdout.includes('\u001b[2J'), 'no terminal escape reaches the output')
   })
 

@@ -1,0 +1,199 @@
+// Ranking suspects: a table of small named rules, each turning evidence (experiments, noise
+// floors, seed statistics, where the divergence starts, fingerprint changes) into scored
+// suspects, with named scores. A suspect an experiment confirmed always outranks an inferred one.
+
+import type {FingerprintRow} from './fingerprint-diff.js'
+import {explainKnob, explainPath, refinedChange, type KnownChange} from './knowledge.js'
+import type {Experiment, NoiseFloor, SeedVariance, Suspect} from './report.js'
+
+type Where = {phase: string; module_type: string | null; step: string | number; entry: string}
+
+export interface RankInput {
+  experiments: Experiment[]
+  where: Where | null
+  /** where the divergence starts once every differing knob is aligned (if they explain part) */
+  residual?: Where | null
+  fingerprintChanges: FingerprintRow[]
+  noiseFloors: NoiseFloor[]
+  seeds: SeedVariance | null
+  /** the cross comparison being explained drifts at all */
+  drift: boolean
+}
+
+/** The scores rules give; experiments (≥ 60) rank above inference (30 + relevance ≤ 55). */
+export const SCORE = {
+  knobRemovesDrift: 100,
+  nondeterminismInsideTarget: 90,
+  knobsTogetherRemoveDrift: 70,
+  knobMovesDriftLater: 60,
+  seedVarianceCoversGap: 50,
+  libraryInferred: 30,
+} as const
+
+/**
+ * How well a library's kind of code fits where the divergence starts, first match wins:
+ * Linear layers run through BLAS / oneDNN; normalization through ATen and oneDNN; embeddings
+ * (gather / index_add backward) through ATen; the optimizer update is framework code
+ * (torch.optim), not a math library.
+ */
+export const LIBRARY_RELEVANCE: {module?: RegExp; phase?: string; libraries: string[]; bonus: number}[] = [
+  {module: /Linear/, libraries: ['blas-library', 'onednn-version'], bonus: 20},
+  {module: /BatchNorm|LayerNorm/, libraries: ['framework-release', 'onednn-version'], bonus: 20},
+  {module: /Embedding/, libraries: ['framework-release'], bonus: 20},
+  {phase: 'update', libraries: ['framework-release'], bonus: 25},
+  {phase: 'loss', libraries: ['framework-release'], bonus: 10},
+]
+
+interface Scored {
+  score: number
+  s: Omit<Suspect, 'rank'>
+}
+
+interface SuspectRule {
+  name: string
+  suspects(input: RankInput): Scored[]
+}
+
+const fmt = (v: unknown) => (v === null || v === undefined ? 'unset' : typeof v === 'string' ? v : JSON.stringify(v))
+const explained = (kb: KnownChange | null) => ({explanation: kb?.text ?? null, source: kb?.source ?? null})
+const singles = (input: RankInput) => input.experiments.filter((e) => e.knobs.length === 1 && e.outcome !== 'failed')
+const combined = (input: RankInput) => input.experiments.find((e) => e.knobs.length > 1 && e.outcome !== 'failed')
+const explainedByOne = (input: RankInput) => singles(input).some((e) => e.outcome === 'disappears')
+const knobsExplainAll = (input: RankInput) => explainedByOne(input) || combined(input)?.outcome === 'disappears'
+
+function knobSuspect(e: Experiment, score: number, confidence: Suspect['confidence'], evidence: string): Scored {
+  const k = e.knobs[0]!
+  return {score, s: {kind: 'knob', name: k.name, a: fmt(k.to), b: fmt(k.from), confidence, evidence, ...explained(explainKnob(k.name))}}
+}
+
+const describe = (e: Experiment) => `${e.knobs[0]!.name}=${fmt(e.knobs[0]!.to)} (the value in #${e.against})`
+
+export const SUSPECT_RULES: SuspectRule[] = [
+  {
+    name: 'repeats inside a target differ: nondeterminism',
+    suspects: (input) =>
+      input.noiseFloors
+        .filter((f) => !f.bitwise)
+        .map((f) => ({
+          score: SCORE.nondeterminismInsideTarget,
+          s: {
+            kind: 'nondeterminism',
+            name: `nondeterminism inside ${f.name}`,
+            a: null,
+            b: null,
+            confidence: 'high',
+            evidence: `${f.repeats} repeats of ${f.name} differ from each other in ${f.differing_entries} trace entries, so that spread is its noise floor`,
+            ...explained(explainKnob('deterministic')),
+          },
+        })),
+  },
+  {
+    name: 'aligning one knob makes the traces identical',
+    suspects: (input) =>
+      singles(input)
+        .filter((e) => e.outcome === 'disappears')
+        .map((e) =>
+          knobSuspect(
+            e,
+            SCORE.knobRemovesDrift,
+            'high',
+            `rerunning #${e.target} with ${describe(e)} makes its whole trace bitwise identical to #${e.against}`,
+          ),
+        ),
+  },
+  {
+    name: 'aligning one knob moves the first divergence later',
+    suspects: (input) =>
+      singles(input)
+        .filter((e) => e.outcome === 'moves-later')
+        .map((e) => {
+          const to = e.first_divergence_after ? `step ${e.first_divergence_after.step}, ${e.first_divergence_after.entry}` : 'later'
+          const evidence = `rerunning #${e.target} with ${describe(e)} moves the first divergence later (to ${to}): it explains part of the drift`
+          return knobSuspect(e, SCORE.knobMovesDriftLater, 'medium', evidence)
+        }),
+  },
+  {
+    name: 'only aligning the knobs together makes the traces identical',
+    suspects: (input) => {
+      const c = combined(input)
+      if (c?.outcome !== 'disappears' || explainedByOne(input)) return []
+      const evidence = `only aligning ${c.knobs.map((x) => x.name).join(' + ')} together makes the traces bitwise identical`
+      return c.knobs.map((k) => ({
+        score: SCORE.knobsTogetherRemoveDrift,
+        s: {kind: 'knob', name: k.name, a: fmt(k.to), b: fmt(k.from), confidence: 'medium', evidence, ...explained(explainKnob(k.name))},
+      }))
+    },
+  },
+  {name: 'what no knob explains goes to the library versions, by where it starts', suspects: librarySuspects},
+  {
+    name: 'the accuracy gap is within seed-to-seed variance',
+    suspects: (input) =>
+      (input.seeds?.differences ?? [])
+        .filter((d) => d.ci95 && !d.significant)
+        .map((d) => ({
+          score: SCORE.seedVarianceCoversGap,
+          s: {
+            kind: 'seed-variance',
+            name: `accuracy #${d.a} vs #${d.b}`,
+            a: null,
+            b: null,
+            confidence: 'high',
+            evidence: d.sentence,
+            explanation:
+              'The accuracy gap is no bigger than what changing only the seed produces, so it is not evidence that the environment changed the model.',
+            source: null,
+          },
+        })),
+  },
+]
+
+export function rankSuspects(input: RankInput): Suspect[] {
+  return SUSPECT_RULES.flatMap((rule) => rule.suspects(input))
+    .sort((x, y) => y.score - x.score)
+    .map((x, i) => ({rank: i + 1, ...x.s}))
+}
+
+export function libraryRelevance(id: string, where: Where | null): number {
+  if (!where) return 0
+  const hit = LIBRARY_RELEVANCE.find(
+    (r) =>
+      r.libraries.includes(id) && (r.module ? r.module.test(where.module_type ?? '') : true) && (r.phase ? r.phase === where.phase : true),
+  )
+  return hit?.bonus ?? 0
+}
+
+/** Library changes worth naming when no knob explains the drift, most specific first, one per knowledge-base entry. */
+function librarySuspects(input: RankInput): Scored[] {
+  if (!input.drift || knobsExplainAll(input)) return []
+  const tested = input.experiments.length > 0
+  const residual = tested
+    ? 'with every differing runtime knob aligned the traces still diverge'
+    : 'no runtime knob differs between the targets'
+  const loc = input.residual ?? input.where
+  const at = loc
+    ? `; ${input.residual ? 'the remaining divergence' : 'the divergence'} starts in the ${loc.phase} phase at ${loc.entry}${loc.module_type ? ` (${loc.module_type})` : ''}, step ${loc.step}`
+    : ''
+  const seen = new Set<string>()
+  const libs: {row: FingerprintRow; kb: KnownChange; score: number}[] = []
+  for (const row of input.fingerprintChanges) {
+    if (!['framework', 'cpu_math', 'gpu'].includes(row.group)) continue
+    const kb = explainPath(row.path)
+    if (!kb || seen.has(kb.id)) continue
+    seen.add(kb.id)
+    libs.push({row, kb, score: SCORE.libraryInferred + libraryRelevance(kb.id, loc)})
+  }
+  libs.sort((x, y) => y.score - x.score)
+  return libs.map(({row, kb, score}, i) => ({
+    score,
+    s: {
+      kind: 'library',
+      name: row.path,
+      a: row.a === undefined ? null : fmt(row.a),
+      b: row.b === undefined ? null : fmt(row.b),
+      confidence: i === 0 && (tested || libs.length === 1) ? 'medium' : 'low',
+      evidence: `${residual}${at}; ${row.path} differs (${fmt(row.a)} → ${fmt(row.b)})`,
+      // a known, more specific change of this kind that fits where it starts (e.g. Adam's update)
+      ...explained(refinedChange(kb, {phase: loc?.phase ?? null, step: loc?.step ?? null, a: row.a, b: row.b}) ?? kb),
+    },
+  }))
+}
