@@ -24,6 +24,17 @@ export function shortenMiddle(text: string, max: number): string {
   return `${chars.slice(0, head).join('')}…${tail > 0 ? chars.slice(-tail).join('') : ''}`
 }
 
+/**
+ * A cell cut to `max`: a path keeps its end (the file name is what tells paths apart), anything
+ * else keeps both ends.
+ */
+export function shortenCell(text: string, max: number): string {
+  const chars = [...text]
+  if (chars.length <= max) return text
+  if (text.startsWith('/') && max > 1) return `…${chars.slice(-(max - 1)).join('')}`
+  return shortenMiddle(text, max)
+}
+
 /** Wrap prose at word boundaries to `width` columns; lines after the first get `indent`. Words longer than a line are cut. */
 export function wrapText(text: string, width: number, indent = ''): string {
   const lines: string[] = []
@@ -60,7 +71,7 @@ function chunk(word: string, size: number): string[] {
 }
 
 export interface FitOptions {
-  /** columns whose cells are cut in the middle (names, paths) instead of wrapped */
+  /** columns whose cells are cut (paths keep their end, other text both ends) instead of wrapped */
   shorten?: number[]
   /** no column is made narrower than this (or its natural width, if smaller) */
   minColumn?: number
@@ -79,7 +90,7 @@ export function fitTable(rows: string[][], width: number, opts: FitOptions = {})
   const budget = Math.max(n, width - (3 * n + 1))
   const widths = shareWidth(natural, budget, opts.minColumn ?? 6)
   const shorten = new Set(opts.shorten ?? [])
-  const cells = rows.map((r) => Array.from({length: n}, (_, c) => (shorten.has(c) ? shortenMiddle(r[c] ?? '', widths[c]!) : (r[c] ?? ''))))
+  const cells = rows.map((r) => Array.from({length: n}, (_, c) => (shorten.has(c) ? shortenCell(r[c] ?? '', widths[c]!) : (r[c] ?? ''))))
   const columns = Object.fromEntries(widths.map((w, c) => [c, {width: w, wrapWord: !shorten.has(c)}]))
   return table(cells, {...BORDER, columns})
 }

@@ -1,7 +1,7 @@
 // Terminal rendering of an audit report: verdict first, then targets, comparisons, the
-// fingerprint differences, attribution and any errors. Everything fits `width` columns:
-// tables give way column by column, prose wraps, names are shortened in the middle; the full
-// detail stays in the JSON and HTML reports.
+// fingerprint differences, attribution and any errors. Everything fits `width` columns: targets
+// are listed once by number with their full names, tables give way column by column, prose
+// wraps, paths keep their end when cut; the full detail stays in the JSON and HTML reports.
 
 import {describeFirst, type AuditReport, type PairRecord} from '../core/report.js'
 import {DEFAULT_WIDTH, fitTable, shortenMiddle, wrapText} from './layout.js'
@@ -32,40 +32,48 @@ export function renderTerminal(report: AuditReport, opts: TerminalOptions = {}):
   return `${out.join('\n')}\n`
 }
 
+/** Targets by number, names in full (wrapped): the tables below refer to them as #N. */
 function targetsSection(report: AuditReport, width: number): string[] {
-  const rows = [['#', 'target', 'status', 'val accuracy', 'val loss', 'seconds']]
+  const out = ['Targets']
+  for (const t of report.targets) {
+    const role = t.role === 'variant' ? ' (variant)' : ''
+    out.push(wrapText(`  ${safeText(t.name, 600)}${role}`, width, '      '))
+  }
+  const rows = [['#', 'status', 'val accuracy', 'val loss', 'seconds']]
   for (const t of report.targets) {
     const runs = (f: (r: (typeof t.runs)[number]) => string) => t.runs.map(f).join(' / ') || '—'
     rows.push([
-      String(t.index),
-      safeText(t.name, 300) + (t.role === 'variant' ? ' (variant)' : ''),
+      `#${t.index}`,
       t.status === 'ok' ? `ok × ${t.runs.length}` : 'error',
       runs((r) => formatNumber(r.final.val_accuracy)),
       runs((r) => formatNumber(r.final.val_loss)),
       runs((r) => r.seconds.toFixed(1)),
     ])
   }
-  return ['Targets', fitTable(rows, width, {shorten: [1]})]
+  out.push(fitTable(rows, width))
+  return out
 }
+
+/** `#2 r1`: a run by target number and repeat (the full names are in the Targets list). */
+const ref = (r: PairRecord['a']) => `#${r.target} r${r.repeat}`
 
 function comparisonsSection(report: AuditReport, width: number): string[] {
   if (report.comparisons.length === 0) return []
   const rows = [['kind', 'a', 'b', 'result', 'first divergence', 'Δ accuracy']]
   for (const c of report.comparisons) {
     const first = c.divergence.bitwise_identical ? '—' : safeText(describeFirst(c), 200)
-    rows.push([c.role, safeText(c.a.name, 300), safeText(c.b.name, 300), result(c), first, formatSigned(c.outcome.accuracy_delta)])
+    rows.push([c.role, ref(c.a), ref(c.b), result(c), first, formatSigned(c.outcome.accuracy_delta)])
   }
-  return ['Comparisons', fitTable(rows, width, {shorten: [1, 2]})]
+  return ['Comparisons', fitTable(rows, width)]
 }
 
 function fingerprintSection(report: AuditReport, width: number, max: number): string[] {
   const out: string[] = []
   for (const c of report.comparisons.filter((p) => p.role !== 'repeat' && p.fingerprint_changed > 0)) {
-    const title = `Fingerprint differences: ${safeText(c.a.name, 300)} → ${safeText(c.b.name, 300)} (${c.fingerprint_changed} changed)`
-    out.push(wrapText(title, width, '  '))
+    out.push(`Fingerprint differences: ${ref(c.a)} → ${ref(c.b)} (${c.fingerprint_changed} changed)`)
     const rows = [['group', 'field', 'a', 'b']]
     for (const r of c.fingerprint_changes.slice(0, max)) rows.push([r.group, safeText(r.path, 200), safeText(r.a, 300), safeText(r.b, 300)])
-    out.push(fitTable(rows, width, {shorten: [1, 2, 3]}))
+    out.push(fitTable(rows, width, {shorten: [2, 3]}))
     if (c.fingerprint_changed > max) out.push(`… ${c.fingerprint_changed - max} more in the JSON report`, '')
   }
   return out
@@ -74,7 +82,7 @@ function fingerprintSection(report: AuditReport, width: number, max: number): st
 function largestSection(report: AuditReport, width: number): string[] {
   const out: string[] = []
   for (const c of report.comparisons.filter((p) => p.divergence.worst.length > 0).slice(0, 2)) {
-    out.push(wrapText(`Largest differences at stored steps: ${safeText(c.a.name, 300)} → ${safeText(c.b.name, 300)}`, width, '  '))
+    out.push(`Largest differences at stored steps: ${ref(c.a)} → ${ref(c.b)}`)
     const rows = [['step', 'entry', 'phase', 'max abs', 'rel L2']]
     for (const w of c.divergence.worst.slice(0, 8)) {
       rows.push([String(w.step), safeText(w.name, 200), w.phase, formatNumber(w.max_abs), formatNumber(w.rel_l2)])
@@ -91,18 +99,18 @@ function attributionSection(report: AuditReport, width: number): string[] {
     const rows = [['target', 'repeats', 'result']]
     for (const f of at.noise_floor) {
       rows.push([
-        safeText(f.name, 300),
+        `#${f.target}`,
         String(f.repeats),
         f.bitwise ? 'bitwise reproducible' : `${f.differing_entries} entries vary between repeats`,
       ])
     }
-    out.push('Noise floor (repeats inside each target)', fitTable(rows, width, {shorten: [0]}))
+    out.push('Noise floor (repeats inside each target)', fitTable(rows, width))
   }
   if (at.seeds) {
     const rows = [['target', 'accuracy mean ± sd', 'val loss mean ± sd']]
     const ms = (m: {mean: number | null; sd: number | null}) => `${formatNumber(m.mean)} ± ${formatNumber(m.sd)}`
-    for (const t of at.seeds.per_target) rows.push([safeText(t.name, 300), ms(t.accuracy), ms(t.loss)])
-    out.push(`Seed variance (seeds ${at.seeds.seeds.join(', ')})`, fitTable(rows, width, {shorten: [0]}))
+    for (const t of at.seeds.per_target) rows.push([`#${t.target}`, ms(t.accuracy), ms(t.loss)])
+    out.push(`Seed variance (seeds ${at.seeds.seeds.join(', ')})`, fitTable(rows, width))
     for (const d of at.seeds.differences) out.push(wrapText(`  #${d.b} vs #${d.a}: ${safeText(d.sentence, 400)}`, width, '    '))
     out.push('')
   }
@@ -132,14 +140,16 @@ function whereLines(at: NonNullable<AuditReport['attribution']>, width: number):
   return out
 }
 
+/** Suspects as a numbered list: name, change and confidence on one line, the evidence wrapped under it. */
 function suspectsSection(at: NonNullable<AuditReport['attribution']>, width: number): string[] {
   if (at.suspects.length === 0) return []
-  const rows = [['#', 'suspect', 'change', 'confidence', 'evidence']]
+  const out = ['Suspects']
   for (const s of at.suspects.slice(0, 8)) {
-    const change = s.a !== null || s.b !== null ? `${safeText(s.a, 60)} → ${safeText(s.b, 60)}` : '—'
-    rows.push([String(s.rank), safeText(s.name, 80), change, s.confidence, safeText(s.evidence, 600)])
+    const change = s.a !== null || s.b !== null ? `: ${safeText(s.a, 80)} → ${safeText(s.b, 80)}` : ''
+    out.push(wrapText(`${String(s.rank).padStart(2)}. ${safeText(s.name, 120)}${change} (${s.confidence} confidence)`, width, '      '))
+    out.push(wrapText(`    ${safeText(s.evidence, 800)}`, width, '    '))
   }
-  const out = ['Suspects', fitTable(rows, width, {minColumn: 8})]
+  out.push('')
   // Plain-words explanations of the top suspects, each once, with its public source.
   const seen = new Set<string>()
   for (const s of at.suspects.slice(0, 3)) {

@@ -3,10 +3,11 @@
 import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
 import {PYTHON, repro, tmpDir} from './helpers.js'
+import {needs} from './prereqs.js'
 
 const FAST = ['--epochs', '1', '--rows', '512']
 
-describe('attribution (real probe)', () => {
+describe('attribution (real probe)', {skip: needs('torch')}, () => {
   test('one python against itself with threads changed: threads is the top suspect, confirmed by its rerun', () => {
     const r = repro([
       'audit',

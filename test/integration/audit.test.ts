@@ -5,10 +5,11 @@ import assert from 'node:assert/strict'
 import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {hangingPython, processesMatching, PYTHON, pythonWithoutTorch, repro, tmpDir, unwrap} from './helpers.js'
+import {needs} from './prereqs.js'
 
 const FAST = ['--epochs', '1', '--rows', '512']
 
-describe('repro audit (local python, real torch)', () => {
+describe('repro audit (local python, real torch)', {skip: needs('torch')}, () => {
   test('the same python twice with repeats: bitwise reproducible, exit 0', () => {
     const out = tmpDir()
     const r = repro(['audit', '--python', PYTHON, '--python', PYTHON, '--repeats', '2', '--out', out, '--json', ...FAST])

@@ -7,6 +7,7 @@ import {spawn, spawnSync} from 'node:child_process'
 import {cpSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {ROOT, repro, testEnv, tmpDir} from './helpers.js'
+import {needs} from './prereqs.js'
 
 function git(cwd: string, ...args: string[]): string {
   const r = spawnSync('git', ['-c', 'user.email=ci@example.com', '-c', 'user.name=ci', ...args], {cwd, encoding: 'utf8'})
@@ -21,7 +22,7 @@ function latestCheck(
   return JSON.parse(readFileSync(path.join(repo, out, 'check.json'), 'utf8'))
 }
 
-describe('repro check (example ML repo, real git, real engine)', () => {
+describe('repro check (example ML repo, real git, real engine)', {skip: needs('docker', 'fixture-images')}, () => {
   const cache = tmpDir('repro-check-cache-')
   let repo = ''
   before(() => {

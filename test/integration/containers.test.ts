@@ -6,6 +6,7 @@ import assert from 'node:assert/strict'
 import {spawn, spawnSync} from 'node:child_process'
 import path from 'node:path'
 import {repro, ROOT, testEnv, tmpDir, unwrap} from './helpers.js'
+import {needs} from './prereqs.js'
 
 const FAST = ['--epochs', '1', '--rows', '512']
 
@@ -33,7 +34,7 @@ async function waitFor(check: () => boolean, ms: number): Promise<boolean> {
   return false
 }
 
-describe('image targets (real docker engine, Debian fixture images)', () => {
+describe('image targets (real docker engine, Debian fixture images)', {skip: needs('docker', 'fixture-images')}, () => {
   before(() => {
     const r = spawnSync(
       'docker',

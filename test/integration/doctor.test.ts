@@ -3,8 +3,9 @@
 import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
 import {repro} from './helpers.js'
+import {needs} from './prereqs.js'
 
-describe('repro doctor', () => {
+describe('repro doctor', {skip: needs('docker', 'torch')}, () => {
   test('finds the running docker engine and a python with torch; says how to get what is missing', () => {
     const r = repro(['doctor', '--json'])
     assert.equal(r.status, 0, r.stderr)

@@ -2,7 +2,7 @@
 // is fetched, nothing runs, and a report full of hostile strings stays inert.
 import {after, before, describe, test} from 'node:test'
 import assert from 'node:assert/strict'
-import {existsSync, mkdtempSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {pathToFileURL} from 'node:url'
@@ -10,12 +10,11 @@ import {chromium, type Browser, type Page} from 'playwright-core'
 import {renderHtml} from '../../src/report/html.js'
 import {PAYLOAD, sampleReport} from '../unit/report/sample.js'
 import {ROOT} from './helpers.js'
+import {CHROMIUM, needs} from './prereqs.js'
 
-const CHROMIUM = process.env['REPRO_TEST_CHROMIUM'] ?? '/usr/bin/chromium'
 const SHOTS = mkdtempSync(path.join(os.tmpdir(), 'repro-html-'))
 // Skipped only off CI, with the reason; under CI=true a missing Chromium fails the test (bootstrap --full installs it).
-const skip =
-  existsSync(CHROMIUM) || process.env['CI'] ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium, or set REPRO_TEST_CHROMIUM)`
+const skip = needs('chromium')
 
 interface Visit {
   page: Page

@@ -10,10 +10,11 @@ import {parseSafetensors} from '../../src/artifacts/safetensors.js'
 import {readRunDir} from '../../src/artifacts/run-dir.js'
 import {storedKey} from '../../src/core/types.js'
 import {PYTHON, repro, tmpDir, unwrap} from './helpers.js'
+import {needs} from './prereqs.js'
 
 const FAST = ['--epochs', '1', '--rows', '512']
 
-describe('run, compare and the artifacts of the real probe', () => {
+describe('run, compare and the artifacts of the real probe', {skip: needs('torch')}, () => {
   let a = ''
   let b = ''
   let t = ''

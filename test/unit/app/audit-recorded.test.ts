@@ -1,0 +1,146 @@
+// runAudit end to end on recorded runs (fixtures/runs/<case>, scripts/record-runs.mjs): the
+// stages, attribution and the terminal renderer without torch, python or an engine. The
+// replayed audit must reach what the real audit reached (its recorded report.json), and the
+// terminal summary must match the golden files at 80 and 120 columns
+// (REPRO_UPDATE_GOLDEN=1 rewrites them).
+import {describe, test} from 'node:test'
+import assert from 'node:assert/strict'
+import {existsSync, mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import path from 'node:path'
+import {runAudit} from '../../../src/app/audit.js'
+import type {AuditTargetSpec} from '../../../src/app/audit-types.js'
+import {silentProgress} from '../../../src/app/progress.js'
+import {DEFAULT_SYNTHETIC, generateSynthetic} from '../../../src/core/data.js'
+import type {AuditReport} from '../../../src/core/report.js'
+import {renderTerminal} from '../../../src/report/terminal.js'
+import {RecordedTarget} from '../../../src/targets/recorded.js'
+import {ROOT} from '../report/sample.js'
+
+interface Case {
+  repeats: number
+  seeds: number
+  storeSteps: number[] | null
+}
+const CASES: Record<string, Case> = {
+  'bookworm-trixie': {repeats: 2, seeds: 2, storeSteps: null},
+  'python-threads': {repeats: 2, seeds: 1, storeSteps: []},
+}
+
+async function replay(name: string, c: Case): Promise<{report: AuditReport; recorded: AuditReport}> {
+  const dir = path.join(ROOT, 'fixtures', 'runs', name)
+  const recorded = JSON.parse(readFileSync(path.join(dir, 'recorded-report.json'), 'utf8')) as AuditReport
+  const targets: AuditTargetSpec[] = []
+  for (const t of recorded.targets) {
+    const bare = t.name.replace(/^#\d+ /, '').replace(/ \[.*\]$/, '')
+    targets.push({target: await RecordedTarget.load(dir, bare), knobs: t.knobs_requested, role: t.role})
+  }
+  // a fixed output directory, so the golden text does not depend on a random temp name
+  const outDir = `/tmp/repro-golden-${name}`
+  rmSync(outDir, {recursive: true, force: true})
+  const report = await runAudit({
+    targets,
+    repeats: c.repeats,
+    seed: 1234,
+    seeds: c.seeds,
+    explainBudget: 8,
+    storeSteps: c.storeSteps,
+    jobs: 1,
+    cache: null,
+    epochs: 1,
+    data: generateSynthetic({...DEFAULT_SYNTHETIC, rows: 512}),
+    timeoutMs: 60_000,
+    outDir,
+    command: recorded.command,
+    progress: silentProgress,
+  })
+  return {report, recorded}
+}
+
+function golden(file: string, actual: string): void {
+  const p = path.join(ROOT, 'test', 'golden', file)
+  if (process.env['REPRO_UPDATE_GOLDEN'] === '1' || !existsSync(p)) {
+    mkdirSync(path.dirname(p), {recursive: true})
+    writeFileSync(p, actual)
+  }
+  assert.equal(actual, readFileSync(p, 'utf8'), `${file} differs from the golden file (REPRO_UPDATE_GOLDEN=1 to accept)`)
+}
+
+const summary = (r: AuditReport) => ({
+  verdict: r.verdict,
+  comparisons: r.comparisons.map((c) => ({
+    role: c.role,
+    a: c.a,
+    b: c.b,
+    first: c.divergence.first_divergence,
+    counts: c.divergence.counts,
+  })),
+  experiments: r.attribution?.experiments,
+  where: r.attribution?.where,
+  residual: r.attribution?.residual,
+  suspects: r.attribution?.suspects,
+  noise: r.attribution?.noise_floor,
+  seeds: r.attribution?.seeds,
+})
+
+describe('runAudit on recorded runs (no torch, no engine)', () => {
+  for (const [name, c] of Object.entries(CASES)) {
+    test(`${name}: the replayed audit reaches the recorded audit's verdict, experiments and suspects`, async () => {
+      const {report, recorded} = await replay(name, c)
+      assert.deepEqual(summary(report), summary(recorded))
+      for (const width of [80, 120]) {
+        const text = renderTerminal(report, {width})
+        assert.deepEqual(
+          text.split('\n').filter((l) => [...l].length > width),
+          [],
+          `no line wider than ${width}`,
+        )
+        golden(`audit-${name}.${width}.txt`, text)
+      }
+    })
+  }
+
+  test('bookworm-trixie: threads explains the forward part; the rest starts in the update and goes to torch (Adam’s lerp)', async () => {
+    const {report} = await replay('bookworm-trixie', CASES['bookworm-trixie']!)
+    const at = report.attribution!
+    assert.equal(at.experiments[0]!.outcome, 'moves-later')
+    assert.equal(at.residual?.phase, 'update')
+    const torch = at.suspects.find((s) => s.name === 'torch.version')!
+    assert.match(torch.explanation!, /lerp_/)
+    assert.equal(report.verdict.exit_code, 1)
+  })
+
+  test('python-threads: zoom quantifies the unstored first step, and aligning threads removes the drift', async () => {
+    const {report} = await replay('python-threads', CASES['python-threads']!)
+    const cross = report.comparisons.find((c) => c.role === 'cross')!
+    assert.ok(cross.divergence.worst.length > 0 && cross.divergence.worst.every((w) => w.step === 0))
+    assert.equal(report.attribution!.suspects[0]!.name, 'threads')
+    assert.equal(report.attribution!.suspects[0]!.confidence, 'high')
+  })
+
+  test('a config with no recording is an error naming the target, never a guess', async () => {
+    const {recorded} = await replay('python-threads', CASES['python-threads']!)
+    const dir = path.join(ROOT, 'fixtures', 'runs', 'python-threads')
+    const target = await RecordedTarget.load(dir, 'python:/usr/bin/python3')
+    const knobs = {...recorded.targets[0]!.knobs_requested, threads: 7}
+    const outDir = '/tmp/repro-golden-missing'
+    rmSync(outDir, {recursive: true, force: true})
+    const report = await runAudit({
+      targets: [{target, knobs, role: 'target'}],
+      repeats: 1,
+      seed: 1234,
+      seeds: 1,
+      explainBudget: 0,
+      storeSteps: [],
+      jobs: 1,
+      cache: null,
+      epochs: 1,
+      data: generateSynthetic({...DEFAULT_SYNTHETIC, rows: 512}),
+      timeoutMs: 60_000,
+      outDir,
+      command: 'test',
+      progress: silentProgress,
+    })
+    assert.equal(report.verdict.exit_code, 2)
+    assert.match(report.targets[0]!.error!.line, /no recorded run of python:\/usr\/bin\/python3 for this config/)
+  })
+})
