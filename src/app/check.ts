@@ -50,25 +50,25 @@ async function baselineFromGit(dir: string, ref: string, file: string): Promise<
   }
 }
 
+/** The baseline report: a file, or that file at a git ref. Loaded before the audit, so a missing one fails fast. */
+async function loadBaseline(opts: CheckOptions, baselinePath: string): Promise<AuditReport> {
+  const {config, dir} = opts.loaded
+  const text = opts.baselineRef
+    ? await baselineFromGit(dir, opts.baselineRef, opts.baselineFile ?? config.baseline)
+    : await fs.readFile(baselinePath, 'utf8').catch(() => {
+        throw new ReproError(`no baseline report at ${baselinePath}`, {
+          subject: 'check',
+          hint: 'create it with `repro check --update-baseline` and commit it, or pass --baseline / --baseline-ref',
+        })
+      })
+  return parseReport(text, opts.baselineRef ? `${opts.baselineRef}:${config.baseline}` : baselinePath)
+}
+
 export async function runCheck(opts: CheckOptions): Promise<CheckReport> {
   const {config, dir} = opts.loaded
   const baselinePath = path.resolve(dir, opts.baselineFile ?? config.baseline)
   const [git, merge_base] = await Promise.all([gitState(dir), mergeBase(dir, opts.baselineRef)])
-
-  // Load the baseline before spending minutes on the audit: a missing one fails fast.
-  let baseline: AuditReport | null = null
-  if (!opts.updateBaseline) {
-    const text = opts.baselineRef
-      ? await baselineFromGit(dir, opts.baselineRef, opts.baselineFile ?? config.baseline)
-      : await fs.readFile(baselinePath, 'utf8').catch(() => {
-          throw new ReproError(`no baseline report at ${baselinePath}`, {
-            subject: 'check',
-            hint: 'create it with `repro check --update-baseline` and commit it, or pass --baseline / --baseline-ref',
-          })
-        })
-    baseline = parseReport(text, opts.baselineRef ? `${opts.baselineRef}:${config.baseline}` : baselinePath)
-  }
-
+  const baseline = opts.updateBaseline ? null : await loadBaseline(opts, baselinePath)
   const refs = config.targets.map((t) =>
     'image' in t ? {kind: 'image' as const, value: t.image} : {kind: 'python' as const, value: path.resolve(dir, t.python)},
   )

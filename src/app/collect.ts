@@ -3,7 +3,7 @@
 // the others go on; its later runs are skipped, since they would fail alike.
 
 import path from 'node:path'
-import {planRuns} from '../core/audit-plan.js'
+import {type PlannedRun, planRuns} from '../core/audit-plan.js'
 import {defaultProbeConfig, type ProbeConfig} from '../core/config.js'
 import {knobSuffix} from '../core/knobs.js'
 import type {TargetRecord} from '../core/report.js'
@@ -11,7 +11,7 @@ import type {Knobs, RunArtifacts} from '../core/types.js'
 import {traceDigest} from '../artifacts/trace-digest.js'
 import type {GitState} from '../env/git.js'
 import type {HostFingerprint} from '../env/host.js'
-import {isReproError} from '../errors.js'
+import {isReproError, type ReproError} from '../errors.js'
 import type {AuditOptions, AuditTargetSpec, CacheFor, Collected} from './audit-types.js'
 import {trainRun} from './execute.js'
 import {pool, withDevice} from './pool.js'
@@ -77,22 +77,14 @@ async function runOneTarget(
   const done: RunArtifacts[] = []
   for (const planned of planRuns(index, opts.repeats, opts.seed, opts.seeds)) {
     const what = `${name} · ${planned.label}`
-    const outDir = path.join(opts.outDir, planned.dir)
     opts.progress.start(what)
     try {
-      const runConfig = {...config, train: {...config.train, seed: planned.seed}}
-      const label = `${name} ${planned.repeat ? `r${planned.repeat}` : `seed ${planned.seed}`}`
-      const {artifacts, seconds, cached} = await withDevice(knobs.device, () =>
-        trainRun({
-          target: spec.target,
-          config: runConfig,
-          data: ctx.data.bytes,
-          outDir,
-          timeoutMs: opts.timeoutMs,
-          label,
-          context: {host: ctx.host, git: ctx.git},
-          cache: ctx.cacheFor(planned.cacheTag),
-        }),
+      const {artifacts, seconds, cached, outDir} = await runPlanned(
+        ctx,
+        spec,
+        {...config, train: {...config.train, seed: planned.seed}},
+        name,
+        planned,
       )
       opts.progress.done(cached ? `${what} (cached)` : what, seconds)
       if (planned.repeat === 0) {
@@ -113,20 +105,49 @@ async function runOneTarget(
       })
     } catch (e) {
       if (!isReproError(e)) throw e
-      // Name the numbered target: the same interpreter or image may appear twice.
-      const line = `${name}: ${e.message} — ${e.hint}`
-      opts.progress.fail(what, line)
-      record.status = 'error'
-      record.error = {message: e.message, hint: e.hint, line}
+      failed(record, e, what, opts)
       return []
     }
   }
+  await completed(record, spec, done)
+  out.runs.set(index, done)
+  return done
+}
+
+/** One planned probe run (or its run-cache hit), holding the GPU's lock when it trains on one. */
+async function runPlanned(ctx: CollectContext, spec: AuditTargetSpec, config: ProbeConfig, name: string, planned: PlannedRun) {
+  const outDir = path.join(ctx.opts.outDir, planned.dir)
+  const label = `${name} ${planned.repeat ? `r${planned.repeat}` : `seed ${planned.seed}`}`
+  const context = {host: ctx.host, git: ctx.git}
+  const run = await withDevice(config.knobs.device, () =>
+    trainRun({
+      target: spec.target,
+      config,
+      data: ctx.data.bytes,
+      outDir,
+      timeoutMs: ctx.opts.timeoutMs,
+      label,
+      context,
+      cache: ctx.cacheFor(planned.cacheTag),
+    }),
+  )
+  return {...run, outDir}
+}
+
+/** A known failure: recorded with its one-line error, naming the numbered target (the same interpreter or image may appear twice). */
+function failed(record: TargetRecord, e: ReproError, what: string, opts: AuditOptions): void {
+  const line = `${record.name}: ${e.message} — ${e.hint}`
+  opts.progress.fail(what, line)
+  record.status = 'error'
+  record.error = {message: e.message, hint: e.hint, line}
+}
+
+/** A target whose runs all finished: its identity, fingerprint and trace digest go into its record. */
+async function completed(record: TargetRecord, spec: AuditTargetSpec, done: RunArtifacts[]): Promise<void> {
   record.identity = await spec.target.identify().then(
     (id) => ({reference: id.reference, details: id.details}),
     () => null,
   )
   record.fingerprint = done[0]!.fingerprint
   record.trace_digest = traceDigest(done[0]!.trace)
-  out.runs.set(index, done)
-  return done
 }

@@ -146,8 +146,14 @@ export function compareTraces(a: Trace, av: StoredValues, b: Trace, bv: StoredVa
   const stepsA = indexSteps(a)
   const stepsB = indexSteps(b)
   const ids = [...new Set<StepId>([...stepsA.keys(), ...stepsB.keys()])].sort((x, y) => stepOrder(x) - stepOrder(y))
+  const comparer = new TraceComparer(av, bv, opts)
+  for (const id of ids) comparer.step(id, stepsA.get(id), stepsB.get(id))
+  return comparer.result()
+}
 
-  const counts: TraceCounts = {
+/** The running state of one trace comparison: counts, per-entry worst, the first divergence. */
+class TraceComparer {
+  private readonly counts: TraceCounts = {
     entries: 0,
     identical: 0,
     differing: 0,
@@ -157,44 +163,18 @@ export function compareTraces(a: Trace, av: StoredValues, b: Trace, bv: StoredVa
     missing_in_a: 0,
     missing_in_b: 0,
   }
-  const steps: StepSummary[] = []
-  const differing: DifferingEntry[] = []
-  const worst = new Map<string, EntryWorst>()
-  let first: FirstDivergence | null = null
+  private readonly steps: StepSummary[] = []
+  private readonly differing: DifferingEntry[] = []
+  private readonly worst = new Map<string, EntryWorst>()
+  private first: FirstDivergence | null = null
 
-  const worstOf = (name: string): EntryWorst => {
-    let w = worst.get(name)
-    if (!w) {
-      w = {
-        name,
-        phase: entryPhase(name),
-        occurrences: 0,
-        differing: 0,
-        measured: 0,
-        max_rel_l2: null,
-        max_abs: null,
-        max_rel_l2_step: null,
-        beyond_tolerance: 0,
-      }
-      worst.set(name, w)
-    }
-    w.occurrences++
-    return w
-  }
+  constructor(
+    private readonly av: StoredValues,
+    private readonly bv: StoredValues,
+    private readonly opts: TraceCompareOptions,
+  ) {}
 
-  const record = (d: DifferingEntry, w: EntryWorst): void => {
-    differing.push(d)
-    counts.differing++
-    w.differing++
-    if (first === null) {
-      const kind = d.kind === 'value' || d.kind === 'shape' ? d.kind : 'missing'
-      first = {step: d.step, entry: d.name, index_in_step: d.index_in_step, kind, phase: d.phase}
-    }
-  }
-
-  for (const id of ids) {
-    const sa = stepsA.get(id)
-    const sb = stepsB.get(id)
+  step(id: StepId, sa: TraceStep | undefined, sb: TraceStep | undefined): void {
     const ea = sa?.entries ?? []
     const eb = sb?.entries ?? []
     const summary: StepSummary = {
@@ -207,72 +187,109 @@ export function compareTraces(a: Trace, av: StoredValues, b: Trace, bv: StoredVa
     const queue = new NameQueue(eb)
     const usedB = new Uint8Array(eb.length)
     let index = 0
-
     for (const x of ea) {
-      const w = worstOf(x.name)
       const j = queue.take(x.name)
+      if (j !== undefined) usedB[j] = 1
+      const w = this.worstOf(x.name)
       const at = index++
       if (j === undefined) {
-        counts.missing_in_b++
-        summary.differing++
-        record({step: id, name: x.name, index_in_step: at, phase: w.phase, dtype: x.dtype, kind: 'missing_in_b', metrics: null}, w)
-        continue
-      }
-      usedB[j] = 1
-      const y = eb[j]!
-      const sameMeta = x.dtype === y.dtype && sameShape(x.shape, y.shape)
-      if (sameMeta && x.sha256 === y.sha256) {
-        counts.identical++
-        w.measured++
-        if (w.max_rel_l2 === null) {
-          w.max_rel_l2 = 0
-          w.max_abs = 0
-          w.max_rel_l2_step = id
-        }
-        continue
-      }
-      const key = storedKey(id, x.name)
-      const va = av.get(key)
-      const vb = bv.get(key)
-      const metrics = va && vb ? compareValues(vb, va, x.dtype === 'float64' ? opts.fp64 : opts.fp32) : null
-      const kind = sameMeta ? 'value' : 'shape'
-      if (!sameMeta) counts.shape++
-      if (metrics) {
-        counts.differing_with_values++
-        w.measured++
-        if (w.max_rel_l2 === null || metrics.rel_l2 > w.max_rel_l2) {
-          w.max_rel_l2 = metrics.rel_l2
-          w.max_rel_l2_step = id
-        }
-        if (w.max_abs === null || metrics.max_abs > w.max_abs) w.max_abs = metrics.max_abs
-      }
-      if (!sameMeta || (metrics && !metrics.within_tolerance)) {
-        counts.beyond_tolerance++
-        w.beyond_tolerance++
-      }
-      summary.differing++
-      record({step: id, name: x.name, index_in_step: at, phase: w.phase, dtype: x.dtype, kind, metrics}, w)
+        this.counts.missing_in_b++
+        this.record(
+          summary,
+          {step: id, name: x.name, index_in_step: at, phase: w.phase, dtype: x.dtype, kind: 'missing_in_b', metrics: null},
+          w,
+        )
+      } else this.entry(summary, id, at, x, eb[j]!, w)
     }
-
     eb.forEach((y, j) => {
       if (usedB[j]) return
-      const w = worstOf(y.name)
-      counts.missing_in_a++
-      summary.differing++
-      record({step: id, name: y.name, index_in_step: index++, phase: w.phase, dtype: y.dtype, kind: 'missing_in_a', metrics: null}, w)
+      const w = this.worstOf(y.name)
+      this.counts.missing_in_a++
+      this.record(
+        summary,
+        {step: id, name: y.name, index_in_step: index++, phase: w.phase, dtype: y.dtype, kind: 'missing_in_a', metrics: null},
+        w,
+      )
     })
-
     summary.entries = index
-    counts.entries += index
-    steps.push(summary)
+    this.counts.entries += index
+    this.steps.push(summary)
   }
 
-  return {
-    bitwise_identical: counts.differing === 0,
-    first_divergence: first,
-    steps,
-    differing,
-    counts,
-    worst: [...worst.values()],
+  /** One entry present on both sides: equal digests, or measured where values were stored. */
+  private entry(summary: StepSummary, id: StepId, at: number, x: TraceEntry, y: TraceEntry, w: EntryWorst): void {
+    const sameMeta = x.dtype === y.dtype && sameShape(x.shape, y.shape)
+    if (sameMeta && x.sha256 === y.sha256) {
+      this.counts.identical++
+      w.measured++
+      if (w.max_rel_l2 === null) {
+        w.max_rel_l2 = 0
+        w.max_abs = 0
+        w.max_rel_l2_step = id
+      }
+      return
+    }
+    const key = storedKey(id, x.name)
+    const va = this.av.get(key)
+    const vb = this.bv.get(key)
+    const metrics = va && vb ? compareValues(vb, va, x.dtype === 'float64' ? this.opts.fp64 : this.opts.fp32) : null
+    if (!sameMeta) this.counts.shape++
+    if (metrics) {
+      this.counts.differing_with_values++
+      w.measured++
+      if (w.max_rel_l2 === null || metrics.rel_l2 > w.max_rel_l2) {
+        w.max_rel_l2 = metrics.rel_l2
+        w.max_rel_l2_step = id
+      }
+      if (w.max_abs === null || metrics.max_abs > w.max_abs) w.max_abs = metrics.max_abs
+    }
+    if (!sameMeta || (metrics && !metrics.within_tolerance)) {
+      this.counts.beyond_tolerance++
+      w.beyond_tolerance++
+    }
+    const kind = sameMeta ? 'value' : 'shape'
+    this.record(summary, {step: id, name: x.name, index_in_step: at, phase: w.phase, dtype: x.dtype, kind, metrics}, w)
+  }
+
+  private worstOf(name: string): EntryWorst {
+    let w = this.worst.get(name)
+    if (!w) {
+      w = {
+        name,
+        phase: entryPhase(name),
+        occurrences: 0,
+        differing: 0,
+        measured: 0,
+        max_rel_l2: null,
+        max_abs: null,
+        max_rel_l2_step: null,
+        beyond_tolerance: 0,
+      }
+      this.worst.set(name, w)
+    }
+    w.occurrences++
+    return w
+  }
+
+  private record(summary: StepSummary, d: DifferingEntry, w: EntryWorst): void {
+    summary.differing++
+    this.differing.push(d)
+    this.counts.differing++
+    w.differing++
+    if (this.first === null) {
+      const kind = d.kind === 'value' || d.kind === 'shape' ? d.kind : 'missing'
+      this.first = {step: d.step, entry: d.name, index_in_step: d.index_in_step, kind, phase: d.phase}
+    }
+  }
+
+  result(): TraceComparison {
+    return {
+      bitwise_identical: this.counts.differing === 0,
+      first_divergence: this.first,
+      steps: this.steps,
+      differing: this.differing,
+      counts: this.counts,
+      worst: [...this.worst.values()],
+    }
   }
 }
