@@ -170,7 +170,7 @@ def run(mode, config_path, out_dir, params_path):
             store = cfg["trace"]["store_steps"]
             store = set(store) if store is not None else {0, 1, max_steps - 1}
             recorder = TraceRecorder(torch, cfg["trace"]["enabled"], store, budget=STORE_BUDGET)
-        tracer = Tracer(torch, recorder if traced else None, max_steps, traced=traced)
+        tracer = Tracer(torch, recorder, max_steps, traced=traced)  # untraced: no recorder
         first = {}
 
         def at_first_step(optimizer):

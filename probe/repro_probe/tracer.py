@@ -10,6 +10,7 @@ import os
 import re
 import socket
 import sys
+import threading
 import traceback
 import types
 import warnings
@@ -104,11 +105,14 @@ class Root(object):
 
 class Tracer(object):
     def __init__(self, torch, recorder, max_steps, traced=True):
+        """traced: forward hooks and entries; recorder: None for the observer's untraced run (the
+        step counter only), a disabled TraceRecorder for trace.enabled=false (losses still read)."""
         self.torch = torch
-        self.recorder = recorder  # None when untraced
+        self.recorder = recorder
         self.traced = traced
         self.max_steps = max_steps
         self.enabled = True  # False in forked children (DataLoader workers)
+        self.thread = threading.get_ident()  # forwards of other threads (nn.DataParallel replicas) are not traced
         self.stopped = False
         self.steps_done = 0
         self.roots = []
@@ -296,7 +300,7 @@ class Tracer(object):
         tracer = self
 
         def pre(module, args):
-            if _compiling() or not tracer.enabled:
+            if _compiling() or not tracer.enabled or threading.get_ident() != tracer.thread:
                 return
             try:
                 tracer._enter(module)
@@ -310,7 +314,7 @@ class Tracer(object):
         tracer = self
 
         def post(module, args, output):
-            if _compiling() or not tracer.enabled:
+            if _compiling() or not tracer.enabled or threading.get_ident() != tracer.thread:
                 return
             try:
                 tracer._exit(module, output)
