@@ -181,10 +181,12 @@ def run_script(config_path, out_dir):
     child_env.update(env)
     observer = cfg["script"]["observer"]
     work = tempfile.mkdtemp(prefix="repro-script-") if observer else None
+    run_path = os.path.join(out_dir, "run.json")
+    if os.path.exists(run_path):  # a run.json left from before must not pass for this run's
+        os.remove(run_path)
     try:
         params = os.path.join(work, "traced.json") if observer else None
         rc, _ = _run_child("traced", config_path, out_dir, child_env, params)
-        run_path = os.path.join(out_dir, "run.json")
         run = _read_json(run_path)
         if run is None or run.get("schema") != "repro.run/1" or rc not in (EXIT_OK, EXIT_ERROR):
             msg = ("the script's process ended with %s before the probe wrote its artifacts "

@@ -79,7 +79,9 @@ def run_user_script(spec, tracer, timings):
     truncated or error."""
     saved_argv, saved_path, saved_cwd = list(sys.argv), list(sys.path), os.getcwd()
     sys.argv = [spec["path"]] + spec["args"]
-    sys.path[0:1] = [spec["dir"]] + spec["include"]  # as `python script.py` would (this entry was -m's cwd)
+    first = sys.path[0] if sys.path else None
+    replace = 1 if first is not None and os.path.abspath(first or os.curdir) == saved_cwd else 0
+    sys.path[0:replace] = [spec["dir"]] + spec["include"]  # as `python script.py` has it (instead of -m's cwd)
     os.chdir(spec["cwd"])
     t0 = time.time()
     try:

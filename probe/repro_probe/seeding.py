@@ -30,11 +30,10 @@ def seed_all(torch, seed):
     numpy = _numpy()
     if numpy is not None:
         numpy.random.seed(seed % (1 << 32))
-    torch.manual_seed(seed)  # also seeds every CUDA device (lazily, when CUDA initialises)
-    cuda = bool(torch.cuda.is_available())
-    if cuda:
-        torch.cuda.manual_seed_all(seed)
-    return {"python_random": True, "numpy": numpy is not None, "torch": True, "cuda": cuda}
+    # also seeds every CUDA device, lazily: CUDA is not initialised here (a fork after that would
+    # leave DataLoader workers without CUDA)
+    torch.manual_seed(seed)
+    return {"python_random": True, "numpy": numpy is not None, "torch": True, "cuda": True}
 
 
 def seed_worker(worker_id):

@@ -140,6 +140,14 @@ class TracerTest(ScriptCase, unittest.TestCase):
         self.assertEqual(a.script["seeded"]["dataloader_worker_init_fns"], 1)
         self.assertTrue(a.script["observer_check"]["equal"], a.script["observer_check"])
 
+    def test_dataloader_spawn_workers_match_fork(self):
+        """Spawned workers are fresh interpreters (the bootstrap runs there; seed_worker is pickled
+        by reference): same batches as forked ones, so the same trace."""
+        fork = self.probe("loader-a", "dataloader_workers.py", script={"observer": True})
+        spawn = self.probe("loader-spawn", "dataloader_workers.py", ["--spawn"])
+        self.assertOk(spawn)
+        self.assertEqual(spawn.digests(), fork.digests())
+
     def test_hidden_nondeterminism_shows_up(self):
         a = self.probe("hidden-a", "hidden_nondeterminism.py", script={"observer": True})
         b = self.probe("hidden-b", "hidden_nondeterminism.py")

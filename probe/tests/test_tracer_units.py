@@ -119,6 +119,24 @@ class PiecesTest(unittest.TestCase):
         self.assertIsNone(d.generator)  # undone
 
 
+class RecorderBudgetTest(unittest.TestCase):
+    def test_over_budget_step_is_not_copied(self):
+        recorder = TraceRecorder(torch, True, {0, 1}, budget=4000)
+        recorder.begin(0, None)
+        recorder.record("small", torch.ones(10))
+        recorder.record("big", torch.ones(2000))  # 8000 bytes: the step is dropped before a copy
+        recorder.record("after", torch.ones(10))
+        recorder.end()
+        self.assertFalse(recorder.steps[0]["stored"])
+        self.assertEqual([e["name"] for e in recorder.steps[0]["entries"]], ["small", "big", "after"])
+        recorder.begin(1, None)
+        recorder.record("small", torch.ones(10))
+        recorder.end()
+        self.assertTrue(recorder.steps[1]["stored"])
+        self.assertEqual(list(recorder.stored), ["1|small"])
+        self.assertEqual(recorder.stored_bytes, 40)
+
+
 class TracerStepsTest(unittest.TestCase):
     """The tracer in this process: hooks installed for one test, removed after it."""
 

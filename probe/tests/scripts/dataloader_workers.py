@@ -1,8 +1,10 @@
 """A DataLoader with shuffle=True and two worker processes whose dataset draws random augmentation
 from torch, python random and numpy's global generator (when numpy is there). The script seeds
-nothing: the tracer's seeds (a loader generator, worker_init_fn) make two runs bitwise equal."""
+nothing: the tracer's seeds (a loader generator, worker_init_fn) make two runs bitwise equal.
+--spawn starts the workers with multiprocessing's spawn (fresh interpreters) instead of fork."""
 
 import random
+import sys
 
 import torch
 import torch.nn as nn
@@ -31,7 +33,8 @@ class Noisy(Dataset):
 if __name__ == "__main__":
     model = nn.Linear(2, 1)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    loader = DataLoader(Noisy(), batch_size=6, shuffle=True, num_workers=2)
+    context = "spawn" if "--spawn" in sys.argv else None
+    loader = DataLoader(Noisy(), batch_size=6, shuffle=True, num_workers=2, multiprocessing_context=context)
     for epoch in range(2):
         for xb, yb in loader:
             optimizer.zero_grad()
