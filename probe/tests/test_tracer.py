@@ -184,6 +184,17 @@ class TracerTest(ScriptCase, unittest.TestCase):
         self.assertEqual(r.run["knobs_overridden"], ["deterministic", "threads"])
         self.assertEqual(r.run["knobs_requested"]["threads"], 2)
 
+    def test_argv_path_cwd_include(self):
+        lib = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scripts", "lib")
+        for name, env in (("paths", {}), ("paths-safe", {"PYTHONSAFEPATH": "1"})):  # no cwd entry on 3.11+
+            r = self.probe(name, "paths.py", [self.dir], env=env, script={"cwd": self.dir, "include": [lib]})
+            self.assertOk(r)
+            metrics = dict((k, r.run["final"][k]) for k in r.script["metrics"])
+            self.assertEqual(metrics, {"path0_is_script_dir": 1.0, "include_value": 7.0, "cwd_as_expected": 1.0,
+                                       "argv0_is_script": 1.0, "bootstrap_on_path": 1.0}, name)
+            self.assertEqual(r.script["include"], [lib])
+            self.assertEqual(r.script["cwd"], self.dir)
+
     def test_sitecustomize_chains_and_seeds_children(self):
         fake = os.path.join(self.dir, "fake-site")
         os.makedirs(fake)

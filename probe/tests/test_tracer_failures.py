@@ -1,10 +1,12 @@
 """Script mode failure modes, each a run.json error with a type and a one-line message (exit code
 3), and the ends that are not failures (SystemExit(0), the step limit caught by the script)."""
 
+import json
 import os
 import unittest
 
-from tracer_helpers import ScriptCase
+import helpers
+from tracer_helpers import ScriptCase, run_script_probe, write_script_config
 
 
 class ScriptFailureTest(ScriptCase, unittest.TestCase):
@@ -68,6 +70,15 @@ class ScriptFailureTest(ScriptCase, unittest.TestCase):
     def test_os_exit_leaves_an_error_run(self):
         msg = self.assertError(self.failure("os_exit"), "script_error")
         self.assertIn("before the probe wrote its artifacts", msg)
+
+    def test_stale_run_json_does_not_hide_a_crash(self):
+        d = os.path.join(self.dir, "stale")
+        os.makedirs(os.path.join(d, "out"))
+        with open(os.path.join(d, "out", "run.json"), "w") as f:
+            json.dump({"schema": "repro.run/1", "status": "ok", "error": None}, f)
+        proc = run_script_probe(write_script_config(d, "failures.py", ["os_exit"]), os.path.join(d, "out"))
+        self.assertEqual(proc.returncode, 3, proc.stderr[-3000:])
+        self.assertEqual(helpers.load_json(os.path.join(d, "out", "run.json"))["error"]["type"], "script_error")
 
     def test_step_limit_caught_by_the_script(self):
         r = self.failure("swallow", script={"max_steps": 2})
