@@ -21,7 +21,11 @@ DEFAULTS = {
               "seed": 1234, "val_fraction": 0.2},
     "knobs": DEFAULT_KNOBS,
     "trace": {"enabled": True, "store_steps": None},
+    # script mode only (python3 -m repro_probe script): the user's training script, run unchanged
+    "script": {"path": None, "args": [], "cwd": None, "max_steps": 30, "include": [], "observer": False},
 }
+
+MAX_SCRIPT_STEPS = 100000
 
 
 def _fail(msg):
@@ -116,7 +120,28 @@ def validate(cfg, mode):
             _fail("trace.store_steps must be null or a list of integers")
         for i, s in enumerate(tr["store_steps"]):
             _int(s, "trace.store_steps[%d]" % i, 0)
+    _validate_script(cfg["script"], mode)
     return cfg
+
+
+def _path_string(v, where):
+    if not isinstance(v, str) or not v or "\x00" in v:
+        _fail("%s must be a non-empty string" % where)
+
+
+def _validate_script(s, mode):
+    if mode == "script" or s["path"] is not None:
+        _path_string(s["path"], "script.path")
+    if not isinstance(s["args"], list) or not all(isinstance(a, str) and "\x00" not in a for a in s["args"]):
+        _fail("script.args must be a list of strings")
+    if s["cwd"] is not None:
+        _path_string(s["cwd"], "script.cwd")
+    _int(s["max_steps"], "script.max_steps", 1, MAX_SCRIPT_STEPS)
+    if not isinstance(s["include"], list):
+        _fail("script.include must be a list of directories")
+    for i, d in enumerate(s["include"]):
+        _path_string(d, "script.include[%d]" % i)
+    _bool(s["observer"], "script.observer")
 
 
 def load_config(path, mode):

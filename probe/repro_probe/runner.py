@@ -51,7 +51,7 @@ def run_fingerprint(config_path, out_dir):
 
 
 def _run_json(cfg_knobs, result, error, timings):
-    return {
+    out = {
         "schema": "repro.run/1", "probe_version": PROBE_VERSION,
         "status": "error" if error else "ok", "error": error,
         "knobs_requested": cfg_knobs, "knobs_effective": result["knobs_effective"],
@@ -59,6 +59,10 @@ def _run_json(cfg_knobs, result, error, timings):
         "epochs": result["epochs"], "final": result["final"], "nonfinite": result["nonfinite"],
         "timings": timings,
     }
+    for key in ("knobs_overridden", "script"):  # script mode only
+        if key in result:
+            out[key] = result[key]
+    return out
 
 
 def run_train(config_path, out_dir):

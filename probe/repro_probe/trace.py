@@ -78,25 +78,41 @@ class TraceRecorder(object):
         self._step["entries"].append({"name": name, "dtype": dtype_name(t.dtype), "shape": list(t.shape),
                                       "sha256": hashlib.sha256(raw).hexdigest(), "nonfinite": nonfinite})
         if self._pending is not None:
-            v = storable(t).clone()
-            self._pending["%s|%s" % (self._step["step"], name)] = v
-            self._pending_bytes += v.numel() * v.element_size()
+            widened = 4 if t.dtype in (torch.float16, torch.bfloat16) else t.element_size()
+            if self.stored_bytes + self._pending_bytes + t.numel() * widened > self.budget:
+                self._over_budget()  # before copying: a large model must not exhaust memory first
+            else:
+                v = storable(t).clone()
+                self._pending["%s|%s" % (self._step["step"], name)] = v
+                self._pending_bytes += v.numel() * v.element_size()
         self.seconds += time.time() - t0
+
+    def _over_budget(self):
+        sys.stderr.write("repro_probe: warning: step %s not stored (tensors budget of %d bytes reached)\n"
+                         % (self._step["step"], self.budget))
+        self._step["stored"] = False
+        self._pending = None
+        self._pending_bytes = 0
 
     def end(self):
         if not (self.enabled and self.active):
             return
         self.active = False
         if self._pending is not None:
-            if self.stored_bytes + self._pending_bytes > self.budget:
-                sys.stderr.write("repro_probe: warning: step %s not stored (tensors budget of %d bytes reached)\n"
-                                 % (self._step["step"], self.budget))
-                self._step["stored"] = False
-            else:
-                self.stored.update(self._pending)
-                self.stored_bytes += self._pending_bytes
+            self.stored.update(self._pending)
+            self.stored_bytes += self._pending_bytes
         self.steps.append(self._step)
         self._step = self._pending = self._seen = None
+
+    def discard(self):
+        """Drop the open step (script mode: a trailing step that never reached an optimizer step);
+        returns how many entries it had."""
+        if not (self.enabled and self.active):
+            return 0
+        n = len(self._step["entries"])
+        self.active = False
+        self._step = self._pending = self._seen = None
+        return n
 
     def record_state(self, model):
         """param/<name> then buffer/<name>, in named_parameters() / named_buffers() order."""

@@ -115,6 +115,17 @@ export const probeConfigSchema = z
     }),
     knobs: knobsRequested,
     trace: z.object({enabled: z.boolean(), store_steps: z.array(z.number().int().min(0)).nullable()}),
+    /** script mode only: the user's training script, run unchanged under the tracer */
+    script: z
+      .object({
+        path: z.string().max(4096).nullable(),
+        args: z.array(z.string().max(4096)).max(1000),
+        cwd: z.string().max(4096).nullable(),
+        max_steps: z.number().int().min(1).max(100_000),
+        include: z.array(z.string().max(4096)).max(100),
+        observer: z.boolean(),
+      })
+      .optional(),
   })
   .meta({title: 'repro probe config', description: `config.json the host hands the probe (schema "${PROBE_CONFIG_SCHEMA}")`})
 

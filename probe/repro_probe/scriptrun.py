@@ -1,0 +1,258 @@
+"""Script mode, the process that runs the user's script (started by scriptmode.py):
+`python -m repro_probe.scriptrun traced|untraced --config CONFIG.json --out DIR [--params FILE]`.
+Applies the knobs, seeds, installs the tracer (untraced: only the step counter), runs the script
+as __main__ with its argv, sys.path and cwd, classifies how it ended and writes the artifacts."""
+
+import argparse
+import errno
+import gc
+import json
+import os
+import runpy
+import socket
+import sys
+import time
+import traceback
+
+import repro_probe
+
+from .config import load_config
+from .errors import ProbeError
+from .jsonio import one_line, write_json
+from .scriptmode import EXIT_ERROR, empty_result, recorded_env, resolve_script
+from .seeding import ROLE_ENV, TRACER_ENV, patch_dataloader, seed_all
+from .tracer import MAX_ENTRIES_PER_STEP, MAX_ENTRIES_TOTAL, STORE_BUDGET, StepLimitReached, Tracer
+
+NETWORK_ERRNOS = frozenset((errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ECONNREFUSED, errno.ENETDOWN,
+                            errno.EHOSTDOWN, errno.EADDRNOTAVAIL))
+CHILDREN = ("python processes the script starts get the bootstrap sitecustomize: python random seeded at "
+            "start, numpy and torch seeded (and the torch knobs applied) when imported; they are not traced")
+
+
+def last_line(e):
+    lines = [line for line in str(e).strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+def network_cause(exc):
+    """The socket-level error (name resolution, unreachable network, refused connection) in the
+    exception, its causes/contexts or a `reason` (urllib, urllib3), else None."""
+    todo, seen = [exc], set()
+    while todo and len(seen) < 32:
+        e = todo.pop(0)
+        if not isinstance(e, BaseException) or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, (socket.gaierror, socket.herror)):
+            return e
+        if isinstance(e, OSError) and e.errno in NETWORK_ERRNOS:
+            return e
+        todo += [e.__cause__, e.__context__, getattr(e, "reason", None)]
+        todo += [a for a in getattr(e, "args", ()) if isinstance(a, BaseException)]
+    return None
+
+
+def classify(e, tracer):
+    """ProbeError for an exception raised out of the script."""
+    if isinstance(e, ModuleNotFoundError):
+        return ProbeError("missing_module", "the script imports module %r, which this target lacks (%s: %s)"
+                          % (e.name, type(e).__name__, last_line(e)))
+    cause = network_cause(e)
+    if cause is not None:
+        host = " (host %s)" % tracer.last_host if tracer is not None and tracer.last_host else ""
+        return ProbeError("network_blocked", "the script tried to reach the network%s, which the target does not "
+                          "offer: %s: %s" % (host, type(cause).__name__, last_line(cause)))
+    return ProbeError("script_error", "%s: %s" % (type(e).__name__, last_line(e)))
+
+
+def _print_traceback(e, path):
+    """The script's traceback on stderr, starting at the script's own first frame."""
+    tb = e.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename != path:
+        tb = tb.tb_next
+    sys.stderr.write("repro_probe: the script raised:\n")
+    traceback.print_exception(type(e), e, tb or e.__traceback__)
+
+
+def run_user_script(spec, tracer, timings):
+    """Run the script as __main__; returns (end, ProbeError or None). end: finished, exit,
+    truncated or error."""
+    saved_argv, saved_path, saved_cwd = list(sys.argv), list(sys.path), os.getcwd()
+    sys.argv = [spec["path"]] + spec["args"]
+    first = sys.path[0] if sys.path else None
+    replace = 1 if first is not None and os.path.abspath(first or os.curdir) == saved_cwd else 0
+    sys.path[0:replace] = [spec["dir"]] + spec["include"]  # as `python script.py` has it (instead of -m's cwd)
+    os.chdir(spec["cwd"])
+    t0 = time.time()
+    try:
+        runpy.run_path(spec["path"], run_name="__main__")
+        return "finished", None
+    except StepLimitReached:
+        return "truncated", None
+    except SystemExit as e:
+        if tracer.stopped:
+            return "truncated", None
+        if e.code is None or e.code == 0:
+            return "exit", None
+        if not isinstance(e.code, int):
+            sys.stderr.write("%s\n" % (e.code,))
+        return "error", ProbeError("script_error", "SystemExit: %s" % last_line(e.code))
+    except BaseException as e:
+        _print_traceback(e, spec["path"])
+        if tracer.stopped:  # the script caught StepLimitReached and failed in its own clean-up
+            sys.stderr.write("repro_probe: warning: the script raised %s after the step limit\n" % type(e).__name__)
+            return "truncated", None
+        return "error", classify(e, tracer)
+    finally:
+        timings["train_seconds"] = time.time() - t0
+        gc.collect()  # the script's DataLoader iterators shut their workers down
+        os.chdir(saved_cwd)
+        sys.argv[:] = saved_argv
+        sys.path[:] = saved_path
+
+
+def _script_results(result, tracer, recorder, seeded, counts, end):
+    s = result["script"]
+    s["steps_recorded"] = sum(1 for st in recorder.steps if st["step"] != "init") if recorder else 0
+    s["truncated"] = tracer.stopped
+    s["end"] = end
+    seeded = dict(seeded)
+    seeded.update({"PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED"),
+                   "dataloader_generators": counts["generators"],
+                   "dataloader_worker_init_fns": counts["worker_init_fns"], "children": CHILDREN})
+    s["seeded"] = seeded
+    s["eval_forwards"].update(tracer.eval_forwards)
+    s["roots"] = tracer.roots_summary()
+    s["optimizers"] = [{"index": k, "type": type(o).__name__,
+                        "params": sum(len(g["params"]) for g in o.param_groups)}
+                       for k, o in enumerate(tracer.optimizers)]
+    s["hooks"] = {"optimizer": tracer.hook_kind,
+                  "forward": "global module forward pre/post hooks" if tracer.traced else None,
+                  "backward": "torch.autograd.backward wrapped"}
+    s["compiled"] = tracer.compiled
+    s["autocast"] = tracer.autocast
+    s["entries"] = {"recorded": tracer.entries_total, "dropped": tracer.entries_dropped,
+                    "skipped": tracer.entries_skipped, "skip_reasons": tracer.skip_reasons,
+                    "trailing_discarded": tracer.trailing_entries_discarded,
+                    "stored_bytes": recorder.stored_bytes if recorder else 0}
+    s["caps"] = {"entries_per_step": MAX_ENTRIES_PER_STEP, "entries_total": MAX_ENTRIES_TOTAL,
+                 "stored_bytes": STORE_BUDGET}
+    s["metrics"] = sorted(tracer.metrics)
+    s["tracer_errors"] = list(tracer.errors)
+
+
+def run(mode, config_path, out_dir, params_path):
+    from .runner import _import_torch, _write_train_outputs
+    from .safetensors import write_safetensors
+    t_start = time.time()
+    os.makedirs(out_dir, exist_ok=True)
+    payload = json.loads(os.environ.get(TRACER_ENV) or "{}")
+    env = recorded_env(dict((k, os.environ[k]) for k in payload.get("env_set", []) if k in os.environ))
+    os.environ[ROLE_ENV] = "child"  # for the processes the script starts
+    timings = {"import_seconds": 0.0, "setup_seconds": 0.0, "train_seconds": 0.0}
+    cfg = torch = recorder = tracer = error = None
+    result = empty_result(None, None, None)
+    end = None
+    try:
+        cfg, _, cfg_dir = load_config(config_path, "script")
+        spec = resolve_script(cfg, cfg_dir)
+        result = empty_result(cfg, spec, env)
+        knobs, seed, max_steps = cfg["knobs"], cfg["train"]["seed"], cfg["script"]["max_steps"]
+        from .knobs import apply_env, apply_knobs, effective_knobs, resolve_device
+        apply_env(knobs["env"])
+        torch = _import_torch(timings)
+        t0 = time.time()
+        apply_knobs(torch, knobs)
+        device = resolve_device(torch, knobs["device"])
+        baseline = effective_knobs(torch, knobs, device)
+        result["knobs_effective"] = baseline
+        traced = mode == "traced" and cfg["trace"]["enabled"]
+        if mode == "traced":
+            from .trace import TraceRecorder
+            store = cfg["trace"]["store_steps"]
+            store = set(store) if store is not None else {0, 1, max_steps - 1}
+            recorder = TraceRecorder(torch, cfg["trace"]["enabled"], store, budget=STORE_BUDGET)
+        tracer = Tracer(torch, recorder, max_steps, traced=traced)  # untraced: no recorder
+        first = {}
+
+        def at_first_step(optimizer):
+            params = [p for g in optimizer.param_groups for p in g["params"]]
+            first.update(effective_knobs(torch, knobs, params[0].device if params else device))
+            first["amp"] = tracer.autocast if tracer.autocast is not None else knobs["amp"]
+            first["compile"] = tracer.compiled if traced else knobs["compile"]
+        tracer.first_step_hook = at_first_step
+        seeded = seed_all(torch, seed)
+        counts = {"loaders": 0, "generators": 0, "worker_init_fns": 0}
+        undo_dataloader = patch_dataloader(torch, seed, counts)
+        tracer.install()
+        repro_probe._metric_sink = tracer.report_metric
+        timings["setup_seconds"] = time.time() - t0
+        try:
+            end, error = run_user_script(spec, tracer, timings)
+        finally:
+            repro_probe._metric_sink = None
+            tracer.finish()
+            tracer.uninstall()
+            undo_dataloader()
+            timings["trace_seconds"] = recorder.seconds if recorder else 0.0
+        if first:
+            result["knobs_effective"] = first
+            result["knobs_overridden"] = sorted(k for k in first if first[k] != baseline.get(k))
+        result["steps"] = tracer.steps_done
+        result["model"] = tracer.model_summary()
+        result["final"]["train_loss"] = tracer.last_loss
+        result["final"].update(tracer.metrics)
+        result["nonfinite"]["loss"] = tracer.nonfinite_losses
+        _script_results(result, tracer, recorder, seeded, counts, end)
+        if error is None and tracer.errors:
+            error = ProbeError("tracer_error", "the tracer failed (the trace is incomplete): %s" % tracer.errors[0])
+        if error is None and tracer.steps_done == 0:
+            error = ProbeError("no_optimizer_step", "the script ended (%s) without an optimizer step: nothing to "
+                               "trace (is the training loop behind an argument, or in a child process?)" % end)
+        if error is not None:
+            raise error
+    except ProbeError as e:
+        error = {"type": e.type, "message": one_line(e.message)}
+        sys.stderr.write("repro_probe: %s: %s\n" % (e.type, e.message))
+    except Exception as e:
+        traceback.print_exc()
+        error = {"type": "exception", "message": one_line("%s: %s" % (type(e).__name__, e))}
+    if recorder is not None:
+        recorder.active = False
+        result["nonfinite"]["entries"] = recorder.nonfinite_entries
+    if params_path:
+        _write_params(params_path, tracer, error, timings)
+    return _write_train_outputs(out_dir, cfg, torch, recorder, result, error, timings, t_start, write_safetensors)
+
+
+def _write_params(path, tracer, error, timings):
+    params = []
+    try:
+        params = tracer.final_params() if tracer is not None else []
+    except Exception:
+        traceback.print_exc()
+        error = error or {"type": "exception", "message": "final parameter digests failed"}
+    write_json(path, {"error": error, "steps": tracer.steps_done if tracer is not None else 0,
+                      "script_seconds": timings["train_seconds"], "params": params}, compact=True)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="repro_probe.scriptrun", description="run the user's script (script mode)")
+    parser.add_argument("mode", choices=["traced", "untraced"])
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--params", help="write the final parameter digests here (observer check)")
+    args = parser.parse_args(argv)
+    try:
+        code = run(args.mode, os.path.abspath(args.config), os.path.abspath(args.out),
+                   args.params and os.path.abspath(args.params))
+    except BaseException:
+        traceback.print_exc()
+        code = EXIT_ERROR
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # threads or atexit handlers the script left behind must not keep the run alive
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,2 @@
+"""Imported by paths.py from a script.include directory."""
+VALUE = 7
