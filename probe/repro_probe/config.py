@@ -9,11 +9,13 @@ import os
 import re
 
 from .errors import ProbeError
+from .workloads import WORKLOAD_NAMES
 
 SCHEMA = "repro.config/1"
 
 DEFAULTS = {
     "schema": SCHEMA,
+    "workload": "mlp",
     "data": {"file": "data.safetensors", "sha256": None},
     "model": {"hidden": [64, 32], "embedding_dim": 4, "dropout": 0.1},
     "train": {"epochs": 3, "batch_size": 64, "lr": 0.005, "optimizer": "adam",
@@ -67,7 +69,7 @@ def merge_defaults(raw, warnings):
     for key, value in raw.items():
         if key not in DEFAULTS:
             warnings.append("unknown config key %r ignored" % key)
-        elif key == "schema":
+        elif key in ("schema", "workload"):
             cfg[key] = value
         else:
             if not isinstance(value, dict):
@@ -83,6 +85,7 @@ def merge_defaults(raw, warnings):
 def validate(cfg, mode):
     if cfg["schema"] != SCHEMA:
         _fail("schema must be %r, got %r" % (SCHEMA, cfg["schema"]))
+    _choice(cfg["workload"], "workload", WORKLOAD_NAMES)
     d, m, t, k, tr = cfg["data"], cfg["model"], cfg["train"], cfg["knobs"], cfg["trace"]
     if mode == "train":
         if not isinstance(d["file"], str) or not d["file"] or "\x00" in d["file"]:
@@ -108,7 +111,8 @@ def validate(cfg, mode):
         _fail("knobs.device must be cpu, cuda or cuda:N, got %r" % (k["device"],))
     _int(k["threads"], "knobs.threads", 1, 4096, nullable=True)
     _int(k["interop_threads"], "knobs.interop_threads", 1, 4096, nullable=True)
-    _bool(k["deterministic"], "knobs.deterministic")
+    if not (isinstance(k["deterministic"], bool) or k["deterministic"] == "warn"):
+        _fail("knobs.deterministic must be true, false or \"warn\", got %r" % (k["deterministic"],))
     _bool(k["cudnn_benchmark"], "knobs.cudnn_benchmark")
     _bool(k["tf32_matmul"], "knobs.tf32_matmul", nullable=True)
     _bool(k["tf32_cudnn"], "knobs.tf32_cudnn", nullable=True)

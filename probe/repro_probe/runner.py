@@ -50,13 +50,21 @@ def run_fingerprint(config_path, out_dir):
     return EXIT_OK
 
 
-def _run_json(cfg_knobs, result, error, timings):
+def _run_json(cfg, result, error, timings):
+    workload = cfg["workload"] if cfg is not None else None
+    outcome_metric = None
+    if workload is not None:
+        from .workloads import WORKLOADS
+        outcome_metric = WORKLOADS[workload].OUTCOME_METRIC
     return {
         "schema": "repro.run/1", "probe_version": PROBE_VERSION,
         "status": "error" if error else "ok", "error": error,
-        "knobs_requested": cfg_knobs, "knobs_effective": result["knobs_effective"],
+        "workload": workload, "outcome_metric": outcome_metric,
+        "knobs_requested": cfg["knobs"] if cfg is not None else None,
+        "knobs_effective": result["knobs_effective"],
         "data": result["data"], "model": result["model"], "steps": result["steps"],
         "epochs": result["epochs"], "final": result["final"], "nonfinite": result["nonfinite"],
+        "nondeterministic_alerts": result["nondeterministic_alerts"],
         "timings": timings,
     }
 
@@ -67,8 +75,8 @@ def run_train(config_path, out_dir):
     os.makedirs(out_dir, exist_ok=True)
     timings = {"import_seconds": 0.0, "setup_seconds": 0.0, "train_seconds": 0.0}
     result = {"knobs_effective": {}, "data": None, "model": None, "steps": 0, "epochs": [],
-              "final": {"val_accuracy": None, "val_loss": None, "train_loss": None},
-              "nonfinite": {"loss": 0, "entries": 0}}
+              "final": {"val_accuracy": None, "val_loss": None, "val_rmse": None, "train_loss": None},
+              "nonfinite": {"loss": 0, "entries": 0}, "nondeterministic_alerts": []}
     cfg = torch = device = recorder = error = None
     try:
         cfg, warnings, cfg_dir = load_config(config_path, "train")
@@ -91,12 +99,16 @@ def run_train(config_path, out_dir):
         recorder = TraceRecorder(torch, cfg["trace"]["enabled"], None if store is None else set(store))
         timings["setup_seconds"] = time.time() - t0
         t0 = time.time()
+        from .alerts import AlertCollector
         from .train import run_training
+        alerts = AlertCollector()
         try:
-            run_training(torch, cfg, data, device, recorder, result)
+            with alerts:
+                run_training(torch, cfg, data, device, recorder, result)
         finally:
             timings["train_seconds"] = time.time() - t0
             timings["trace_seconds"] = recorder.seconds
+            result["nondeterministic_alerts"] = alerts.alerts()
         result["knobs_effective"] = effective_knobs(torch, cfg["knobs"], device)
     except ProbeError as e:
         error = {"type": e.type, "message": one_line(e.message)}
@@ -127,6 +139,5 @@ def _write_train_outputs(out_dir, cfg, torch, recorder, result, error, timings, 
             traceback.print_exc()
             error = error or {"type": "exception", "message": one_line("trace: %s: %s" % (type(e).__name__, e))}
     timings["total_seconds"] = time.time() - t_start
-    knobs = cfg["knobs"] if cfg is not None else None
-    write_json(os.path.join(out_dir, "run.json"), _run_json(knobs, result, error, timings))
+    write_json(os.path.join(out_dir, "run.json"), _run_json(cfg, result, error, timings))
     return EXIT_ERROR if error else EXIT_OK

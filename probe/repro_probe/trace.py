@@ -12,6 +12,15 @@ ENTRY_ORDER = ("forward outputs in hook order, loss, gradients in parameter orde
 STORE_BUDGET = 480 * 1024 * 1024  # the host rejects tensors.safetensors over 512 MiB
 
 
+def leaf_modules(model):
+    """(name, module) for every module without children, in registration order (an empty
+    container such as `emb` with no categorical columns is not a module that runs)."""
+    import torch
+    containers = (torch.nn.ModuleList, torch.nn.ModuleDict, torch.nn.Sequential)
+    return [(n, m) for n, m in model.named_modules()
+            if n and not isinstance(m, containers) and not any(True for _ in m.children())]
+
+
 class TraceRecorder(object):
     def __init__(self, torch, enabled, store_steps, budget=STORE_BUDGET):
         self.torch = torch
@@ -39,15 +48,18 @@ class TraceRecorder(object):
 
     def _hook(self, name):
         def hook(module, inputs, output):
-            if not self.active:
-                return
-            if isinstance(output, (tuple, list)):
-                for i, o in enumerate(output):
-                    if hasattr(o, "dtype"):
-                        self.record("fwd/%s.%d" % (name, i), o)
-            elif hasattr(output, "dtype"):
-                self.record("fwd/" + name, output)
+            if self.active:
+                self._record_output("fwd/" + name, output)
         return hook
+
+    def _record_output(self, name, output):
+        """A tensor as `name`; a tuple/list element i as `name.i`, nested ones as `name.i.j` (an LSTM's
+        (output, (h_n, c_n)) gives `.0`, `.1.0`, `.1.1`); anything else is skipped."""
+        if isinstance(output, (tuple, list)):
+            for i, o in enumerate(output):
+                self._record_output("%s.%d" % (name, i), o)
+        elif hasattr(output, "dtype"):
+            self.record(name, output)
 
     def begin(self, step, epoch):
         if not self.enabled:

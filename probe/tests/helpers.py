@@ -1,5 +1,5 @@
-"""Test helpers: build a small synthetic data.safetensors with the probe's own writer, write a
-config.json next to it, and run `python -m repro_probe` as a subprocess."""
+"""Test helpers: build small synthetic data.safetensors files (one maker per workload) with the
+probe's own writer, write a config.json next to them, and run `python -m repro_probe` as a subprocess."""
 
 import copy
 import hashlib
@@ -38,12 +38,61 @@ def make_data(path, rows=256, n_numeric=4, cards=(5, 3), classes=3, seed=0, pois
         return hashlib.sha256(f.read()).hexdigest()
 
 
+def _write(path, tensors, meta):
+    write_safetensors(path, tensors, meta)
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def make_images(path, rows=160, classes=10, size=32, seed=0):
+    """uint8 [rows, 3, size, size]: a class-dependent colour and stripe frequency plus noise."""
+    import torch
+    g = torch.Generator().manual_seed(seed)
+    label = torch.arange(rows) % classes
+    colour = torch.rand(classes, 3, 1, 1, generator=g)
+    xs = torch.arange(size).float()
+    stripes = torch.sin(xs.view(1, 1, 1, size) * (1 + label.view(rows, 1, 1, 1).float()) * 0.3)
+    images = 0.5 * colour[label] + 0.25 * stripes + 0.15 * torch.randn(rows, 3, size, size, generator=g)
+    images = (images.clamp(0, 1) * 255).round().to(torch.uint8)
+    return _write(path, {"images": images, "label": label}, {"classes": str(classes), "source": "probe-tests"})
+
+
+def make_series(path, rows=200, window=16, seed=0):
+    """float32 windows [rows, window, 1] of a noisy two-period seasonal series and the next value."""
+    import torch
+    g = torch.Generator().manual_seed(seed)
+    t = torch.arange(rows + window).float()
+    series = torch.sin(2 * 3.14159 * t / 12) + 0.5 * torch.sin(2 * 3.14159 * t / 40)
+    series = series + 0.1 * torch.randn(rows + window, generator=g)
+    windows = torch.stack([series[i:i + window] for i in range(rows)]).unsqueeze(2)
+    return _write(path, {"windows": windows.contiguous(), "target": series[window:window + rows].contiguous()},
+                  {"window": str(window), "source": "probe-tests"})
+
+
+def make_tokens(path, rows=200, seq_len=16, vocab=32, classes=4, seed=0):
+    """int64 tokens [rows, seq_len]: filler tokens >= classes, and the class's marker token at 2 places."""
+    import torch
+    g = torch.Generator().manual_seed(seed)
+    label = torch.arange(rows) % classes
+    tokens = torch.randint(classes, vocab, (rows, seq_len), generator=g)
+    for r in range(rows):
+        tokens[r, torch.randperm(seq_len, generator=g)[:2]] = label[r]
+    return _write(path, {"tokens": tokens, "label": label},
+                  {"vocab": str(vocab), "classes": str(classes), "source": "probe-tests"})
+
+
+MAKERS = {"mlp": make_data, "cnn": make_images, "lstm": make_series, "attention": make_tokens}
+
+
 def write_config(directory, sha256, **sections):
     """config.json with the contract defaults, sections overridden shallowly (e.g. train={'seed': 1})."""
     cfg = copy.deepcopy(DEFAULTS)
     cfg["data"]["sha256"] = sha256
     for name, values in sections.items():
-        cfg[name].update(values)
+        if isinstance(cfg[name], dict):
+            cfg[name].update(values)
+        else:
+            cfg[name] = values
     path = os.path.join(directory, "config.json")
     with open(path, "w") as f:
         json.dump(cfg, f)
