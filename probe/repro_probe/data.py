@@ -39,6 +39,8 @@ def load_data(config, config_dir):
 def validate_data(workload, tensors, meta, digest, val_fraction):
     import torch
     from .workloads import WORKLOADS
+    if meta.get("workload", workload) != workload:  # the host tags the data it generates for a workload
+        bad("data was generated for workload %r, the config asks for %r" % (meta["workload"], workload))
     data = WORKLOADS[workload].validate_data(torch, tensors, meta)
     rows = same_rows(data["tensors"])
     train_rows = int(math.floor(rows * (1 - val_fraction)))

@@ -57,15 +57,18 @@ def make_images(path, rows=160, classes=10, size=32, seed=0):
     return _write(path, {"images": images, "label": label}, {"classes": str(classes), "source": "probe-tests"})
 
 
-def make_series(path, rows=200, window=16, seed=0):
-    """float32 windows [rows, window, 1] of a noisy two-period seasonal series and the next value."""
+def make_series(path, rows=200, window=12, seed=0):
+    """float32 windows [rows, window, 3] (value, sin and cos of the main period's phase, as the host's
+    generator) of a noisy two-period seasonal series, and the next value."""
+    import math
     import torch
     g = torch.Generator().manual_seed(seed)
     t = torch.arange(rows + window).float()
-    series = torch.sin(2 * 3.14159 * t / 12) + 0.5 * torch.sin(2 * 3.14159 * t / 40)
-    series = series + 0.1 * torch.randn(rows + window, generator=g)
-    windows = torch.stack([series[i:i + window] for i in range(rows)]).unsqueeze(2)
-    return _write(path, {"windows": windows.contiguous(), "target": series[window:window + rows].contiguous()},
+    clock = 2 * math.pi * t / 12
+    value = torch.sin(clock) + 0.5 * torch.sin(2 * math.pi * t / 40) + 0.1 * torch.randn(rows + window, generator=g)
+    steps = torch.stack([value, torch.sin(clock), torch.cos(clock)], dim=1)
+    windows = torch.stack([steps[i:i + window] for i in range(rows)])
+    return _write(path, {"windows": windows.contiguous(), "target": value[window:window + rows].contiguous()},
                   {"window": str(window), "source": "probe-tests"})
 
 

@@ -3,10 +3,10 @@ attention (`F.scaled_dot_product_attention` and its backends where torch has it,
 the explicit softmax(q k^T / sqrt(d)) v), LayerNorm, GELU, and an EmbeddingBag whose backward is an
 index-add (atomic adds on CUDA).
 
-Fixed sizes: model width 32, 4 heads of 8, feed-forward 64, no dropout (the explicit and the SDPA
-paths then compute the same function). tok = Embedding(vocab, 32) plus learned positions `pos`;
-x + attn(norm1(x)); x + ffn(norm2(x)); norm; mean over positions, plus bag = EmbeddingBag(vocab, 32,
-mean) of the tokens; head = Linear(32, classes)."""
+Fixed sizes: model width 16, 2 heads of 8, feed-forward 32, no dropout (the explicit and the SDPA
+paths then compute the same function). tok = Embedding(vocab, 16) plus learned positions `pos`;
+x + attn(norm1(x)); x + ffn(norm2(x)); norm; mean over positions, plus bag = EmbeddingBag(vocab, 16,
+mean) of the tokens; head = Linear(16, classes)."""
 
 import math
 
@@ -17,7 +17,7 @@ NAME = "attention"
 SUMMARY = "transformer encoder block: Embedding, self-attention (SDPA or explicit), LayerNorm, GELU, EmbeddingBag"
 OUTCOME_METRIC = "val_accuracy"
 EVAL_CHUNK = 2048
-DIM, HEADS, FFN = 32, 4, 64
+DIM, HEADS, FFN = 16, 2, 32
 
 
 def sdpa_available(torch):

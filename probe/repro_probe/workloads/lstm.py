@@ -1,8 +1,8 @@
 """lstm: a 2-layer LSTM forecaster on windows of a seasonal series. Exercises recurrent kernels
 (cuDNN RNN on CUDA) and inter-layer dropout.
 
-Fixed sizes: nn.LSTM(features, 32, num_layers=2, dropout=model.dropout, batch_first=True); the
-last time step's output -> Linear(32, 1) = the next value. Loss: mean squared error; outcome:
+Fixed sizes: nn.LSTM(features, 24, num_layers=2, dropout=model.dropout, batch_first=True); the
+last time step's output -> Linear(24, 1) = the next value. Loss: mean squared error; outcome:
 validation RMSE (lower is better)."""
 
 from .. import data as checks
@@ -12,7 +12,7 @@ NAME = "lstm"
 SUMMARY = "2-layer LSTM forecaster with dropout between layers, MSE loss"
 OUTCOME_METRIC = "val_rmse"
 EVAL_CHUNK = 4096
-HIDDEN = 32
+HIDDEN = 24
 LAYERS = 2
 
 
