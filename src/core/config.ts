@@ -2,9 +2,11 @@
 // set per target with `--set [N:]key=value`.
 
 import type {Knobs} from './types.js'
+import type {WorkloadName} from './workloads.js'
 
 export interface ProbeConfig {
   schema: 'repro.config/1'
+  workload: WorkloadName
   data: {file: string; sha256: string}
   model: {hidden: number[]; embedding_dim: number; dropout: number}
   train: {epochs: number; batch_size: number; lr: number; optimizer: 'adam' | 'sgd'; seed: number; val_fraction: number}
@@ -26,9 +28,10 @@ export const DEFAULT_KNOBS: Knobs = {
   env: {},
 }
 
-export function defaultProbeConfig(data: {file: string; sha256: string}, seed = 1234): ProbeConfig {
+export function defaultProbeConfig(data: {file: string; sha256: string}, seed = 1234, workload: WorkloadName = 'mlp'): ProbeConfig {
   return {
     schema: 'repro.config/1',
+    workload,
     data,
     model: {hidden: [64, 32], embedding_dim: 4, dropout: 0.1},
     train: {epochs: 3, batch_size: 64, lr: 0.005, optimizer: 'adam', seed, val_fraction: 0.2},
