@@ -8,7 +8,10 @@ import warnings
 
 MAX_ALERTS = 20
 MAX_MESSAGE = 500
-ALERT_TEXT = "does not have a deterministic implementation"
+# The two texts torch uses: ops without a deterministic kernel ("put_ does not have a deterministic
+# implementation, but you set ..."), and the CUDA flash / memory-efficient attention backward
+# ("Flash Attention defaults to a non-deterministic algorithm. ...", warned once per process).
+ALERT = re.compile(r"does not have a deterministic implementation|defaults to a non-deterministic algorithm")
 OTHER = "(further distinct alerts, not listed)"
 # torch appends where in its C++ sources the warning came from; that differs between builds.
 _TRIGGERED = re.compile(r"\s*\(Triggered internally at .*$", re.S)
@@ -30,7 +33,7 @@ class AlertCollector(object):
         self._catch = warnings.catch_warnings()
         self._catch.__enter__()
         # "always": every occurrence reaches showwarning (the default filter shows a location once).
-        warnings.filterwarnings("always", message=".*" + ALERT_TEXT)
+        warnings.filterwarnings("always", message=".*(%s)" % ALERT.pattern)
         self._previous = warnings.showwarning
         warnings.showwarning = self._show
         return self
@@ -40,7 +43,7 @@ class AlertCollector(object):
         return False
 
     def _show(self, message, category, filename, lineno, file=None, line=None):
-        if ALERT_TEXT not in str(message):
+        if not ALERT.search(str(message)):
             return self._previous(message, category, filename, lineno, file, line)
         key = alert_key(message)
         if key not in self.counts and len(self.counts) >= MAX_ALERTS:

@@ -52,6 +52,14 @@ class AlertCollectorTest(unittest.TestCase):
         self.assertEqual([str(w.message) for w in outer], ["something else"])
         self.assertEqual(sum(a["count"] for a in collector.alerts()), 1)
 
+    def test_attention_backward_text_counts_too(self):
+        text = ("Memory Efficient attention defaults to a non-deterministic algorithm. To explicitly enable "
+                "determinism call torch.use_deterministic_algorithms(True, warn_only=False). (Triggered internally "
+                "at ../aten/src/ATen/native/transformers/cuda/attention_backward.cu:102.)")
+        with AlertCollector() as collector:
+            warnings.warn(text, UserWarning)
+        self.assertEqual(collector.alerts(), [{"message": text.split(" (Triggered")[0], "count": 1}])
+
     def test_capped_in_number_and_length(self):
         with AlertCollector() as collector:
             for i in range(alerts.MAX_ALERTS + 5):
