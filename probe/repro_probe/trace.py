@@ -1,15 +1,25 @@
 """TraceRecorder: sha256 + non-finite count for every trace entry of every step, forward hooks on
 leaf modules, and stored values (float16/bfloat16 widened) at the chosen steps, within a byte budget."""
 
-import hashlib
 import sys
 import time
 
-from .safetensors import dtype_name, storable, tensor_bytes
+from .safetensors import dtype_name, storable, tensor_sha256
 
 ENTRY_ORDER = ("forward outputs in hook order, loss, gradients in parameter order, "
                "parameters then buffers after the update")
 STORE_BUDGET = 480 * 1024 * 1024  # the host rejects tensors.safetensors over 512 MiB
+
+
+def count_nonfinite(torch, t):
+    """NaN and ±Inf elements of a float tensor (0 for other dtypes). A finite sum proves there are
+    none (one NaN or Inf makes the sum non-finite), which is far cheaper than counting; a non-finite
+    sum (or an overflowing one) falls back to the exact count."""
+    if not t.is_floating_point() or not t.numel():
+        return 0
+    if bool(torch.isfinite(t.sum())):
+        return 0
+    return int(t.numel() - int(torch.isfinite(t).sum()))
 
 
 def leaf_modules(model):
@@ -81,14 +91,11 @@ class TraceRecorder(object):
         if n:  # a module called more than once in a step
             name = "%s#%d" % (name, n)
         t = tensor.detach()
-        raw = tensor_bytes(t)
-        nonfinite = 0
-        if t.is_floating_point() and t.numel():
-            nonfinite = int(t.numel() - int(torch.isfinite(t).sum()))
+        nonfinite = count_nonfinite(torch, t)
         if nonfinite:
             self.nonfinite_entries += 1
         self._step["entries"].append({"name": name, "dtype": dtype_name(t.dtype), "shape": list(t.shape),
-                                      "sha256": hashlib.sha256(raw).hexdigest(), "nonfinite": nonfinite})
+                                      "sha256": tensor_sha256(t), "nonfinite": nonfinite})
         if self._pending is not None:
             v = storable(t).clone()
             self._pending["%s|%s" % (self._step["step"], name)] = v
