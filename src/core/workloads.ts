@@ -49,7 +49,7 @@ export const WORKLOADS = {
     layers: ['Conv2d', 'BatchNorm2d', 'ReLU', 'MaxPool2d', 'residual add', 'AdaptiveAvgPool2d', 'Flatten', 'Linear'],
     outcomeMetric: 'val_accuracy',
     higherIsBetter: true,
-    data: {kind: 'images', spec: {seed: 20260102, rows: 1024, classes: 10, size: 32, noise: 0.15}},
+    data: {kind: 'images', spec: {seed: 20260102, rows: 768, classes: 10, size: 32, noise: 0.15}},
   },
   lstm: {
     summary: '2-layer LSTM forecaster with dropout between layers on a seasonal series (recurrent kernels, cuDNN RNN)',

@@ -29,7 +29,7 @@ describe('workload data encoding (data.safetensors)', () => {
   test('the encoded default data is pinned per workload (the sha256 the probe verifies)', () => {
     const golden: Record<string, string> = {
       mlp: '1dc8b32822894fcec231a77120f36d18f9a443360e2b55e3cdd3a59ce27db12e',
-      cnn: '1fa4597eb7f168d08e1266cdb8a69aa52211a8a8745c85242ebf5cf6c5003556',
+      cnn: '7a8f3dfe7459517b73afcfdf0527534ba46d00afb10f32110df686a88718f636',
       lstm: 'd7d38a71599ade80d7d3b644d896af092db17ca09708b53be4f486f2611af4a7',
       attention: '00ea81dde8451541a1ea126233f56a78d232c07205c41e387cf35d4e90971dfc',
     }

@@ -43,7 +43,7 @@ describe('workload data generators', () => {
     // Pinned from the generators as first written; update only with a deliberate data change.
     const golden: Record<string, string> = {
       mlp: '1fcc3952542a070db65953ac6d418f19dccc9ade0c4cef9794ad8d5bb0aeac87',
-      cnn: '324af2a3d15c9899db9808b718ef060c1d0fdad71dcafe70bb6e165d3e6c52bf',
+      cnn: 'efbd207e189762efdecbdd0d3c9e87de2a01ba8f1da2da06023487c6d5736f02',
       lstm: 'aa947637c341461864ef2264ddecf2a2c5be3e9f12c0c5bff8557247b6013beb',
       attention: '0b92099e8411ed438b7ae8cc55b7588c7f3243a8b68d3e3ee81001e66d86eae1',
     }
