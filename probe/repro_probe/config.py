@@ -10,11 +10,13 @@ import re
 
 from .errors import ProbeError
 from .knobtable import DEFAULT_KNOBS, ENV_NAME, KNOBS, check_value
+from .workloads import WORKLOAD_NAMES
 
 SCHEMA = "repro.config/1"
 
 DEFAULTS = {
     "schema": SCHEMA,
+    "workload": "mlp",
     "data": {"file": "data.safetensors", "sha256": None},
     "model": {"hidden": [64, 32], "embedding_dim": 4, "dropout": 0.1},
     "train": {"epochs": 3, "batch_size": 64, "lr": 0.005, "optimizer": "adam",
@@ -68,7 +70,7 @@ def merge_defaults(raw, warnings):
     for key, value in raw.items():
         if key not in DEFAULTS:
             warnings.append("unknown config key %r ignored" % key)
-        elif key == "schema":
+        elif key in ("schema", "workload"):
             cfg[key] = value
         else:
             if not isinstance(value, dict):
@@ -84,6 +86,7 @@ def merge_defaults(raw, warnings):
 def validate(cfg, mode):
     if cfg["schema"] != SCHEMA:
         _fail("schema must be %r, got %r" % (SCHEMA, cfg["schema"]))
+    _choice(cfg["workload"], "workload", WORKLOAD_NAMES)
     d, m, t, k, tr = cfg["data"], cfg["model"], cfg["train"], cfg["knobs"], cfg["trace"]
     if mode == "train":
         if not isinstance(d["file"], str) or not d["file"] or "\x00" in d["file"]:

@@ -1,5 +1,7 @@
-"""Load data.safetensors: verify the whole-file sha256, validate tensors and metadata, split rows
-in file order into train (first floor(rows * (1 - val_fraction))) and validation."""
+"""Load data.safetensors: verify the whole-file sha256, let the workload validate its tensors and
+metadata through the checks below, split rows in file order into train (first
+floor(rows * (1 - val_fraction))) and validation. The file is untrusted: anything off is
+ProbeError('invalid_data')."""
 
 import hashlib
 import json
@@ -10,7 +12,7 @@ from .errors import ProbeError
 from .safetensors import SafetensorsError, decode_safetensors
 
 
-def _bad(msg):
+def bad(msg):
     raise ProbeError("invalid_data", msg)
 
 
@@ -29,55 +31,69 @@ def load_data(config, config_dir):
     try:
         tensors, meta = decode_safetensors(buf)
     except SafetensorsError as e:
-        _bad("data file is not valid safetensors: %s" % e)
+        bad("data file is not valid safetensors: %s" % e)
     del buf
-    return validate_data(tensors, meta, digest, config["train"]["val_fraction"])
+    return validate_data(config["workload"], tensors, meta, digest, config["train"]["val_fraction"])
 
 
-def _meta_json(meta, key):
+def validate_data(workload, tensors, meta, digest, val_fraction):
+    import torch
+    from .workloads import WORKLOADS
+    if meta.get("workload", workload) != workload:  # the host tags the data it generates for a workload
+        bad("data was generated for workload %r, the config asks for %r" % (meta["workload"], workload))
+    data = WORKLOADS[workload].validate_data(torch, tensors, meta)
+    rows = same_rows(data["tensors"])
+    train_rows = int(math.floor(rows * (1 - val_fraction)))
+    if train_rows < 2:
+        bad("only %d training rows" % train_rows)
+    summary = {"sha256": digest, "rows": rows, "train_rows": train_rows, "val_rows": rows - train_rows}
+    summary.update(data["info"])
+    data.update(rows=rows, train_rows=train_rows, summary=summary)
+    return data
+
+
+# Checks for the workloads' validate_data.
+
+def require(tensors, name, dtype, ndim):
+    """The tensor `name` with exactly this torch dtype and number of dims."""
+    t = tensors.get(name)
+    if t is None or t.dtype != dtype or t.dim() != ndim:
+        bad("tensor %r must exist with dtype %s and %d dims" % (name, dtype, ndim))
+    return t
+
+
+def same_rows(tensors):
+    counts = dict((name, int(t.shape[0])) for name, t in tensors.items())
+    if len(set(counts.values())) != 1:
+        bad("row counts differ: %s" % ", ".join("%s %d" % kv for kv in sorted(counts.items())))
+    return next(iter(counts.values()))
+
+
+def meta_json(meta, key):
     try:
         return json.loads(meta[key])
     except (KeyError, ValueError):
-        _bad("metadata %r missing or not JSON" % key)
+        bad("metadata %r missing or not JSON" % key)
 
 
-def validate_data(tensors, meta, digest, val_fraction):
-    import torch
-    for name, dtype, ndim in (("numeric", torch.float32, 2), ("categorical", torch.int64, 2),
-                              ("label", torch.int64, 1)):
-        t = tensors.get(name)
-        if t is None or t.dtype != dtype or t.dim() != ndim:
-            _bad("tensor %r must exist with dtype %s and %d dims" % (name, dtype, ndim))
-    num, cat, label = tensors["numeric"], tensors["categorical"], tensors["label"]
-    rows = label.shape[0]
-    if num.shape[0] != rows or cat.shape[0] != rows:
-        _bad("numeric/categorical/label row counts differ")
-    numeric_columns = _meta_json(meta, "numeric_columns")
-    cat_columns = _meta_json(meta, "categorical_columns")
+def meta_int(meta, key, lo, hi):
     try:
-        classes = int(meta["classes"])
-        cards = [int(c["cardinality"]) for c in cat_columns]
+        value = int(meta[key])
     except (KeyError, ValueError, TypeError):
-        _bad("metadata 'classes' / 'categorical_columns' malformed")
-    if not isinstance(numeric_columns, list) or len(numeric_columns) != num.shape[1]:
-        _bad("numeric_columns does not match numeric tensor width %d" % num.shape[1])
-    if len(cards) != cat.shape[1] or any(c < 1 for c in cards):
-        _bad("categorical_columns does not match categorical tensor width %d" % cat.shape[1])
-    if classes < 2:
-        _bad("classes must be >= 2")
-    if rows and (int(label.min()) < 0 or int(label.max()) >= classes):
-        _bad("label values outside [0, %d)" % classes)
-    for j, card in enumerate(cards):
-        col = cat[:, j]
-        if rows and (int(col.min()) < 0 or int(col.max()) >= card):
-            _bad("categorical column %d has values outside [0, %d)" % (j, card))
-    train_rows = int(math.floor(rows * (1 - val_fraction)))
-    if train_rows < 2:
-        _bad("only %d training rows" % train_rows)
-    return {
-        "numeric": num, "categorical": cat, "label": label, "cardinalities": cards,
-        "classes": classes, "train_rows": train_rows,
-        "summary": {"sha256": digest, "rows": rows, "train_rows": train_rows,
-                    "val_rows": rows - train_rows, "numeric": int(num.shape[1]),
-                    "categorical": int(cat.shape[1]), "classes": classes},
-    }
+        bad("metadata %r missing or not an integer" % key)
+    if not lo <= value <= hi:
+        bad("metadata %r must be in [%d, %d], got %d" % (key, lo, hi, value))
+    return value
+
+
+def dim_in(t, name, axis, lo, hi):
+    size = int(t.shape[axis])
+    if not lo <= size <= hi:
+        bad("tensor %r dim %d must be in [%d, %d], got %d" % (name, axis, lo, hi, size))
+    return size
+
+
+def values_below(t, what, limit):
+    """Integer values in [0, limit)."""
+    if t.numel() and (int(t.min()) < 0 or int(t.max()) >= limit):
+        bad("%s has values outside [0, %d)" % (what, limit))

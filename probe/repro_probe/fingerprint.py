@@ -1,5 +1,6 @@
 """fingerprint.json: python, OS, torch build and config, CUDA, loaded native libraries, flags,
-threads, allowlisted environment and installed distributions, as in effect after the knobs."""
+attention (SDPA) facts, threads, allowlisted environment and installed distributions, as in effect
+after the knobs."""
 
 import os
 import platform
@@ -175,6 +176,27 @@ def distributions():
     return [seen[k] for k in sorted(seen)][:MAX_DISTRIBUTIONS]
 
 
+SDPA_FLAGS = ("flash_sdp_enabled", "mem_efficient_sdp_enabled", "math_sdp_enabled", "cudnn_sdp_enabled")
+
+
+def attention_info(torch):
+    """Whether F.scaled_dot_product_attention exists (torch >= 2.0) and the CUDA SDPA backend
+    switches (torch.backends.cuda.*_sdp_enabled(); null where this torch has no such switch)."""
+    cuda = getattr(torch.backends, "cuda", None)
+    out = {"sdpa_available": hasattr(torch.nn.functional, "scaled_dot_product_attention")}
+    for name in SDPA_FLAGS:
+        fn = getattr(cuda, name, None)
+        out[name] = None if fn is None else _safe_bool(fn)
+    return out
+
+
+def _safe_bool(fn):
+    try:
+        return bool(fn())
+    except Exception:
+        return None
+
+
 def warm_up(torch, device=None):
     """Touch the backends so lazily loaded libraries (BLAS, cuBLAS, cuDNN) appear in the maps."""
     a = torch.ones(8, 8)
@@ -200,6 +222,7 @@ def collect(torch):
         "cuda": with_torch(cuda_info),
         "libraries": _section(loaded_libraries) or [],
         "flags": with_torch(read_flags),
+        "attention": with_torch(attention_info),
         "threads": with_torch(threads_info),
         "env": _section(redact_env, dict(os.environ)),
         "distributions": _section(distributions) or [],

@@ -44,11 +44,17 @@ def apply_knobs(torch, knobs):
     if knobs["threads"] is not None:
         torch.set_num_threads(knobs["threads"])
     det = knobs["deterministic"]
-    if hasattr(torch, "use_deterministic_algorithms"):
+    if det == "warn":  # deterministic where possible, a warning (collected in run.json) where not
+        try:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        except (AttributeError, TypeError):
+            raise ProbeError("unsupported_knob", "deterministic=warn needs torch >= 1.11 "
+                             "(use_deterministic_algorithms(warn_only=True)); have %s" % torch.__version__)
+    elif hasattr(torch, "use_deterministic_algorithms"):
         torch.use_deterministic_algorithms(det)
     elif det:
         raise ProbeError("unsupported_knob", "torch %s has no use_deterministic_algorithms" % torch.__version__)
-    torch.backends.cudnn.deterministic = det
+    torch.backends.cudnn.deterministic = bool(det)
     torch.backends.cudnn.benchmark = knobs["cudnn_benchmark"]
     prec = knobs["float32_matmul_precision"]
     if prec is not None:

@@ -20,9 +20,16 @@ def _warn_all(warnings):
         sys.stderr.write("repro_probe: warning: %s\n" % w)
 
 
-def _import_torch(timings):
+def _import_torch(timings, for_training=False):
     t0 = time.time()
     import torch
+    if for_training:
+        # torch >= 2.0 imports torch._dynamo (hundreds of modules, seconds) when the first optimizer
+        # is built; imported here, that counts as import time rather than training time.
+        try:
+            import torch._dynamo  # noqa: F401
+        except Exception:
+            pass
     timings["import_seconds"] = time.time() - t0
     return torch
 
@@ -50,13 +57,22 @@ def run_fingerprint(config_path, out_dir):
     return EXIT_OK
 
 
-def _run_json(cfg_knobs, result, error, timings):
+def _run_json(cfg, result, error, timings):
+    # a built-in workload's run names it and its outcome metric; a user's script has neither
+    workload = cfg.get("workload") if cfg is not None and "script" not in result else None
+    outcome_metric = None
+    if workload is not None:
+        from .workloads import WORKLOADS
+        outcome_metric = WORKLOADS[workload].OUTCOME_METRIC
     out = {
         "schema": "repro.run/1", "probe_version": PROBE_VERSION,
         "status": "error" if error else "ok", "error": error,
-        "knobs_requested": cfg_knobs, "knobs_effective": result["knobs_effective"],
+        "workload": workload, "outcome_metric": outcome_metric,
+        "knobs_requested": cfg["knobs"] if cfg is not None else None,
+        "knobs_effective": result["knobs_effective"],
         "data": result["data"], "model": result["model"], "steps": result["steps"],
         "epochs": result["epochs"], "final": result["final"], "nonfinite": result["nonfinite"],
+        "nondeterministic_alerts": result.get("nondeterministic_alerts", []),
         "timings": timings,
     }
     for key in ("knobs_overridden", "script"):  # script mode only
@@ -71,15 +87,15 @@ def run_train(config_path, out_dir):
     os.makedirs(out_dir, exist_ok=True)
     timings = {"import_seconds": 0.0, "setup_seconds": 0.0, "train_seconds": 0.0}
     result = {"knobs_effective": {}, "data": None, "model": None, "steps": 0, "epochs": [],
-              "final": {"val_accuracy": None, "val_loss": None, "train_loss": None},
-              "nonfinite": {"loss": 0, "entries": 0}}
+              "final": {"val_accuracy": None, "val_loss": None, "val_rmse": None, "train_loss": None},
+              "nonfinite": {"loss": 0, "entries": 0}, "nondeterministic_alerts": []}
     cfg = torch = device = recorder = error = None
     try:
         cfg, warnings, cfg_dir = load_config(config_path, "train")
         _warn_all(warnings)
         from .knobs import apply_env, apply_knobs, effective_knobs, resolve_device
         apply_env(cfg["knobs"]["env"])
-        torch = _import_torch(timings)
+        torch = _import_torch(timings, for_training=True)
         t0 = time.time()
         apply_knobs(torch, cfg["knobs"])
         result["knobs_effective"] = effective_knobs(torch, cfg["knobs"])
@@ -95,12 +111,16 @@ def run_train(config_path, out_dir):
         recorder = TraceRecorder(torch, cfg["trace"]["enabled"], None if store is None else set(store))
         timings["setup_seconds"] = time.time() - t0
         t0 = time.time()
+        from .alerts import AlertCollector
         from .train import run_training
+        alerts = AlertCollector()
         try:
-            run_training(torch, cfg, data, device, recorder, result)
+            with alerts:
+                run_training(torch, cfg, data, device, recorder, result)
         finally:
             timings["train_seconds"] = time.time() - t0
             timings["trace_seconds"] = recorder.seconds
+            result["nondeterministic_alerts"] = alerts.alerts()
         result["knobs_effective"] = effective_knobs(torch, cfg["knobs"], device)
     except ProbeError as e:
         error = {"type": e.type, "message": one_line(e.message)}
@@ -131,6 +151,5 @@ def _write_train_outputs(out_dir, cfg, torch, recorder, result, error, timings, 
             traceback.print_exc()
             error = error or {"type": "exception", "message": one_line("trace: %s: %s" % (type(e).__name__, e))}
     timings["total_seconds"] = time.time() - t_start
-    knobs = cfg["knobs"] if cfg is not None else None
-    write_json(os.path.join(out_dir, "run.json"), _run_json(knobs, result, error, timings))
+    write_json(os.path.join(out_dir, "run.json"), _run_json(cfg, result, error, timings))
     return EXIT_ERROR if error else EXIT_OK

@@ -4,6 +4,7 @@ Layout: u64 LE header length N, N bytes of JSON header (padded with spaces to a 
 then the data buffer; tensors are laid out in sorted key order without gaps."""
 
 import ctypes
+import hashlib
 import json
 import os
 import struct
@@ -39,6 +40,19 @@ def tensor_bytes(t):
     if n == 0:
         return b""
     return ctypes.string_at(t.data_ptr(), n)
+
+
+def tensor_sha256(t):
+    """sha256 (hex) of tensor_bytes(t), hashed in place: no copy of the bytes into a Python object."""
+    t = t.detach()
+    if t.device.type != "cpu":
+        t = t.cpu()
+    t = t.contiguous()
+    n = t.numel() * t.element_size()
+    if n == 0:
+        return hashlib.sha256(b"").hexdigest()
+    view = (ctypes.c_ubyte * n).from_address(t.data_ptr())  # `t` stays alive until this returns
+    return hashlib.sha256(view).hexdigest()
 
 
 def storable(t):

@@ -1,15 +1,34 @@
 """TraceRecorder: sha256 + non-finite count for every trace entry of every step, forward hooks on
 leaf modules, and stored values (float16/bfloat16 widened) at the chosen steps, within a byte budget."""
 
-import hashlib
 import sys
 import time
 
-from .safetensors import dtype_name, storable, tensor_bytes
+from .safetensors import dtype_name, storable, tensor_sha256
 
 ENTRY_ORDER = ("forward outputs in hook order, loss, gradients in parameter order, "
                "parameters then buffers after the update")
 STORE_BUDGET = 480 * 1024 * 1024  # the host rejects tensors.safetensors over 512 MiB
+
+
+def count_nonfinite(torch, t):
+    """NaN and ±Inf elements of a float tensor (0 for other dtypes). A finite sum proves there are
+    none (one NaN or Inf makes the sum non-finite), which is far cheaper than counting; a non-finite
+    sum (or an overflowing one) falls back to the exact count."""
+    if not t.is_floating_point() or not t.numel():
+        return 0
+    if bool(torch.isfinite(t.sum())):
+        return 0
+    return int(t.numel() - int(torch.isfinite(t).sum()))
+
+
+def leaf_modules(model):
+    """(name, module) for every module without children, in registration order (an empty
+    container such as `emb` with no categorical columns is not a module that runs)."""
+    import torch
+    containers = (torch.nn.ModuleList, torch.nn.ModuleDict, torch.nn.Sequential)
+    return [(n, m) for n, m in model.named_modules()
+            if n and not isinstance(m, containers) and not any(True for _ in m.children())]
 
 
 class TraceRecorder(object):
@@ -39,15 +58,18 @@ class TraceRecorder(object):
 
     def _hook(self, name):
         def hook(module, inputs, output):
-            if not self.active:
-                return
-            if isinstance(output, (tuple, list)):
-                for i, o in enumerate(output):
-                    if hasattr(o, "dtype"):
-                        self.record("fwd/%s.%d" % (name, i), o)
-            elif hasattr(output, "dtype"):
-                self.record("fwd/" + name, output)
+            if self.active:
+                self._record_output("fwd/" + name, output)
         return hook
+
+    def _record_output(self, name, output):
+        """A tensor as `name`; a tuple/list element i as `name.i`, nested ones as `name.i.j` (an LSTM's
+        (output, (h_n, c_n)) gives `.0`, `.1.0`, `.1.1`); anything else is skipped."""
+        if isinstance(output, (tuple, list)):
+            for i, o in enumerate(output):
+                self._record_output("%s.%d" % (name, i), o)
+        elif hasattr(output, "dtype"):
+            self.record(name, output)
 
     def begin(self, step, epoch):
         if not self.enabled:
@@ -69,14 +91,11 @@ class TraceRecorder(object):
         if n:  # a module called more than once in a step
             name = "%s#%d" % (name, n)
         t = tensor.detach()
-        raw = tensor_bytes(t)
-        nonfinite = 0
-        if t.is_floating_point() and t.numel():
-            nonfinite = int(t.numel() - int(torch.isfinite(t).sum()))
+        nonfinite = count_nonfinite(torch, t)
         if nonfinite:
             self.nonfinite_entries += 1
         self._step["entries"].append({"name": name, "dtype": dtype_name(t.dtype), "shape": list(t.shape),
-                                      "sha256": hashlib.sha256(raw).hexdigest(), "nonfinite": nonfinite})
+                                      "sha256": tensor_sha256(t), "nonfinite": nonfinite})
         if self._pending is not None:
             widened = 4 if t.dtype in (torch.float16, torch.bfloat16) else t.element_size()
             if self.stored_bytes + self._pending_bytes + t.numel() * widened > self.budget:

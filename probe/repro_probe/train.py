@@ -1,5 +1,6 @@
-"""The training loop: seeded init and batch order, optional AMP/compile, per-step trace
-(forward outputs, loss, gradients, parameters and buffers) and per-epoch validation."""
+"""The training loop every workload shares: seeded init and batch order, optional AMP/compile,
+per-step trace (forward outputs, loss, gradients, parameters and buffers) and per-epoch validation.
+What differs per workload (model, batches, loss, outcome metric) comes from workloads/."""
 
 import contextlib
 import math
@@ -8,9 +9,8 @@ import time
 import warnings
 
 from .errors import ProbeError
-from .model import build_model, leaf_modules
-
-EVAL_CHUNK = 8192
+from .trace import leaf_modules
+from .workloads import WORKLOADS
 
 
 def seed_everything(torch, seed):
@@ -58,57 +58,113 @@ def _mean(values):
     return sum(values) / len(values) if values else None
 
 
-def evaluate(torch, forward, model, data, device, autocast):
-    start, rows = data["train_rows"], data["label"].shape[0]
+def evaluate(torch, workload, forward, model, data, autocast):
+    """The workload's validation outcome over rows [train_rows, rows), in chunks, in eval mode."""
+    start, rows = data["train_rows"], data["rows"]
     if rows == start:
-        return None, None
-    loss_sum, correct = 0.0, 0
+        return {"val_loss": None, "val_accuracy": None, "val_rmse": None}
+    loss_sum, metric_sum = 0.0, 0
     model.eval()
     with torch.no_grad():
-        for b in range(start, rows, EVAL_CHUNK):
-            e = min(rows, b + EVAL_CHUNK)
-            y = data["label"][b:e]
+        for b in range(start, rows, workload.EVAL_CHUNK):
+            inputs, y = workload.batch(data["tensors"], slice(b, min(rows, b + workload.EVAL_CHUNK)))
             with autocast():
-                out = forward(data["numeric"][b:e], data["categorical"][b:e])
-            out = out.float()
-            loss_sum += float(torch.nn.functional.cross_entropy(out, y, reduction="sum"))
-            correct += int((out.argmax(dim=1) == y).sum())
+                out = forward(*inputs)
+            loss, metric = workload.val_sums(torch, out.float(), y)
+            loss_sum += loss
+            metric_sum += metric
     model.train()
-    n = rows - start
-    return loss_sum / n, correct / n
+    return workload.outcome(loss_sum, metric_sum, rows - start)
+
+
+def build_model(torch, cfg, workload, data, device, result):
+    """Seed, build the workload's model on the device, describe it in `result`."""
+    seed_everything(torch, cfg["train"]["seed"])
+    model = workload.build_model(torch, data, cfg["model"]).to(device)
+    leaves = leaf_modules(model)
+    paths = [m.attention_path for _, m in leaves if hasattr(m, "attention_path")]
+    result["model"] = {"parameters": sum(p.numel() for p in model.parameters()),
+                       "modules": [n for n, _ in leaves],
+                       "module_types": dict((n, type(m).__name__) for n, m in leaves),
+                       "attention_path": paths[0] if paths else None}
+    return model, leaves
+
+
+def make_optimizer(torch, train_cfg, model):
+    if train_cfg["optimizer"] == "adam":
+        return torch.optim.Adam(model.parameters(), lr=train_cfg["lr"])
+    return torch.optim.SGD(model.parameters(), lr=train_cfg["lr"], momentum=0.9)
+
+
+def make_scaler(torch, amp, device):
+    """A GradScaler for fp16 on CUDA, else None."""
+    if amp != "fp16" or device.type != "cuda":
+        return None
+    amp_mod = getattr(torch, "amp", None)
+    if amp_mod is not None and hasattr(amp_mod, "GradScaler"):  # torch >= 2.3
+        return amp_mod.GradScaler("cuda")
+    return torch.cuda.amp.GradScaler()
+
+
+def compiled(torch, compile_knob, model):
+    if not compile_knob:
+        return model
+    if not hasattr(torch, "compile"):
+        raise ProbeError("unsupported_knob", "compile=true needs torch >= 2.0 (have %s)" % torch.__version__)
+    return torch.compile(model)
+
+
+class Loop(object):
+    """One training run's state; step() is one traced optimizer step."""
+
+    def __init__(self, torch, cfg, workload, model, data, recorder, device, autocast):
+        self.torch, self.workload, self.model, self.data, self.recorder = torch, workload, model, data, recorder
+        knobs = cfg["knobs"]
+        self.autocast = autocast
+        self.forward = compiled(torch, knobs["compile"], model)
+        self.optimizer = make_optimizer(torch, cfg["train"], model)
+        self.scaler = make_scaler(torch, knobs["amp"], device)
+        self.criterion = workload.criterion(torch)
+
+    def step(self, rows, step, epoch):
+        """Returns the loss as a Python float."""
+        recorder, optimizer, scaler = self.recorder, self.optimizer, self.scaler
+        inputs, y = self.workload.batch(self.data["tensors"], rows)
+        recorder.begin(step, epoch)
+        optimizer.zero_grad(set_to_none=True)
+        with self.autocast():
+            out = self.forward(*inputs)
+            loss = self.criterion(out, y)
+        recorder.record("loss", loss.detach().double())
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+        else:
+            loss.backward()
+        for name, p in self.model.named_parameters():
+            if p.grad is not None:
+                recorder.record("grad/" + name, p.grad)
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        recorder.record_state(self.model)
+        recorder.end()
+        return float(loss.detach().double())
+
+    def evaluate(self):
+        return evaluate(self.torch, self.workload, self.forward, self.model, self.data, self.autocast)
 
 
 def run_training(torch, cfg, data, device, recorder, result):
     """Train; fills `result` (model, steps, epochs, final, nonfinite) as it goes."""
-    m, t, knobs = cfg["model"], cfg["train"], cfg["knobs"]
-    autocast = autocast_factory(torch, knobs["amp"], device)
-    for key in ("numeric", "categorical", "label"):
-        data[key] = data[key].to(device)
-    seed_everything(torch, t["seed"])
-    model = build_model(torch, data["numeric"].shape[1], data["cardinalities"], data["classes"],
-                        m["hidden"], m["embedding_dim"], m["dropout"]).to(device)
-    leaves = leaf_modules(model)
-    result["model"] = {"parameters": sum(p.numel() for p in model.parameters()),
-                       "modules": [n for n, _ in leaves],
-                       "module_types": dict((n, type(m).__name__) for n, m in leaves)}
+    t, workload = cfg["train"], WORKLOADS[cfg["workload"]]
+    autocast = autocast_factory(torch, cfg["knobs"]["amp"], device)  # an unsupported amp fails first
+    data["tensors"] = dict((k, v.to(device)) for k, v in data["tensors"].items())
+    model, leaves = build_model(torch, cfg, workload, data, device, result)
     recorder.attach(leaves)
-    forward = model
-    if knobs["compile"]:
-        if not hasattr(torch, "compile"):
-            raise ProbeError("unsupported_knob", "compile=true needs torch >= 2.0 (have %s)" % torch.__version__)
-        forward = torch.compile(model)
-    if t["optimizer"] == "adam":
-        optimizer = torch.optim.Adam(model.parameters(), lr=t["lr"])
-    else:
-        optimizer = torch.optim.SGD(model.parameters(), lr=t["lr"], momentum=0.9)
-    scaler = None
-    if knobs["amp"] == "fp16" and device.type == "cuda":
-        amp_mod = getattr(torch, "amp", None)
-        if amp_mod is not None and hasattr(amp_mod, "GradScaler"):  # torch >= 2.3
-            scaler = amp_mod.GradScaler("cuda")
-        else:
-            scaler = torch.cuda.amp.GradScaler()
-    criterion = torch.nn.CrossEntropyLoss()
+    loop = Loop(torch, cfg, workload, model, data, recorder, device, autocast)
     nb = batches_per_epoch(data["train_rows"], t["batch_size"])
     if recorder.store_steps is None:
         recorder.store_steps = default_store_steps(t["epochs"], nb)
@@ -124,40 +180,16 @@ def run_training(torch, cfg, data, device, recorder, result):
         perm = torch.randperm(data["train_rows"], generator=gen)
         losses = []
         for b in range(nb):
-            idx = perm[b * t["batch_size"]:(b + 1) * t["batch_size"]].to(device)
-            y = data["label"][idx]
-            recorder.begin(step, epoch)
-            optimizer.zero_grad(set_to_none=True)
-            with autocast():
-                out = forward(data["numeric"][idx], data["categorical"][idx])
-                loss = criterion(out, y)
-            recorder.record("loss", loss.detach().double())
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-            else:
-                loss.backward()
-            for name, p in model.named_parameters():
-                if p.grad is not None:
-                    recorder.record("grad/" + name, p.grad)
-            if scaler is not None:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-            recorder.record_state(model)
-            recorder.end()
-            value = float(loss.detach().double())
+            value = loop.step(perm[b * t["batch_size"]:(b + 1) * t["batch_size"]].to(device), step, epoch)
             if not math.isfinite(value):
                 result["nonfinite"]["loss"] += 1
             losses.append(value)
             step += 1
             result["steps"] = step
-        val_loss, val_acc = evaluate(torch, forward, model, data, device, autocast)
-        result["epochs"].append({"epoch": epoch, "train_loss": _mean(losses), "val_loss": val_loss,
-                                 "val_accuracy": val_acc, "seconds": time.time() - t0,
-                                 "last_step": step - 1})
+        entry = {"epoch": epoch, "train_loss": _mean(losses)}
+        entry.update(loop.evaluate())
+        entry.update(seconds=time.time() - t0, last_step=step - 1)
+        result["epochs"].append(entry)
     last = result["epochs"][-1]
-    result["final"] = {"val_accuracy": last["val_accuracy"], "val_loss": last["val_loss"],
-                       "train_loss": last["train_loss"]}
+    result["final"] = dict((k, last[k]) for k in ("val_accuracy", "val_loss", "val_rmse", "train_loss"))
     result["nonfinite"]["entries"] = recorder.nonfinite_entries

@@ -1,5 +1,5 @@
-"""Test helpers: build a small synthetic data.safetensors with the probe's own writer, write a
-config.json next to it, and run `python -m repro_probe` as a subprocess."""
+"""Test helpers: build small synthetic data.safetensors files (one maker per workload) with the
+probe's own writer, write a config.json next to them, and run `python -m repro_probe` as a subprocess."""
 
 import copy
 import hashlib
@@ -38,12 +38,64 @@ def make_data(path, rows=256, n_numeric=4, cards=(5, 3), classes=3, seed=0, pois
         return hashlib.sha256(f.read()).hexdigest()
 
 
+def _write(path, tensors, meta):
+    write_safetensors(path, tensors, meta)
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def make_images(path, rows=160, classes=10, size=32, seed=0):
+    """uint8 [rows, 3, size, size]: a class-dependent colour and stripe frequency plus noise."""
+    import torch
+    g = torch.Generator().manual_seed(seed)
+    label = torch.arange(rows) % classes
+    colour = torch.rand(classes, 3, 1, 1, generator=g)
+    xs = torch.arange(size).float()
+    stripes = torch.sin(xs.view(1, 1, 1, size) * (1 + label.view(rows, 1, 1, 1).float()) * 0.3)
+    images = 0.5 * colour[label] + 0.25 * stripes + 0.15 * torch.randn(rows, 3, size, size, generator=g)
+    images = (images.clamp(0, 1) * 255).round().to(torch.uint8)
+    return _write(path, {"images": images, "label": label}, {"classes": str(classes), "source": "probe-tests"})
+
+
+def make_series(path, rows=200, window=12, seed=0):
+    """float32 windows [rows, window, 3] (value, sin and cos of the main period's phase, as the host's
+    generator) of a noisy two-period seasonal series, and the next value."""
+    import math
+    import torch
+    g = torch.Generator().manual_seed(seed)
+    t = torch.arange(rows + window).float()
+    clock = 2 * math.pi * t / 12
+    value = torch.sin(clock) + 0.5 * torch.sin(2 * math.pi * t / 40) + 0.1 * torch.randn(rows + window, generator=g)
+    steps = torch.stack([value, torch.sin(clock), torch.cos(clock)], dim=1)
+    windows = torch.stack([steps[i:i + window] for i in range(rows)])
+    return _write(path, {"windows": windows.contiguous(), "target": value[window:window + rows].contiguous()},
+                  {"window": str(window), "source": "probe-tests"})
+
+
+def make_tokens(path, rows=200, seq_len=16, vocab=32, classes=4, seed=0):
+    """int64 tokens [rows, seq_len]: filler tokens >= classes, and the class's marker token at 2 places."""
+    import torch
+    g = torch.Generator().manual_seed(seed)
+    label = torch.arange(rows) % classes
+    tokens = torch.randint(classes, vocab, (rows, seq_len), generator=g)
+    for r in range(rows):
+        tokens[r, torch.randperm(seq_len, generator=g)[:2]] = label[r]
+    return _write(path, {"tokens": tokens, "label": label},
+                  {"vocab": str(vocab), "classes": str(classes), "source": "probe-tests"})
+
+
+MAKERS = {"mlp": make_data, "cnn": make_images, "lstm": make_series, "attention": make_tokens}
+
+
 def write_config(directory, sha256, **sections):
     """config.json with the contract defaults, sections overridden shallowly (e.g. train={'seed': 1})."""
     cfg = copy.deepcopy(DEFAULTS)
     cfg["data"]["sha256"] = sha256
     for name, values in sections.items():
-        cfg[name].update(values)
+        if isinstance(cfg[name], dict):
+            cfg[name].update(values)
+        else:
+            cfg[name] = values
     path = os.path.join(directory, "config.json")
     with open(path, "w") as f:
         json.dump(cfg, f)

@@ -46,6 +46,16 @@ class ConfigTest(unittest.TestCase):
         self.assertEqual(cfg["model"]["hidden"], [64, 32])
         self.assertEqual(cfg["trace"], {"enabled": True, "store_steps": None})
 
+    def test_workload_and_deterministic_warn(self):
+        cfg, _, _ = self.load(self.base())
+        self.assertEqual(cfg["workload"], "mlp")
+        for name in ("mlp", "cnn", "lstm", "attention"):
+            raw = self.base()
+            raw["workload"] = name
+            raw["knobs"]["deterministic"] = "warn"
+            cfg, warnings, _ = self.load(raw)
+            self.assertEqual((cfg["workload"], cfg["knobs"]["deterministic"], warnings), (name, "warn", []))
+
     def test_fingerprint_mode_needs_no_data(self):
         cfg, _, _ = self.load({"schema": "repro.config/1", "knobs": {"device": "cpu"}}, mode="fingerprint")
         self.assertEqual(cfg["knobs"]["device"], "cpu")
@@ -77,6 +87,11 @@ class ConfigTest(unittest.TestCase):
             ("knobs", "threads", 0),
             ("knobs", "threads", True),
             ("knobs", "deterministic", 1),
+            ("knobs", "deterministic", "Warn"),
+            ("knobs", "deterministic", None),
+            ("workload", None, "resnet"),
+            ("workload", None, None),
+            ("workload", None, ["cnn"]),
             ("knobs", "tf32_matmul", "yes"),
             ("knobs", "float32_matmul_precision", "low"),
             ("knobs", "amp", "fp8"),

@@ -72,6 +72,11 @@ class FingerprintModeTest(unittest.TestCase):
             self.assertIn(key, fp["flags"])
         self.assertFalse(fp["flags"]["deterministic_algorithms"])
         self.assertEqual(fp["cuda"]["available"], torch.cuda.is_available())
+        attention = fp["attention"]
+        self.assertEqual(attention["sdpa_available"], hasattr(torch.nn.functional, "scaled_dot_product_attention"))
+        for name in ("flash_sdp_enabled", "mem_efficient_sdp_enabled", "math_sdp_enabled", "cudnn_sdp_enabled"):
+            flag = getattr(torch.backends.cuda, name, None)
+            self.assertEqual(attention[name], None if flag is None else bool(flag()), name)
         roles = {e["role"] for e in fp["libraries"]}
         self.assertTrue(roles & {"blas", "openmp"}, roles)
         names = [d["name"].lower() for d in fp["distributions"]]

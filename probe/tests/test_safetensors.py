@@ -1,6 +1,7 @@
 """safetensors container: round trip of every dtype, float16/bfloat16 widening, empty and scalar
 tensors, header padding and gap-free sorted layout, and rejection of malformed files."""
 
+import hashlib
 import json
 import os
 import struct
@@ -11,7 +12,7 @@ import helpers  # noqa: F401  (puts the probe on sys.path)
 import torch
 
 from repro_probe.safetensors import (SafetensorsError, decode_safetensors, parse_header, read_safetensors,
-                                     tensor_bytes, write_safetensors)
+                                     tensor_bytes, tensor_sha256, write_safetensors)
 
 
 def _raw_file(header, data=b""):
@@ -91,6 +92,11 @@ class SafetensorsTest(unittest.TestCase):
     def test_bytes_match_tensor_memory(self):
         t = torch.arange(6, dtype=torch.float32).reshape(2, 3).t()  # non-contiguous
         self.assertEqual(tensor_bytes(t), struct.pack("<6f", 0, 3, 1, 4, 2, 5))
+
+    def test_sha256_in_place_equals_sha256_of_bytes(self):
+        for t in (torch.arange(6, dtype=torch.float32).reshape(2, 3).t(), torch.zeros(0), torch.tensor(2.5),
+                  torch.arange(5, dtype=torch.int64), torch.ones(3, dtype=torch.bfloat16)):
+            self.assertEqual(tensor_sha256(t), hashlib.sha256(tensor_bytes(t)).hexdigest())
 
     def test_rejects_malformed(self):
         bad = [

@@ -4,6 +4,7 @@
 import {z} from 'zod'
 import {PROBE_CONFIG_SCHEMA} from '../core/config.js'
 import {ENV_NAME_PATTERN, KNOBS, type KnobType} from '../core/knobs.js'
+import {WORKLOAD_NAMES, type WorkloadName} from '../core/workloads.js'
 import type {Fingerprint, Json} from '../core/types.js'
 
 const MAX_STRING = 4096
@@ -83,6 +84,7 @@ const knobsEffective = z.looseObject({
 export const probeConfigSchema = z
   .object({
     schema: z.literal(PROBE_CONFIG_SCHEMA),
+    workload: z.enum(WORKLOAD_NAMES as [WorkloadName, ...WorkloadName[]]),
     data: z.object({file: z.string().min(1).max(256), sha256: z.string().regex(/^([0-9a-f]{64})?$/)}),
     model: z.object({
       hidden: z

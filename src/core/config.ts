@@ -4,11 +4,13 @@
 
 import {DEFAULT_KNOBS} from './knobs.js'
 import type {Knobs} from './types.js'
+import type {WorkloadName} from './workloads.js'
 
 export const PROBE_CONFIG_SCHEMA = 'repro.config/1'
 
 export interface ProbeConfig {
   schema: typeof PROBE_CONFIG_SCHEMA
+  workload: WorkloadName
   data: {file: string; sha256: string}
   model: {hidden: number[]; embedding_dim: number; dropout: number}
   train: {epochs: number; batch_size: number; lr: number; optimizer: 'adam' | 'sgd'; seed: number; val_fraction: number}
@@ -16,9 +18,10 @@ export interface ProbeConfig {
   trace: {enabled: boolean; store_steps: number[] | null}
 }
 
-export function defaultProbeConfig(data: {file: string; sha256: string}, seed = 1234): ProbeConfig {
+export function defaultProbeConfig(data: {file: string; sha256: string}, seed = 1234, workload: WorkloadName = 'mlp'): ProbeConfig {
   return {
     schema: PROBE_CONFIG_SCHEMA,
+    workload,
     data,
     model: {hidden: [64, 32], embedding_dim: 4, dropout: 0.1},
     train: {epochs: 3, batch_size: 64, lr: 0.005, optimizer: 'adam', seed, val_fraction: 0.2},

@@ -40,7 +40,8 @@ export function mulberry32(seed: number): () => number {
   }
 }
 
-function normals(rand: () => number): () => number {
+/** Box–Muller standard normals from a uniform source (pairs: cos then sin). */
+export function normals(rand: () => number): () => number {
   let spare: number | null = null
   return () => {
     if (spare !== null) {

@@ -75,9 +75,9 @@ export const KNOBS: readonly KnobSpec[] = [
   },
   {
     name: 'deterministic',
-    summary: 'torch.use_deterministic_algorithms and cudnn.deterministic',
-    values: 'true or false',
-    type: BOOL,
+    summary: 'torch.use_deterministic_algorithms and cudnn.deterministic; warn: warn_only, the alerts of nondeterministic ops collected',
+    values: 'true, false or warn',
+    type: {kind: 'bool', nullable: false, also: ['warn']},
     default: false,
     fingerprint: ['flags.deterministic_algorithms', 'flags.cudnn_deterministic'],
     family: 'determinism',

@@ -42,7 +42,8 @@ export interface Knobs {
   device: string
   threads: number | null
   interop_threads: number | null
-  deterministic: boolean
+  /** 'warn': use_deterministic_algorithms(True, warn_only=True), alerts collected */
+  deterministic: boolean | 'warn'
   cudnn_benchmark: boolean
   tf32_matmul: boolean | null
   tf32_cudnn: boolean | null

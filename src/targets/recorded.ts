@@ -19,7 +19,8 @@ interface Recording {
 /** What identifies a run: its probe config without the data file's name (the sha256 stays). */
 export function recordingKey(config: Record<string, unknown>): string {
   const data = (config['data'] ?? {}) as Record<string, unknown>
-  return canonical({...config, data: {sha256: data['sha256'] ?? null}})
+  // runs recorded before workloads existed are the mlp's
+  return canonical({workload: 'mlp', ...config, data: {sha256: data['sha256'] ?? null}})
 }
 
 function canonical(v: unknown): string {
