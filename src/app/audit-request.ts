@@ -5,10 +5,11 @@
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import type {AuditReport} from '../core/report.js'
+import type {WorkloadName} from '../core/workloads.js'
 import {isGitHubActions, publishToGitHub} from '../report/github.js'
 import {runAudit} from './audit.js'
 import {RunCache} from './cache.js'
-import {resolveData, type DataOptions} from './data.js'
+import {type DataOptions, resolveWorkloadData} from './data.js'
 import {stderrProgress} from './progress.js'
 import {parseFormats, writeReportFiles} from './report-files.js'
 import {defaultDemoTargets, findPythonWithTorch, type TargetRef, type TargetSettings, targetsFromRefs} from './targets.js'
@@ -18,6 +19,7 @@ export interface AuditRequest {
   refs: TargetRef[]
   settings: TargetSettings
   data: DataOptions
+  workloads: WorkloadName[]
   repeats: number
   seed: number
   seeds: number
@@ -50,7 +52,8 @@ export async function auditRequest(req: AuditRequest): Promise<AuditReport> {
     jobs: req.jobs,
     cache: req.cache ? new RunCache() : null,
     epochs: req.epochs,
-    data: await resolveData(req.data),
+    workloads: req.workloads,
+    data: await resolveWorkloadData(req.workloads, req.data),
     timeoutMs: req.timeoutSeconds * 1000,
     outDir,
     command: req.command,

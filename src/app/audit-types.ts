@@ -2,9 +2,9 @@
 // report), in one place so no stage imports another's module for a type.
 
 import type {ProbeConfig} from '../core/config.js'
-import type {TabularData} from '../core/data.js'
 import type {TargetRecord} from '../core/report.js'
 import type {Knobs, RunArtifacts, RunOutcome} from '../core/types.js'
+import type {WorkloadData, WorkloadName} from '../core/workloads.js'
 import type {Target} from '../targets/target.js'
 import type {RunCache} from './cache.js'
 import type {ProbeRunRequest} from './execute.js'
@@ -33,14 +33,17 @@ export interface AuditOptions {
   /** reuse and store probe runs; null with --no-cache */
   cache: RunCache | null
   epochs: number
-  data: TabularData
+  /** the workloads every target trains, in report order (default: the mlp alone) */
+  workloads: WorkloadName[]
+  /** each workload's data (the mlp's may be a user CSV) */
+  data: Partial<Record<WorkloadName, WorkloadData>>
   timeoutMs: number
   outDir: string
   command: string
   progress: Progress
 }
 
-/** What the run stage collected: a record per target, and the artifacts of those that ran. */
+/** What the run stage collected for one workload: a record per target, and the artifacts of those that ran. */
 export interface Collected {
   records: TargetRecord[]
   /** per target index: its repeats' artifacts (base seed), in repeat order */
@@ -49,6 +52,12 @@ export interface Collected {
   seedOutcomes: Map<number, RunOutcome[]>
   /** per target index: the probe config its runs used */
   configs: Map<number, ProbeConfig>
+}
+
+/** What the run stage collected for every workload (the target records are shared). */
+export interface CollectedAll {
+  records: TargetRecord[]
+  byWorkload: Map<WorkloadName, Collected>
 }
 
 /** How the attribute stage reruns a target (zoom, counterfactual knobs): the audit's own settings. */

@@ -1,52 +1,54 @@
 // `repro audit` as five stages: plan (core/audit-plan.ts, inside collect) → run (collect.ts) →
-// compare (core/pairs.ts) → attribute (explain.ts) → report (core/report.ts). A target that
-// fails is recorded and the rest go on.
+// compare (core/pairs.ts) → attribute (explain.ts) → report (core/assemble.ts), compare and
+// attribute once per workload. A target (or one workload in it) that fails is recorded and the
+// rest go on.
 
+import path from 'node:path'
+import {assembleAuditReport} from '../core/assemble.js'
 import {auditSeeds} from '../core/audit-plan.js'
 import {compareAll} from '../core/pairs.js'
-import {assembleAuditReport, type AuditReport} from '../core/report.js'
-import {encodeData} from '../artifacts/inputs.js'
+import type {AuditReport, PairRecord} from '../core/report.js'
+import {WORKLOADS, type WorkloadName} from '../core/workloads.js'
+import {encodeWorkloadData, type EncodedData} from '../artifacts/inputs.js'
 import {gitState} from '../env/git.js'
 import {type HostFingerprint, hostFingerprint} from '../env/host.js'
-import type {AuditOptions, CacheFor, Rerunner} from './audit-types.js'
-import {collect, targetConfig} from './collect.js'
+import type {AuditOptions, CacheFor, Collected, Rerunner} from './audit-types.js'
+import {collect, runDirName} from './collect.js'
 import {trainRun} from './execute.js'
 import {attribute} from './explain.js'
 import {ensureOutDir} from './out-dir.js'
 import {toolVersion} from './version.js'
-import path from 'node:path'
 
 export type {AuditOptions, AuditTargetSpec} from './audit-types.js'
 
 export async function runAudit(opts: AuditOptions): Promise<AuditReport> {
   await ensureOutDir(opts.outDir)
   const [host, git] = await Promise.all([hostFingerprint(), gitState()])
-  const data = encodeData(opts.data)
+  const data = new Map(opts.workloads.map((w) => [w, encodeWorkloadData(opts.data[w]!)] as [WorkloadName, EncodedData]))
   const hostKey = hostCacheKey(host)
   const cacheFor: CacheFor = (tag) => (opts.cache ? {cache: opts.cache, host: hostKey, tag} : undefined)
 
   const collected = await collect({opts, data, host, git, cacheFor})
-  const compared = compareAll(collected.records, collected.runs)
-  const rerunner: Rerunner = {
-    progress: opts.progress,
-    rerun: (index, change, label, dir) => {
-      const config = collected.configs.get(index)!
-      const knobs = change.knobs ?? config.knobs
-      const trace = change.storeSteps ? {...config.trace, store_steps: change.storeSteps} : config.trace
-      const target = opts.targets[index - 1]!.target
-      return trainRun({
-        target,
-        config: {...config, knobs, trace},
-        data: data.bytes,
-        outDir: path.join(opts.outDir, dir),
-        timeoutMs: opts.timeoutMs,
-        label,
-        cache: cacheFor('r1'),
-      })
-    },
+  const many = opts.workloads.length > 1
+  const comparisons: PairRecord[] = []
+  const workloads: Parameters<typeof assembleAuditReport>[0]['workloads'] = []
+  for (const w of opts.workloads) {
+    const c = collected.byWorkload.get(w)!
+    const compared = compareAll(collected.records, c.runs)
+    if (many || w !== 'mlp') for (const p of compared.records) p.workload = w
+    comparisons.push(...compared.records)
+    const rerunner = rerunnerFor(opts, w, c, data.get(w)!, cacheFor)
+    const attribution = await attribute({
+      collected: c,
+      compared,
+      seeds: auditSeeds(opts.seed, opts.seeds),
+      budget: opts.explainBudget,
+      rerunner,
+    })
+    workloads.push({workload: w, outcome_metric: WORKLOADS[w].outcomeMetric, ...(attribution ? {attribution} : {})})
   }
-  const attribution = await attribute({collected, compared, seeds: auditSeeds(opts.seed, opts.seeds), budget: opts.explainBudget, rerunner})
   opts.progress.close()
+  const first = data.get(opts.workloads[0]!)!
   return assembleAuditReport({
     created: new Date().toISOString(),
     version: toolVersion(),
@@ -58,14 +60,38 @@ export async function runAudit(opts: AuditOptions): Promise<AuditReport> {
       seed: opts.seed,
       seeds: opts.seeds,
       epochs: opts.epochs,
-      data_source: opts.data.source,
-      data_sha256: data.sha256,
+      data_source: opts.workloads.map((w) => `${many ? `${w}: ` : ''}${opts.data[w]!.source}`).join(', '),
+      data_sha256: first.sha256,
       out_dir: opts.outDir,
+      ...(many || opts.workloads[0] !== 'mlp' ? {workloads: opts.workloads} : {}),
     },
     targets: collected.records,
-    comparisons: compared.records,
-    attribution,
+    comparisons,
+    workloads,
   })
+}
+
+/** Reruns of one workload's targets (zoom, counterfactual knobs) with the audit's own settings. */
+function rerunnerFor(opts: AuditOptions, w: WorkloadName, c: Collected, data: EncodedData, cacheFor: CacheFor): Rerunner {
+  return {
+    progress: opts.progress,
+    rerun: (index, change, label, dir) => {
+      const config = c.configs.get(index)!
+      const knobs = change.knobs ?? config.knobs
+      const trace = change.storeSteps ? {...config.trace, store_steps: change.storeSteps} : config.trace
+      const target = opts.targets[index - 1]!.target
+      const outDir = path.join(opts.outDir, w === 'mlp' ? dir : `${w}-${dir}`)
+      return trainRun({
+        target,
+        config: {...config, knobs, trace},
+        data: data.bytes,
+        outDir,
+        timeoutMs: opts.timeoutMs,
+        label,
+        cache: cacheFor('r1'),
+      })
+    },
+  }
 }
 
 /** What about the host changes results: CPU (model, flags), kernel, architecture, GPUs. */
@@ -73,4 +99,4 @@ export function hostCacheKey(host: HostFingerprint): Record<string, unknown> {
   return {cpu: host.cpu.brand, flags: host.cpu.flags, kernel: host.os.kernel, arch: host.os.arch, gpus: host.gpus}
 }
 
-export {targetConfig}
+export {runDirName}

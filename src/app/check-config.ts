@@ -5,6 +5,7 @@ import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {z} from 'zod'
 import {DEFAULT_POLICY, type Policy} from '../core/policy.js'
+import {WORKLOAD_NAMES} from '../core/workloads.js'
 import {ReproError} from '../errors.js'
 
 const target = z.union([z.strictObject({image: z.string().min(1).max(512)}), z.strictObject({python: z.string().min(1).max(4096)})])
@@ -17,7 +18,13 @@ export const configSchema = z.strictObject({
   seeds: z.number().int().min(1).max(100).default(1),
   seed: z.number().int().min(0).default(1234),
   epochs: z.number().int().min(1).max(1000).default(3),
-  rows: z.number().int().min(32).max(10_000_000).default(2048),
+  /** default: each workload's own */
+  rows: z.number().int().min(32).max(10_000_000).optional(),
+  workloads: z
+    .array(z.enum(['all', ...WORKLOAD_NAMES]))
+    .min(1)
+    .max(16)
+    .default(['mlp']),
   data: z.strictObject({csv: z.string().min(1), label: z.string().min(1)}).optional(),
   engine: z.enum(['auto', 'docker', 'podman']).default('auto'),
   device: z.enum(['auto', 'cpu', 'cuda']).default('auto'),

@@ -6,6 +6,7 @@ import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {baselineUpdated, type CheckReport, checkResult} from '../core/check.js'
 import {evaluatePolicy} from '../core/policy.js'
+import {expandWorkloads} from '../core/workloads.js'
 import type {AuditReport} from '../core/report.js'
 import {GitShowError, gitState, mergeBase, showAtRef} from '../env/git.js'
 import {ReproError} from '../errors.js'
@@ -17,7 +18,7 @@ import {parseReport} from '../report/load.js'
 import {runAudit} from './audit.js'
 import {RunCache} from './cache.js'
 import {type LoadedConfig, loadCheckConfig} from './check-config.js'
-import {resolveData} from './data.js'
+import {resolveWorkloadData} from './data.js'
 import {type Progress, stderrProgress} from './progress.js'
 import {ALL_FORMATS, writeReportFiles} from './report-files.js'
 import {targetsFromRefs} from './targets.js'
@@ -80,7 +81,8 @@ export async function runCheck(opts: CheckOptions): Promise<CheckReport> {
     cpus: config.cpus,
     'pids-limit': 1024,
   })
-  const data = await resolveData({
+  const workloads = expandWorkloads(config.workloads)
+  const data = await resolveWorkloadData(workloads, {
     csv: config.data ? path.resolve(dir, config.data.csv) : undefined,
     label: config.data?.label,
     rows: config.rows,
@@ -95,6 +97,7 @@ export async function runCheck(opts: CheckOptions): Promise<CheckReport> {
     jobs: opts.jobs,
     cache: opts.cache,
     epochs: config.epochs,
+    workloads,
     data,
     timeoutMs: config.timeout * 1000,
     outDir: opts.outDir,

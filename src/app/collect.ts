@@ -1,6 +1,7 @@
-// The run stage: every target × its planned runs (repeats, extra seeds), each a probe run in
-// the target (or a run-cache hit). A target that fails is recorded with its one-line error and
-// the others go on; its later runs are skipped, since they would fail alike.
+// The run stage: every target × workload × its planned runs (repeats, extra seeds), each a
+// probe run in the target (or a run-cache hit). A workload that fails in a target is recorded
+// with its one-line error and everything else goes on; that workload's later runs in that
+// target are skipped, since they would fail alike.
 
 import path from 'node:path'
 import {type PlannedRun, planRuns} from '../core/audit-plan.js'
@@ -8,39 +9,49 @@ import {defaultProbeConfig, type ProbeConfig} from '../core/config.js'
 import {knobSuffix} from '../core/knobs.js'
 import type {TargetRecord} from '../core/report.js'
 import type {Knobs, RunArtifacts} from '../core/types.js'
+import type {WorkloadName} from '../core/workloads.js'
+import type {EncodedData} from '../artifacts/inputs.js'
 import {traceDigest} from '../artifacts/trace-digest.js'
 import type {GitState} from '../env/git.js'
 import type {HostFingerprint} from '../env/host.js'
 import {isReproError, type ReproError} from '../errors.js'
-import type {AuditOptions, AuditTargetSpec, CacheFor, Collected} from './audit-types.js'
+import type {AuditOptions, AuditTargetSpec, CacheFor, Collected, CollectedAll} from './audit-types.js'
 import {trainRun} from './execute.js'
 import {pool, withDevice} from './pool.js'
 
 export interface CollectContext {
   opts: AuditOptions
-  data: {bytes: Buffer; sha256: string}
+  data: Map<WorkloadName, EncodedData>
   host: HostFingerprint
   git: GitState
   cacheFor: CacheFor
 }
 
-/** The probe config of one target: the audit's settings with the target's knobs. */
-export function targetConfig(opts: AuditOptions, dataSha256: string, knobs: Knobs): ProbeConfig {
-  const config = {...defaultProbeConfig({file: 'data.safetensors', sha256: dataSha256}, opts.seed), knobs}
+/** The probe config of one target and workload: the audit's settings with the target's knobs. */
+export function targetConfig(opts: AuditOptions, workload: WorkloadName, dataSha256: string, knobs: Knobs): ProbeConfig {
+  const config = {...defaultProbeConfig({file: 'data.safetensors', sha256: dataSha256}, opts.seed, workload), knobs}
   config.train.epochs = opts.epochs
   config.trace.store_steps = opts.storeSteps
   return config
 }
 
-export async function collect(ctx: CollectContext): Promise<Collected> {
+/** Run directory names: the mlp's as before workloads (t1-r1), the others' prefixed (t1-cnn-r1). */
+export function runDirName(workload: WorkloadName, dir: string): string {
+  return workload === 'mlp' ? dir : dir.replace(/^(t\d+)-/, `$1-${workload}-`)
+}
+
+export async function collect(ctx: CollectContext): Promise<CollectedAll> {
   const {opts} = ctx
-  const out: Collected = {records: [], runs: new Map(), seedOutcomes: new Map(), configs: new Map()}
+  const out: CollectedAll = {
+    records: [],
+    byWorkload: new Map(opts.workloads.map((w) => [w, {records: [], runs: new Map(), seedOutcomes: new Map(), configs: new Map()}])),
+  }
   let firstKnobs: Record<string, unknown> | null = null
   const runTarget = async (i: number) => {
     const spec = opts.targets[i]!
     const knobs = spec.deriveKnobs && firstKnobs ? spec.deriveKnobs(firstKnobs) : spec.knobs
-    const done = await runOneTarget(ctx, out, spec, i + 1, knobs)
-    if (i === 0 && done[0]) firstKnobs = done[0].outcome.knobs_effective
+    const first = await runOneTarget(ctx, out, spec, i + 1, knobs)
+    if (i === 0 && first) firstKnobs = first.outcome.knobs_effective
   }
   // The demo's variant needs the first target's defaults; otherwise targets are independent.
   if (opts.targets.some((t) => t.deriveKnobs)) {
@@ -48,17 +59,18 @@ export async function collect(ctx: CollectContext): Promise<Collected> {
   } else {
     await pool(opts.targets.length, Math.max(1, opts.jobs), runTarget)
   }
+  for (const c of out.byWorkload.values()) c.records = out.records
   return out
 }
 
+/** Every workload of one target; returns its first completed run (the demo's variant derives its knobs from it). */
 async function runOneTarget(
   ctx: CollectContext,
-  out: Collected,
+  out: CollectedAll,
   spec: AuditTargetSpec,
   index: number,
   knobs: Knobs,
-): Promise<RunArtifacts[]> {
-  const {opts} = ctx
+): Promise<RunArtifacts | null> {
   const name = `#${index} ${spec.target.name}${knobSuffix(knobs)}`
   const record: TargetRecord = {
     index,
@@ -72,50 +84,88 @@ async function runOneTarget(
     runs: [],
   }
   out.records[index - 1] = record
-  const config = targetConfig(opts, ctx.data.sha256, knobs)
-  out.configs.set(index, config)
+  let first: RunArtifacts | null = null
+  for (const workload of ctx.opts.workloads) {
+    const collected = out.byWorkload.get(workload)!
+    const done = await runWorkload(ctx, collected, record, spec, workload, knobs)
+    if (done.length === 0) continue
+    collected.runs.set(index, done)
+    first ??= done[0]!
+    record.trace_digests = {...record.trace_digests, [workload]: traceDigest(done[0]!.trace)}
+  }
+  if (first) {
+    record.identity = await spec.target.identify().then(
+      (id) => ({reference: id.reference, details: id.details}),
+      () => null,
+    )
+    record.fingerprint = first.fingerprint
+    record.trace_digest = record.trace_digests![ctx.opts.workloads.find((w) => record.trace_digests![w])!]
+    if (ctx.opts.workloads.length === 1) delete record.trace_digests
+  }
+  return first
+}
+
+/** One workload's planned runs in one target: its repeats' artifacts, or none when it failed. */
+async function runWorkload(
+  ctx: CollectContext,
+  collected: Collected,
+  record: TargetRecord,
+  spec: AuditTargetSpec,
+  workload: WorkloadName,
+  knobs: Knobs,
+): Promise<RunArtifacts[]> {
+  const {opts} = ctx
+  const data = ctx.data.get(workload)!
+  const config = targetConfig(opts, workload, data.sha256, knobs)
+  collected.configs.set(record.index, config)
+  const many = opts.workloads.length > 1
   const done: RunArtifacts[] = []
-  for (const planned of planRuns(index, opts.repeats, opts.seed, opts.seeds)) {
-    const what = `${name} · ${planned.label}`
+  for (const planned of planRuns(record.index, opts.repeats, opts.seed, opts.seeds)) {
+    const what = `${record.name}${many ? ` · ${workload}` : ''} · ${planned.label}`
     opts.progress.start(what)
     try {
-      const {artifacts, seconds, cached, outDir} = await runPlanned(
-        ctx,
-        spec,
-        {...config, train: {...config.train, seed: planned.seed}},
-        name,
-        planned,
-      )
-      opts.progress.done(cached ? `${what} (cached)` : what, seconds)
+      const run = await runPlanned(ctx, spec, data, {...config, train: {...config.train, seed: planned.seed}}, record.name, {
+        ...planned,
+        dir: runDirName(workload, planned.dir),
+      })
+      opts.progress.done(run.cached ? `${what} (cached)` : what, run.seconds)
+      const o = run.artifacts.outcome
       if (planned.repeat === 0) {
-        out.seedOutcomes.set(index, [...(out.seedOutcomes.get(index) ?? []), artifacts.outcome])
+        collected.seedOutcomes.set(record.index, [...(collected.seedOutcomes.get(record.index) ?? []), o])
         continue
       }
-      done.push(artifacts)
-      const o = artifacts.outcome
+      done.push(run.artifacts)
       record.runs.push({
+        ...(many || workload !== 'mlp' ? {workload} : {}),
         repeat: planned.repeat,
-        dir: outDir,
-        seconds,
-        cached,
+        dir: run.outDir,
+        seconds: run.seconds,
+        cached: run.cached,
         final: o.final,
         epochs: o.epochs,
         knobs_effective: o.knobs_effective,
         timings: o.timings,
+        ...(o.alerts.length ? {alerts: o.alerts} : {}),
+        ...(o.attention_path ? {attention_path: o.attention_path} : {}),
       })
     } catch (e) {
       if (!isReproError(e)) throw e
-      failed(record, e, what, opts)
+      failed(record, e, what, many ? workload : null, opts)
       return []
     }
   }
-  await completed(record, spec, done)
-  out.runs.set(index, done)
   return done
 }
 
 /** One planned probe run (or its run-cache hit), holding the GPU's lock when it trains on one. */
-async function runPlanned(ctx: CollectContext, spec: AuditTargetSpec, config: ProbeConfig, name: string, planned: PlannedRun) {
+async function runPlanned(
+  ctx: CollectContext,
+  spec: AuditTargetSpec,
+  data: EncodedData,
+  config: ProbeConfig,
+  name: string,
+  planned: PlannedRun,
+) {
   const outDir = path.join(ctx.opts.outDir, planned.dir)
   const label = `${name} ${planned.repeat ? `r${planned.repeat}` : `seed ${planned.seed}`}`
   const context = {host: ctx.host, git: ctx.git}
@@ -123,7 +173,7 @@ async function runPlanned(ctx: CollectContext, spec: AuditTargetSpec, config: Pr
     trainRun({
       target: spec.target,
       config,
-      data: ctx.data.bytes,
+      data: data.bytes,
       outDir,
       timeoutMs: ctx.opts.timeoutMs,
       label,
@@ -134,20 +184,14 @@ async function runPlanned(ctx: CollectContext, spec: AuditTargetSpec, config: Pr
   return {...run, outDir}
 }
 
-/** A known failure: recorded with its one-line error, naming the numbered target (the same interpreter or image may appear twice). */
-function failed(record: TargetRecord, e: ReproError, what: string, opts: AuditOptions): void {
-  const line = `${record.name}: ${e.message} — ${e.hint}`
+/**
+ * A known failure: recorded with its one-line error, naming the numbered target (the same
+ * interpreter or image may appear twice) and, in an audit of several workloads, the workload.
+ */
+function failed(record: TargetRecord, e: ReproError, what: string, workload: WorkloadName | null, opts: AuditOptions): void {
+  const line = `${record.name}: ${workload ? `${workload}: ` : ''}${e.message} — ${e.hint}`
   opts.progress.fail(what, line)
   record.status = 'error'
-  record.error = {message: e.message, hint: e.hint, line}
-}
-
-/** A target whose runs all finished: its identity, fingerprint and trace digest go into its record. */
-async function completed(record: TargetRecord, spec: AuditTargetSpec, done: RunArtifacts[]): Promise<void> {
-  record.identity = await spec.target.identify().then(
-    (id) => ({reference: id.reference, details: id.details}),
-    () => null,
-  )
-  record.fingerprint = done[0]!.fingerprint
-  record.trace_digest = traceDigest(done[0]!.trace)
+  record.error ??= {message: e.message, hint: e.hint, line}
+  if (workload) record.errors = [...(record.errors ?? []), {workload, message: e.message, hint: e.hint, line}]
 }

@@ -4,6 +4,7 @@ import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {CsvError, tabularFromCsv} from '../core/csv.js'
 import {DEFAULT_SYNTHETIC, generateSynthetic, type TabularData} from '../core/data.js'
+import {generateWorkloadData, type WorkloadData, type WorkloadName} from '../core/workloads.js'
 import {ReproError} from '../errors.js'
 
 const CSV_CAP = 256 * 1024 * 1024
@@ -46,4 +47,19 @@ export async function resolveData(opts: DataOptions): Promise<TabularData> {
       })
     throw e
   }
+}
+
+/**
+ * Each workload's data: the mlp's from a user CSV or the seeded generator, the others from
+ * theirs. `rows`, when given, sizes every generated set (else each workload's default).
+ */
+export async function resolveWorkloadData(
+  workloads: WorkloadName[],
+  opts: DataOptions,
+): Promise<Partial<Record<WorkloadName, WorkloadData>>> {
+  const out: Partial<Record<WorkloadName, WorkloadData>> = {}
+  for (const w of workloads) {
+    out[w] = w === 'mlp' ? await resolveData(opts) : generateWorkloadData(w, {rows: opts.rows, seed: opts.dataSeed})
+  }
+  return out
 }

@@ -6,12 +6,13 @@ import os from 'node:os'
 import path from 'node:path'
 import {defaultProbeConfig} from '../core/config.js'
 import type {Fingerprint} from '../core/types.js'
-import {encodeData} from '../artifacts/inputs.js'
+import type {WorkloadName} from '../core/workloads.js'
+import {encodeWorkloadData} from '../artifacts/inputs.js'
 import {gitState} from '../env/git.js'
 import {hostFingerprint} from '../env/host.js'
 import {ReproError} from '../errors.js'
 import type {TargetIdentity} from '../targets/target.js'
-import {type DataOptions, resolveData} from './data.js'
+import {type DataOptions, resolveWorkloadData} from './data.js'
 import {fingerprintRun, trainRun} from './execute.js'
 import {ensureOutDir} from './out-dir.js'
 import {stderrProgress} from './progress.js'
@@ -21,6 +22,7 @@ export interface RunRequest {
   refs: TargetRef[]
   settings: TargetSettings
   data: DataOptions
+  workloads: WorkloadName[]
   seed: number
   epochs: number
   storeSteps: number[] | null
@@ -44,10 +46,16 @@ export async function runOne(req: RunRequest): Promise<RunResult> {
       subject: 'run',
       hint: 'pass one --python PATH or --image NAME (use `repro audit` for several)',
     })
+  if (req.workloads.length !== 1)
+    throw new ReproError(`run trains one workload, got ${req.workloads.join(', ')}`, {
+      subject: '--workload',
+      hint: 'pass one --workload (use `repro audit` for several)',
+    })
+  const workload = req.workloads[0]!
   const [spec] = await targetsFromRefs(req.refs, req.settings)
   const {target, knobs} = spec!
-  const data = encodeData(await resolveData(req.data))
-  const config = {...defaultProbeConfig({file: 'data.safetensors', sha256: data.sha256}, req.seed), knobs}
+  const data = encodeWorkloadData((await resolveWorkloadData([workload], req.data))[workload]!)
+  const config = {...defaultProbeConfig({file: 'data.safetensors', sha256: data.sha256}, req.seed, workload), knobs}
   config.train.epochs = req.epochs
   config.trace.store_steps = req.storeSteps
   const outDir = path.resolve(req.outDir)

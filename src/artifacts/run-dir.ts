@@ -61,15 +61,26 @@ export async function readRunFile(dir: string, subject: string): Promise<RunOutc
   const parsed = runSchema.safeParse(raw)
   if (!parsed.success) throw new ReproError(`run.json in ${dir} is invalid: ${firstIssue(parsed.error)}`, {subject, hint: HINT_RERUN})
   const r = parsed.data
+  // runs made before workloads existed are the tabular mlp's
+  const workload = r.workload === undefined ? 'mlp' : r.workload
   return {
     status: r.status,
     error: r.error,
+    workload,
+    outcome_metric: r.outcome_metric ?? (workload === null ? null : 'val_accuracy'),
     knobs_effective: r.knobs_effective,
     steps: r.steps,
     module_types: r.model?.module_types ?? {},
     epochs: r.epochs,
-    final: {val_accuracy: r.final.val_accuracy, val_loss: r.final.val_loss, train_loss: r.final.train_loss ?? null},
+    final: {
+      val_accuracy: r.final.val_accuracy,
+      val_loss: r.final.val_loss,
+      train_loss: r.final.train_loss ?? null,
+      val_rmse: r.final.val_rmse ?? null,
+    },
     timings: r.timings,
+    alerts: r.nondeterministic_alerts,
+    attention_path: r.model?.attention_path ?? null,
   }
 }
 

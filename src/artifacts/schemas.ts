@@ -142,8 +142,21 @@ export const runSchema = z
       .optional()
       .transform((k) => k ?? {}),
     steps: z.number().int().nonnegative().optional().default(0),
+    workload: z
+      .enum(WORKLOAD_NAMES as [WorkloadName, ...WorkloadName[]])
+      .nullable()
+      .optional(),
+    outcome_metric: z.enum(['val_accuracy', 'val_rmse']).nullable().optional(),
+    nondeterministic_alerts: z
+      .array(z.object({message: str, count: z.number().int().nonnegative()}))
+      .max(1000)
+      .optional()
+      .default([]),
     model: z
-      .looseObject({module_types: z.record(z.string().max(256), z.string().max(128)).optional()})
+      .looseObject({
+        module_types: z.record(z.string().max(256), z.string().max(128)).optional(),
+        attention_path: z.string().max(64).nullable().optional(),
+      })
       .nullable()
       .optional(),
     epochs: z
@@ -153,6 +166,7 @@ export const runSchema = z
           train_loss: nullableNum,
           val_loss: nullableNum,
           val_accuracy: nullableNum,
+          val_rmse: nullableNum.optional(),
           seconds: num,
           last_step: z.number().int(),
         }),
@@ -161,10 +175,15 @@ export const runSchema = z
       .optional()
       .default([]),
     final: z
-      .object({val_accuracy: nullableNum, val_loss: nullableNum, train_loss: nullableNum.optional().default(null)})
+      .object({
+        val_accuracy: nullableNum,
+        val_loss: nullableNum,
+        train_loss: nullableNum.optional().default(null),
+        val_rmse: nullableNum.optional().default(null),
+      })
       .nullable()
       .optional()
-      .transform((f) => f ?? {val_accuracy: null, val_loss: null, train_loss: null}),
+      .transform((f) => f ?? {val_accuracy: null, val_loss: null, train_loss: null, val_rmse: null}),
     timings: z.record(str, num).optional().default({}),
   })
   .meta({title: 'repro run', description: 'run.json written by the probe (schema "repro.run/1")'})

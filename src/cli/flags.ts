@@ -2,6 +2,7 @@
 
 import {Flags} from '@oclif/core'
 import {KNOB_NAMES} from '../core/knobs.js'
+import {expandWorkloads, WORKLOAD_NAMES, WORKLOADS, type WorkloadName} from '../core/workloads.js'
 import {ReproError} from '../errors.js'
 
 export const targetFlags = {
@@ -40,7 +41,17 @@ export const targetFlags = {
 export const trainingFlags = {
   seed: Flags.integer({description: 'Training seed (python, torch, batch order).', default: 1234, min: 0}),
   epochs: Flags.integer({description: 'Training epochs.', default: 3, min: 1, max: 1000}),
-  rows: Flags.integer({description: 'Rows of the synthetic data set.', default: 2048, min: 32, max: 10_000_000}),
+  rows: Flags.integer({
+    description: `Rows of each generated data set (default: each workload's own — ${WORKLOAD_NAMES.map((w) => `${w} ${WORKLOADS[w].data.spec.rows}`).join(', ')}).`,
+    min: 32,
+    max: 10_000_000,
+  }),
+  workload: Flags.string({
+    description: `What every target trains: ${WORKLOAD_NAMES.map((w) => `${w} (${WORKLOADS[w].summary})`).join('; ')}; or all (the thorough audit). Repeatable.`,
+    multiple: true,
+    options: [...WORKLOAD_NAMES, 'all'],
+    default: ['mlp'],
+  }),
   data: Flags.string({description: 'Train on this CSV instead of the synthetic data (needs --label).', dependsOn: ['label']}),
   label: Flags.string({description: 'The CSV column to predict.'}),
   'store-steps': Flags.string({
@@ -67,3 +78,6 @@ export function parseStoreSteps(text: string): number[] | null {
 export function timestamp(): string {
   return new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-')
 }
+
+/** --workload values in the order given, `all` expanded, each once (oclif already rejected unknown names). */
+export const parseWorkloads = (values: string[]): WorkloadName[] => expandWorkloads(values)

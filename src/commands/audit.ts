@@ -3,7 +3,7 @@ import path from 'node:path'
 import {auditRequest} from '../app/audit-request.js'
 import {targetOrder} from '../app/targets.js'
 import {ReproCommand} from '../cli/base.js'
-import {parseStoreSteps, targetFlags, timestamp, trainingFlags} from '../cli/flags.js'
+import {parseStoreSteps, parseWorkloads, targetFlags, timestamp, trainingFlags} from '../cli/flags.js'
 import type {AuditReport} from '../core/report.js'
 import {renderTerminal} from '../report/terminal.js'
 
@@ -69,6 +69,7 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
       refs: targetOrder(this.argv, flags),
       settings: flags,
       data: {csv: flags.data, label: flags.label, rows: flags.rows},
+      workloads: parseWorkloads(flags.workload),
       repeats: flags.repeats,
       seed: flags.seed,
       seeds: flags.seeds,

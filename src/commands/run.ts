@@ -3,7 +3,7 @@ import path from 'node:path'
 import {type RunResult, runOne} from '../app/single.js'
 import {targetOrder} from '../app/targets.js'
 import {ReproCommand} from '../cli/base.js'
-import {parseStoreSteps, targetFlags, timestamp, trainingFlags} from '../cli/flags.js'
+import {parseStoreSteps, parseWorkloads, targetFlags, timestamp, trainingFlags} from '../cli/flags.js'
 
 export default class Run extends ReproCommand {
   static override summary = 'Run the probe in one target and write a run directory.'
@@ -25,6 +25,7 @@ export default class Run extends ReproCommand {
       refs: targetOrder(this.argv, flags),
       settings: flags,
       data: {csv: flags.data, label: flags.label, rows: flags.rows},
+      workloads: parseWorkloads(flags.workload),
       seed: flags.seed,
       epochs: flags.epochs,
       storeSteps: parseStoreSteps(flags['store-steps']),

@@ -3,7 +3,7 @@
 
 import type {FingerprintRow} from './fingerprint-diff.js'
 import type {TraceComparison} from './trace-compare.js'
-import {DEFAULT_FP32_TOLERANCE, DEFAULT_FP64_TOLERANCE, type Fingerprint, type Knobs, type RunOutcome} from './types.js'
+import type {Fingerprint, Knobs, RunOutcome} from './types.js'
 
 export const REPORT_SCHEMA = 'repro.report/1'
 
@@ -14,6 +14,8 @@ export interface TargetError {
 }
 
 export interface RunRecord {
+  /** the built-in workload this run trained (absent in reports made before workloads: mlp) */
+  workload?: string
   repeat: number
   dir: string
   seconds: number
@@ -23,6 +25,10 @@ export interface RunRecord {
   epochs: RunOutcome['epochs']
   knobs_effective: RunOutcome['knobs_effective']
   timings: Record<string, number>
+  /** with deterministic=warn: the nondeterministic ops torch warned about in this run */
+  alerts?: RunOutcome['alerts']
+  /** the attention workload: which attention path the target's torch took */
+  attention_path?: string | null
 }
 
 /** Per-step digests of a run's trace (src/artifacts/trace-digest.ts): enough to hold a run against a baseline. */
@@ -40,12 +46,17 @@ export interface TargetRecord {
   knobs_requested: Knobs
   identity: {reference: string; details: Record<string, string | number | boolean | null>} | null
   status: 'ok' | 'error'
+  /** the first failure (a target fails as a whole when its interpreter or image is unusable) */
   error: TargetError | null
+  /** with several workloads: each workload that failed in this target (the others still report) */
+  errors?: (TargetError & {workload: string})[]
   runs: RunRecord[]
   /** the environment fingerprint of the first run (what `repro check` diffs against a baseline) */
   fingerprint?: Fingerprint
-  /** digests of the first run's trace */
+  /** digests of the first run's trace (the first workload's) */
   trace_digest?: TraceDigest
+  /** with several workloads: each workload's first-run trace digests */
+  trace_digests?: Record<string, TraceDigest>
 }
 
 export interface DivergenceSummary {
@@ -59,6 +70,8 @@ export interface DivergenceSummary {
 }
 
 export interface PairRecord {
+  /** the workload both runs trained (absent in reports made before workloads: mlp) */
+  workload?: string
   role: 'repeat' | 'cross' | 'variant'
   a: {target: number; repeat: number; name: string}
   b: {target: number; repeat: number; name: string}
@@ -141,6 +154,15 @@ export interface Attribution {
   suspects: Suspect[]
 }
 
+/** One workload of an audit of several: its verdict and its attribution. */
+export interface WorkloadResult {
+  workload: string
+  /** what the workload's outcome is judged by */
+  outcome_metric: 'val_accuracy' | 'val_rmse'
+  verdict: Verdict
+  attribution?: Attribution
+}
+
 export interface AuditReport {
   schema: typeof REPORT_SCHEMA
   tool: {name: 'repro'; version: string}
@@ -157,11 +179,15 @@ export interface AuditReport {
     data_source: string
     data_sha256: string
     out_dir: string
+    /** the workloads audited (absent in reports made before workloads: mlp only) */
+    workloads?: string[]
   }
   targets: TargetRecord[]
   comparisons: PairRecord[]
-  /** present when the audit explained its drift (repro audit; absent for repro compare) */
+  /** present when the audit explained its drift (repro audit of one workload; absent for repro compare) */
   attribution?: Attribution
+  /** an audit of several workloads: each workload's own verdict and attribution */
+  by_workload?: WorkloadResult[]
   verdict: Verdict
 }
 
@@ -237,45 +263,4 @@ export function describeFirst(c: PairRecord): string {
   const fd = c.divergence.first_divergence
   if (!fd) return 'no entry'
   return `step ${fd.step}, ${fd.entry} (${fd.phase})`
-}
-
-/** Everything the report stage needs; the report object adds the schema, tolerances and verdict. */
-export interface ReportParts {
-  created: string
-  version: string
-  command: string
-  host: unknown
-  git: unknown
-  settings: Omit<AuditReport['settings'], 'tolerance'>
-  targets: TargetRecord[]
-  comparisons: PairRecord[]
-  attribution?: Attribution
-}
-
-/** The report stage: the envelope around the stages' results, and the verdict. */
-export function assembleAuditReport(parts: ReportParts): AuditReport {
-  const report: AuditReport = {
-    schema: REPORT_SCHEMA,
-    tool: {name: 'repro', version: parts.version},
-    created: parts.created,
-    command: parts.command,
-    host: parts.host,
-    git: parts.git,
-    settings: {
-      repeats: parts.settings.repeats,
-      seed: parts.settings.seed,
-      seeds: parts.settings.seeds,
-      tolerance: {fp32: DEFAULT_FP32_TOLERANCE, fp64: DEFAULT_FP64_TOLERANCE},
-      epochs: parts.settings.epochs,
-      data_source: parts.settings.data_source,
-      data_sha256: parts.settings.data_sha256,
-      out_dir: parts.settings.out_dir,
-    },
-    targets: parts.targets,
-    comparisons: parts.comparisons,
-    attribution: parts.attribution,
-    verdict: decideVerdict(parts.targets, parts.comparisons, parts.attribution),
-  }
-  if (parts.attribution === undefined) delete report.attribution
-  return report
 }

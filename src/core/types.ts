@@ -58,20 +58,36 @@ export interface EpochOutcome {
   train_loss: number | null
   val_loss: number | null
   val_accuracy: number | null
+  /** the lstm's outcome (√ of the validation MSE); absent or null for the others */
+  val_rmse?: number | null
   seconds: number
   last_step: number
+}
+
+/** A warning torch raised for a nondeterministic op (deterministic=warn), deduplicated. */
+export interface NondeterministicAlert {
+  message: string
+  count: number
 }
 
 export interface RunOutcome {
   status: 'ok' | 'error'
   error: {type: string; message: string} | null
+  /** the built-in workload the run trained (mlp for runs made before workloads); null for a user's script */
+  workload: string | null
+  /** the final/epochs field that states the outcome */
+  outcome_metric: 'val_accuracy' | 'val_rmse' | null
   knobs_effective: Record<string, unknown>
   steps: number
   /** leaf module name → class name (Linear, BatchNorm1d, Embedding, …) */
   module_types: Record<string, string>
   epochs: EpochOutcome[]
-  final: {val_accuracy: number | null; val_loss: number | null; train_loss: number | null}
+  final: {val_accuracy: number | null; val_loss: number | null; train_loss: number | null; val_rmse?: number | null}
   timings: Record<string, number>
+  /** with deterministic=warn: the nondeterministic ops torch warned about */
+  alerts: NondeterministicAlert[]
+  /** the attention workload: 'sdpa' or 'explicit' */
+  attention_path: string | null
 }
 
 /** The fingerprint is a nested JSON object (docs/artifacts.md); diffed generically by path. */

@@ -97,3 +97,10 @@ export function generateWorkloadData(
       return generateTokens({...data.spec, seed, rows})
   }
 }
+
+/** Workload names in the order given, `all` expanded, each once (unknown names are the caller's to reject). */
+export function expandWorkloads(values: readonly string[]): WorkloadName[] {
+  const out: WorkloadName[] = []
+  for (const v of values) for (const w of v === 'all' ? WORKLOAD_NAMES : isWorkloadName(v) ? [v] : []) if (!out.includes(w)) out.push(w)
+  return out
+}

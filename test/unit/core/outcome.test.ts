@@ -8,6 +8,10 @@ function outcome(acc: number, loss = 0.52): RunOutcome {
   return {
     status: 'ok',
     error: null,
+    workload: 'mlp',
+    outcome_metric: 'val_accuracy',
+    alerts: [],
+    attention_path: null,
     knobs_effective: {device: 'cpu'},
     steps: 52,
     module_types: {},
