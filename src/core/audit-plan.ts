@@ -9,7 +9,10 @@ export interface PlannedRun {
   label: string
   /** run directory name inside the audit's output directory */
   dir: string
-  /** run-cache tag: repeats of one config are cached apart */
+  /**
+   * run-cache tag: repeats of one config are cached apart, and so are targets — the same
+   * interpreter given twice must run twice, not serve the second target the first one's runs
+   */
   cacheTag: string
 }
 
@@ -20,14 +23,14 @@ export function planRuns(target: number, repeats: number, seed: number, seeds: n
       seed,
       label: `repeat ${k + 1}/${repeats}`,
       dir: `t${target}-r${k + 1}`,
-      cacheTag: `r${k + 1}`,
+      cacheTag: `t${target}-r${k + 1}`,
     })),
     ...Array.from({length: seeds - 1}, (_, k) => ({
       repeat: 0,
       seed: seed + k + 1,
       label: `seed ${seed + k + 1} (${k + 2}/${seeds})`,
       dir: `t${target}-s${seed + k + 1}`,
-      cacheTag: 'seed',
+      cacheTag: `t${target}-seed`,
     })),
   ]
 }

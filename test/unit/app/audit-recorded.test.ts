@@ -5,10 +5,12 @@
 // (REPRO_UPDATE_GOLDEN=1 rewrites them).
 import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
-import {existsSync, mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import {runAudit} from '../../../src/app/audit.js'
 import type {AuditTargetSpec} from '../../../src/app/audit-types.js'
+import {RunCache} from '../../../src/app/cache.js'
 import {silentProgress} from '../../../src/app/progress.js'
 import {DEFAULT_SYNTHETIC, generateSynthetic} from '../../../src/core/data.js'
 import type {AuditReport} from '../../../src/core/report.js'
@@ -26,7 +28,7 @@ const CASES: Record<string, Case> = {
   'python-threads': {repeats: 2, seeds: 1, storeSteps: []},
 }
 
-async function replay(name: string, c: Case): Promise<{report: AuditReport; recorded: AuditReport}> {
+async function replay(name: string, c: Case, cache: RunCache | null = null): Promise<{report: AuditReport; recorded: AuditReport}> {
   const dir = path.join(ROOT, 'fixtures', 'runs', name)
   const recorded = JSON.parse(readFileSync(path.join(dir, 'recorded-report.json'), 'utf8')) as AuditReport
   const targets: AuditTargetSpec[] = []
@@ -45,7 +47,7 @@ async function replay(name: string, c: Case): Promise<{report: AuditReport; reco
     explainBudget: 8,
     storeSteps: c.storeSteps,
     jobs: 1,
-    cache: null,
+    cache,
     epochs: 1,
     workloads: ['mlp'],
     data: {mlp: generateSynthetic({...DEFAULT_SYNTHETIC, rows: 512})},
@@ -116,6 +118,24 @@ describe('runAudit on recorded runs (no torch, no engine)', () => {
     assert.ok(cross.divergence.worst.length > 0 && cross.divergence.worst.every((w) => w.step === 0))
     assert.equal(report.attribution!.suspects[0]!.name, 'threads')
     assert.equal(report.attribution!.suspects[0]!.confidence, 'high')
+  })
+
+  test('the run cache never serves one target (or a counterfactual rerun) another target’s runs', async () => {
+    // Both targets are the same interpreter, so their cache identities are equal; only the
+    // target's number keeps the second target and the rerun with #1's knobs real runs.
+    const cache = new RunCache(mkdtempSync(path.join(os.tmpdir(), 'repro-cache-')))
+    const {report} = await replay('python-threads', CASES['python-threads']!, cache)
+    for (const t of report.targets)
+      assert.ok(
+        t.runs.every((r) => r.cached === false),
+        `${t.name} ran, not served from the cache`,
+      )
+    assert.equal(report.attribution!.experiments[0]!.outcome, 'disappears')
+    const again = await replay('python-threads', CASES['python-threads']!, cache)
+    assert.ok(
+      again.report.targets.every((t) => t.runs.every((r) => r.cached === true)),
+      'a second identical audit reuses every run',
+    )
   })
 
   test('a config with no recording is an error naming the target, never a guess', async () => {
