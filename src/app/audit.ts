@@ -7,6 +7,7 @@ import path from 'node:path'
 import {assembleAuditReport} from '../core/assemble.js'
 import {auditSeeds} from '../core/audit-plan.js'
 import {compareAll} from '../core/pairs.js'
+import {contrastWorkloads, type WorkloadContrast} from '../core/suspects.js'
 import type {AuditReport, PairRecord} from '../core/report.js'
 import {WORKLOADS, type WorkloadName} from '../core/workloads.js'
 import {encodeWorkloadData, type EncodedData} from '../artifacts/inputs.js'
@@ -32,6 +33,7 @@ export async function runAudit(opts: AuditOptions): Promise<AuditReport> {
   const many = opts.workloads.length > 1
   const comparisons: PairRecord[] = []
   const workloads: Parameters<typeof assembleAuditReport>[0]['workloads'] = []
+  const contrasts: WorkloadContrast[] = []
   for (const w of opts.workloads) {
     const c = collected.byWorkload.get(w)!
     const compared = compareAll(collected.records, c.runs)
@@ -46,7 +48,16 @@ export async function runAudit(opts: AuditOptions): Promise<AuditReport> {
       rerunner,
     })
     workloads.push({workload: w, outcome_metric: WORKLOADS[w].outcomeMetric, ...(attribution ? {attribution} : {})})
+    contrasts.push({
+      workload: w,
+      drifts: compared.cross.some(
+        ({record}) => !record.divergence.bitwise_identical && (record.noise === undefined || record.noise.beyond > 0),
+      ),
+      moduleTypes: [...new Set(Object.values([...c.runs.values()][0]?.[0]?.outcome.module_types ?? {}))],
+      ...(attribution ? {attribution} : {}),
+    })
   }
+  if (many) contrastWorkloads(contrasts)
   opts.progress.close()
   const first = data.get(opts.workloads[0]!)!
   return assembleAuditReport({

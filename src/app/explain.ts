@@ -16,6 +16,7 @@ import {
   seedStatistics,
   whereItStarts,
 } from '../core/attribute.js'
+import {unexercisedBy} from '../core/knobs.js'
 import type {ComparedPair, Comparisons} from '../core/pairs.js'
 import {TOLERANCE} from '../core/pairs.js'
 import {summarizeDivergence, type Attribution, type Experiment} from '../core/report.js'
@@ -41,7 +42,8 @@ export async function attribute(input: AttributeInput): Promise<Attribution | un
   const drifting = compared.cross.filter(
     ({record}) => !record.divergence.bitwise_identical && (record.noise === undefined || record.noise.beyond > 0),
   )
-  if (noise_floor.length === 0 && !seeds && drifting.length === 0) return undefined
+  const unexercised = unexercisedKnobs(compared.cross, collected)
+  if (noise_floor.length === 0 && !seeds && drifting.length === 0 && unexercised.length === 0) return undefined
 
   const experiments: Experiment[] = []
   let budget = input.budget
@@ -64,7 +66,21 @@ export async function attribute(input: AttributeInput): Promise<Attribution | un
     seeds,
     drift: drifting.length > 0,
   })
-  return {noise_floor, seeds, experiments, where, residual, suspects}
+  return {noise_floor, seeds, experiments, where, residual, suspects, ...(unexercised.length ? {unexercised} : {})}
+}
+
+/** Knobs that differ between targets but cannot matter to this workload on this device. */
+function unexercisedKnobs(cross: ComparedPair[], collected: Collected): NonNullable<Attribution['unexercised']> {
+  const out: NonNullable<Attribution['unexercised']> = []
+  for (const pair of cross) {
+    const a = first(collected, pair.record.a.target)
+    const b = first(collected, pair.record.b.target)
+    for (const d of runKnobDifferences(a, b)) {
+      const note = unexercisedBy(d.name, a.outcome.workload ?? 'mlp', String(b.outcome.knobs_effective['device'] ?? 'cpu'))
+      if (note && !out.some((u) => u.name === d.name)) out.push({name: d.name, a: String(d.a), b: String(d.b), note})
+    }
+  }
+  return out
 }
 
 function first(collected: Collected, target: number): RunArtifacts {
@@ -103,7 +119,10 @@ async function counterfactuals(input: AttributeInput, pair: ComparedPair, budget
   const target = collected.records.find((r) => r.index === pair.record.b.target)!
   const knobs = collected.configs.get(target.index)!.knobs
   let spent = 0
-  for (const trial of plannedTrials(runKnobDifferences(a, b))) {
+  // a knob this workload or device does not exercise cannot explain anything: no rerun for it
+  const device = String(b.outcome.knobs_effective['device'] ?? 'cpu')
+  const exercised = runKnobDifferences(a, b).filter((d) => !unexercisedBy(d.name, b.outcome.workload ?? 'mlp', device))
+  for (const trial of plannedTrials(exercised)) {
     if (spent >= budget) break
     spent++
     const id = `e${experiments.length + 1}`

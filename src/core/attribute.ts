@@ -117,6 +117,7 @@ export function whereItStarts(
 export function seedVariance(
   seeds: number[],
   perTarget: {target: number; name: string; accuracies: number[]; losses: number[]}[],
+  metric: 'val_accuracy' | 'val_rmse' = 'val_accuracy',
 ): SeedVariance {
   const stats = perTarget.map((t) => {
     const acc = summarize(t.accuracies)
@@ -129,23 +130,26 @@ export function seedVariance(
     }
   })
   const [first, ...rest] = perTarget
+  // accuracy differences in percentage points; an RMSE in the data's own units
+  const what = metric === 'val_rmse' ? 'RMSE' : 'accuracy'
+  const fmt = (x: number) =>
+    metric === 'val_rmse' ? `${x >= 0 ? '+' : ''}${x.toPrecision(3)}` : `${x >= 0 ? '+' : ''}${(100 * x).toFixed(2)} pp`
   const differences = first
     ? rest.map((t) => {
         const w = welch(first.accuracies, t.accuracies)
-        const pp = (x: number) => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(2)} pp`
         let sentence: string
-        if (w.diff === null) sentence = 'not enough runs to compare accuracy'
-        else if (!w.ci95) sentence = `accuracy differs by ${pp(w.diff)}; more seeds are needed for an interval`
+        if (w.diff === null) sentence = `not enough runs to compare ${what}`
+        else if (!w.ci95) sentence = `${what} differs by ${fmt(w.diff)}; more seeds are needed for an interval`
         else {
-          const ci = `95 % CI ${pp(w.ci95[0])} … ${pp(w.ci95[1])}, ${t.accuracies.length} vs ${first.accuracies.length} seeds`
+          const ci = `95 % CI ${fmt(w.ci95[0])} … ${fmt(w.ci95[1])}, ${t.accuracies.length} vs ${first.accuracies.length} seeds`
           sentence = w.significant
-            ? `accuracy differs by ${pp(w.diff)} (${ci}): bigger than the seed-to-seed spread`
-            : `accuracy differs by ${pp(w.diff)} (${ci}): within seed-to-seed variance`
+            ? `${what} differs by ${fmt(w.diff)} (${ci}): bigger than the seed-to-seed spread`
+            : `${what} differs by ${fmt(w.diff)} (${ci}): within seed-to-seed variance`
         }
         return {a: first.target, b: t.target, diff: w.diff, ci95: w.ci95, significant: w.significant, sentence}
       })
     : []
-  return {seeds, per_target: stats, differences}
+  return metric === 'val_rmse' ? {seeds, metric, per_target: stats, differences} : {seeds, per_target: stats, differences}
 }
 
 export {rankSuspects, type RankInput} from './suspects.js'
@@ -227,7 +231,8 @@ export function seedStatistics(
   seeds: number[],
 ): SeedVariance | null {
   if (seeds.length <= 1) return null
-  const finite = (xs: (number | null)[]) => xs.filter((x): x is number => x !== null)
+  const finite = (xs: (number | null | undefined)[]) => xs.filter((x): x is number => x !== null && x !== undefined)
+  const metric = [...runs.values()][0]?.[0]?.outcome.outcome_metric === 'val_rmse' ? 'val_rmse' : 'val_accuracy'
   const perTarget = records
     .filter((r) => runs.has(r.index))
     .map((r) => {
@@ -235,11 +240,11 @@ export function seedStatistics(
       return {
         target: r.index,
         name: r.name,
-        accuracies: finite(outcomes.map((o) => o.final.val_accuracy)),
+        accuracies: finite(outcomes.map((o) => (metric === 'val_rmse' ? o.final.val_rmse : o.final.val_accuracy))),
         losses: finite(outcomes.map((o) => o.final.val_loss)),
       }
     })
-  return seedVariance(seeds, perTarget)
+  return seedVariance(seeds, perTarget, metric)
 }
 
 /**

@@ -30,14 +30,14 @@ export function knobsMarkdown(): string {
     'reruns one target with the other’s value (a counterfactual rerun) to see whether the drift',
     'disappears.',
     '',
-    '| knob | values | default | what | alignable | matters on | fingerprint |',
-    '|---|---|---|---|---|---|---|',
+    '| knob | values | default | what | alignable | matters on | workloads | fingerprint |',
+    '|---|---|---|---|---|---|---|---|',
   ]
   for (const k of KNOBS) {
     const def = k.default === null ? 'the build’s own' : `\`${String(k.default)}\``
     const fp = k.fingerprint.length ? k.fingerprint.map((p) => `\`${p}\``).join(', ') : '—'
     out.push(
-      `| \`${k.name}\` | ${cell(k.values)} | ${def} | ${cell(k.summary)} | ${k.alignable ? 'yes' : 'no'} | ${k.device === 'cuda' ? 'CUDA' : 'any device'} | ${fp} |`,
+      `| \`${k.name}\` | ${cell(k.values)} | ${def} | ${cell(k.summary)} | ${k.alignable ? 'yes' : 'no'} | ${k.device === 'cuda' ? 'CUDA' : 'any device'} | ${k.workloads === 'all' ? 'all' : k.workloads.join(', ')} | ${fp} |`,
     )
   }
   out.push(

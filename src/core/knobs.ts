@@ -94,7 +94,7 @@ export const KNOBS: readonly KnobSpec[] = [
     fingerprint: ['flags.cudnn_benchmark'],
     family: 'cudnn',
     alignable: true,
-    workloads: 'all',
+    workloads: ['cnn', 'lstm'],
     device: 'cuda',
   },
   {
@@ -118,7 +118,7 @@ export const KNOBS: readonly KnobSpec[] = [
     fingerprint: ['flags.cudnn_allow_tf32'],
     family: 'precision',
     alignable: true,
-    workloads: 'all',
+    workloads: ['cnn'],
     device: 'cuda',
   },
   {
@@ -288,4 +288,17 @@ export function knobSuffix(knobs: Knobs): string {
   }
   for (const [k, v] of Object.entries(knobs.env)) parts.push(`env.${k}=${v}`)
   return parts.length ? ` [${parts.join(', ')}]` : ''
+}
+
+/**
+ * Why a differing knob cannot matter to this run, or null when it can: the workload has no layer
+ * it acts on (cudnn.benchmark with only the MLP), or it acts on CUDA only and the run is on the CPU.
+ */
+export function unexercisedBy(name: string, workload: string, device: string): string | null {
+  const spec = knobSpec(name)
+  if (!spec) return null
+  if (spec.workloads !== 'all' && !spec.workloads.includes(workload))
+    return `not exercised by ${workload} (it acts on ${spec.workloads.join(' and ')})`
+  if (spec.device === 'cuda' && !device.startsWith('cuda')) return `not exercised on ${device} (it acts on CUDA only)`
+  return null
 }

@@ -13,7 +13,7 @@ export interface KnownChange {
    * A more specific case of another entry (by id), used instead of it when the divergence
    * starts where this change acts and the versions cross the change (regexes on a → b).
    */
-  refines?: {id: string; phase?: string; step?: number; from?: string; to?: string}
+  refines?: {id: string; phase?: string; step?: number; from?: string; to?: string; module?: string}
 }
 
 const RANDOMNESS = 'https://docs.pytorch.org/docs/stable/notes/randomness.html'
@@ -107,6 +107,51 @@ export const KNOWN_CHANGES: KnownChange[] = [
   },
 ]
 
+/** Known facts about the layers of the canary workloads (conv, RNN, attention) and AMP. */
+KNOWN_CHANGES.push(
+  {
+    id: 'conv-algorithm-onednn',
+    paths: [],
+    refines: {id: 'onednn-version', module: 'Conv'},
+    text: 'oneDNN picks a convolution implementation (direct, GEMM-based, Winograd) and its blocking by shape, instruction set (AVX2, AVX-512, AMX) and version; each accumulates the products in a different order, so a new oneDNN, another CPU or an ISA cap (ONEDNN_MAX_CPU_ISA) changes convolution outputs and gradients in the last bits while a plain MLP stays identical.',
+    source: 'https://uxlfoundation.github.io/oneDNN/dev_guide_convolution.html',
+  },
+  {
+    id: 'conv-algorithm-cudnn',
+    paths: [],
+    refines: {id: 'cuda-libraries', module: 'Conv'},
+    text: 'cuDNN offers several convolution algorithms per shape (implicit GEMM, FFT, Winograd) and picks one by heuristics, or by timing them when cudnn.benchmark is on; a new cuDNN, another GPU or benchmarking changes the choice and with it the rounding of convolution outputs and gradients.',
+    source: 'https://docs.pytorch.org/docs/stable/notes/randomness.html#cuda-convolution-benchmarking',
+  },
+  {
+    id: 'cudnn-rnn',
+    paths: [],
+    refines: {id: 'cuda-libraries', module: 'LSTM|GRU|RNN'},
+    text: 'On CUDA, nn.LSTM runs through cuDNN’s RNN kernels; PyTorch documents known nondeterminism of RNN functions on some cuDNN and CUDA versions (deterministic only with CUBLAS_WORKSPACE_CONFIG=:16:8 or :4096:2 on CUDA ≥ 10.2), and the dropout between layers is drawn inside cuDNN.',
+    source: 'https://docs.pytorch.org/docs/stable/generated/torch.nn.LSTM.html',
+  },
+  {
+    id: 'sdpa-backends',
+    paths: [
+      'attention.sdpa_available',
+      'attention.flash_sdp_enabled',
+      'attention.mem_efficient_sdp_enabled',
+      'attention.math_sdp_enabled',
+      'attention.cudnn_sdp_enabled',
+      'attention',
+    ],
+    text: 'F.scaled_dot_product_attention (torch ≥ 2.0) dispatches to a flash, memory-efficient, cuDNN or math backend by device, dtype, shapes and which backends are enabled; the backends tile the softmax differently, the set and the defaults change between releases (the cuDNN backend arrived in 2.5), and torch < 2.0 has no SDPA at all, so an explicit softmax(qkᵀ/√d)v runs instead: two targets on different paths run different code.',
+    source: 'https://docs.pytorch.org/docs/stable/generated/torch.nn.functional.scaled_dot_product_attention.html',
+  },
+  {
+    id: 'amp-autocast',
+    knobs: ['amp'],
+    paths: ['knobs.amp'],
+    text: 'Under autocast, matmuls and convolutions run in float16 or bfloat16 (about 3 decimal digits for bfloat16), while softmax, reductions and losses stay in float32 — per an op list that changes between releases; a run with AMP on differs from fp32 from the first Linear layer on, and bfloat16 differs more than float16.',
+    source: 'https://docs.pytorch.org/docs/stable/amp.html#autocast-op-reference',
+  },
+)
+
 export function knownChange(id: string): KnownChange | null {
   return KNOWN_CHANGES.find((k) => k.id === id) ?? null
 }
@@ -122,7 +167,7 @@ export function explainPath(path: string): KnownChange | null {
 /** The entry refining `general` that fits where the divergence starts and the version change, if any. */
 export function refinedChange(
   general: KnownChange,
-  at: {phase: string | null; step: string | number | null; a: unknown; b: unknown},
+  at: {phase: string | null; step: string | number | null; a: unknown; b: unknown; module?: string | null},
 ): KnownChange | null {
   return (
     KNOWN_CHANGES.find((k) => {
@@ -130,6 +175,7 @@ export function refinedChange(
       if (!r || r.id !== general.id) return false
       if (r.phase !== undefined && r.phase !== at.phase) return false
       if (r.step !== undefined && String(r.step) !== String(at.step)) return false
+      if (r.module !== undefined && !new RegExp(r.module).test(at.module ?? '')) return false
       if (r.from !== undefined && !new RegExp(r.from).test(String(at.a))) return false
       return r.to === undefined || new RegExp(r.to).test(String(at.b))
     }) ?? null

@@ -51,6 +51,7 @@ export function comparePair(
       val_accuracy_b: accB,
       accuracy_delta: accA !== null && accB !== null ? accB - accA : null,
       val_loss_delta: lossA !== null && lossB !== null ? lossB - lossA : null,
+      ...rmse(a.outcome.final.val_rmse ?? null, b.outcome.final.val_rmse ?? null, a.outcome.outcome_metric === 'val_rmse'),
     },
     fingerprint_changes: changes,
     fingerprint_changed: changes.length,
@@ -83,4 +84,8 @@ export function compareAll(records: TargetRecord[], runs: ReadonlyMap<number, Ru
     out.cross.push(pair)
   }
   return out
+}
+
+function rmse(a: number | null, b: number | null, judged: boolean) {
+  return judged ? {val_rmse_a: a, val_rmse_b: b, rmse_delta: a !== null && b !== null ? b - a : null} : {}
 }

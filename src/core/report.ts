@@ -76,7 +76,16 @@ export interface PairRecord {
   a: {target: number; repeat: number; name: string}
   b: {target: number; repeat: number; name: string}
   divergence: DivergenceSummary
-  outcome: {val_accuracy_a: number | null; val_accuracy_b: number | null; accuracy_delta: number | null; val_loss_delta: number | null}
+  outcome: {
+    val_accuracy_a: number | null
+    val_accuracy_b: number | null
+    accuracy_delta: number | null
+    val_loss_delta: number | null
+    /** workloads judged by validation RMSE (lstm) */
+    val_rmse_a?: number | null
+    val_rmse_b?: number | null
+    rmse_delta?: number | null
+  }
   /** changed fingerprint rows only (unchanged rows are noise in a report) */
   fingerprint_changes: FingerprintRow[]
   fingerprint_changed: number
@@ -107,6 +116,8 @@ export interface NoiseFloor {
 /** Training with N seeds per target: is the accuracy difference bigger than seed-to-seed spread? */
 export interface SeedVariance {
   seeds: number[]
+  /** the outcome judged (absent: val_accuracy); `accuracy` below holds this metric's statistics */
+  metric?: 'val_accuracy' | 'val_rmse'
   per_target: {
     target: number
     name: string
@@ -152,6 +163,8 @@ export interface Attribution {
   /** where the divergence starts once every differing knob is aligned, when that moved it */
   residual?: {phase: string; module_type: string | null; step: string | number; entry: string} | null
   suspects: Suspect[]
+  /** knobs that differ between targets but that this workload (or this device) does not exercise */
+  unexercised?: {name: string; a: string; b: string; note: string}[]
 }
 
 /** One workload of an audit of several: its verdict and its attribution. */
@@ -244,10 +257,14 @@ export function decideVerdict(targets: TargetRecord[], comparisons: PairRecord[]
         ? `; the knob variant (${variant.b.name}) is bitwise identical too`
         : `; the knob variant (${variant.b.name}) diverges at ${describeFirst(variant)}${suspect}`
       : ''
+    const u = attribution?.unexercised ?? []
+    const unexercised = u.length
+      ? `; ${u.map((x) => x.name).join(', ')} ${u.length > 1 ? 'differ but are' : 'differs but is'} not exercised here`
+      : ''
     return {
       status: 'reproducible',
       exit_code: 0,
-      headline: `bitwise reproducible: ${counted.length} comparison(s), every trace entry identical${note}`,
+      headline: `bitwise reproducible: ${counted.length} comparison(s), every trace entry identical${note}${unexercised}`,
     }
   }
   const first = drifting[0]!

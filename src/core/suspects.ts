@@ -38,6 +38,9 @@ export const SCORE = {
  */
 export const LIBRARY_RELEVANCE: {module?: RegExp; phase?: string; libraries: string[]; bonus: number}[] = [
   {module: /Linear/, libraries: ['blas-library', 'onednn-version'], bonus: 20},
+  // convolutions: oneDNN on the CPU, cuDNN on the GPU; recurrent layers: cuDNN RNN on the GPU
+  {module: /Conv/, libraries: ['onednn-version', 'onednn-isa', 'cuda-libraries', 'cpu-capability'], bonus: 20},
+  {module: /LSTM|GRU|RNN/, libraries: ['cuda-libraries', 'framework-release'], bonus: 20},
   {module: /BatchNorm|LayerNorm/, libraries: ['framework-release', 'onednn-version'], bonus: 20},
   {module: /Embedding/, libraries: ['framework-release'], bonus: 20},
   {phase: 'update', libraries: ['framework-release'], bonus: 25},
@@ -134,13 +137,12 @@ export const SUSPECT_RULES: SuspectRule[] = [
           score: SCORE.seedVarianceCoversGap,
           s: {
             kind: 'seed-variance',
-            name: `accuracy #${d.a} vs #${d.b}`,
+            name: `${input.seeds?.metric === 'val_rmse' ? 'RMSE' : 'accuracy'} #${d.a} vs #${d.b}`,
             a: null,
             b: null,
             confidence: 'high',
             evidence: d.sentence,
-            explanation:
-              'The accuracy gap is no bigger than what changing only the seed produces, so it is not evidence that the environment changed the model.',
+            explanation: `The ${input.seeds?.metric === 'val_rmse' ? 'RMSE' : 'accuracy'} gap is no bigger than what changing only the seed produces, so it is not evidence that the environment changed the model.`,
             source: null,
           },
         })),
@@ -193,7 +195,42 @@ function librarySuspects(input: RankInput): Scored[] {
       confidence: i === 0 && (tested || libs.length === 1) ? 'medium' : 'low',
       evidence: `${residual}${at}; ${row.path} differs (${fmt(row.a)} → ${fmt(row.b)})`,
       // a known, more specific change of this kind that fits where it starts (e.g. Adam's update)
-      ...explained(refinedChange(kb, {phase: loc?.phase ?? null, step: loc?.step ?? null, a: row.a, b: row.b}) ?? kb),
+      ...explained(
+        refinedChange(kb, {phase: loc?.phase ?? null, step: loc?.step ?? null, a: row.a, b: row.b, module: loc?.module_type ?? null}) ?? kb,
+      ),
     },
   }))
+}
+
+/** One audited workload as the contrast rule sees it. */
+export interface WorkloadContrast {
+  workload: string
+  /** its comparisons drift beyond noise */
+  drifts: boolean
+  /** the module types its model runs (Conv2d, LSTM, Linear, …) */
+  moduleTypes: string[]
+  attribution?: {where: RankInput['where']; suspects: Suspect[]}
+}
+
+/**
+ * The contrast between workloads: when a workload diverges where a layer type starts that the
+ * workloads staying bitwise identical do not have, the libraries implementing that layer type
+ * become stronger suspects (low → medium), with that contrast as their evidence. Mutates the
+ * suspects of the drifting workloads.
+ */
+export function contrastWorkloads(workloads: WorkloadContrast[]): void {
+  const quiet = workloads.filter((w) => !w.drifts)
+  for (const w of workloads.filter((x) => x.drifts && x.attribution?.where?.module_type)) {
+    const where = w.attribution!.where!
+    const type = where.module_type!
+    const without = quiet.filter((q) => !q.moduleTypes.includes(type))
+    if (without.length === 0) continue
+    for (const s of w.attribution!.suspects) {
+      if (s.kind !== 'library') continue
+      const kb = explainPath(s.name)
+      if (!kb || libraryRelevance(kb.id, where) === 0) continue
+      if (s.confidence === 'low') s.confidence = 'medium'
+      s.evidence += `; only workloads with ${type} layers diverge (${without.map((q) => q.workload).join(', ')} ${without.length > 1 ? 'have' : 'has'} none and ${without.length > 1 ? 'stay' : 'stays'} bitwise identical), so ${type}'s kernels are implicated`
+    }
+  }
 }

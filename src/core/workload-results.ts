@@ -2,7 +2,15 @@
 // fail in one workload and run in the others), and one verdict sums them up across workloads
 // ("cnn and attention diverge; mlp and lstm bitwise identical"). Pure.
 
-import {type Attribution, decideVerdict, type PairRecord, type TargetRecord, type Verdict, type WorkloadResult} from './report.js'
+import {
+  type Attribution,
+  type AuditReport,
+  decideVerdict,
+  type PairRecord,
+  type TargetRecord,
+  type Verdict,
+  type WorkloadResult,
+} from './report.js'
 
 /** The workload of a run or pair; reports made before workloads only had the mlp. */
 export const workloadOf = (x: {workload?: string}): string => x.workload ?? 'mlp'
@@ -69,4 +77,18 @@ export function verdictAcrossWorkloads(results: WorkloadResult[], pairs: PairRec
   if (failed.length) return {status: 'error', exit_code: 2, headline}
   if (drifting.length) return {status: 'drift', exit_code: 1, headline}
   return {status: 'reproducible', exit_code: 0, headline}
+}
+
+/** The report as one workload of several saw it: its targets, comparisons, attribution and verdict. */
+export function workloadView(report: AuditReport, w: WorkloadResult): AuditReport {
+  const {by_workload: _all, ...rest} = report
+  const view: AuditReport = {
+    ...rest,
+    targets: targetsForWorkload(report.targets, w.workload),
+    comparisons: pairsForWorkload(report.comparisons, w.workload),
+    verdict: w.verdict,
+  }
+  if (w.attribution) view.attribution = w.attribution
+  else delete view.attribution
+  return view
 }

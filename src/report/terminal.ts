@@ -3,7 +3,8 @@
 // are listed once by number with their full names, tables give way column by column, prose
 // wraps, paths keep their end when cut; the full detail stays in the JSON and HTML reports.
 
-import {describeFirst, type AuditReport, type PairRecord} from '../core/report.js'
+import {type AuditReport, describeFirst, type PairRecord, type RunRecord} from '../core/report.js'
+import {workloadView} from '../core/workload-results.js'
 import {DEFAULT_WIDTH, fitTable, shortenMiddle, wrapText} from './layout.js'
 import {formatNumber, formatSigned, safeText} from './text.js'
 
@@ -15,21 +16,45 @@ export interface TerminalOptions {
 
 export function renderTerminal(report: AuditReport, opts: TerminalOptions = {}): string {
   const width = opts.width ?? DEFAULT_WIDTH
-  const mark = report.verdict.status === 'reproducible' ? '✔' : report.verdict.status === 'drift' ? '✘' : '!'
-  const out: string[] = [wrapText(`${mark} ${safeText(report.verdict.headline, 600)}`, width, '  '), '']
+  const out: string[] = [wrapText(`${mark(report.verdict.status)} ${safeText(report.verdict.headline, 600)}`, width, '  '), '']
   out.push(...targetsSection(report, width))
-  out.push(...comparisonsSection(report, width))
-  out.push(...fingerprintSection(report, width, opts.maxFingerprintRows ?? 25))
-  out.push(...largestSection(report, width))
-  if (report.attribution) out.push(...attributionSection(report, width))
+  if (report.by_workload) out.push(...workloadsSections(report, width, opts.maxFingerprintRows ?? 25))
+  else out.push(...workloadSections(report, width, opts.maxFingerprintRows ?? 25))
   const failed = report.targets.filter((t) => t.error)
   if (failed.length > 0) {
     out.push('Errors')
-    for (const t of failed) out.push(wrapText(`  ${safeText(t.error!.line, 600)}`, width, '    '))
+    for (const t of failed)
+      for (const line of t.errors?.map((e) => e.line) ?? [t.error!.line]) out.push(wrapText(`  ${safeText(line, 600)}`, width, '    '))
     out.push('')
   }
   out.push(`Artifacts: ${shortenMiddle(safeText(report.settings.out_dir, 600), width - 'Artifacts: '.length)}`)
   return `${out.join('\n')}\n`
+}
+
+const mark = (status: AuditReport['verdict']['status']) => (status === 'reproducible' ? '✔' : status === 'drift' ? '✘' : '!')
+
+/** Everything one workload's comparisons say (the whole report, when it audited one workload). */
+function workloadSections(report: AuditReport, width: number, maxFingerprintRows: number, withFingerprint = true): string[] {
+  const out = [...comparisonsSection(report, width)]
+  if (withFingerprint) out.push(...fingerprintSection(report, width, maxFingerprintRows))
+  out.push(...largestSection(report, width))
+  if (report.attribution) out.push(...attributionSection(report, width))
+  return out
+}
+
+/**
+ * An audit of several workloads: the environment's fingerprint differences once, then each
+ * workload under its own verdict; a workload bitwise identical everywhere is one line.
+ */
+function workloadsSections(report: AuditReport, width: number, maxFingerprintRows: number): string[] {
+  const out = fingerprintSection(report, width, maxFingerprintRows, true)
+  for (const w of report.by_workload!) {
+    const view = workloadView(report, w)
+    out.push(wrapText(`${mark(w.verdict.status)} ${w.workload}: ${safeText(w.verdict.headline, 600)}`, width, '  '))
+    const quiet = w.verdict.status === 'reproducible' && w.verdict.headline.startsWith('bitwise') && !w.attribution?.seeds
+    out.push(...(quiet ? [''] : ['', ...workloadSections(view, width, maxFingerprintRows, false)]))
+  }
+  return out
 }
 
 /** Targets by number, names in full (wrapped): the tables below refer to them as #N. */
@@ -39,19 +64,37 @@ function targetsSection(report: AuditReport, width: number): string[] {
     const role = t.role === 'variant' ? ' (variant)' : ''
     out.push(wrapText(`  ${safeText(t.name, 600)}${role}`, width, '      '))
   }
-  const rows = [['#', 'status', 'val accuracy', 'val loss', 'seconds']]
+  const workloads = report.by_workload?.map((w) => ({workload: w.workload, metric: w.outcome_metric})) ?? [
+    {workload: null, metric: singleMetric(report)},
+  ]
+  const many = workloads.length > 1
+  const metricName = (m: string) => (m === 'val_rmse' ? 'val RMSE' : 'val accuracy')
+  const rows = [
+    [...(many ? ['#', 'workload'] : ['#']), 'status', many ? 'outcome' : metricName(workloads[0]!.metric), 'val loss', 'seconds'],
+  ]
   for (const t of report.targets) {
-    const runs = (f: (r: (typeof t.runs)[number]) => string) => t.runs.map(f).join(' / ') || '—'
-    rows.push([
-      `#${t.index}`,
-      t.status === 'ok' ? `ok × ${t.runs.length}` : 'error',
-      runs((r) => formatNumber(r.final.val_accuracy)),
-      runs((r) => formatNumber(r.final.val_loss)),
-      runs((r) => r.seconds.toFixed(1)),
-    ])
+    for (const {workload, metric} of workloads) {
+      const runs = t.runs.filter((r) => workload === null || (r.workload ?? 'mlp') === workload)
+      const each = (f: (r: RunRecord) => string) => runs.map(f).join(' / ') || '—'
+      const failed =
+        workload === null ? t.status !== 'ok' : Boolean(t.errors?.some((e) => e.workload === workload)) || (t.status !== 'ok' && !t.errors)
+      const outcome = each((r) => formatNumber(metric === 'val_rmse' ? (r.final.val_rmse ?? null) : r.final.val_accuracy))
+      rows.push([
+        ...(many ? [`#${t.index}`, workload!] : [`#${t.index}`]),
+        failed ? 'error' : `ok × ${runs.length}`,
+        many ? `${metric === 'val_rmse' ? 'rmse' : 'acc'} ${outcome}` : outcome,
+        each((r) => formatNumber(r.final.val_loss)),
+        each((r) => r.seconds.toFixed(1)),
+      ])
+    }
   }
   out.push(fitTable(rows, width))
   return out
+}
+
+/** The outcome a one-workload report is judged by (reports made before workloads: accuracy). */
+function singleMetric(report: AuditReport): 'val_accuracy' | 'val_rmse' {
+  return report.targets.some((t) => t.runs.some((r) => r.workload === 'lstm')) ? 'val_rmse' : 'val_accuracy'
 }
 
 /** `#2 r1`: a run by target number and repeat (the full names are in the Targets list). */
@@ -59,17 +102,28 @@ const ref = (r: PairRecord['a']) => `#${r.target} r${r.repeat}`
 
 function comparisonsSection(report: AuditReport, width: number): string[] {
   if (report.comparisons.length === 0) return []
-  const rows = [['kind', 'a', 'b', 'result', 'first divergence', 'Δ accuracy']]
+  const rmse = report.comparisons.some((c) => c.outcome.rmse_delta !== undefined)
+  const rows = [['kind', 'a', 'b', 'result', 'first divergence', rmse ? 'Δ RMSE' : 'Δ accuracy']]
   for (const c of report.comparisons) {
     const first = c.divergence.bitwise_identical ? '—' : safeText(describeFirst(c), 200)
-    rows.push([c.role, ref(c.a), ref(c.b), result(c), first, formatSigned(c.outcome.accuracy_delta)])
+    rows.push([
+      c.role,
+      ref(c.a),
+      ref(c.b),
+      result(c),
+      first,
+      formatSigned(rmse ? (c.outcome.rmse_delta ?? null) : c.outcome.accuracy_delta),
+    ])
   }
   return ['Comparisons', fitTable(rows, width)]
 }
 
-function fingerprintSection(report: AuditReport, width: number, max: number): string[] {
+function fingerprintSection(report: AuditReport, width: number, max: number, once = false): string[] {
   const out: string[] = []
-  for (const c of report.comparisons.filter((p) => p.role !== 'repeat' && p.fingerprint_changed > 0)) {
+  const pairs = report.comparisons.filter((p) => p.role !== 'repeat' && p.fingerprint_changed > 0)
+  // several workloads compare the same two environments: their fingerprint differences once
+  const shown = once ? pairs.filter((p, i) => pairs.findIndex((q) => q.a.target === p.a.target && q.b.target === p.b.target) === i) : pairs
+  for (const c of shown) {
     out.push(`Fingerprint differences: ${ref(c.a)} → ${ref(c.b)} (${c.fingerprint_changed} changed)`)
     const rows = [['group', 'field', 'a', 'b']]
     for (const r of c.fingerprint_changes.slice(0, max)) rows.push([r.group, safeText(r.path, 200), safeText(r.a, 300), safeText(r.b, 300)])
@@ -107,7 +161,7 @@ function attributionSection(report: AuditReport, width: number): string[] {
     out.push('Noise floor (repeats inside each target)', fitTable(rows, width))
   }
   if (at.seeds) {
-    const rows = [['target', 'accuracy mean ± sd', 'val loss mean ± sd']]
+    const rows = [['target', `${at.seeds.metric === 'val_rmse' ? 'RMSE' : 'accuracy'} mean ± sd`, 'val loss mean ± sd']]
     const ms = (m: {mean: number | null; sd: number | null}) => `${formatNumber(m.mean)} ± ${formatNumber(m.sd)}`
     for (const t of at.seeds.per_target) rows.push([`#${t.target}`, ms(t.accuracy), ms(t.loss)])
     out.push(`Seed variance (seeds ${at.seeds.seeds.join(', ')})`, fitTable(rows, width))
@@ -127,6 +181,12 @@ function attributionSection(report: AuditReport, width: number): string[] {
   }
   out.push(...whereLines(at, width))
   out.push(...suspectsSection(at, width))
+  if (at.unexercised?.length) {
+    out.push('Differs, not exercised')
+    for (const u of at.unexercised)
+      out.push(wrapText(`  ${safeText(u.name, 80)}: ${safeText(u.a, 60)} → ${safeText(u.b, 60)}, ${safeText(u.note, 200)}`, width, '    '))
+    out.push('')
+  }
   return out
 }
 
