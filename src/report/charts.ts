@@ -3,7 +3,7 @@
 // its gradient/clip ids globally; they are renumbered per chart so output is deterministic.
 
 import type {TopLevelSpec} from 'vega-lite'
-import type {AuditReport, PairRecord} from '../core/report.js'
+import type {AuditReport, PairRecord, RunRecord} from '../core/report.js'
 import {cleanText} from './escape.js'
 
 export interface ChartSpec {
@@ -180,13 +180,14 @@ function accuracyDomain(values: number[]): [number, number] {
   return [Math.max(0, lo - pad), Math.min(1, hi + pad)]
 }
 
-/** (b) Validation accuracy per target, one dot per repeat; mean ± sd over seeds when present. */
-export function accuracySpec(report: AuditReport): ChartSpec | null {
+/** (b) The outcome per target (validation accuracy; RMSE for the lstm), one dot per repeat; mean ± sd over seeds when present. */
+export function accuracySpec(report: AuditReport, metric: 'val_accuracy' | 'val_rmse' = 'val_accuracy'): ChartSpec | null {
   const names = new Map(report.targets.map((t) => [t.index, label(t.name)]))
+  const value = (r: RunRecord) => (metric === 'val_rmse' ? (r.final.val_rmse ?? null) : r.final.val_accuracy)
   const points = report.targets.flatMap((t) =>
     t.runs
-      .filter((r) => typeof r.final.val_accuracy === 'number' && Number.isFinite(r.final.val_accuracy))
-      .map((r) => ({target: names.get(t.index)!, repeat: `repeat ${r.repeat}`, accuracy: r.final.val_accuracy as number})),
+      .filter((r) => typeof value(r) === 'number' && Number.isFinite(value(r)))
+      .map((r) => ({target: names.get(t.index)!, repeat: `repeat ${r.repeat}`, accuracy: value(r) as number})),
   )
   const seeds = (report.attribution?.seeds?.per_target ?? [])
     .filter((p) => p.accuracy.mean !== null && Number.isFinite(p.accuracy.mean) && names.has(p.target))
@@ -197,12 +198,15 @@ export function accuracySpec(report: AuditReport): ChartSpec | null {
     })
   if (points.length === 0 && seeds.length === 0) return null
   const order = [...names.values()].filter((n) => points.some((p) => p.target === n) || seeds.some((s) => s.target === n))
-  const domain = accuracyDomain([...points.map((p) => p.accuracy), ...seeds.flatMap((s) => [s.lo, s.hi])])
+  const all = [...points.map((p) => p.accuracy), ...seeds.flatMap((s) => [s.lo, s.hi])]
+  // accuracy lives in [0, 1]; an RMSE only starts at 0
+  const domain =
+    metric === 'val_rmse' ? ([Math.max(0, Math.min(...all) * 0.95), Math.max(...all) * 1.05] as [number, number]) : accuracyDomain(all)
   const y = {field: 'target', type: 'nominal', sort: order, scale: {domain: order}, title: null}
   const xEnc = {
     type: 'quantitative',
     scale: {domain, zero: false, nice: false},
-    title: 'validation accuracy',
+    title: metric === 'val_rmse' ? 'validation RMSE' : 'validation accuracy',
     axis: {format: '.3f', tickCount: 6},
   }
   const layer: Record<string, unknown>[] = []
@@ -239,7 +243,7 @@ export function accuracySpec(report: AuditReport): ChartSpec | null {
   } as unknown as TopLevelSpec
   return {
     id: 'accuracy',
-    title: 'Validation accuracy per target',
+    title: metric === 'val_rmse' ? 'Validation RMSE per target' : 'Validation accuracy per target',
     caption: `One dot per repeat (final epoch).${seeds.length > 0 ? ` Orange: mean ± sd over ${report.attribution?.seeds?.seeds.length ?? 0} seeds.` : ''} Identical values overlap.`,
     spec,
   }
@@ -286,14 +290,19 @@ export function lossSpec(report: AuditReport): ChartSpec | null {
   }
 }
 
-/** Every chart of the report, in page order. Pure. */
-export function chartSpecs(report: AuditReport): ChartSpec[] {
+/**
+ * Every chart of the report, in page order. Pure. For one workload of several, `workload`
+ * prefixes the ids and picks the outcome metric.
+ */
+export function chartSpecs(report: AuditReport, workload?: {name: string; metric: 'val_accuracy' | 'val_rmse'}): ChartSpec[] {
+  if (workload) return chartSpecs(report).map((c) => ({...c, id: `${workload.name}-${c.id}`, title: `${workload.name}: ${c.title}`}))
   const out: ChartSpec[] = []
   report.comparisons.forEach((c, i) => {
     if (!c.divergence.bitwise_identical && ((c.divergence.map ?? c.divergence.worst).length > 0 || c.divergence.first_divergence))
       out.push(divergenceSpec(report, c, i + 1))
   })
-  const acc = accuracySpec(report)
+  const metric = report.targets.some((t) => t.runs.some((r) => r.workload === 'lstm')) ? 'val_rmse' : 'val_accuracy'
+  const acc = accuracySpec(report, metric)
   if (acc) out.push(acc)
   const loss = lossSpec(report)
   if (loss) out.push(loss)
@@ -367,8 +376,11 @@ export async function renderSvg(spec: TopLevelSpec, idPrefix: string): Promise<s
   }
 }
 
-export async function renderCharts(report: AuditReport): Promise<RenderedChart[]> {
+export async function renderCharts(
+  report: AuditReport,
+  workload?: {name: string; metric: 'val_accuracy' | 'val_rmse'},
+): Promise<RenderedChart[]> {
   const out: RenderedChart[] = []
-  for (const c of chartSpecs(report)) out.push({id: c.id, title: c.title, caption: c.caption, svg: await renderSvg(c.spec, c.id)})
+  for (const c of chartSpecs(report, workload)) out.push({id: c.id, title: c.title, caption: c.caption, svg: await renderSvg(c.spec, c.id)})
   return out
 }

@@ -2,7 +2,8 @@
 // no external URLs, a CSP that forbids loading anything). Every untrusted string goes through
 // escapeHtml; attributes are always double-quoted. Deterministic: same report, same bytes.
 
-import {describeFirst, type AuditReport, type PairRecord, type TargetRecord} from '../core/report.js'
+import {describeFirst, type AuditReport, type PairRecord, type TargetRecord, type WorkloadResult} from '../core/report.js'
+import {workloadView} from '../core/workload-results.js'
 import type {FingerprintRow} from '../core/fingerprint-diff.js'
 import {renderCharts, type RenderedChart} from './charts.js'
 import {escapeHtml as h, safeHttpsUrl} from './escape.js'
@@ -109,7 +110,7 @@ function targetsSection(report: AuditReport): string {
     td(h(t.kind, 40), 'nowrap'),
     td(`<span class="mono">${h(identityLine(t) ?? '—', 400)}</span>`),
     td(statusPill(t)),
-    td(t.runs.map((r) => formatNumber(r.final.val_accuracy)).join(' / ') || '—', 'num'),
+    td(outcomes(report, t), 'num'),
     td(t.runs.map((r) => formatNumber(r.final.val_loss)).join(' / ') || '—', 'num'),
     td(t.runs.map((r) => (Number.isFinite(r.seconds) ? r.seconds.toFixed(1) : '—')).join(' / ') || '—', 'num'),
   ])
@@ -137,6 +138,20 @@ ${idDetails.length > 0 ? `<details><summary>Identity details</summary>\n${idDeta
 <pre><code>${h(report.command, 8000)}</code></pre>
 <dl>${settings.map(([k, v]) => `<dt>${k}</dt><dd class="mono">${h(v, 2000)}</dd>`).join('')}</dl>
 </section>`
+}
+
+/** Validation accuracy per repeat; with several workloads, each workload's outcome by name (RMSE for the lstm). */
+function outcomes(report: AuditReport, t: TargetRecord): string {
+  if (!report.by_workload) return t.runs.map((r) => formatNumber(r.final.val_accuracy)).join(' / ') || '—'
+  return report.by_workload
+    .map((w) => {
+      const runs = t.runs.filter((r) => (r.workload ?? 'mlp') === w.workload)
+      const v = runs
+        .map((r) => formatNumber(w.outcome_metric === 'val_rmse' ? (r.final.val_rmse ?? null) : r.final.val_accuracy))
+        .join(' / ')
+      return `${h(w.workload, 40)}${w.outcome_metric === 'val_rmse' ? ' (RMSE)' : ''}: ${v || '—'}`
+    })
+    .join('<br>')
 }
 
 function resultPill(c: PairRecord): string {
@@ -327,15 +342,45 @@ function nav(report: AuditReport, charts: RenderedChart[]): string {
     ['targets', 'Targets'],
     ['comparisons', 'Comparisons'],
   ]
-  if (report.comparisons.some((c) => c.role !== 'repeat')) links.push(['fingerprint', 'Fingerprint'])
-  if (charts.length > 0 || report.comparisons.some((c) => c.divergence.worst.length > 0)) links.push(['charts', 'Charts'])
-  if (report.attribution) links.push(['suspects', 'Suspects'])
+  if (report.by_workload) {
+    links.length = 1
+    if (report.comparisons.some((c) => c.role !== 'repeat')) links.push(['fingerprint', 'Fingerprint'])
+    for (const w of report.by_workload) links.push([`workload-${w.workload}`, w.workload])
+  } else {
+    if (report.comparisons.some((c) => c.role !== 'repeat')) links.push(['fingerprint', 'Fingerprint'])
+    if (charts.length > 0 || report.comparisons.some((c) => c.divergence.worst.length > 0)) links.push(['charts', 'Charts'])
+    if (report.attribution) links.push(['suspects', 'Suspects'])
+  }
   if (report.targets.some((t) => t.error)) links.push(['errors', 'Errors'])
   return `<nav>${links.map(([id, text]) => `<a href="#${id}">${text}</a>`).join('')}</nav>`
 }
 
-/** The page from already-rendered charts (pure and synchronous). */
-export function renderHtmlWithCharts(report: AuditReport, charts: RenderedChart[]): string {
+/**
+ * One workload of several: its comparisons, charts and suspects under its own heading; the
+ * sections' ids are prefixed with the workload, so the page keeps unique anchors.
+ */
+function workloadSection(report: AuditReport, w: WorkloadResult, charts: RenderedChart[]): string {
+  const view = workloadView(report, w)
+  const scoped = (html: string) =>
+    html
+      .replace(/<section id="([a-z-]+)">/g, `<section id="${w.workload}-$1">`)
+      .replace(/<h2>/g, '<h3>')
+      .replace(/<\/h2>/g, '</h3>')
+  const kind = w.verdict.status === 'reproducible' ? 'ok' : w.verdict.status === 'drift' ? 'bad' : 'warn'
+  return [
+    `<section id="workload-${h(w.workload, 40)}"><h2>${h(w.workload, 40)} ${pill(w.verdict.status, kind)}</h2>`,
+    `<p>${h(w.verdict.headline, 2000)}</p>`,
+    scoped(comparisonsSection(view)),
+    scoped(chartsSection(view, charts)),
+    scoped(suspectsSection(view)),
+    '</section>',
+  ]
+    .filter((x) => x !== '')
+    .join('\n')
+}
+
+/** The page from already-rendered charts (pure and synchronous); with several workloads, `charts` is keyed by workload. */
+export function renderHtmlWithCharts(report: AuditReport, charts: RenderedChart[], byWorkload?: Map<string, RenderedChart[]>): string {
   const title = `${VERDICT_MARK[report.verdict.status]} repro: ${verdictTitle(report)}`
   return [
     '<!DOCTYPE html>',
@@ -353,10 +398,9 @@ export function renderHtmlWithCharts(report: AuditReport, charts: RenderedChart[
     nav(report, charts),
     '<main>',
     targetsSection(report),
-    comparisonsSection(report),
-    fingerprintSection(report),
-    chartsSection(report, charts),
-    suspectsSection(report),
+    ...(report.by_workload
+      ? [fingerprintSection(report), ...report.by_workload.map((w) => workloadSection(report, w, byWorkload?.get(w.workload) ?? []))]
+      : [comparisonsSection(report), fingerprintSection(report), chartsSection(report, charts), suspectsSection(report)]),
     errorsSection(report),
     '</main>',
     `<footer>Report written by repro ${h(report.tool.version, 40)} (${h(report.schema, 40)}). This file is self-contained: no scripts, no fonts, no network requests.</footer>`,
@@ -370,5 +414,9 @@ export function renderHtmlWithCharts(report: AuditReport, charts: RenderedChart[
 
 /** The self-contained HTML report. Async only because vega renders SVG asynchronously; no I/O. */
 export async function renderHtml(report: AuditReport): Promise<string> {
-  return renderHtmlWithCharts(report, await renderCharts(report))
+  if (!report.by_workload) return renderHtmlWithCharts(report, await renderCharts(report))
+  const byWorkload = new Map<string, RenderedChart[]>()
+  for (const w of report.by_workload)
+    byWorkload.set(w.workload, await renderCharts(workloadView(report, w), {name: w.workload, metric: w.outcome_metric}))
+  return renderHtmlWithCharts(report, [], byWorkload)
 }

@@ -101,7 +101,7 @@ function comparisonChecks(c: PairRecord): Check[] {
   // a knob variant informs but never fails the audit (decideVerdict): its failures are skips
   const fail: CheckStatus = c.role === 'variant' ? 'skipped' : 'failed'
   const info = c.role === 'variant' ? 'informational knob variant: ' : ''
-  const subject = `${c.a.name} vs ${c.b.name}`
+  const subject = `${c.workload ? `${c.workload}: ` : ''}${c.a.name} vs ${c.b.name}`
   const classname = c.role === 'variant' ? 'repro.variant' : 'repro.compare'
   const out: Check[] = []
   const d = c.divergence
@@ -189,7 +189,8 @@ function comparisonChecks(c: PairRecord): Check[] {
 export function reportChecks(report: AuditReport): CheckSuite[] {
   const suites: CheckSuite[] = [{name: 'targets', checks: report.targets.flatMap((t) => targetChecks(report, t))}]
   for (const c of report.comparisons)
-    if (c.role !== 'repeat') suites.push({name: `${c.a.name} vs ${c.b.name}`, checks: comparisonChecks(c)})
+    if (c.role !== 'repeat')
+      suites.push({name: `${c.workload ? `${c.workload}: ` : ''}${c.a.name} vs ${c.b.name}`, checks: comparisonChecks(c)})
   return suites
 }
 

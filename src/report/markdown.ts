@@ -3,6 +3,7 @@
 // Every untrusted string goes through escapeMarkdown (inline) or markdownFence (code).
 
 import {describeFirst, type AuditReport, type PairRecord, type TargetRecord} from '../core/report.js'
+import {workloadView} from '../core/workload-results.js'
 import type {FingerprintRow} from '../core/fingerprint-diff.js'
 import {escapeMarkdown as md, markdownFence, safeHttpsUrl} from './escape.js'
 import {formatNumber, formatSigned} from './text.js'
@@ -156,8 +157,10 @@ function suspectsSection(report: AuditReport): string | null {
 }
 
 function fingerprintSections(report: AuditReport): string[] {
-  return report.comparisons
-    .filter((c) => c.role !== 'repeat' && c.fingerprint_changed > 0)
+  const pairs = report.comparisons.filter((c) => c.role !== 'repeat' && c.fingerprint_changed > 0)
+  // several workloads compare the same two environments: their differences once per pair of targets
+  return pairs
+    .filter((c, i) => pairs.findIndex((q) => q.a.target === c.a.target && q.b.target === c.b.target) === i)
     .map((c) => {
       // changed rows first (a report keeps only changed rows, but older or foreign ones may not)
       const rows = [...c.fingerprint_changes].sort((x, y) => Number(y.changed) - Number(x.changed))
@@ -185,9 +188,11 @@ function worstSections(report: AuditReport): string[] {
 }
 
 function outcomeSection(report: AuditReport): string | null {
+  const many = Boolean(report.by_workload)
   const rows = report.targets.flatMap((t) =>
     t.runs.map((r) => [
       md(t.name, 200),
+      ...(many ? [md(r.workload ?? 'mlp', 40), formatNumber(r.final.val_rmse ?? null)] : []),
       String(r.repeat),
       formatNumber(r.final.val_accuracy),
       formatNumber(r.final.val_loss),
@@ -197,13 +202,28 @@ function outcomeSection(report: AuditReport): string | null {
     ]),
   )
   if (rows.length === 0) return null
-  return details('Outcome per run', table(['target', 'repeat', 'val accuracy', 'val loss', 'train loss', 'epochs', 'seconds'], rows))
+  const header = [
+    'target',
+    ...(many ? ['workload', 'val RMSE'] : []),
+    'repeat',
+    'val accuracy',
+    'val loss',
+    'train loss',
+    'epochs',
+    'seconds',
+  ]
+  return details('Outcome per run', table(header, rows))
 }
 
 function errorsSection(report: AuditReport): string | null {
   const failed = report.targets.filter((t) => t.error)
   if (failed.length === 0) return null
-  return `### Errors\n\n${failed.map((t) => `- **${md(t.name, 200)}**: ${md(t.error!.message, 1000)} — ${md(t.error!.hint, 500)}`).join('\n')}`
+  const lines = failed.flatMap((t) =>
+    (t.errors ?? [{workload: null, ...t.error!}]).map(
+      (e) => `- **${md(t.name, 200)}**${e.workload ? ` (${md(e.workload, 40)})` : ''}: ${md(e.message, 1000)} — ${md(e.hint, 500)}`,
+    ),
+  )
+  return `### Errors\n\n${lines.join('\n')}`
 }
 
 export function renderMarkdown(report: AuditReport): string {
@@ -214,12 +234,38 @@ export function renderMarkdown(report: AuditReport): string {
     `**exit ${v.exit_code}** (${v.status}) · ${counted} target(s) · ${report.comparisons.length} comparison(s) · repro ${md(report.tool.version, 40)} · ${md(report.created, 40)}`,
     targetsSection(report),
     `Rerun:\n\n${markdownFence(report.command.replace(/\n/g, ' '), 'sh')}`,
-    report.comparisons.length > 0 ? comparisonsSection(report) : null,
-    suspectsSection(report),
+    ...(report.by_workload
+      ? workloadSections(report)
+      : [report.comparisons.length > 0 ? comparisonsSection(report) : null, suspectsSection(report)]),
+    alertsSection(report),
     ...fingerprintSections(report),
-    ...worstSections(report),
+    ...(report.by_workload ? [] : worstSections(report)),
     outcomeSection(report),
     errorsSection(report),
   ]
   return `${parts.filter((p): p is string => p !== null).join('\n\n')}\n`
+}
+
+/** An audit of several workloads: each under its own heading and verdict. */
+function workloadSections(report: AuditReport): string[] {
+  return report.by_workload!.flatMap((w) => {
+    const view = workloadView(report, w)
+    const title = `### ${md(w.workload, 40)} — ${VERDICT_MARK[w.verdict.status]} ${md(w.verdict.headline, 600)}`
+    const quiet = w.verdict.status === 'reproducible' && w.verdict.headline.startsWith('bitwise') && !w.attribution?.seeds
+    if (quiet) return [title]
+    const suspects = suspectsSection(view)?.replace(/^### Suspects/, '#### Suspects') ?? null
+    const comparisons = comparisonsSection(view).replace(/^### /, '#### ')
+    return [title, comparisons, suspects, ...worstSections(view)].filter((x): x is string => x !== null)
+  })
+}
+
+/** With deterministic=warn: the nondeterministic ops torch warned about, per workload and target. */
+function alertsSection(report: AuditReport): string | null {
+  const rows = report.targets.flatMap((t) =>
+    t.runs
+      .filter((r) => r.repeat === 1)
+      .flatMap((r) => (r.alerts ?? []).map((a) => [md(t.name, 200), md(r.workload ?? 'mlp', 40), md(a.message, 500), String(a.count)])),
+  )
+  if (rows.length === 0) return null
+  return details(`Nondeterministic-op alerts (${rows.length})`, table(['target', 'workload', 'alert', 'count'], rows))
 }

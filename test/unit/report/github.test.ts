@@ -45,7 +45,12 @@ describe('stepSummary', () => {
       change: 'changed' as const,
     }))
     r.comparisons[2]!.fingerprint_changed = 60
-    for (let i = 0; i < 60; i++) r.comparisons.push(structuredClone(r.comparisons[2]!))
+    // 60 more targets compared against the first, each with those differences
+    for (let i = 0; i < 60; i++) {
+      const c = structuredClone(r.comparisons[2]!)
+      c.b = {...c.b, target: 100 + i}
+      r.comparisons.push(c)
+    }
     assert.ok(Buffer.byteLength(renderMarkdown(r)) > MAX_STEP_SUMMARY_BYTES)
     const s = stepSummary(r)
     assert.ok(Buffer.byteLength(s) <= MAX_STEP_SUMMARY_BYTES)
