@@ -46,6 +46,18 @@ export const configSchema = z.strictObject({
       fail_on_changes: z.array(z.string().max(256)).max(500),
       allow_changes: z.array(z.string().max(256)).max(500),
       allow_patch_bumps: z.boolean(),
+      rmse_tolerance: z.number().min(0),
+      workloads: z.partialRecord(
+        z.enum(WORKLOAD_NAMES),
+        z
+          .strictObject({
+            accuracy_tolerance: z.number().min(0).max(1),
+            require_reproducible: z.boolean(),
+            require_bitwise_baseline: z.boolean(),
+            rmse_tolerance: z.number().min(0),
+          })
+          .partial(),
+      ),
     })
     .partial()
     .default({}),

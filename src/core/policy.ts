@@ -19,7 +19,14 @@ export interface Policy {
   allow_changes: string[]
   /** a failing path may still change its patch version (1.13.0 → 1.13.1) */
   allow_patch_bumps: boolean
+  /** largest allowed |Δ mean validation RMSE| for workloads judged by RMSE (the lstm), in the data's units */
+  rmse_tolerance?: number
+  /** per workload, what differs from the rules above (e.g. {"cnn": {"require_bitwise_baseline": true}}) */
+  workloads?: Record<string, Partial<WorkloadPolicy>>
 }
+
+/** The rules a workload can set for itself. */
+export type WorkloadPolicy = Pick<Policy, 'accuracy_tolerance' | 'require_reproducible' | 'require_bitwise_baseline' | 'rmse_tolerance'>
 
 export const DEFAULT_POLICY: Policy = {
   accuracy_tolerance: 0.005,
@@ -46,6 +53,7 @@ export const DEFAULT_POLICY: Policy = {
   ],
   allow_changes: ['distributions.*', 'os.kernel', 'probe_version', 'python.executable'],
   allow_patch_bumps: true,
+  rmse_tolerance: 0.01,
 }
 
 export type CheckStatus = 'pass' | 'warn' | 'fail'
@@ -53,6 +61,8 @@ export type CheckStatus = 'pass' | 'warn' | 'fail'
 export interface PolicyCheck {
   name: string
   target: number | null
+  /** the workload a check is about, in a check of several workloads */
+  workload?: string
   status: CheckStatus
   detail: string
 }
@@ -94,8 +104,11 @@ export function classifyChange(row: FingerprintRow, policy: Policy): ChangeClass
 const fmt = (v: unknown) => (v === undefined ? 'absent' : typeof v === 'string' ? v : JSON.stringify(v))
 const pp = (x: number) => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(2)} pp`
 
-function meanAccuracy(t: TargetRecord): number | null {
-  const accs = t.runs.map((r) => r.final.val_accuracy).filter((a): a is number => typeof a === 'number')
+function meanAccuracy(t: TargetRecord, workload: string | null = null): number | null {
+  const accs = t.runs
+    .filter(inWorkloadRun(workload))
+    .map((r) => r.final.val_accuracy)
+    .filter((a): a is number => typeof a === 'number')
   return accs.length ? accs.reduce((s, a) => s + a, 0) / accs.length : null
 }
 
@@ -113,20 +126,24 @@ interface RuleContext {
   /** the baseline's target in the same position, when it ran */
   base: TargetRecord | null
   policy: Policy
+  /** the workload judged (per-workload rules), null in a report of one workload */
+  workload: string | null
 }
 
 type RuleCheck = {status: CheckStatus; detail: string}
 
 /** The policy as a table of named rules; each looks at one target and yields its check (or none). */
-export const POLICY_RULES: {name: RuleName; needsBaseline: boolean; check(ctx: RuleContext): RuleCheck | null}[] = [
-  {name: 'reproducible', needsBaseline: false, check: reproducibleRule},
-  {name: 'fingerprint', needsBaseline: true, check: fingerprintRule},
-  {name: 'trace', needsBaseline: true, check: traceRule},
-  {name: 'accuracy', needsBaseline: true, check: accuracyRule},
+export const POLICY_RULES: {name: RuleName; needsBaseline: boolean; perWorkload: boolean; check(ctx: RuleContext): RuleCheck | null}[] = [
+  {name: 'reproducible', needsBaseline: false, perWorkload: true, check: reproducibleRule},
+  {name: 'fingerprint', needsBaseline: true, perWorkload: false, check: fingerprintRule},
+  {name: 'trace', needsBaseline: true, perWorkload: true, check: traceRule},
+  {name: 'accuracy', needsBaseline: true, perWorkload: true, check: accuracyRule},
 ]
 
-function reproducibleRule({current, cur, policy}: RuleContext): RuleCheck {
-  const repeats = current.comparisons.filter((c) => c.role === 'repeat' && c.a.target === cur.index)
+const inWorkload = (workload: string | null) => (x: {workload?: string}) => workload === null || (x.workload ?? 'mlp') === workload
+
+function reproducibleRule({current, cur, policy, workload}: RuleContext): RuleCheck {
+  const repeats = current.comparisons.filter((c) => c.role === 'repeat' && c.a.target === cur.index).filter(inWorkload(workload))
   const noisy = repeats.filter((c) => !c.divergence.bitwise_identical)
   if (repeats.length === 0) return {status: 'warn', detail: 'one run only: use repeats ≥ 2 to check reproducibility'}
   if (noisy.length === 0) return {status: 'pass', detail: `${repeats.length + 1} repeats bitwise identical`}
@@ -156,9 +173,11 @@ function fingerprintRule({cur, base, policy}: RuleContext): RuleCheck {
   return {status: 'pass', detail: rows.length ? `${rows.length} allowed change(s)` : 'unchanged'}
 }
 
-function traceRule({cur, base, policy}: RuleContext): RuleCheck {
-  const cd = cur.trace_digest
-  const bd = base!.trace_digest
+function traceRule({cur, base, policy, workload}: RuleContext): RuleCheck {
+  const digest = (t: TargetRecord) =>
+    workload === null ? t.trace_digest : (t.trace_digests?.[workload] ?? (workload === 'mlp' ? t.trace_digest : undefined))
+  const cd = digest(cur)
+  const bd = digest(base!)
   if (!cd || !bd) return {status: 'warn', detail: 'no trace digest in the baseline report'}
   if (cd.root === bd.root) return {status: 'pass', detail: 'bitwise identical to the baseline'}
   const first = cd.steps.find((s, k) => bd.steps[k]?.root !== s.root || String(bd.steps[k]?.step) !== String(s.step))
@@ -166,9 +185,12 @@ function traceRule({cur, base, policy}: RuleContext): RuleCheck {
   return {status: policy.require_bitwise_baseline ? 'fail' : 'warn', detail}
 }
 
-function accuracyRule({cur, base, policy}: RuleContext): RuleCheck {
-  const a = meanAccuracy(base!)
-  const b = meanAccuracy(cur)
+function accuracyRule({cur, base, policy, workload}: RuleContext): RuleCheck {
+  if (workload !== null && cur.runs.some((r) => r.workload === workload && r.final.val_rmse !== null && r.final.val_rmse !== undefined)) {
+    return rmseRule(cur, base!, policy, workload)
+  }
+  const a = meanAccuracy(base!, workload)
+  const b = meanAccuracy(cur, workload)
   const pct = (x: number) => `${(100 * x).toFixed(2)} %`
   const tol = `${(100 * policy.accuracy_tolerance).toFixed(2)} pp`
   if (a === null || b === null) return {status: 'warn', detail: 'no accuracy to compare'}
@@ -177,11 +199,37 @@ function accuracyRule({cur, base, policy}: RuleContext): RuleCheck {
   return {status: 'fail', detail: `validation accuracy ${pct(b)} vs baseline ${pct(a)} (${pp(b - a)}) is beyond ±${tol}`}
 }
 
+const inWorkloadRun = (workload: string | null) => (r: {workload?: string}) => workload === null || (r.workload ?? 'mlp') === workload
+
+/** A workload judged by RMSE (lower is better): the absolute change of its mean against rmse_tolerance. */
+function rmseRule(cur: TargetRecord, base: TargetRecord, policy: Policy, workload: string): RuleCheck {
+  const mean = (t: TargetRecord) => {
+    const xs = t.runs
+      .filter(inWorkloadRun(workload))
+      .map((r) => r.final.val_rmse)
+      .filter((x): x is number => typeof x === 'number')
+    return xs.length ? xs.reduce((s, x) => s + x, 0) / xs.length : null
+  }
+  const a = mean(base)
+  const b = mean(cur)
+  const tol = policy.rmse_tolerance ?? DEFAULT_POLICY.rmse_tolerance!
+  if (a === null || b === null) return {status: 'warn', detail: 'no RMSE to compare'}
+  const d = b - a
+  const text = `validation RMSE ${b.toPrecision(4)} vs ${a.toPrecision(4)} (${d >= 0 ? '+' : ''}${d.toPrecision(3)}, tolerance ±${tol})`
+  return Math.abs(d) <= tol ? {status: 'pass', detail: text} : {status: 'fail', detail: `${text} is beyond tolerance`}
+}
+
+/** The policy for one workload: its own overrides over the general rules. */
+export function policyFor(policy: Policy, workload: string | null): Policy {
+  const own = workload === null ? undefined : policy.workloads?.[workload]
+  return own ? {...policy, ...own} : policy
+}
+
 export function evaluatePolicy(current: AuditReport, baseline: AuditReport, policy: Policy): PolicyOutcome {
   const checks: PolicyCheck[] = []
   const causes: {rank: number; text: string}[] = []
-  const add = (name: RuleName, target: number | null, c: RuleCheck) => {
-    checks.push({name, target, ...c})
+  const add = (name: RuleName, target: number | null, c: RuleCheck, workload: string | null = null) => {
+    checks.push(workload === null ? {name, target, ...c} : {name, target, workload, ...c})
     if (c.status === 'fail') causes.push({rank: CAUSE_RANK[name], text: c.detail})
   }
   const baseTargets = baseline.targets.filter((t) => t.role === 'target')
@@ -201,11 +249,14 @@ export function evaluatePolicy(current: AuditReport, baseline: AuditReport, poli
     }
     add('ran', cur.index, {status: 'pass', detail: `${cur.runs.length} run(s)`})
     const base = baseTargets[i]
-    const ctx: RuleContext = {current, cur, base: base?.status === 'ok' ? base : null, policy}
+    const workloads = current.by_workload ? current.by_workload.map((w) => w.workload) : [null]
     for (const rule of POLICY_RULES) {
-      if (rule.needsBaseline && !ctx.base) continue
-      const c = rule.check(ctx)
-      if (c) add(rule.name, cur.index, c)
+      for (const workload of rule.perWorkload ? workloads : [null]) {
+        const ctx: RuleContext = {current, cur, base: base?.status === 'ok' ? base : null, policy: policyFor(policy, workload), workload}
+        if (rule.needsBaseline && !ctx.base) continue
+        const c = rule.check(ctx)
+        if (c) add(rule.name, cur.index, workload === null ? c : {status: c.status, detail: `${workload}: ${c.detail}`}, workload)
+      }
     }
     if (!base) checks.push({name: 'baseline', target: cur.index, status: 'warn', detail: 'no baseline target to compare with'})
     else if (base.status !== 'ok')

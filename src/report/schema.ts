@@ -37,10 +37,18 @@ const runRecord = z.looseObject({
   repeat: z.number(),
   dir: str(),
   seconds: num,
-  final: z.looseObject({val_accuracy: numOrNull, val_loss: numOrNull, train_loss: numOrNull}),
+  final: z.looseObject({val_accuracy: numOrNull, val_loss: numOrNull, train_loss: numOrNull, val_rmse: numOrNull.optional()}),
   epochs: list(epochOutcome),
   knobs_effective: z.record(str(256), z.unknown()),
   timings: z.record(str(256), num),
+  workload: str(64).optional(),
+  alerts: list(z.looseObject({message: str(), count: z.number()}), 1000).optional(),
+  attention_path: str(64).nullable().optional(),
+})
+
+const traceDigest = z.looseObject({
+  root: z.string().regex(/^[0-9a-f]{64}$/),
+  steps: list(z.looseObject({step, root: z.string().regex(/^[0-9a-f]{16}$/)})),
 })
 
 const targetRecord = z.looseObject({
@@ -52,12 +60,12 @@ const targetRecord = z.looseObject({
   identity: z.looseObject({reference: str(), details: z.record(str(256), scalar)}).nullable(),
   status: z.enum(['ok', 'error']),
   error: z.looseObject({message: str(), hint: str(), line: str()}).nullable(),
+  errors: list(z.looseObject({workload: str(64), message: str(), hint: str(), line: str()}), 100).optional(),
   runs: list(runRecord),
   // Re-validated with the artifact bounds (parseFingerprint) wherever it is used.
   fingerprint: z.record(str(256), z.unknown()).optional(),
-  trace_digest: z
-    .looseObject({root: z.string().regex(/^[0-9a-f]{64}$/), steps: list(z.looseObject({step, root: z.string().regex(/^[0-9a-f]{16}$/)}))})
-    .optional(),
+  trace_digest: traceDigest.optional(),
+  trace_digests: z.record(str(64), traceDigest).optional(),
 })
 
 const firstDivergence = z.looseObject({step, entry: str(), index_in_step: z.number(), kind: str(64), phase: str(64)})
@@ -76,6 +84,7 @@ const fingerprintRow = z.looseObject({
 })
 
 const pairRecord = z.looseObject({
+  workload: str(64).optional(),
   role: z.enum(['repeat', 'cross', 'variant']),
   a: pairSide,
   b: pairSide,
@@ -92,7 +101,15 @@ const pairRecord = z.looseObject({
     worst: list(z.looseObject({name: str(), phase: str(64), step, max_abs: num, rel_l2: num})),
     map: list(z.looseObject({name: str(), phase: str(64), step, max_abs: num})).optional(),
   }),
-  outcome: z.looseObject({val_accuracy_a: numOrNull, val_accuracy_b: numOrNull, accuracy_delta: numOrNull, val_loss_delta: numOrNull}),
+  outcome: z.looseObject({
+    val_accuracy_a: numOrNull,
+    val_accuracy_b: numOrNull,
+    accuracy_delta: numOrNull,
+    val_loss_delta: numOrNull,
+    val_rmse_a: numOrNull.optional(),
+    val_rmse_b: numOrNull.optional(),
+    rmse_delta: numOrNull.optional(),
+  }),
   fingerprint_changes: list(fingerprintRow),
   fingerprint_changed: z.number(),
 })
@@ -116,6 +133,7 @@ const attribution = z.looseObject({
   seeds: z
     .looseObject({
       seeds: list(z.number()),
+      metric: z.enum(['val_accuracy', 'val_rmse']).optional(),
       per_target: list(z.looseObject({target: z.number(), name: str(), accuracy: stat, loss: stat})),
       differences: list(
         z.looseObject({
@@ -156,6 +174,13 @@ const attribution = z.looseObject({
       source: str().nullable(),
     }),
   ),
+  unexercised: list(z.looseObject({name: str(256), a: str(), b: str(), note: str()}), 100).optional(),
+})
+
+const verdict = z.looseObject({
+  status: z.enum(['reproducible', 'drift', 'error']),
+  exit_code: z.union([z.literal(0), z.literal(1), z.literal(2)]),
+  headline: str(),
 })
 
 export const reportSchema = z
@@ -173,15 +198,21 @@ export const reportSchema = z
       data_source: str(),
       data_sha256: str(256),
       out_dir: str(),
+      workloads: list(str(64), 64).optional(),
     }),
     targets: list(targetRecord, 10_000),
     comparisons: list(pairRecord, 10_000),
     attribution: attribution.optional(),
-    verdict: z.looseObject({
-      status: z.enum(['reproducible', 'drift', 'error']),
-      exit_code: z.union([z.literal(0), z.literal(1), z.literal(2)]),
-      headline: str(),
-    }),
+    by_workload: list(
+      z.looseObject({
+        workload: str(64),
+        outcome_metric: z.enum(['val_accuracy', 'val_rmse']),
+        verdict,
+        attribution: attribution.optional(),
+      }),
+      64,
+    ).optional(),
+    verdict,
   })
   .meta({
     title: 'repro report',
