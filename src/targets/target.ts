@@ -93,7 +93,11 @@ export async function explainOutcome(target: Target, outcome: ProbeOutcome, outD
       })
     case 'exited': {
       const probeError = await readProbeError(outDir)
-      return probeError ? explainProbeError(target, probeError, outcome) : explainCrash(target, outcome)
+      if (!probeError) return explainCrash(target, outcome)
+      const e = explainProbeError(target, probeError, outcome)
+      // what failed inside a target depends on its torch: name the version the probe saw
+      const torch = await readTorchVersion(outDir)
+      return torch && !e.message.includes(torch) ? new ReproError(`${e.message} (torch ${torch})`, {subject: e.subject, hint: e.hint}) : e
     }
   }
 }
@@ -108,6 +112,18 @@ async function readProbeError(outDir: string): Promise<{type: string; message: s
     // no readable run.json: the probe died before writing it
   }
   return null
+}
+
+/** torch.version from the fingerprint the probe wrote next to its failed run.json, if any (untrusted: capped, one line). */
+async function readTorchVersion(outDir: string): Promise<string | null> {
+  try {
+    const text = await fs.readFile(path.join(outDir, 'fingerprint.json'), 'utf8')
+    if (text.length > 8 * 1024 * 1024) return null
+    const v = (JSON.parse(text) as {torch?: {version?: unknown}} | null)?.torch?.version
+    return typeof v === 'string' ? oneLine(v).slice(0, 64) : null
+  } catch {
+    return null
+  }
 }
 
 const NO_TORCH = /No module named '?torch'?/
