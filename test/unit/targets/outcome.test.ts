@@ -51,7 +51,10 @@ describe('probe outcomes → one-line errors', () => {
 
   test('a failure inside the target names the torch version the probe saw', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'repro-outcome-'))
-    writeFileSync(path.join(dir, 'run.json'), JSON.stringify({status: 'error', error: {type: 'exception', message: 'RuntimeError: no LSTM primitive'}}))
+    writeFileSync(
+      path.join(dir, 'run.json'),
+      JSON.stringify({status: 'error', error: {type: 'exception', message: 'RuntimeError: no LSTM primitive'}}),
+    )
     writeFileSync(path.join(dir, 'fingerprint.json'), JSON.stringify({torch: {version: '2.6.0+debian'}}))
     const e = await explainOutcome(target('docker'), {kind: 'exited', exitCode: 3, ...ended}, dir)
     assert.match(e.oneLine(), /^docker:x: the probe failed: exception: RuntimeError: no LSTM primitive \(torch 2\.6\.0\+debian\) — /)
