@@ -6,8 +6,9 @@ import time
 
 from .safetensors import dtype_name, storable, tensor_sha256
 
-ENTRY_ORDER = ("forward outputs in hook order, loss, gradients in parameter order, "
-               "parameters then buffers after the update")
+ENTRY_ORDER = ("eager replay (compiled runs, stored steps), forward outputs in hook order (eager runs), "
+               "the model's output, loss, gradients in parameter order, optimizer state, parameters then "
+               "buffers after the update")
 STORE_BUDGET = 480 * 1024 * 1024  # the host rejects tensors.safetensors over 512 MiB
 
 
@@ -132,6 +133,27 @@ class TraceRecorder(object):
         self.active = False
         self._step = self._pending = self._seen = None
         return n
+
+    @property
+    def storing(self):
+        """The open step stores values (a stored step, within the budget so far)."""
+        return self.enabled and self.active and self._pending is not None
+
+    def record_output(self, name, output):
+        """A module's (or the model's) output under `name`, tuples and lists element by element."""
+        if self.enabled and self.active:
+            self._record_output(name, output)
+
+    def record_optimizer(self, optimizer, model):
+        """opt/<param>.<state> for every tensor of the optimizer's state (Adam's exp_avg and
+        exp_avg_sq, SGD's momentum_buffer), in named_parameters() order."""
+        if not (self.enabled and self.active):
+            return
+        state = optimizer.state
+        for name, p in model.named_parameters():
+            for key, value in sorted(state.get(p, {}).items()):
+                if key != "step" and hasattr(value, "dtype"):  # the step counter is no numerics
+                    self.record("opt/%s.%s" % (name, key), value)
 
     def record_state(self, model):
         """param/<name> then buffer/<name>, in named_parameters() / named_buffers() order."""

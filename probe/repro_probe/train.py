@@ -4,10 +4,12 @@ What differs per workload (model, batches, loss, outcome metric) comes from work
 
 import contextlib
 import math
+import os
 import random
 import time
 import warnings
 
+from . import compiled as compiled_mod
 from .errors import ProbeError
 from .trace import leaf_modules
 from .workloads import WORKLOADS
@@ -106,22 +108,18 @@ def make_scaler(torch, amp, device):
     return torch.cuda.amp.GradScaler()
 
 
-def compiled(torch, compile_knob, model):
-    if not compile_knob:
-        return model
-    if not hasattr(torch, "compile"):
-        raise ProbeError("unsupported_knob", "compile=true needs torch >= 2.0 (have %s)" % torch.__version__)
-    return torch.compile(model)
-
-
 class Loop(object):
-    """One training run's state; step() is one traced optimizer step."""
+    """One training run's state; step() is one traced optimizer step. A compiled run records only
+    the boundaries the compiled program keeps (no module hooks: they would break its graph), and
+    at stored steps an eager replay of the model on the same batch (compiled.EagerReplay)."""
 
-    def __init__(self, torch, cfg, workload, model, data, recorder, device, autocast):
+    def __init__(self, torch, cfg, workload, model, leaves, data, recorder, device, autocast):
         self.torch, self.workload, self.model, self.data, self.recorder = torch, workload, model, data, recorder
         knobs = cfg["knobs"]
         self.autocast = autocast
-        self.forward = compiled(torch, knobs["compile"], model)
+        self.compiled = bool(knobs["compile"])
+        self.forward = torch.compile(model) if self.compiled else model
+        self.replay = compiled_mod.EagerReplay(torch, model, leaves, recorder) if self.compiled else None
         self.optimizer = make_optimizer(torch, cfg["train"], model)
         self.scaler = make_scaler(torch, knobs["amp"], device)
         self.criterion = workload.criterion(torch)
@@ -131,10 +129,13 @@ class Loop(object):
         recorder, optimizer, scaler = self.recorder, self.optimizer, self.scaler
         inputs, y = self.workload.batch(self.data["tensors"], rows)
         recorder.begin(step, epoch)
+        if self.replay is not None and recorder.storing:
+            self.replay(inputs, self.autocast)  # before the update: the parameters the compiled forward sees
         optimizer.zero_grad(set_to_none=True)
         with self.autocast():
             out = self.forward(*inputs)
             loss = self.criterion(out, y)
+        recorder.record_output("out", out.detach())
         recorder.record("loss", loss.detach().double())
         if scaler is not None:
             scaler.scale(loss).backward()
@@ -149,6 +150,7 @@ class Loop(object):
             scaler.update()
         else:
             optimizer.step()
+        recorder.record_optimizer(optimizer, self.model)
         recorder.record_state(self.model)
         recorder.end()
         return float(loss.detach().double())
@@ -159,12 +161,61 @@ class Loop(object):
 
 def run_training(torch, cfg, data, device, recorder, result):
     """Train; fills `result` (model, steps, epochs, final, nonfinite) as it goes."""
-    t, workload = cfg["train"], WORKLOADS[cfg["workload"]]
+    workload = WORKLOADS[cfg["workload"]]
     autocast = autocast_factory(torch, cfg["knobs"]["amp"], device)  # an unsupported amp fails first
     data["tensors"] = dict((k, v.to(device)) for k, v in data["tensors"].items())
     model, leaves = build_model(torch, cfg, workload, data, device, result)
-    recorder.attach(leaves)
-    loop = Loop(torch, cfg, workload, model, data, recorder, device, autocast)
+    cache = None
+    if cfg["knobs"]["compile"]:
+        cache = compiled_mod.prepare(torch, scratch_dir())
+    else:
+        recorder.attach(leaves)  # forward hooks on every leaf: eager runs only
+    loop = Loop(torch, cfg, workload, model, leaves, data, recorder, device, autocast)
+    try:
+        _train_epochs(torch, cfg, data, device, recorder, result, model, loop)
+    except ProbeError:
+        raise
+    except Exception as e:
+        failure = compiled_mod.compile_failure(e, torch.__version__) if cache else None
+        if failure is None:
+            raise
+        raise failure
+    result["final_params_sha256"] = params_digest(model)
+    if cache:
+        stats = compiled_mod.compile_stats(torch)
+        regions = compiled_mod.fused_regions(cache, result["model"]["module_types"])
+        result["compiled"] = dict(stats, regions=regions, capture="boundaries",
+                                  replay="eager replay of every leaf at stored steps (replay/...)")
+
+
+def scratch_dir():
+    """Where compiled kernels go: the host's exec-allowed scratch area when it gives one."""
+    import atexit
+    import shutil
+    import tempfile
+    given = os.environ.get("REPRO_PROBE_SCRATCH")
+    if given:
+        os.makedirs(given, exist_ok=True)
+        return given
+    made = tempfile.mkdtemp(prefix="repro-probe-scratch-")
+    atexit.register(shutil.rmtree, made, True)
+    return made
+
+
+def params_digest(model):
+    """sha256 over every parameter's bytes in named_parameters() order: the end state of a run,
+    compared by the observer check (traced vs untraced) without storing values."""
+    import hashlib
+    from .safetensors import tensor_bytes
+    h = hashlib.sha256()
+    for name, p in model.named_parameters():
+        h.update(name.encode("utf-8"))
+        h.update(tensor_bytes(p.detach()))
+    return h.hexdigest()
+
+
+def _train_epochs(torch, cfg, data, device, recorder, result, model, loop):
+    t = cfg["train"]
     nb = batches_per_epoch(data["train_rows"], t["batch_size"])
     if recorder.store_steps is None:
         recorder.store_steps = default_store_steps(t["epochs"], nb)

@@ -75,9 +75,10 @@ class TrainTest(unittest.TestCase):
                   "mlp.4.weight", "mlp.4.bias", "mlp.5.weight", "mlp.5.bias", "mlp.8.weight", "mlp.8.bias"]
         buffers = ["mlp.1.running_mean", "mlp.1.running_var", "mlp.1.num_batches_tracked",
                    "mlp.5.running_mean", "mlp.5.running_var", "mlp.5.num_batches_tracked"]
-        self.assertEqual(names, ["fwd/" + m for m in run["model"]["modules"]] + ["loss"]
-                         + ["grad/" + p for p in params] + ["param/" + p for p in params]
-                         + ["buffer/" + b for b in buffers])
+        self.assertEqual(names, ["fwd/" + m for m in run["model"]["modules"]] + ["out", "loss"]
+                         + ["grad/" + p for p in params]
+                         + ["opt/%s.%s" % (p, k) for p in params for k in ("exp_avg", "exp_avg_sq")]
+                         + ["param/" + p for p in params] + ["buffer/" + b for b in buffers])
         self.assertEqual([e["name"] for e in steps[0]["entries"]],
                          ["param/" + p for p in params] + ["buffer/" + b for b in buffers])
         loss = [e for e in steps[1]["entries"] if e["name"] == "loss"][0]

@@ -74,7 +74,8 @@ class WorkloadTest(WorkloadRuns):
                 self.assertEqual(init, ["param/" + p for p in params] + [n for n in init if n.startswith("buffer/")])
                 forward = FORWARD.get(workload, ["fwd/" + m for m in modules])
                 names = [e["name"] for e in trace["steps"][1]["entries"]]
-                self.assertEqual(names, forward + ["loss"] + ["grad/" + p for p in params] + init)
+                opt = ["opt/%s.%s" % (p, k) for p in params for k in ("exp_avg", "exp_avg_sq")]  # Adam's state
+                self.assertEqual(names, forward + ["out", "loss"] + ["grad/" + p for p in params] + opt + init)
                 self.assertTrue(all(len(s["entries"]) == len(names) for s in trace["steps"][1:]))
 
     def test_outcome_fields(self):
