@@ -27,26 +27,25 @@ export const DEFAULT_LIMITS: ContainerLimits = {
   tmpfsSize: '1g',
   workArea: '1g',
   nofile: [1024, 1024],
-  nproc: [1024, 1024],
+  nproc: [4096, 4096],
 }
 
-/** Most a container's rlimit is raised to, whatever the host allows. */
-const RLIMIT_CEILING = 65536
-
 /**
- * rlimits under the hard limits of the process that starts containers (podman is our child;
- * a local dockerd usually shares our limits), from /proc/self/limits. Raising a hard limit
- * needs CAP_SYS_RESOURCE, which some hosts do not give even to root.
+ * rlimits at or under the hard limits of the process that starts containers, from
+ * /proc/self/limits, and never above the defaults: raising a hard limit needs CAP_SYS_RESOURCE,
+ * which some hosts do not give even to root, and the runtime's own limits can be lower than
+ * ours (podman's conmon runs with 32768 processes on this VM). Processes count per UID across
+ * the host for rootful engines, so nproc leaves room for a busy host user with the same UID.
  */
 export function rlimitsFromProc(text: string | null): Pick<ContainerLimits, 'nofile' | 'nproc'> {
-  const hard = (label: string): number => {
+  const hard = (label: string, ceiling: number): number => {
     const m = new RegExp(`^${label}\\s+(\\S+)\\s+(\\S+)`, 'm').exec(text ?? '')
-    if (!m) return 1024
-    return m[2] === 'unlimited' ? RLIMIT_CEILING : Math.min(Number(m[2]) || 1024, RLIMIT_CEILING)
+    if (!m || m[2] === 'unlimited') return ceiling
+    return Math.min(Number(m[2]) || ceiling, ceiling)
   }
-  const files = hard('Max open files')
-  const procs = hard('Max processes')
-  return {nofile: [Math.min(1024, files), files], nproc: [procs, procs]}
+  const files = hard('Max open files', DEFAULT_LIMITS.nofile[1])
+  const procs = hard('Max processes', DEFAULT_LIMITS.nproc[1])
+  return {nofile: [files, files], nproc: [procs, procs]}
 }
 
 /** How the probe starts: through the image's entrypoint (kept) or instead of it. */

@@ -313,9 +313,14 @@ export class ContainerTarget implements Target {
     if (oom === 'true') return {kind: 'out-of-memory', limit: limits.memory, ...ended}
     if (exitCode === 137) return {kind: 'killed', signal: 'SIGKILL', ...ended}
     const keep = plan.entrypoint.keep
-    const notFound = /executable file not found|not found in \$PATH|No such file or directory|: not found/i
+    if (startError && /rlimit/i.test(startError))
+      throw new ReproError(`the engine could not start the container: ${lastLine(startError)}`, {
+        subject: this.name,
+        hint: rlimitHint(startError)!,
+      })
+    const notFound = /executable file not found|not found in \$PATH|exec: "[^"]*": stat [^:]*: no such file or directory|: not found/i
     if (exitCode === 127 || (startError && notFound.test(startError))) return {kind: 'no-interpreter', interpreter, ...ended}
-    if (startError && /permission denied/i.test(startError))
+    if (startError && /exec: "[^"]*": permission denied/i.test(startError))
       return keep
         ? {kind: 'entrypoint-failed', entrypoint: plan.config.entrypoint[0]!, exitCode: exitCode || 126, ...ended}
         : {kind: 'no-interpreter', interpreter, ...ended}

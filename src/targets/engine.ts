@@ -129,7 +129,8 @@ export function parseImageInspect(stdout: string): ImageIdentity {
   const rawLabels = (config['Labels'] ?? first['Labels'] ?? {}) as Record<string, unknown> | null
   for (const [k, v] of Object.entries(rawLabels ?? {}).slice(0, 100)) if (typeof v === 'string') labels[k.slice(0, 256)] = v.slice(0, 1024)
   return {
-    id: str(first['Id']) ?? 'unknown',
+    // podman gives the bare hex digest; docker prefixes it
+    id: ((id) => (id && /^[0-9a-f]{64}$/.test(id) ? `sha256:${id}` : id))(str(first['Id'])) ?? 'unknown',
     repo_digests: strs(first['RepoDigests']),
     tags: strs(first['RepoTags']),
     created: str(first['Created']),

@@ -110,8 +110,8 @@ export async function explainOutcome(target: Target, outcome: ProbeOutcome, outD
     case 'work-area-full':
       return new ReproError(
         outcome.phase === 'inputs'
-          ? `the probe's inputs do not fit in the container's work area (--work-area ${outcome.cap})`
-          : `the probe filled the container's work area (--work-area ${outcome.cap}); the container and its volume were removed`,
+          ? `the container's work area ran full (--work-area ${outcome.cap}) while the probe's inputs were copied in`
+          : `the container's work area ran full (--work-area ${outcome.cap}) while the probe ran; the container and its volume were removed`,
         {
           subject: target.name,
           hint: 'raise --work-area (for example --work-area 2g), or lower --rows or store fewer steps (--store-steps)',

@@ -30,7 +30,7 @@ describe('container create arguments', () => {
     assert.deepEqual(flagValue(a, '--memory-swap'), ['4g'])
     assert.deepEqual(flagValue(a, '--cpus'), ['2'])
     assert.match(flagValue(a, '--tmpfs')[0]!, /^\/tmp:rw,nosuid,nodev,size=1g$/)
-    assert.deepEqual(flagValue(a, '--ulimit'), ['nofile=1024:1024', 'nproc=1024:1024'])
+    assert.deepEqual(flagValue(a, '--ulimit'), ['nofile=1024:1024', 'nproc=4096:4096'])
     for (const engine of ['docker', 'podman'] as const) assert.equal(flagValue(createArgs(spec({engine})), '--ulimit').length, 2)
   })
   test("the image's user, working directory and environment are kept: no --user, no --workdir, only repro's additions", () => {
@@ -72,12 +72,12 @@ describe('container create arguments', () => {
     assert.ok(!a.includes('--entrypoint'))
     assert.deepEqual(a.slice(a.indexOf('sha256:abc')), ['sha256:abc', 'python', ...launcher])
   })
-  test('rlimits stay at or under the hard limits this process has, capped at 65536', () => {
+  test('rlimits stay at or under the hard limits this process has, and under the defaults', () => {
     const limits = (files: string, procs: string) =>
       `Limit                     Soft Limit           Hard Limit           Units\nMax processes             ${procs}                ${procs}                processes\nMax open files            ${files}                ${files}                files\n`
-    assert.deepEqual(rlimitsFromProc(limits('20000', '96364')), {nofile: [1024, 20000], nproc: [65536, 65536]})
+    assert.deepEqual(rlimitsFromProc(limits('20000', '96364')), {nofile: [1024, 1024], nproc: [4096, 4096]})
     assert.deepEqual(rlimitsFromProc(limits('512', '300')), {nofile: [512, 512], nproc: [300, 300]})
-    assert.deepEqual(rlimitsFromProc(limits('unlimited', 'unlimited')), {nofile: [1024, 65536], nproc: [65536, 65536]})
-    assert.deepEqual(rlimitsFromProc(null), {nofile: [1024, 1024], nproc: [1024, 1024]})
+    assert.deepEqual(rlimitsFromProc(limits('unlimited', 'unlimited')), {nofile: [1024, 1024], nproc: [4096, 4096]})
+    assert.deepEqual(rlimitsFromProc(null), {nofile: [1024, 1024], nproc: [4096, 4096]})
   })
 })

@@ -52,9 +52,9 @@ describe('probe outcomes → one-line errors', () => {
     assert.match(lines[8]!, /the image has no \/opt\/env\/bin\/python on its PATH .* — check the path given to --python-in-image/)
     assert.match(
       lines[9]!,
-      /the probe filled the container's work area \(--work-area 64m\); the container and its volume were removed — raise --work-area/,
+      /the container's work area ran full \(--work-area 64m\) while the probe ran; the container and its volume were removed — raise --work-area/,
     )
-    assert.match(lines[10]!, /inputs do not fit in the container's work area \(--work-area 64k\)/)
+    assert.match(lines[10]!, /work area ran full \(--work-area 64k\) while the probe's inputs were copied in/)
     assert.match(
       lines[11]!,
       /entrypoint \/entrypoint\.sh exited \(2\) before it started python: RuntimeError: boom — .*--image-entrypoint skip$/,
