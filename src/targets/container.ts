@@ -310,7 +310,9 @@ export class ContainerTarget implements Target {
         `the engine cannot run the image's programs (exec format error): it is built for ${this.image!.os}/${this.image!.architecture}`,
         {subject: this.name, hint: 'audit the image built for the engine’s platform, or use an engine on the image’s platform'},
       )
-    if (oom === 'true') return {kind: 'out-of-memory', limit: limits.memory, ...ended}
+    // Podman (4.x on cgroup v1) never sets OOMKilled; repro itself only kills on a timeout or
+    // Ctrl-C, so a SIGKILL there is the memory limit.
+    if (oom === 'true' || (exitCode === 137 && engine.name === 'podman')) return {kind: 'out-of-memory', limit: limits.memory, ...ended}
     if (exitCode === 137) return {kind: 'killed', signal: 'SIGKILL', ...ended}
     const keep = plan.entrypoint.keep
     if (startError && /rlimit/i.test(startError))
