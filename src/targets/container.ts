@@ -147,7 +147,7 @@ export class ContainerTarget implements Target {
     const cfg = img.config
     const needed = mode === 'skip' ? null : entrypointFileNeeded(cfg.entrypoint)
     const file = needed ? await this.readImageFile(executableCandidates(needed, cfg.env['PATH'], cfg.workdir)) : null
-    const entrypoint = treatEntrypoint(mode, classifyEntrypoint(cfg.entrypoint, file))
+    const entrypoint = treatEntrypoint(mode, classifyEntrypoint(cfg.entrypoint, file), cfg.entrypoint)
     if (entrypoint.problem === 'not-executable')
       throw new ReproError(
         `the image's entrypoint ${entrypoint.text.replace(/^unusable: /, '')} is not executable, so the image cannot start as built`,
@@ -288,7 +288,7 @@ export class ContainerTarget implements Target {
         }
         if (r.exitCode !== 0 && engineUnreachable(r.stderrTail)) return this.lost(r, seconds)
         await sleep(Math.max(0, Math.min(pause, deadline - Date.now())))
-        pause = Math.min(1000, pause * 1.5)
+        pause = Math.min(500, pause * 1.5)
       }
     } finally {
       await engine.exec(['rm', '-f', '-v', id], 60_000).catch(() => undefined)

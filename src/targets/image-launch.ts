@@ -164,10 +164,11 @@ export interface EntrypointTreatment {
  * `auto` keeps an entrypoint that runs its arguments (a shell script, `sh -c '… "$@"'`, an
  * init, `conda run`) and skips an interpreter or an application; `keep` and `skip` force it.
  */
-export function treatEntrypoint(mode: EntrypointMode, cls: EntrypointClass): EntrypointTreatment {
+export function treatEntrypoint(mode: EntrypointMode, cls: EntrypointClass, entrypoint: string[]): EntrypointTreatment {
   const flag = `--image-entrypoint ${mode}`
-  if (cls.kind === 'none') return {keep: false, text: `none: ${cls.detail}`, problem: null}
-  if (mode === 'skip') return {keep: false, text: `skipped: ${cls.detail} [${flag}]`, problem: null}
+  if (entrypoint.length === 0) return {keep: false, text: 'none: the image sets no entrypoint', problem: null}
+  // skip reads nothing from the image: say what was skipped, not what it might be
+  if (mode === 'skip') return {keep: false, text: `skipped: ${entrypoint.join(' ').slice(0, 200)} [${flag}]`, problem: null}
   if (cls.kind === 'not-executable' || (mode === 'keep' && cls.kind === 'missing'))
     return {keep: true, text: `unusable: ${cls.detail} [${flag}]`, problem: cls.kind}
   if (mode === 'keep') return {keep: true, text: `kept: ${cls.detail} [${flag}]`, problem: null}

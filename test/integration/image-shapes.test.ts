@@ -15,16 +15,28 @@ interface Shape {
   identity: Record<string, string | RegExp>
   /** exit code against repro-fixture:trixie */
   vsBase: 0 | 1
+  /**
+   * also on podman: shapes whose handling differs by engine (who owns the work area, how a
+   * missing interpreter or a kept entrypoint fails); the others are about the image alone and
+   * run on docker, to keep the suite's time modest
+   */
+  podman?: true
 }
 
 const SHAPES: Shape[] = [
-  {name: 'user-1000', vsBase: 0, identity: {user: '1000:1000', python: '/usr/bin/python3'}},
-  {name: 'openshift', vsBase: 0, identity: {user: '4242:0', python: '/usr/bin/python3'}},
-  {name: 'conda', vsBase: 0, identity: {python: '/opt/conda/bin/python', entrypoint_treatment: 'none: the image sets no entrypoint'}},
+  {name: 'user-1000', vsBase: 0, podman: true, identity: {user: '1000:1000', python: '/usr/bin/python3'}},
+  {name: 'openshift', vsBase: 0, podman: true, identity: {user: '4242:0', python: '/usr/bin/python3'}},
+  {
+    name: 'conda',
+    vsBase: 0,
+    podman: true,
+    identity: {python: '/opt/conda/bin/python', entrypoint_treatment: 'none: the image sets no entrypoint'},
+  },
   {name: 'pythonpath', vsBase: 0, identity: {python: '/usr/bin/python3'}},
   {
     name: 'micromamba',
     vsBase: 0,
+    podman: true,
     identity: {
       user: '57439:57439',
       entrypoint: '["/usr/local/bin/_entrypoint.sh"]',
@@ -51,7 +63,8 @@ interface Report {
 }
 
 for (const engine of ['docker', 'podman'] as EngineName[]) {
-  const images = ['repro-fixture:trixie', ...SHAPES.map((s) => `repro-fixture:${s.name}`)]
+  const shapes = SHAPES.filter((s) => engine === 'docker' || s.podman)
+  const images = ['repro-fixture:trixie', ...shapes.map((s) => `repro-fixture:${s.name}`)]
   const missing = engineMissing(engine, images)
   // One run cache per engine: a shape's runs against itself are reused against its base, and
   // the base is trained once.
@@ -63,7 +76,7 @@ for (const engine of ['docker', 'podman'] as EngineName[]) {
   }
 
   describe(`image shapes on ${engine}`, () => {
-    for (const shape of SHAPES) {
+    for (const shape of shapes) {
       const image = `repro-fixture:${shape.name}`
       test(`${shape.name} against itself: bitwise reproducible, exit 0, identity recorded`, needs(missing), () => {
         assertPrerequisite(missing)
@@ -112,7 +125,7 @@ for (const engine of ['docker', 'podman'] as EngineName[]) {
         assert.equal(named.status, 0, named.report.targets[0]?.error?.line)
         const details = named.report.targets[0]!.identity!.details
         assert.equal(details['python_requested'], '/opt/conda/envs/train/bin/python')
-        assert.match(String(details['entrypoint_treatment']), /^skipped: a shell script .*\[--image-entrypoint skip\]$/)
+        assert.equal(details['entrypoint_treatment'], 'skipped: /usr/local/bin/_entrypoint.sh [--image-entrypoint skip]')
         const skipped = audit(['--image', 'repro-fixture:micromamba', '--image-entrypoint', 'skip', '--repeats', '1'])
         assert.equal(skipped.status, 2)
         assert.match(
