@@ -147,17 +147,18 @@ export class ContainerTarget implements Target {
     const cfg = img.config
     const needed = mode === 'skip' ? null : entrypointFileNeeded(cfg.entrypoint)
     const file = needed ? await this.readImageFile(executableCandidates(needed, cfg.env['PATH'], cfg.workdir)) : null
-    const entrypoint = treatEntrypoint(mode, classifyEntrypoint(cfg.entrypoint, file), cfg.entrypoint)
+    const cls = classifyEntrypoint(cfg.entrypoint, file)
+    const entrypoint = treatEntrypoint(mode, cls, cfg.entrypoint)
     if (entrypoint.problem === 'not-executable')
       throw new ReproError(
-        `the image's entrypoint ${entrypoint.text.replace(/^unusable: /, '')} is not executable, so the image cannot start as built`,
+        `the image's entrypoint ${cls.detail} is not executable, so the image cannot start as built`,
         {
           subject: this.name,
           hint: 'make it executable in the image (RUN chmod +x …), or start the probe without it: --image-entrypoint skip',
         },
       )
     if (entrypoint.problem === 'missing')
-      throw new ReproError(`the image's entrypoint ${entrypoint.text.replace(/^unusable: /, '')}`, {
+      throw new ReproError(`the image's entrypoint is ${cls.detail}`, {
         subject: this.name,
         hint: 'start the probe without it: --image-entrypoint skip (or auto)',
       })
