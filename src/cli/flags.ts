@@ -31,7 +31,7 @@ export const targetFlags = {
   'pids-limit': Flags.integer({description: 'Process limit per container.', default: 1024, min: 16, helpGroup: 'CONTAINERS'}),
   'work-area': Flags.string({
     description:
-      "Size of each container's work area (/repro: the probe, its inputs and artifacts), a tmpfs-backed volume any image user can write; writing past it stops the run. Counts against --memory.",
+      "Size of each container's work area (/repro: the probe, its inputs and artifacts), a tmpfs-backed volume any image user can write; writing past it stops the run. What the probe writes there counts against --memory.",
     default: '1g',
     helpGroup: 'CONTAINERS',
   }),

@@ -112,7 +112,8 @@ export class ContainerTarget implements Target {
         workdir: cfg.workdir || '/',
         entrypoint: cfg.entrypoint.length ? JSON.stringify(cfg.entrypoint).slice(0, 512) : null,
         entrypoint_treatment: plan.entrypoint.text.slice(0, 512),
-        python: this.interpreterPath ?? this.interpreter ?? `${plan.candidates.join(' or ')} (not run yet)`,
+        python:
+          this.interpreterPath ?? this.interpreter ?? `${plan.candidates.join(' or ')} (resolved at run time; no run in this process)`,
         python_requested: this.opts.python ?? null,
       },
     }
@@ -150,13 +151,10 @@ export class ContainerTarget implements Target {
     const cls = classifyEntrypoint(cfg.entrypoint, file)
     const entrypoint = treatEntrypoint(mode, cls, cfg.entrypoint)
     if (entrypoint.problem === 'not-executable')
-      throw new ReproError(
-        `the image's entrypoint ${cls.detail} is not executable, so the image cannot start as built`,
-        {
-          subject: this.name,
-          hint: 'make it executable in the image (RUN chmod +x …), or start the probe without it: --image-entrypoint skip',
-        },
-      )
+      throw new ReproError(`the image's entrypoint ${cls.detail} is not executable, so the image cannot start as built`, {
+        subject: this.name,
+        hint: 'make it executable in the image (RUN chmod +x …), or start the probe without it: --image-entrypoint skip',
+      })
     if (entrypoint.problem === 'missing')
       throw new ReproError(`the image's entrypoint is ${cls.detail}`, {
         subject: this.name,
