@@ -7,7 +7,7 @@ import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
 import {assertPrerequisite, engineMissing, type EngineName, needs, repro, reproContainers, tmpDir} from './helpers.js'
 
-const FAST = ['--epochs', '1', '--rows', '512']
+const FAST = ['--epochs', '1', '--rows', '256']
 
 interface Shape {
   name: string
