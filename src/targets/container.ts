@@ -5,7 +5,8 @@
 // volume — on success, failure, timeout and Ctrl-C alike. Nothing is read from stdout.
 
 import {spawnSync} from 'node:child_process'
-import {readFileSync, promises as fs} from 'node:fs'
+import {existsSync, readFileSync, promises as fs} from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import {ReproError} from '../errors.js'
 import {FILE_CAPS} from '../artifacts/run-dir.js'
@@ -247,9 +248,14 @@ export class ContainerTarget implements Target {
       spawnSync(engine.name, ['rm', '-f', '-v', id], {stdio: 'ignore', timeout: 30_000})
     })
     const stopped: {result: SpawnResult | null} = {result: null}
+    // podman's conmon (started by `podman start`) writes a file named `oom` into its working
+    // directory when the container is OOM-killed: give it a directory of this run's own, which
+    // is also how an OOM kill is recognised where podman does not set OOMKilled (cgroup v1).
+    const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'repro-engine-'))
+    const oomKilled = () => existsSync(path.join(scratch, 'oom'))
     try {
-      const started = await engine.exec(['start', id], 60_000)
-      if (started.exitCode !== 0) return await this.ended(id, plan, interpreter, started.stderrTail, seconds)
+      const started = await engine.exec(['start', id], 60_000, undefined, false, {cwd: scratch})
+      if (started.exitCode !== 0) return await this.ended(id, plan, interpreter, started.stderrTail, seconds, oomKilled)
       // `wait` returns when the container stops: an early end (no interpreter, OOM, a crash of
       // the launcher) is noticed without polling the engine for its state.
       void engine.exec(['wait', id], job.timeoutMs + 300_000).then(
@@ -263,7 +269,7 @@ export class ContainerTarget implements Target {
         if (/no space left on device/i.test(copied.stderrTail))
           return {kind: 'work-area-full', phase: 'inputs', cap: limits.workArea, seconds: seconds(), stderrTail: copied.stderrTail}
         if (engineUnreachable(copied.stderrTail)) return this.lost(copied, seconds)
-        if (stopped.result || (await this.isStopped(id))) return await this.ended(id, plan, interpreter, '', seconds)
+        if (stopped.result || (await this.isStopped(id))) return await this.ended(id, plan, interpreter, '', seconds, oomKilled)
         throw new ReproError(`cannot copy the probe into the container: ${lastLine(copied.stderrTail)}`, {
           subject: this.name,
           hint: `check the engine with \`${engine.name} info\``,
@@ -272,7 +278,7 @@ export class ContainerTarget implements Target {
       const deadline = t0 + job.timeoutMs
       let pause = 100
       for (;;) {
-        if (stopped.result) return await this.ended(id, plan, interpreter, '', seconds)
+        if (stopped.result) return await this.ended(id, plan, interpreter, '', seconds, oomKilled)
         if (Date.now() > deadline) return {kind: 'timed-out', limitSeconds, seconds: seconds(), stderrTail: await this.logs(id)}
         const r = await engine.exec(['cp', `${id}:${WORK_AREA}/status.json`, '-'], 30_000, STATUS_CAP + 4096, true)
         const text = r.exitCode === 0 && r.stdoutBytes ? statusText(r.stdoutBytes) : null
@@ -292,11 +298,19 @@ export class ContainerTarget implements Target {
     } finally {
       await engine.exec(['rm', '-f', '-v', id], 60_000).catch(() => undefined)
       unregister()
+      await fs.rm(scratch, {recursive: true, force: true})
     }
   }
 
   /** The container stopped (or never started) before the launcher wrote its status: why. */
-  private async ended(id: string, plan: LaunchPlan, interpreter: string, startError: string, seconds: () => number): Promise<ProbeOutcome> {
+  private async ended(
+    id: string,
+    plan: LaunchPlan,
+    interpreter: string,
+    startError: string,
+    seconds: () => number,
+    oomKilled: () => boolean,
+  ): Promise<ProbeOutcome> {
     const {engine, limits} = this.opts
     const r = await engine.exec(['inspect', '--format', '{{.State.ExitCode}} {{.State.OOMKilled}}', id], 30_000)
     if (r.exitCode !== 0 && engineUnreachable(r.stderrTail)) return this.lost(r, seconds)
@@ -309,9 +323,8 @@ export class ContainerTarget implements Target {
         `the engine cannot run the image's programs (exec format error): it is built for ${this.image!.os}/${this.image!.architecture}`,
         {subject: this.name, hint: 'audit the image built for the engine’s platform, or use an engine on the image’s platform'},
       )
-    // Podman (4.x on cgroup v1) never sets OOMKilled; repro itself only kills on a timeout or
-    // Ctrl-C, so a SIGKILL there is the memory limit.
-    if (oom === 'true' || (exitCode === 137 && engine.name === 'podman')) return {kind: 'out-of-memory', limit: limits.memory, ...ended}
+    // podman 4.x on cgroup v1 never sets OOMKilled; its conmon leaves an `oom` file instead
+    if (oom === 'true' || oomKilled()) return {kind: 'out-of-memory', limit: limits.memory, ...ended}
     if (exitCode === 137) return {kind: 'killed', signal: 'SIGKILL', ...ended}
     const keep = plan.entrypoint.keep
     if (startError && /rlimit/i.test(startError))

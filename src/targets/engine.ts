@@ -17,8 +17,11 @@ export interface Engine {
   exec(args: string[], timeoutMs?: number, stdoutCap?: number, binaryStdout?: boolean, extra?: ExecExtra): Promise<SpawnResult>
 }
 
-/** `input`: piped to the CLI's stdin (a tar for `cp -`); `stopAtCap`: only the first bytes matter. */
-export type ExecExtra = Pick<SpawnOptions, 'input' | 'stopAtCap'>
+/**
+ * `input`: piped to the CLI's stdin (a tar for `cp -`); `stopAtCap`: only the first bytes
+ * matter; `cwd`: where the CLI (and what it spawns: podman's conmon) runs.
+ */
+export type ExecExtra = Pick<SpawnOptions, 'input' | 'stopAtCap' | 'cwd'>
 
 export function makeEngine(name: EngineName): Engine {
   return {

@@ -5,6 +5,7 @@
 import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
 import {spawn, spawnSync} from 'node:child_process'
+import {existsSync} from 'node:fs'
 import path from 'node:path'
 import {
   assertPrerequisite,
@@ -157,6 +158,9 @@ for (const engine of ['docker', 'podman'] as EngineName[]) {
       ])
       assert.equal(oom.status, 2)
       assert.match(oom.stdout, /ran out of memory \(killed at the --memory 80m limit\) — raise --memory/)
+      // podman's conmon marks an OOM kill with a file named `oom` in its working directory:
+      // never in the user's (this test runs repro in the repository root)
+      assert.ok(!existsSync(path.join(ROOT, 'oom')), 'no stray oom file in the working directory')
       // repro-fixture:hang's python3 never returns: a probe that cannot finish, whatever the machine.
       const slow = repro([
         'audit',
