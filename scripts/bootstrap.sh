@@ -2,7 +2,9 @@
 # Installs what repro and its tests need on a fresh Debian machine, then builds repro.
 # Idempotent: each step is skipped when its result is already there.
 #   --full  also what the whole test suite needs: docker.io + debootstrap (dockerd started
-#           if none answers, fixture images built), Debian's chromium (HTML report tests),
+#           if none answers, fixture images built), Podman (Debian's podman, catatonit, runc;
+#           configured where the host needs it, fixture images loaded into it), openssh
+#           server and client (remote-engine tests), Debian's chromium (HTML report tests),
 #           python3-flake8 (the probe's linter) and python3-jsonschema (contract tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,4 +64,13 @@ if [ -n "$containers" ]; then
   fi
   say "building fixture images (skipped when present)"
   bash fixtures/images/build.sh
+  if ! command -v sshd >/dev/null 2>&1 && [ ! -x /usr/sbin/sshd ] || ! command -v ssh >/dev/null 2>&1 || ! command -v ssh-keygen >/dev/null 2>&1; then
+    say "installing openssh-server and openssh-client (remote-engine tests start their own sshd)"
+    apt_install openssh-server openssh-client
+  fi
+  if ! command -v podman >/dev/null 2>&1 || ! command -v catatonit >/dev/null 2>&1 || ! command -v runc >/dev/null 2>&1; then
+    say "installing podman, catatonit and runc"
+    apt_install podman catatonit runc
+  fi
+  bash scripts/podman-setup.sh
 fi

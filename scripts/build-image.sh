@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the repro image (Dockerfile) from a staging directory holding only what the tool needs
-# at run time: bin/, dist/src, the probe, production node_modules. No network is used.
+# at run time: bin/, dist/src, the probe (and its container launcher), production node_modules.
+# No network is used.
 #   usage: scripts/build-image.sh [TAG]   (default repro:dev)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,7 @@ mkdir -p "$stage/dist" "$stage/probe"
 cp -r bin package.json package-lock.json oclif.manifest.json "$stage/"
 cp -r dist/src "$stage/dist/src"
 cp -r probe/repro_probe "$stage/probe/repro_probe"
+cp probe/container_boot.py "$stage/probe/"
 cp -r node_modules "$stage/node_modules"
 (cd "$stage" && npm prune --omit=dev --no-audit --no-fund --loglevel=error >/dev/null)
 find "$stage" -name '__pycache__' -prune -exec rm -rf {} +

@@ -31,6 +31,8 @@ const testFiles = (dir) =>
     : []
 const files = [...testFiles('dist/test/unit'), ...testFiles('dist/test/integration')]
 if (process.env.REPRO_TEST_ORDER === 'reverse') files.reverse()
+// zz-* files check what the whole suite left behind: last in either order
+files.sort((a, b) => Number(path.basename(a).startsWith('zz-')) - Number(path.basename(b).startsWith('zz-')))
 const node = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files], {
   stdio: ['ignore', 'pipe', 'inherit'],
   encoding: 'utf8',

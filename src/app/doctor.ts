@@ -2,7 +2,8 @@
 // GPUs, the run cache) and, for whatever is missing, how to get it.
 
 import {existsSync, promises as fs} from 'node:fs'
-import {makeEngine} from '../targets/engine.js'
+import {checkStart} from '../targets/engine-check.js'
+import {makeEngine, parseServerVersion, VERSION_FORMAT} from '../targets/engine.js'
 import {spawnCapped} from '../targets/process.js'
 import {cacheDir} from './cache.js'
 import {PYTHON_CANDIDATES} from './targets.js'
@@ -16,24 +17,53 @@ export interface DoctorItem {
   hint: string | null
 }
 
-async function engineItem(name: 'docker' | 'podman'): Promise<DoctorItem> {
+/**
+ * The engine's server, then whether it starts repro's containers and plain ones: a podman that
+ * answers may still fail every start (no CAP_SYS_RESOURCE for its default rlimits; crun on a
+ * hybrid cgroup host) — said here with the containers.conf lines that fix it.
+ */
+async function engineItems(name: 'docker' | 'podman'): Promise<DoctorItem[]> {
   const engine = makeEngine(name)
+  let r: Awaited<ReturnType<typeof engine.exec>>
   try {
-    const r = await engine.exec(['version', '--format', '{{.Server.Version}}'], 15_000)
-    if (r.exitCode === 0) return {area: 'engine', name, ok: true, detail: `server ${r.stdout.trim()}`, hint: null}
-    return {
-      area: 'engine',
-      name,
-      ok: false,
-      detail: 'installed, but the daemon does not answer',
-      hint:
-        name === 'docker'
-          ? 'start it (systemctl start docker, or dockerd), or set DOCKER_HOST'
-          : 'systemctl --user start podman.socket, or set CONTAINER_HOST',
-    }
+    r = await engine.exec(['version', '--format', VERSION_FORMAT[name]], 15_000)
   } catch {
-    return {area: 'engine', name, ok: false, detail: 'not installed', hint: `apt-get install ${name === 'docker' ? 'docker.io' : 'podman'}`}
+    return [
+      {area: 'engine', name, ok: false, detail: 'not installed', hint: `apt-get install ${name === 'docker' ? 'docker.io' : 'podman'}`},
+    ]
   }
+  if (r.exitCode !== 0)
+    return [
+      {
+        area: 'engine',
+        name,
+        ok: false,
+        detail: 'installed, but the daemon does not answer',
+        hint:
+          name === 'docker'
+            ? 'start it (systemctl start docker, or dockerd), or set DOCKER_HOST'
+            : 'systemctl --user start podman.socket, or set CONTAINER_HOST',
+      },
+    ]
+  const server = parseServerVersion(r.stdout)
+  const runtime = name === 'podman' ? (await engine.exec(['info', '--format', '{{.Host.OCIRuntime.Name}}'], 15_000)).stdout.trim() : ''
+  const about = `server ${server?.version ?? r.stdout.trim()}${server ? ` (${server.os}/${server.architecture})` : ''}${runtime ? `, runtime ${runtime}` : ''}`
+  const own = await checkStart(engine, 'repro')
+  if (own === null) return [{area: 'engine', name, ok: true, detail: `${about}; no local image to test a container start with`, hint: null}]
+  if (!own.ok) return [{area: 'engine', name, ok: false, detail: `${about}; cannot start repro's containers: ${own.why}`, hint: own.hint}]
+  const items: DoctorItem[] = [{area: 'engine', name, ok: true, detail: `${about}; starts repro's hardened containers`, hint: null}]
+  if (name === 'podman') {
+    const plain = await checkStart(engine, 'plain')
+    if (plain && !plain.ok)
+      items.push({
+        area: 'engine',
+        name: 'podman defaults',
+        ok: false,
+        detail: `a plain podman run fails: ${plain.why}; repro passes its own --ulimit, so its audits still work, podman build does not`,
+        hint: plain.hint,
+      })
+  }
+  return items
 }
 
 async function pythonItem(candidate: string): Promise<DoctorItem> {
@@ -79,8 +109,8 @@ async function gpuItem(): Promise<DoctorItem> {
 
 export async function doctor(): Promise<DoctorItem[]> {
   const [docker, podman, gpu, ...pythons] = await Promise.all([
-    engineItem('docker'),
-    engineItem('podman'),
+    engineItems('docker'),
+    engineItems('podman'),
     gpuItem(),
     ...PYTHON_CANDIDATES.map(pythonItem),
   ])
@@ -92,5 +122,5 @@ export async function doctor(): Promise<DoctorItem[]> {
     return true
   })
   const cache: DoctorItem = {area: 'cache', name: 'run cache', ok: true, detail: cacheDir(), hint: null}
-  return [docker, podman, ...uniquePythons, gpu, cache]
+  return [...docker, ...podman, ...uniquePythons, gpu, cache]
 }

@@ -2,13 +2,14 @@
 // `--set N:` numbers them as the user sees them), and finds the embedded default: the host's
 // own python with torch, audited against itself plus a thread-count variant.
 
-import {existsSync} from 'node:fs'
+import {existsSync, readFileSync} from 'node:fs'
 import {DEFAULT_KNOBS, KnobError, knobsForTarget, parseKnobOverride, type KnobOverride} from '../core/knobs.js'
 import type {Knobs} from '../core/types.js'
 import {ReproError} from '../errors.js'
 import {ContainerTarget} from '../targets/container.js'
-import {DEFAULT_LIMITS, type EngineName} from '../targets/container-args.js'
+import {DEFAULT_LIMITS, rlimitsFromProc, type EngineName} from '../targets/container-args.js'
 import {detectEngine, sweepOrphans, type Engine} from '../targets/engine.js'
+import {ENTRYPOINT_MODES, type EntrypointMode, parseSize} from '../targets/image-launch.js'
 import {spawnCapped} from '../targets/process.js'
 import {PythonTarget} from '../targets/python.js'
 import type {Target} from '../targets/target.js'
@@ -22,6 +23,62 @@ export interface TargetSettings {
   memory: string
   cpus: string
   'pids-limit': number
+  /** `[N:]PATH`: the interpreter inside image target N (or every image target) */
+  'python-in-image'?: string[]
+  'image-entrypoint'?: string
+  'work-area'?: string
+}
+
+/** `--python-in-image [N:]PATH` → the interpreter for target `index` (1-based), or null. */
+export function pythonInImage(values: string[] | undefined, index: number, targetCount: number): string | null {
+  let chosen: string | null = null
+  for (const text of values ?? []) {
+    const m = /^(\d+):(.+)$/.exec(text)
+    const target = m ? Number(m[1]) : null
+    const value = (m ? m[2]! : text).trim()
+    if (!value || /[\0\n\r]/.test(value))
+      throw new ReproError(`--python-in-image ${JSON.stringify(text)} names no interpreter`, {
+        subject: '--python-in-image',
+        hint: 'write --python-in-image /opt/conda/bin/python (or N:PATH for target N)',
+      })
+    if (target !== null && (target < 1 || target > targetCount))
+      throw new ReproError(`--python-in-image ${text} names target ${target}, but there are ${targetCount}`, {
+        subject: '--python-in-image',
+        hint: 'number targets in the order they are given, from 1',
+      })
+    if (target === null || target === index) chosen = value
+  }
+  return chosen
+}
+
+function workArea(text: string | undefined): string {
+  const value = text ?? DEFAULT_LIMITS.workArea
+  const bytes = parseSize(value)
+  if (bytes === null || bytes < 64 * 1024)
+    throw new ReproError(`--work-area ${JSON.stringify(value)} is not a size of at least 64k`, {
+      subject: '--work-area',
+      hint: 'write a size such as --work-area 256m or --work-area 2g',
+    })
+  return value
+}
+
+function entrypointMode(text: string | undefined): EntrypointMode {
+  const mode = (text ?? 'auto') as EntrypointMode
+  if (!ENTRYPOINT_MODES.includes(mode))
+    throw new ReproError(`--image-entrypoint ${JSON.stringify(text)} is not one of ${ENTRYPOINT_MODES.join(', ')}`, {
+      subject: '--image-entrypoint',
+      hint: 'write --image-entrypoint auto, keep or skip',
+    })
+  return mode
+}
+
+/** The hard limits this process may hand on: podman is our child, a local dockerd shares them. */
+function hostRlimits() {
+  try {
+    return rlimitsFromProc(readFileSync('/proc/self/limits', 'utf8'))
+  } catch {
+    return rlimitsFromProc(null)
+  }
 }
 
 export function parseOverrides(sets: string[] | undefined, targetCount: number): KnobOverride[] {
@@ -74,6 +131,24 @@ export function hostHasNvidiaGpu(): boolean {
 export async function targetsFromRefs(refs: TargetRef[], settings: TargetSettings): Promise<AuditTargetSpec[]> {
   const overrides = parseOverrides(settings.set, refs.length)
   const cuda = settings.device === 'cuda' || (settings.device === 'auto' && hostHasNvidiaGpu())
+  const pythons = refs.map((_, i) => pythonInImage(settings['python-in-image'], i + 1, refs.length))
+  refs.forEach((r, i) => {
+    const explicit = (settings['python-in-image'] ?? []).some((t) => t.startsWith(`${i + 1}:`))
+    if (explicit && r.kind !== 'image')
+      throw new ReproError(`--python-in-image ${i + 1}:… names target ${i + 1}, which is not an image`, {
+        subject: '--python-in-image',
+        hint: 'a --python target already names its interpreter',
+      })
+  })
+  const limits = {
+    ...DEFAULT_LIMITS,
+    ...hostRlimits(),
+    memory: settings.memory,
+    cpus: settings.cpus,
+    pidsLimit: settings['pids-limit'],
+    workArea: workArea(settings['work-area']),
+  }
+  const entrypoint = entrypointMode(settings['image-entrypoint'])
   let engine: Engine | null = null
   if (refs.some((r) => r.kind === 'image')) {
     engine = await detectEngine(settings.engine as EngineName | 'auto')
@@ -84,12 +159,7 @@ export async function targetsFromRefs(refs: TargetRef[], settings: TargetSetting
     const target: Target =
       ref.kind === 'python'
         ? new PythonTarget(ref.value)
-        : new ContainerTarget({
-            engine: engine!,
-            image: ref.value,
-            gpus: cuda,
-            limits: {...DEFAULT_LIMITS, memory: settings.memory, cpus: settings.cpus, pidsLimit: settings['pids-limit']},
-          })
+        : new ContainerTarget({engine: engine!, image: ref.value, gpus: cuda, limits, python: pythons[i], entrypoint})
     return {target, knobs: knobsForTarget(base, overrides, i + 1), role: 'target' as const}
   })
 }

@@ -8,6 +8,8 @@ import {runInterruptHooks} from '../targets/cleanup.js'
 import {renderJson} from '../report/json.js'
 import {terminalWidth} from '../report/layout.js'
 
+const DISK_FULL = new Set(['ENOSPC', 'EDQUOT'])
+
 export abstract class ReproCommand extends Command {
   static override enableJsonFlag = true
   static override baseFlags = {
@@ -49,6 +51,11 @@ export abstract class ReproCommand extends Command {
     if (isReproError(err)) {
       code = err.code
       line = err.oneLine()
+    } else if (DISK_FULL.has((err as NodeJS.ErrnoException).code ?? '')) {
+      // A full disk is the host's condition, not a bug: name where, and the fix.
+      const where = (err as NodeJS.ErrnoException).path
+      code = ExitCode.UsageOrEnvironment
+      line = `no space left on the device${where ? ` holding ${where}` : ''} — free disk space there, or write elsewhere (--out)`
     } else if (err.oclif?.exit !== undefined || /Flag|Arg|Parse/.test(err.constructor?.name ?? '')) {
       // oclif's parser: a bad or missing flag is a usage error.
       code = ExitCode.UsageOrEnvironment

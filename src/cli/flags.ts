@@ -30,6 +30,25 @@ export const targetFlags = {
   memory: Flags.string({description: 'Memory limit per container (also its swap limit).', default: '4g', helpGroup: 'CONTAINERS'}),
   cpus: Flags.string({description: 'CPU limit per container.', default: '2', helpGroup: 'CONTAINERS'}),
   'pids-limit': Flags.integer({description: 'Process limit per container.', default: 1024, min: 16, helpGroup: 'CONTAINERS'}),
+  'work-area': Flags.string({
+    description:
+      "Size of each container's work area (/repro: the probe, its inputs and artifacts), a tmpfs-backed volume any image user can write; writing past it stops the run. What the probe writes there counts against --memory.",
+    default: '1g',
+    helpGroup: 'CONTAINERS',
+  }),
+  'python-in-image': Flags.string({
+    description:
+      'Interpreter inside the image: a name looked up on the PATH the image (or its kept entrypoint) sets, or a path. Default: python3, then python. [N:]PATH for target N only. Repeatable.',
+    multiple: true,
+    helpGroup: 'CONTAINERS',
+  }),
+  'image-entrypoint': Flags.string({
+    description:
+      "How the image's ENTRYPOINT is treated: auto keeps one that runs its arguments (a shell script, sh -c '…\"$@\"', an init, conda run) and skips an interpreter or an application; keep or skip force it. The report says which was done.",
+    options: ['auto', 'keep', 'skip'],
+    default: 'auto',
+    helpGroup: 'CONTAINERS',
+  }),
   set: Flags.string({
     description: `Runtime knob for one target or all: [N:]key=value, N is the target's position (1-based). Knobs: ${KNOB_NAMES.join(', ')} (docs/knobs.md).`,
     multiple: true,

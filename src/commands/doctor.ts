@@ -17,9 +17,10 @@ export default class Doctor extends ReproCommand {
     if (!this.jsonEnabled()) {
       const rows = [
         ['', 'area', 'what', 'detail', 'fix'],
-        ...items.map((i) => [i.ok ? '✔' : '✘', i.area, safeText(i.name, 40), safeText(i.detail, 80), safeText(i.hint ?? '', 80)]),
+        ...items.map((i) => [i.ok ? '✔' : '✘', i.area, safeText(i.name, 40), safeText(i.detail, 400), safeText(i.hint ?? '', 400)]),
       ]
-      this.log(table(rows).trimEnd())
+      // detail and fix wrap rather than cut: the fix is often a line to paste into a config file
+      this.log(table(rows, {columns: {3: {width: 56, wrapWord: true}, 4: {width: 56, wrapWord: true}}}).trimEnd())
       this.log(
         usable
           ? 'repro can audit on this host.'

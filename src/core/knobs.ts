@@ -179,6 +179,13 @@ export const ENV_VARIABLES: readonly EnvVariableRule[] = [
   {match: 'CUBLAS_', how: 'prefix', knob: true, summary: 'cuBLAS workspace (CUBLAS_WORKSPACE_CONFIG)'},
   {match: 'ATEN_CPU_CAPABILITY', how: 'exact', knob: true, summary: 'ATen CPU kernel instruction set'},
   {match: 'NVIDIA_TF32_OVERRIDE', how: 'exact', knob: true, summary: 'forces TF32 off in CUDA libraries'},
+  {
+    match: 'ONEDNN_',
+    how: 'prefix',
+    knob: true,
+    summary: 'oneDNN CPU dispatch and math (ONEDNN_MAX_CPU_ISA, ONEDNN_DEFAULT_FPMATH_MODE, …)',
+  },
+  {match: 'DNNL_', how: 'prefix', knob: true, summary: 'oneDNN settings under their older names (DNNL_MAX_CPU_ISA, …)'},
   {match: 'CUDA_', how: 'prefix', knob: false, summary: 'CUDA runtime settings'},
   {match: 'CUDNN_', how: 'prefix', knob: false, summary: 'cuDNN settings'},
   {match: 'NVIDIA_', how: 'prefix', knob: false, summary: 'NVIDIA container settings'},
@@ -188,6 +195,19 @@ export const ENV_VARIABLES: readonly EnvVariableRule[] = [
   {match: 'ATEN_', how: 'prefix', knob: false, summary: 'ATen settings'},
   {match: 'NCCL_', how: 'prefix', knob: false, summary: 'NCCL settings'},
   {match: 'PYTHONHASHSEED', how: 'exact', knob: false, summary: 'python hash seed'},
+  {
+    match: 'LD_PRELOAD',
+    how: 'exact',
+    knob: false,
+    summary:
+      'libraries loaded before all others (another malloc, BLAS or OpenMP); recorded as the file names given, not set by reruns: it acts when the process starts',
+  },
+  {
+    match: 'LD_LIBRARY_PATH',
+    how: 'exact',
+    knob: false,
+    summary: 'directories searched first for shared libraries (which BLAS, cuDNN, … is found); recorded, not set by reruns',
+  },
 ]
 
 /** A variable whose name contains one of these words is never recorded (it may hold a secret). */

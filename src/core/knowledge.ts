@@ -105,6 +105,26 @@ export const KNOWN_CHANGES: KnownChange[] = [
     text: 'cuDNN and cuBLAS pick algorithms per GPU, version and workspace; cuBLAS documents that results are only reproducible for the same architecture, library version and workspace configuration.',
     source: 'https://docs.nvidia.com/cuda/cublas/index.html#results-reproducibility',
   },
+  {
+    id: 'onednn-max-cpu-isa',
+    knobs: ['env.ONEDNN_MAX_CPU_ISA', 'env.DNNL_MAX_CPU_ISA'],
+    paths: ['env.ONEDNN_MAX_CPU_ISA', 'env.DNNL_MAX_CPU_ISA'],
+    text: 'ONEDNN_MAX_CPU_ISA (also read under its older name DNNL_MAX_CPU_ISA) caps the instruction set oneDNN may JIT kernels for, e.g. AVX2 on an AVX-512 CPU. Kernels for another ISA block and vectorize convolutions and matmuls differently, so the accumulation order — and the last bits — change; an image can set it in its ENV without anyone noticing.',
+    source: 'https://oneapi-src.github.io/oneDNN/dev_guide_cpu_dispatcher_control.html',
+  },
+  {
+    id: 'onednn-default-fpmath-mode',
+    knobs: ['env.ONEDNN_DEFAULT_FPMATH_MODE', 'env.DNNL_DEFAULT_FPMATH_MODE'],
+    paths: ['env.ONEDNN_DEFAULT_FPMATH_MODE', 'env.DNNL_DEFAULT_FPMATH_MODE'],
+    text: 'ONEDNN_DEFAULT_FPMATH_MODE lets oneDNN down-convert f32 computations implicitly (BF16, F16, TF32 or ANY instead of the default STRICT): f32 convolutions and matmuls then round their inputs to a narrower type, which changes results well beyond the last bit.',
+    source: 'https://oneapi-src.github.io/oneDNN/dev_guide_attributes_fpmath_mode.html',
+  },
+  {
+    id: 'ld-preload-library-path',
+    paths: ['env.LD_PRELOAD', 'env.LD_LIBRARY_PATH'],
+    text: 'LD_PRELOAD loads the named libraries before any other and LD_LIBRARY_PATH puts its directories first in the search for shared libraries, so they decide which BLAS, OpenMP runtime, malloc or cuDNN a process actually uses without any package changing. The libraries actually loaded are in the fingerprint (libraries.*).',
+    source: 'https://man7.org/linux/man-pages/man8/ld.so.8.html',
+  },
 ]
 
 /** Known facts about the layers of the canary workloads (conv, RNN, attention) and AMP. */

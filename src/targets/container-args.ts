@@ -1,5 +1,9 @@
 // The exact `docker create` / `podman create` arguments for a probe container: hardened by
-// default, no bind mounts (so remote engines work unchanged), GPUs per engine. Pure.
+// default, no bind mounts (so remote engines work unchanged), a size-bounded work area any user
+// can write, explicit rlimits, GPUs per engine, and the probe started through the image's own
+// entrypoint or instead of it. Pure.
+
+import {WORK_AREA} from './image-launch.js'
 
 export type EngineName = 'docker' | 'podman'
 
@@ -8,12 +12,52 @@ export interface ContainerLimits {
   cpus: string
   pidsLimit: number
   tmpfsSize: string
+  /** size of the work area (the tmpfs-backed /repro volume): inputs, probe and artifacts */
+  workArea: string
+  /** [soft, hard] open files; at or under the engine's own hard limit */
+  nofile: [number, number]
+  /** [soft, hard] processes of the container's user */
+  nproc: [number, number]
 }
 
-export const DEFAULT_LIMITS: ContainerLimits = {memory: '4g', cpus: '2', pidsLimit: 1024, tmpfsSize: '1g'}
+export const DEFAULT_LIMITS: ContainerLimits = {
+  memory: '4g',
+  cpus: '2',
+  pidsLimit: 1024,
+  tmpfsSize: '1g',
+  workArea: '1g',
+  nofile: [1024, 1024],
+  nproc: [4096, 4096],
+}
 
-/** Where the probe, its inputs and outputs live inside the container (an anonymous volume). */
-export const CONTAINER_ROOT = '/repro'
+/**
+ * rlimits at or under the hard limits of the process that starts containers, from
+ * /proc/self/limits, and never above the defaults: raising a hard limit needs CAP_SYS_RESOURCE,
+ * which some hosts do not give even to root, and the runtime's own limits can be lower than
+ * ours (podman's conmon runs with 32768 processes on this VM). Processes count per UID across
+ * the host for rootful engines, so nproc leaves room for a busy host user with the same UID.
+ */
+export function rlimitsFromProc(text: string | null): Pick<ContainerLimits, 'nofile' | 'nproc'> {
+  const hard = (label: string, ceiling: number): number => {
+    const m = new RegExp(`^${label}\\s+(\\S+)\\s+(\\S+)`, 'm').exec(text ?? '')
+    if (!m || m[2] === 'unlimited') return ceiling
+    return Math.min(Number(m[2]) || ceiling, ceiling)
+  }
+  const files = hard('Max open files', DEFAULT_LIMITS.nofile[1])
+  const procs = hard('Max processes', DEFAULT_LIMITS.nproc[1])
+  return {nofile: [files, files], nproc: [procs, procs]}
+}
+
+/** How the probe starts: through the image's entrypoint (kept) or instead of it. */
+export interface LaunchSpec {
+  keepEntrypoint: boolean
+  /** interpreter name or path, resolved by the container's PATH (or the entrypoint's) */
+  interpreter: string
+  /** the launcher's source (probe/container_boot.py), run with `-c` */
+  boot: string
+  /** seconds the launcher waits for its inputs, and lingers after the probe, at most */
+  lingerSeconds: number
+}
 
 export interface CreateSpec {
   engine: EngineName
@@ -21,12 +65,30 @@ export interface CreateSpec {
   mode: 'fingerprint' | 'train'
   gpus: boolean
   limits: ContainerLimits
+  /** only what repro adds to the image's environment (image-launch.probeEnvironment) */
   env: Record<string, string>
   labels: Record<string, string>
-  python: string
+  launch: LaunchSpec
+}
+
+/**
+ * The work area: a local volume backed by a size-limited tmpfs. Any UID can write it (mode
+ * 1777), writes stop at the cap, nothing reaches the engine's disk, `cp` reaches it while the
+ * container runs, and `rm -v` removes it. Docker can label it (podman cannot yet).
+ */
+export function workAreaMount(engine: EngineName, size: string, labels: Record<string, string>): string {
+  const volumeLabels = engine === 'docker' ? Object.entries(labels).map(([k, v]) => `volume-label=${k}=${v},`) : []
+  return [
+    `type=volume,destination=${WORK_AREA},`,
+    ...volumeLabels.sort(),
+    'volume-opt=type=tmpfs,volume-opt=device=tmpfs,',
+    // one CSV field with commas inside: quoted, as `--mount` parses it
+    `"volume-opt=o=size=${size},mode=1777,nosuid,nodev"`,
+  ].join('')
 }
 
 export function createArgs(spec: CreateSpec): string[] {
+  const {limits} = spec
   const args = [
     'create',
     '--network',
@@ -37,19 +99,21 @@ export function createArgs(spec: CreateSpec): string[] {
     'no-new-privileges',
     '--read-only',
     '--tmpfs',
-    `/tmp:rw,nosuid,nodev,size=${spec.limits.tmpfsSize}`,
+    `/tmp:rw,nosuid,nodev,size=${limits.tmpfsSize}`,
     '--mount',
-    `type=volume,destination=${CONTAINER_ROOT}`,
+    workAreaMount(spec.engine, limits.workArea, spec.labels),
     '--pids-limit',
-    String(spec.limits.pidsLimit),
+    String(limits.pidsLimit),
     '--memory',
-    spec.limits.memory,
+    limits.memory,
     '--memory-swap',
-    spec.limits.memory,
+    limits.memory,
     '--cpus',
-    spec.limits.cpus,
-    '--workdir',
-    '/tmp',
+    limits.cpus,
+    '--ulimit',
+    `nofile=${limits.nofile[0]}:${limits.nofile[1]}`,
+    '--ulimit',
+    `nproc=${limits.nproc[0]}:${limits.nproc[1]}`,
   ]
   if (spec.gpus) {
     // docker's NVIDIA runtime hook vs podman's Container Device Interface.
@@ -57,26 +121,23 @@ export function createArgs(spec: CreateSpec): string[] {
     else args.push('--device', 'nvidia.com/gpu=all')
   }
   for (const [k, v] of Object.entries(spec.labels).sort()) args.push('--label', `${k}=${v}`)
-  const env: Record<string, string> = {
-    HOME: '/tmp',
-    LANG: 'C.UTF-8',
-    PYTHONPATH: `${CONTAINER_ROOT}/probe`,
-    PYTHONDONTWRITEBYTECODE: '1',
-    PYTHONHASHSEED: '0',
-    ...spec.env,
-  }
-  for (const [k, v] of Object.entries(env).sort()) args.push('--env', `${k}=${v}`)
-  args.push(
-    '--entrypoint',
-    spec.python,
-    spec.image,
-    '-m',
-    'repro_probe',
+  for (const [k, v] of Object.entries(spec.env).sort()) args.push('--env', `${k}=${v}`)
+  const {launch} = spec
+  const probe = [
+    '-c',
+    launch.boot,
+    WORK_AREA,
+    String(launch.lingerSeconds),
     spec.mode,
     '--config',
-    `${CONTAINER_ROOT}/in/config.json`,
+    `${WORK_AREA}/in/config.json`,
     '--out',
-    `${CONTAINER_ROOT}/out`,
-  )
+    `${WORK_AREA}/out`,
+  ]
+  // The image's user, working directory and environment stay as built. A kept entrypoint runs
+  // the interpreter as its command (after activating whatever it activates); a skipped one is
+  // replaced by the interpreter.
+  if (launch.keepEntrypoint) args.push(spec.image, launch.interpreter, ...probe)
+  else args.push('--entrypoint', launch.interpreter, spec.image, ...probe)
   return args
 }

@@ -1,17 +1,35 @@
-// The docker / podman image target. No bind mounts: create a hardened container, copy the
-// probe and inputs in, start it under a timeout, stream the artifacts out as a size-capped tar,
-// and remove the container (and its volume) on success, failure, timeout and Ctrl-C alike.
+// The docker / podman image target. No bind mounts: create a hardened container whose work area
+// is a size-bounded tmpfs volume, start it (its launcher waits for its inputs), copy the probe
+// and the inputs in, wait for the launcher's status file, copy the artifacts out while the
+// container still runs (the volume goes when it stops), and remove the container and its
+// volume — on success, failure, timeout and Ctrl-C alike. Nothing is read from stdout.
 
 import {spawnSync} from 'node:child_process'
-import {promises as fs} from 'node:fs'
+import {existsSync, readFileSync, promises as fs} from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import {ReproError} from '../errors.js'
 import {FILE_CAPS} from '../artifacts/run-dir.js'
 import {onInterrupt} from './cleanup.js'
-import {CONTAINER_ROOT, createArgs, type ContainerLimits} from './container-args.js'
-import {containerLabels, ensureImage, type Engine, type ImageIdentity} from './engine.js'
+import {createArgs, type ContainerLimits} from './container-args.js'
+import {containerLabels, engineUnreachable, ensureImage, type Engine, type ImageIdentity} from './engine.js'
+import {
+  classifyEntrypoint,
+  entrypointFileNeeded,
+  type EntrypointMode,
+  type EntrypointTreatment,
+  executableCandidates,
+  type ImageConfig,
+  interpreterCandidates,
+  parseBootStatus,
+  platformMismatch,
+  probeEnvironment,
+  treatEntrypoint,
+  WORK_AREA,
+} from './image-launch.js'
 import {probeRoot} from './probe-path.js'
-import {extractTar, TarError} from './tar.js'
+import type {SpawnResult} from './process.js'
+import {extractTar, type FileHead, firstTarEntry, TarError, type TarInput, writeTar} from './tar.js'
 import {lastLine, type ProbeJob, type ProbeOutcome, type Target, type TargetIdentity} from './target.js'
 
 /** What may come back out of a container, and how big each file may be. */
@@ -22,20 +40,42 @@ const OUT_CAPS: Record<string, number> = {
   'tensors.safetensors': FILE_CAPS['tensors.safetensors'],
 }
 const OUT_TOTAL_CAP = Object.values(OUT_CAPS).reduce((a, b) => a + b, 0) + 1024 * 1024
+const STATUS_CAP = 64 * 1024
 
 export interface ContainerTargetOptions {
   engine: Engine
   image: string
   gpus: boolean
   limits: ContainerLimits
-  /** interpreter inside the image */
-  python?: string
+  /** `--python-in-image`: the interpreter inside the image (a name looked up on its PATH, or a path) */
+  python?: string | null
+  /** `--image-entrypoint`: keep the image's entrypoint, skip it, or decide from what it is */
+  entrypoint?: EntrypointMode
 }
+
+/** How the probe starts in this image, decided once per target. */
+interface LaunchPlan {
+  config: ImageConfig
+  entrypoint: EntrypointTreatment
+  candidates: string[]
+}
+
+let bootSource: string | null = null
+function boot(): string {
+  bootSource ??= readFileSync(path.join(probeRoot(), 'container_boot.py'), 'utf8')
+  return bootSource
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 export class ContainerTarget implements Target {
   readonly kind: 'docker' | 'podman'
   readonly name: string
   private image: ImageIdentity | null = null
+  private plan: LaunchPlan | null = null
+  /** the interpreter name that started, and the path it reported (known after a run) */
+  private interpreter: string | null = null
+  private interpreterPath: string | null = null
 
   constructor(private readonly opts: ContainerTargetOptions) {
     this.kind = opts.engine.name
@@ -49,6 +89,8 @@ export class ContainerTarget implements Target {
 
   async identify(): Promise<TargetIdentity> {
     const img = await this.ensure()
+    const plan = await this.launchPlan()
+    const cfg = img.config
     return {
       kind: this.kind,
       reference: this.opts.image,
@@ -62,91 +104,276 @@ export class ContainerTarget implements Target {
         os: img.os,
         labels: Object.keys(img.labels).length ? JSON.stringify(img.labels) : null,
         engine: this.opts.engine.name,
+        engine_version: this.opts.engine.server?.version ?? null,
         gpus: this.opts.gpus,
         memory: this.opts.limits.memory,
         cpus: this.opts.limits.cpus,
+        work_area: this.opts.limits.workArea,
+        user: cfg.user || 'root (no USER)',
+        workdir: cfg.workdir || '/',
+        entrypoint: cfg.entrypoint.length ? JSON.stringify(cfg.entrypoint).slice(0, 512) : null,
+        entrypoint_treatment: plan.entrypoint.text.slice(0, 512),
+        python:
+          this.interpreterPath ?? this.interpreter ?? `${plan.candidates.join(' or ')} (resolved at run time; no run in this process)`,
+        python_requested: this.opts.python ?? null,
       },
     }
   }
 
   async cacheIdentity(): Promise<Record<string, unknown>> {
     const img = await this.ensure()
-    return {kind: this.kind, image_id: img.id, gpus: this.opts.gpus, python: this.opts.python ?? 'python3'}
+    const plan = await this.launchPlan()
+    return {
+      kind: this.kind,
+      image_id: img.id,
+      gpus: this.opts.gpus,
+      python: plan.candidates,
+      entrypoint: plan.entrypoint.keep,
+    }
   }
 
-  async runProbeImpl(job: ProbeJob): Promise<ProbeOutcome> {
-    const {engine} = this.opts
-    await this.ensure()
-    const args = createArgs({
-      engine: engine.name,
-      // Pin the exact image ID we inspected, so a tag moved mid-audit cannot swap it.
-      image: this.image!.id,
-      mode: job.mode,
-      gpus: this.opts.gpus,
-      limits: this.opts.limits,
-      env: job.env,
-      labels: containerLabels(),
-      python: this.opts.python ?? 'python3',
-    })
-    const created = await engine.exec(args, 60_000)
-    if (created.exitCode !== 0) {
-      throw new ReproError(`cannot create a container from ${this.opts.image}: ${lastLine(created.stderrTail)}`, {
+  private async launchPlan(): Promise<LaunchPlan> {
+    this.plan ??= await this.makePlan()
+    return this.plan
+  }
+
+  private async makePlan(): Promise<LaunchPlan> {
+    const img = await this.ensure()
+    const mismatch = platformMismatch(img, this.opts.engine.server ?? null)
+    if (mismatch)
+      throw new ReproError(mismatch, {
         subject: this.name,
-        hint: gpuHint(this.opts.gpus, created.stderrTail) ?? 'check the engine with `docker info`, and the flags (--memory, --cpus)',
+        hint: `audit the image built for ${this.opts.engine.server!.os}/${this.opts.engine.server!.architecture} (pull it with --platform), or use an engine on the image's platform`,
       })
-    }
+    const mode = this.opts.entrypoint ?? 'auto'
+    const cfg = img.config
+    const needed = mode === 'skip' ? null : entrypointFileNeeded(cfg.entrypoint)
+    const file = needed ? await this.readImageFile(executableCandidates(needed, cfg.env['PATH'], cfg.workdir)) : null
+    const cls = classifyEntrypoint(cfg.entrypoint, file)
+    const entrypoint = treatEntrypoint(mode, cls, cfg.entrypoint)
+    if (entrypoint.problem === 'not-executable')
+      throw new ReproError(`the image's entrypoint ${cls.detail} is not executable, so the image cannot start as built`, {
+        subject: this.name,
+        hint: 'make it executable in the image (RUN chmod +x …), or start the probe without it: --image-entrypoint skip',
+      })
+    if (entrypoint.problem === 'missing')
+      throw new ReproError(`the image's entrypoint is ${cls.detail}`, {
+        subject: this.name,
+        hint: 'start the probe without it: --image-entrypoint skip (or auto)',
+      })
+    return {config: cfg, entrypoint, candidates: interpreterCandidates(this.opts.python)}
+  }
+
+  /**
+   * The first bytes and mode of the first of `paths` the image has, read with `cp` from a
+   * container that is created but never started; 'missing' when it has none of them.
+   */
+  private async readImageFile(paths: string[]): Promise<FileHead | 'missing'> {
+    const {engine} = this.opts
+    const created = await engine.exec(
+      ['create', '--network', 'none', ...labelArgs(), '--entrypoint', '/nonexistent/repro-inspect', this.image!.id],
+      60_000,
+    )
+    if (created.exitCode !== 0) throw this.engineError('cannot create a container to inspect the image', created)
     const id = created.stdout.trim().split('\n').pop()!.trim()
-    const unregister = onInterrupt(() => {
-      spawnSync(engine.name, ['rm', '-f', '-v', id], {stdio: 'ignore', timeout: 30_000})
-    })
+    const unregister = onInterrupt(() => spawnSync(engine.name, ['rm', '-f', '-v', id], {stdio: 'ignore', timeout: 30_000}))
     try {
-      await this.copyIn(id, job)
-      const started = await engine.exec(['start', '--attach', id], job.timeoutMs, 1024 * 1024)
-      const ended = {seconds: started.seconds, stderrTail: started.stderrTail}
-      if (started.timedOut) return {kind: 'timed-out', limitSeconds: Math.round(job.timeoutMs / 1000), ...ended}
-      const state = await this.state(id)
-      if (state.oomKilled || state.exitCode === 137) return {kind: 'out-of-memory', limit: this.opts.limits.memory, ...ended}
-      // 127: the runtime could not exec the interpreter (the image has no python).
-      if (state.exitCode === 127 || /executable file not found/i.test(started.stderrTail)) {
-        return {kind: 'no-interpreter', interpreter: this.opts.python ?? 'python3', ...ended}
+      for (const p of paths) {
+        // docker cp copies a symlink as a link unless -L; podman cp always follows it.
+        const follow = engine.name === 'docker' ? ['-L'] : []
+        const r = await engine.exec(['cp', ...follow, `${id}:${p}`, '-'], 30_000, 8192, true, {stopAtCap: true})
+        const head = r.stdoutBytes ? firstTarEntry(r.stdoutBytes) : null
+        if (head) return head
+        if (engineUnreachable(r.stderrTail)) throw this.engineError('the engine stopped answering', r)
       }
-      if (started.exitCode !== 0 && state.exitCode === 0) {
-        throw new ReproError(`the engine could not start the container: ${lastLine(started.stderrTail)}`, {
-          subject: this.name,
-          hint: gpuHint(this.opts.gpus, started.stderrTail) ?? 'check the engine with `docker info`',
-        })
-      }
-      await this.copyOut(id, job.outDir, state.exitCode === 0)
-      return {kind: 'exited', exitCode: state.exitCode, ...ended}
+      return 'missing'
     } finally {
       await engine.exec(['rm', '-f', '-v', id], 60_000).catch(() => undefined)
       unregister()
     }
   }
 
-  private async copyIn(id: string, job: ProbeJob): Promise<void> {
-    for (const [from, to] of [
-      [probeRoot(), `${CONTAINER_ROOT}/probe`],
-      [job.inputDir, `${CONTAINER_ROOT}/in`],
-    ] as const) {
-      const r = await this.opts.engine.exec(['cp', from, `${id}:${to}`], 120_000)
-      if (r.exitCode !== 0)
-        throw new ReproError(`cannot copy ${path.basename(from)} into the container: ${lastLine(r.stderrTail)}`, {
-          subject: this.name,
-          hint: 'check the engine with `docker info` and free disk space',
-        })
+  async runProbeImpl(job: ProbeJob): Promise<ProbeOutcome> {
+    await this.ensure()
+    const plan = await this.launchPlan()
+    // Once an interpreter started, the later runs use it directly.
+    const candidates = this.interpreter ? [this.interpreter] : plan.candidates
+    let notFound: ProbeOutcome | null = null
+    for (const interpreter of candidates) {
+      const outcome = await this.runOnce(job, plan, interpreter)
+      if (outcome.kind !== 'no-interpreter') {
+        this.interpreter = interpreter
+        return outcome
+      }
+      notFound = outcome
+    }
+    return {
+      ...(notFound as Extract<ProbeOutcome, {kind: 'no-interpreter'}>),
+      interpreter: candidates[0]!,
+      tried: candidates,
+      searchPath: plan.entrypoint.keep ? undefined : (plan.config.env['PATH'] ?? null),
+      entrypoint: plan.entrypoint.keep ? plan.config.entrypoint[0]! : null,
     }
   }
 
-  private async state(id: string): Promise<{exitCode: number; oomKilled: boolean}> {
-    const r = await this.opts.engine.exec(['inspect', '--format', '{{.State.ExitCode}} {{.State.OOMKilled}}', id], 30_000)
+  /** One container: create → start → copy in → wait for status.json → copy out → remove. */
+  private async runOnce(job: ProbeJob, plan: LaunchPlan, interpreter: string): Promise<ProbeOutcome> {
+    const {engine, limits} = this.opts
+    const t0 = Date.now()
+    const seconds = () => (Date.now() - t0) / 1000
+    const limitSeconds = Math.round(job.timeoutMs / 1000)
+    const args = createArgs({
+      engine: engine.name,
+      // Pin the exact image ID we inspected, so a tag moved mid-audit cannot swap it.
+      image: this.image!.id,
+      mode: job.mode,
+      gpus: this.opts.gpus,
+      limits,
+      env: probeEnvironment(plan.config.env, job.env),
+      labels: containerLabels(),
+      launch: {keepEntrypoint: plan.entrypoint.keep, interpreter, boot: boot(), lingerSeconds: limitSeconds + 120},
+    })
+    const created = await engine.exec(args, 60_000)
+    if (created.exitCode !== 0) {
+      throw new ReproError(`cannot create a container from ${this.opts.image}: ${lastLine(created.stderrTail)}`, {
+        subject: this.name,
+        hint:
+          gpuHint(this.opts.gpus, created.stderrTail) ??
+          rlimitHint(created.stderrTail) ??
+          `check the engine with \`${engine.name} info\`, and the flags (--memory, --cpus, --work-area)`,
+      })
+    }
+    const id = created.stdout.trim().split('\n').pop()!.trim()
+    const unregister = onInterrupt(() => {
+      spawnSync(engine.name, ['rm', '-f', '-v', id], {stdio: 'ignore', timeout: 30_000})
+    })
+    const stopped: {result: SpawnResult | null} = {result: null}
+    // podman's conmon (started by `podman start`) writes a file named `oom` into its working
+    // directory when the container is OOM-killed: give it a directory of this run's own, which
+    // is also how an OOM kill is recognised where podman does not set OOMKilled (cgroup v1).
+    const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'repro-engine-'))
+    const oomKilled = () => existsSync(path.join(scratch, 'oom'))
+    try {
+      const started = await engine.exec(['start', id], 60_000, undefined, false, {cwd: scratch})
+      if (started.exitCode !== 0) return await this.ended(id, plan, interpreter, started.stderrTail, seconds, oomKilled)
+      // `wait` returns when the container stops: an early end (no interpreter, OOM, a crash of
+      // the launcher) is noticed without polling the engine for its state.
+      void engine.exec(['wait', id], job.timeoutMs + 300_000).then(
+        (r) => {
+          stopped.result = r
+        },
+        () => undefined,
+      )
+      const copied = await engine.exec(['cp', '-', `${id}:${WORK_AREA}`], 300_000, undefined, false, {input: await inputsTar(job)})
+      if (copied.exitCode !== 0) {
+        if (/no space left on device/i.test(copied.stderrTail))
+          return {kind: 'work-area-full', phase: 'inputs', cap: limits.workArea, seconds: seconds(), stderrTail: copied.stderrTail}
+        if (engineUnreachable(copied.stderrTail)) return this.lost(copied, seconds)
+        if (stopped.result || (await this.isStopped(id))) return await this.ended(id, plan, interpreter, '', seconds, oomKilled)
+        throw new ReproError(`cannot copy the probe into the container: ${lastLine(copied.stderrTail)}`, {
+          subject: this.name,
+          hint: `check the engine with \`${engine.name} info\``,
+        })
+      }
+      const deadline = t0 + job.timeoutMs
+      let pause = 100
+      for (;;) {
+        if (stopped.result) return await this.ended(id, plan, interpreter, '', seconds, oomKilled)
+        if (Date.now() > deadline) return {kind: 'timed-out', limitSeconds, seconds: seconds(), stderrTail: await this.logs(id)}
+        const r = await engine.exec(['cp', `${id}:${WORK_AREA}/status.json`, '-'], 30_000, STATUS_CAP + 4096, true)
+        const text = r.exitCode === 0 && r.stdoutBytes ? statusText(r.stdoutBytes) : null
+        const status = text === null ? null : parseBootStatus(text)
+        if (status) {
+          const stderrTail = await this.logs(id)
+          if (status.exit !== 0 && (status.full || /No space left on device|\[Errno 28\]/.test(stderrTail)))
+            return {kind: 'work-area-full', phase: 'probe', cap: limits.workArea, seconds: seconds(), stderrTail}
+          this.interpreterPath = status.python
+          await this.copyOut(id, job.outDir, status.exit === 0)
+          return {kind: 'exited', exitCode: status.exit, seconds: seconds(), stderrTail, interpreter: status.python ?? interpreter}
+        }
+        if (r.exitCode !== 0 && engineUnreachable(r.stderrTail)) return this.lost(r, seconds)
+        await sleep(Math.max(0, Math.min(pause, deadline - Date.now())))
+        pause = Math.min(500, pause * 1.5)
+      }
+    } finally {
+      await engine.exec(['rm', '-f', '-v', id], 60_000).catch(() => undefined)
+      unregister()
+      await fs.rm(scratch, {recursive: true, force: true})
+    }
+  }
+
+  /** The container stopped (or never started) before the launcher wrote its status: why. */
+  private async ended(
+    id: string,
+    plan: LaunchPlan,
+    interpreter: string,
+    startError: string,
+    seconds: () => number,
+    oomKilled: () => boolean,
+  ): Promise<ProbeOutcome> {
+    const {engine, limits} = this.opts
+    const r = await engine.exec(['inspect', '--format', '{{.State.ExitCode}} {{.State.OOMKilled}}', id], 30_000)
+    if (r.exitCode !== 0 && engineUnreachable(r.stderrTail)) return this.lost(r, seconds)
     const [code, oom] = r.stdout.trim().split(/\s+/)
-    return {exitCode: Number(code ?? 1), oomKilled: oom === 'true'}
+    const exitCode = Number(code ?? 1) || 0
+    const stderrTail = `${startError}${await this.logs(id)}`
+    const ended = {seconds: seconds(), stderrTail}
+    if (/exec format error/i.test(stderrTail))
+      throw new ReproError(
+        `the engine cannot run the image's programs (exec format error): it is built for ${this.image!.os}/${this.image!.architecture}`,
+        {subject: this.name, hint: 'audit the image built for the engine’s platform, or use an engine on the image’s platform'},
+      )
+    // podman 4.x on cgroup v1 never sets OOMKilled; its conmon leaves an `oom` file instead
+    if (oom === 'true' || oomKilled()) return {kind: 'out-of-memory', limit: limits.memory, ...ended}
+    if (exitCode === 137) return {kind: 'killed', signal: 'SIGKILL', ...ended}
+    const keep = plan.entrypoint.keep
+    if (startError && /rlimit/i.test(startError))
+      throw new ReproError(`the engine could not start the container: ${lastLine(startError)}`, {
+        subject: this.name,
+        hint: rlimitHint(startError)!,
+      })
+    const notFound = /executable file not found|not found in \$PATH|exec: "[^"]*": stat [^:]*: no such file or directory|: not found/i
+    if (exitCode === 127 || (startError && notFound.test(startError))) return {kind: 'no-interpreter', interpreter, ...ended}
+    if (startError && /exec: "[^"]*": permission denied/i.test(startError))
+      return keep
+        ? {kind: 'entrypoint-failed', entrypoint: plan.config.entrypoint[0]!, exitCode: exitCode || 126, ...ended}
+        : {kind: 'no-interpreter', interpreter, ...ended}
+    if (startError) {
+      throw new ReproError(`the engine could not start the container: ${lastLine(startError)}`, {
+        subject: this.name,
+        hint: gpuHint(this.opts.gpus, startError) ?? rlimitHint(startError) ?? `check the engine with \`${engine.name} info\``,
+      })
+    }
+    // A kept entrypoint that exits without python ever printing a traceback failed on its own.
+    if (keep && exitCode !== 0 && !/Traceback|repro_probe|python/i.test(stderrTail))
+      return {kind: 'entrypoint-failed', entrypoint: plan.config.entrypoint[0]!, exitCode, ...ended}
+    return {kind: 'exited', exitCode: exitCode || 1, ...ended}
+  }
+
+  private lost(r: SpawnResult, seconds: () => number): ProbeOutcome {
+    return {
+      kind: 'engine-lost',
+      engine: this.opts.engine.name,
+      detail: lastLine(r.stderrTail),
+      seconds: seconds(),
+      stderrTail: r.stderrTail,
+    }
+  }
+
+  private async isStopped(id: string): Promise<boolean> {
+    const r = await this.opts.engine.exec(['inspect', '--format', '{{.State.Running}}', id], 30_000)
+    return r.exitCode === 0 && r.stdout.trim() === 'false'
+  }
+
+  /** The container's stderr (its stdout is the image's business: banners, prints). */
+  private async logs(id: string): Promise<string> {
+    const r = await this.opts.engine.exec(['logs', id], 30_000, 64 * 1024)
+    return r.stderrTail
   }
 
   /** Stream `out/` as tar and keep only allowlisted regular files under their caps. */
   private async copyOut(id: string, outDir: string, required: boolean): Promise<void> {
-    const r = await this.opts.engine.exec(['cp', `${id}:${CONTAINER_ROOT}/out`, '-'], 300_000, OUT_TOTAL_CAP, true)
+    const r = await this.opts.engine.exec(['cp', `${id}:${WORK_AREA}/out`, '-'], 300_000, OUT_TOTAL_CAP, true)
     if (r.exitCode !== 0 || !r.stdoutBytes) {
       if (!required) return
       throw new ReproError(`the probe left no artifacts: ${lastLine(r.stderrTail)}`, {
@@ -171,8 +398,66 @@ export class ContainerTarget implements Target {
       throw e
     }
     await fs.mkdir(outDir, {recursive: true})
-    for (const f of files) await fs.writeFile(path.join(outDir, f.name), f.data)
+    const written: string[] = []
+    try {
+      for (const f of files) {
+        const to = path.join(outDir, f.name)
+        written.push(to)
+        await fs.writeFile(to, f.data)
+      }
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code
+      if (code !== 'ENOSPC' && code !== 'EDQUOT') throw e
+      // A half-written artifact must not be taken for a run: remove what this copy wrote.
+      await Promise.all(written.map((f) => fs.rm(f, {force: true})))
+      throw new ReproError(`no space left on the host to copy the artifacts out into ${outDir}`, {
+        subject: this.name,
+        hint: 'free disk space there, or write the run somewhere else (--out)',
+      })
+    }
   }
+
+  private engineError(what: string, r: SpawnResult): ReproError {
+    return new ReproError(`${what}: ${lastLine(r.stderrTail)}`, {
+      subject: this.name,
+      hint: `check the engine with \`${this.opts.engine.name} info\``,
+    })
+  }
+}
+
+function labelArgs(): string[] {
+  return Object.entries(containerLabels()).flatMap(([k, v]) => ['--label', `${k}=${v}`])
+}
+
+/** status.json out of the tar stream `cp …/status.json -` gives. */
+function statusText(tar: Buffer): string | null {
+  try {
+    const [f] = extractTar(tar, {'status.json': STATUS_CAP})
+    return f ? f.data.toString('utf8') : null
+  } catch {
+    return null
+  }
+}
+
+/**
+ * One tar for `cp - CONTAINER:/repro`: the probe package, the inputs, then `ready` — last, so the
+ * launcher starts the probe only once everything before it is in place.
+ */
+async function inputsTar(job: ProbeJob): Promise<Buffer> {
+  const entries: TarInput[] = [{name: 'probe'}]
+  const walk = async (dir: string, rel: string): Promise<void> => {
+    entries.push({name: rel})
+    for (const e of (await fs.readdir(dir, {withFileTypes: true})).sort((a, b) => a.name.localeCompare(b.name))) {
+      if (e.name === '__pycache__') continue
+      const from = path.join(dir, e.name)
+      if (e.isDirectory()) await walk(from, `${rel}/${e.name}`)
+      else if (e.isFile()) entries.push({name: `${rel}/${e.name}`, data: await fs.readFile(from)})
+    }
+  }
+  await walk(path.join(probeRoot(), 'repro_probe'), 'probe/repro_probe')
+  await walk(job.inputDir, 'in')
+  entries.push({name: 'ready', data: Buffer.alloc(0)})
+  return writeTar(entries)
 }
 
 function gpuHint(gpus: boolean, stderr: string): string | null {
@@ -180,4 +465,9 @@ function gpuHint(gpus: boolean, stderr: string): string | null {
   if (/could not select device driver|nvidia|gpu|cdi/i.test(stderr))
     return 'the engine cannot give the container a GPU: install the NVIDIA Container Toolkit (docker) or generate a CDI spec (podman), or use --device cpu'
   return null
+}
+
+function rlimitHint(stderr: string): string | null {
+  if (!/rlimit/i.test(stderr)) return null
+  return 'the engine may not raise rlimits on this host (no CAP_SYS_RESOURCE): lower them in containers.conf (default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]); see `repro doctor`'
 }

@@ -4,23 +4,32 @@
 import os from 'node:os'
 import {ReproError} from '../errors.js'
 import type {EngineName} from './container-args.js'
-import {spawnCapped, type SpawnResult} from './process.js'
+import {parseImageConfig, type ImageConfig} from './image-launch.js'
+import {spawnCapped, type SpawnOptions, type SpawnResult} from './process.js'
 import {lastLine} from './target.js'
 
 export const LABEL = 'repro'
 
 export interface Engine {
   name: EngineName
-  exec(args: string[], timeoutMs?: number, stdoutCap?: number, binaryStdout?: boolean): Promise<SpawnResult>
+  /** what the engine's server runs (from `version`), once detectEngine has asked */
+  server?: {version: string; os: string; architecture: string}
+  exec(args: string[], timeoutMs?: number, stdoutCap?: number, binaryStdout?: boolean, extra?: ExecExtra): Promise<SpawnResult>
 }
+
+/**
+ * `input`: piped to the CLI's stdin (a tar for `cp -`); `stopAtCap`: only the first bytes
+ * matter; `cwd`: where the CLI (and what it spawns: podman's conmon) runs.
+ */
+export type ExecExtra = Pick<SpawnOptions, 'input' | 'stopAtCap' | 'cwd'>
 
 export function makeEngine(name: EngineName): Engine {
   return {
     name,
-    async exec(args, timeoutMs = 120_000, stdoutCap = 8 * 1024 * 1024, binaryStdout = false) {
+    async exec(args, timeoutMs = 120_000, stdoutCap = 8 * 1024 * 1024, binaryStdout = false, extra = {}) {
       // The engine CLI keeps the user's environment: DOCKER_HOST, DOCKER_CONTEXT, CONTAINER_HOST
       // and their TLS settings are how remote engines are reached.
-      return spawnCapped(name, args, {env: process.env as Record<string, string>, timeoutMs, stdoutCap, binaryStdout}).catch(
+      return spawnCapped(name, args, {env: process.env as Record<string, string>, timeoutMs, stdoutCap, binaryStdout, ...extra}).catch(
         (e: NodeJS.ErrnoException) => {
           if (e.code === 'ENOENT') throw notInstalled(name)
           throw e
@@ -59,7 +68,7 @@ export async function detectEngine(requested: EngineName | 'auto'): Promise<Engi
     })
   }
   const engine = makeEngine(name)
-  const r = await engine.exec(['version', '--format', '{{.Server.Version}}'], 20_000)
+  const r = await engine.exec(['version', '--format', VERSION_FORMAT[name]], 20_000)
   if (r.exitCode !== 0 || r.timedOut) {
     const why = lastLine(r.stderrTail) || (r.timedOut ? 'no answer in 20 s' : `exit ${r.exitCode}`)
     throw new ReproError(`the ${name} daemon is not answering (${why})`, {
@@ -70,7 +79,27 @@ export async function detectEngine(requested: EngineName | 'auto'): Promise<Engi
           : 'start the podman service (systemctl --user start podman.socket) or set CONTAINER_HOST',
     })
   }
+  engine.server = parseServerVersion(r.stdout)
   return engine
+}
+
+/** `version --format`: the server's version and platform (podman spells it OsArch). */
+export const VERSION_FORMAT: Record<EngineName, string> = {
+  docker: '{{.Server.Version}} {{.Server.Os}}/{{.Server.Arch}}',
+  podman: '{{.Server.Version}} {{.Server.OsArch}}',
+}
+
+export function parseServerVersion(stdout: string): Engine['server'] {
+  const [version, platform] = stdout.trim().split(/\s+/)
+  const [os, architecture] = (platform ?? '').split('/')
+  return version && os && architecture ? {version, os, architecture} : undefined
+}
+
+/** The engine CLI could not reach its daemon or service (down, or the connection to it broke). */
+export function engineUnreachable(stderr: string): boolean {
+  return /Cannot connect to the Docker daemon|error during connect|Is the docker daemon running|unable to connect to Podman|connection refused|ssh: connect to host|dial-stdio|broken pipe|EOF while reading|connection reset/i.test(
+    stderr,
+  )
 }
 
 export interface ImageIdentity {
@@ -81,6 +110,8 @@ export interface ImageIdentity {
   architecture: string | null
   os: string | null
   labels: Record<string, string>
+  /** how the image starts: entrypoint, cmd, env, user, working directory */
+  config: ImageConfig
 }
 
 /** Image identity from `inspect`; the image's own strings are untrusted, so they are capped. */
@@ -101,13 +132,15 @@ export function parseImageInspect(stdout: string): ImageIdentity {
   const rawLabels = (config['Labels'] ?? first['Labels'] ?? {}) as Record<string, unknown> | null
   for (const [k, v] of Object.entries(rawLabels ?? {}).slice(0, 100)) if (typeof v === 'string') labels[k.slice(0, 256)] = v.slice(0, 1024)
   return {
-    id: str(first['Id']) ?? 'unknown',
+    // podman gives the bare hex digest; docker prefixes it
+    id: ((id) => (id && /^[0-9a-f]{64}$/.test(id) ? `sha256:${id}` : id))(str(first['Id'])) ?? 'unknown',
     repo_digests: strs(first['RepoDigests']),
     tags: strs(first['RepoTags']),
     created: str(first['Created']),
     architecture: str(first['Architecture']),
     os: str(first['Os']),
     labels,
+    config: parseImageConfig(config),
   }
 }
 
@@ -128,6 +161,12 @@ export async function ensureImage(engine: Engine, image: string, subject: string
     subject,
     hint: 'check the name, build or load the image first (fixtures: bash fixtures/images/build.sh), or log in to its registry',
   })
+}
+
+/** `ps --format` for `ID PID HOST` of probe containers (docker's .Label is not podman's). */
+export function ownerFormat(engine: EngineName): string {
+  const label = (k: string) => (engine === 'docker' ? `{{.Label "${k}"}}` : `{{index .Labels "${k}"}}`)
+  return `{{.ID}} ${label(`${LABEL}.pid`)} ${label(`${LABEL}.host`)}`
 }
 
 /** The labels every probe container carries, so a later run can find orphans. */
@@ -151,10 +190,7 @@ function alive(pid: number): boolean {
 
 /** Remove probe containers whose repro process (on this host) is gone. Returns how many. */
 export async function sweepOrphans(engine: Engine): Promise<number> {
-  const r = await engine.exec(
-    ['ps', '-a', '--filter', `label=${LABEL}`, '--format', `{{.ID}} {{.Label "${LABEL}.pid"}} {{.Label "${LABEL}.host"}}`],
-    30_000,
-  )
+  const r = await engine.exec(['ps', '-a', '--filter', `label=${LABEL}`, '--format', ownerFormat(engine.name)], 30_000)
   if (r.exitCode !== 0) return 0
   const orphans = r.stdout
     .split('\n')

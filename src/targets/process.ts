@@ -26,6 +26,10 @@ export interface SpawnOptions {
   stdoutCap?: number
   /** collect stdout as bytes instead of text */
   binaryStdout?: boolean
+  /** bytes written to the child's stdin (then closed); default: no stdin */
+  input?: Buffer
+  /** kill the child once stdout reaches its cap (when only the first bytes matter) */
+  stopAtCap?: boolean
 }
 
 const running = new Set<number>()
@@ -50,15 +54,25 @@ export function spawnCapped(command: string, args: string[], opts: SpawnOptions)
   return new Promise((resolve, reject) => {
     // detached: the child leads its own process group, so a timeout kills its whole tree
     // (python's worker threads are threads, but a probe could fork helpers).
-    const child = spawn(command, args, {cwd: opts.cwd, env: opts.env, detached: true, stdio: ['ignore', 'pipe', 'pipe']})
+    const child = spawn(command, args, {
+      cwd: opts.cwd,
+      env: opts.env,
+      detached: true,
+      stdio: [opts.input ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    })
+    if (opts.input && child.stdin) {
+      // a child that exits before reading everything closes the pipe: not our error to raise
+      child.stdin.on('error', () => undefined)
+      child.stdin.end(opts.input)
+    }
     const chunks: Buffer[] = []
     let stdoutBytes = 0
     let stdoutTruncated = false
     let stderr = ''
     let timedOut = false
     const stdoutCap = opts.stdoutCap ?? 1024 * 1024
-    child.stderr.setEncoding('utf8')
-    child.stdout.on('data', (d: Buffer) => {
+    child.stderr!.setEncoding('utf8')
+    child.stdout!.on('data', (d: Buffer) => {
       if (stdoutBytes + d.length > stdoutCap) {
         stdoutTruncated = true
         d = d.subarray(0, Math.max(0, stdoutCap - stdoutBytes))
@@ -67,8 +81,15 @@ export function spawnCapped(command: string, args: string[], opts: SpawnOptions)
         chunks.push(d)
         stdoutBytes += d.length
       }
+      if (opts.stopAtCap && stdoutBytes >= stdoutCap && child.pid !== undefined) {
+        try {
+          process.kill(-child.pid, 'SIGKILL')
+        } catch {
+          // already gone
+        }
+      }
     })
-    child.stderr.on('data', (d: string) => {
+    child.stderr!.on('data', (d: string) => {
       stderr += d
       if (stderr.length > 2 * STDERR_CAP) stderr = stderr.slice(-STDERR_CAP)
     })

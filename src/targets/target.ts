@@ -24,11 +24,30 @@ export interface ProbeJob {
  * outcome but a clean exit into one one-line error, in one place (explainOutcome).
  */
 export type ProbeOutcome =
-  | {kind: 'exited'; exitCode: number; seconds: number; stderrTail: string}
+  /** `interpreter`: the python that ran the probe, when the target knows it */
+  | {kind: 'exited'; exitCode: number; seconds: number; stderrTail: string; interpreter?: string}
   | {kind: 'timed-out'; seconds: number; limitSeconds: number; stderrTail: string}
   | {kind: 'out-of-memory'; seconds: number; limit: string | null; stderrTail: string}
   | {kind: 'killed'; seconds: number; signal: string; stderrTail: string}
-  | {kind: 'no-interpreter'; seconds: number; interpreter: string; stderrTail: string}
+  /**
+   * None of `tried` could be started. `searchPath`: the PATH it was looked up in (the image's);
+   * `entrypoint`: a kept entrypoint that ran first (and may have set its own PATH).
+   */
+  | {
+      kind: 'no-interpreter'
+      seconds: number
+      interpreter: string
+      tried?: string[]
+      searchPath?: string | null
+      entrypoint?: string | null
+      stderrTail: string
+    }
+  /** the container's size-bounded work area ran full (`phase`: copying the inputs in, or the probe writing) */
+  | {kind: 'work-area-full'; seconds: number; cap: string; phase: 'inputs' | 'probe'; stderrTail: string}
+  /** a kept entrypoint ended before it started the interpreter */
+  | {kind: 'entrypoint-failed'; seconds: number; entrypoint: string; exitCode: number; stderrTail: string}
+  /** the engine stopped answering in the middle of the run */
+  | {kind: 'engine-lost'; seconds: number; engine: string; detail: string; stderrTail: string}
 
 export interface ProbeResult {
   exitCode: number
@@ -87,9 +106,26 @@ export async function explainOutcome(target: Target, outcome: ProbeOutcome, outD
         hint: 'free memory or lower --rows, and rerun',
       })
     case 'no-interpreter':
-      return new ReproError(`the image has no ${outcome.interpreter}`, {
+      return noInterpreter(target, outcome)
+    case 'work-area-full':
+      return new ReproError(
+        outcome.phase === 'inputs'
+          ? `the container's work area ran full (--work-area ${outcome.cap}) while the probe's inputs were copied in`
+          : `the container's work area ran full (--work-area ${outcome.cap}) while the probe ran; the container and its volume were removed`,
+        {
+          subject: target.name,
+          hint: 'raise --work-area (for example --work-area 2g), or lower --rows or store fewer steps (--store-steps)',
+        },
+      )
+    case 'entrypoint-failed':
+      return new ReproError(
+        `the image's entrypoint ${outcome.entrypoint} exited (${outcome.exitCode}) before it started python${lastLine(outcome.stderrTail) ? `: ${lastLine(outcome.stderrTail)}` : ''}`,
+        {subject: target.name, hint: 'fix the entrypoint in the image, or start the probe without it: --image-entrypoint skip'},
+      )
+    case 'engine-lost':
+      return new ReproError(`the ${outcome.engine} engine stopped answering during the run (${outcome.detail})`, {
         subject: target.name,
-        hint: 'use an image with python3 and torch installed (e.g. FROM pytorch/pytorch, or apt-get install python3-torch)',
+        hint: `check the engine (${outcome.engine} info) and rerun; the next run removes any container it left`,
       })
     case 'exited': {
       const probeError = await readProbeError(outDir)
@@ -100,6 +136,23 @@ export async function explainOutcome(target: Target, outcome: ProbeOutcome, outD
       return torch && !e.message.includes(torch) ? new ReproError(`${e.message} (torch ${torch})`, {subject: e.subject, hint: e.hint}) : e
     }
   }
+}
+
+function noInterpreter(target: Target, o: Extract<ProbeOutcome, {kind: 'no-interpreter'}>): ReproError {
+  const tried = o.tried?.length ? o.tried : [o.interpreter]
+  const names = tried.length === 1 ? `no ${tried[0]}` : `neither ${tried.slice(0, -1).join(', ')} nor ${tried[tried.length - 1]}`
+  const where = o.entrypoint
+    ? ` on the PATH its entrypoint ${o.entrypoint} sets`
+    : o.searchPath !== undefined
+      ? ` on its PATH (${o.searchPath ?? 'not set'})`
+      : ''
+  const named = tried.length === 1 && tried[0]!.includes('/')
+  return new ReproError(`the image has ${names}${where}`, {
+    subject: target.name,
+    hint: named
+      ? 'check the path given to --python-in-image (it is looked up inside the image)'
+      : 'use an image with python3 and torch installed, or name its interpreter with --python-in-image PATH',
+  })
 }
 
 async function readProbeError(outDir: string): Promise<{type: string; message: string} | null> {
@@ -128,8 +181,12 @@ async function readTorchVersion(outDir: string): Promise<string | null> {
 
 const NO_TORCH = /No module named '?torch'?/
 
-export function explainProbeError(target: Target, err: {type: string; message: string}, result: ProbeResult): ReproError {
-  if (NO_TORCH.test(err.message) || NO_TORCH.test(result.stderrTail)) return noTorch(target)
+export function explainProbeError(
+  target: Target,
+  err: {type: string; message: string},
+  result: ProbeResult & {interpreter?: string},
+): ReproError {
+  if (NO_TORCH.test(err.message) || NO_TORCH.test(result.stderrTail)) return noTorch(target, result.interpreter)
   if (err.type === 'cuda_unavailable') {
     return new ReproError('CUDA was requested but is not available', {
       subject: target.name,
@@ -152,16 +209,17 @@ export function explainProbeError(target: Target, err: {type: string; message: s
   })
 }
 
-function noTorch(target: Target): ReproError {
+function noTorch(target: Target, interpreter: string | undefined): ReproError {
   const hint =
     target.kind === 'python'
       ? 'install torch into that environment (Debian: apt-get install python3-torch) or pass an interpreter that has it'
-      : 'use an image with torch installed (e.g. RUN apt-get install -y python3-torch, or FROM a pytorch image)'
-  return new ReproError('python runs but has no PyTorch (import torch failed)', {subject: target.name, hint})
+      : 'use an image with torch installed (e.g. RUN apt-get install -y python3-torch, or FROM a pytorch image), or name the interpreter that has it with --python-in-image PATH'
+  const who = target.kind !== 'python' && interpreter ? `python (${interpreter})` : 'python'
+  return new ReproError(`${who} runs but has no PyTorch (import torch failed)`, {subject: target.name, hint})
 }
 
-function explainCrash(target: Target, result: ProbeResult): ReproError {
-  if (NO_TORCH.test(result.stderrTail)) return noTorch(target)
+function explainCrash(target: Target, result: ProbeResult & {interpreter?: string}): ReproError {
+  if (NO_TORCH.test(result.stderrTail)) return noTorch(target, result.interpreter)
   if (/No module named '?repro_probe'?/.test(result.stderrTail)) {
     return new ReproError('the probe package could not be imported', {
       subject: target.name,

@@ -1,164 +1,246 @@
-// Image targets against the real engine and the fixture images built from Debian packages
-// (fixtures/images/build.sh; `bash scripts/bootstrap.sh --full` builds them).
+// Image targets against the real engines — docker and podman, each running the same tests —
+// and the fixture images built from Debian packages (fixtures/images/build.sh;
+// `bash scripts/bootstrap.sh --full` builds them and loads them into podman).
 
-import {describe, test, before} from 'node:test'
+import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
 import {spawn, spawnSync} from 'node:child_process'
+import {existsSync} from 'node:fs'
 import path from 'node:path'
-import {repro, ROOT, testEnv, tmpDir, unwrap} from './helpers.js'
-import {needs} from './prereqs.js'
+import {
+  assertPrerequisite,
+  engineMissing,
+  type EngineName,
+  needs,
+  ROOT,
+  repro,
+  reproContainers,
+  testEnv,
+  tmpDir,
+  unwrap,
+  waitFor,
+} from './helpers.js'
 
 const FAST = ['--epochs', '1', '--rows', '512']
+const IMAGES = ['repro-fixture:bookworm', 'repro-fixture:trixie', 'repro-fixture:no-python', 'repro-fixture:no-torch', 'repro-fixture:hang']
 
-/**
- * Probe containers left by one repro process (its pid label) or one host name; never the
- * containers of other repro processes that happen to share this engine.
- */
-function reproContainers(owner: {pid: number} | {host: string}): string[] {
-  const filter = 'pid' in owner ? `label=repro.pid=${owner.pid}` : `label=repro.host=${owner.host}`
-  const r = spawnSync('docker', ['ps', '-a', '--filter', 'label=repro', '--filter', filter, '--format', '{{.ID}}'], {encoding: 'utf8'})
-  assert.equal(r.status, 0, r.stderr)
-  return r.stdout.split('\n').filter(Boolean)
-}
+for (const engine of ['docker', 'podman'] as EngineName[]) {
+  const missing = engineMissing(engine, IMAGES)
+  /** a test on this engine: skipped (with the reason) when it is missing, failed under CI */
+  const t = (name: string, fn: () => unknown) =>
+    test(name, needs(missing), async () => {
+      assertPrerequisite(missing)
+      await fn()
+    })
 
-function sleep(ms: number) {
-  return new Promise((resolve) => setTimeout(resolve, ms))
-}
+  describe(`image targets on ${engine} (real engine, Debian fixture images)`, () => {
+    t(
+      'bookworm vs trixie: torch 1.13 → 2.6, oneDNN, python in the diff, thread counts when they differ; first divergence named; exit 1',
+      () => {
+        const r = repro([
+          'audit',
+          '--engine',
+          engine,
+          '--image',
+          'repro-fixture:bookworm',
+          '--image',
+          'repro-fixture:trixie',
+          '--repeats',
+          '1',
+          '--no-explain',
+          '--json',
+          '--out',
+          tmpDir(),
+          ...FAST,
+        ])
+        assert.equal(r.status, 1, r.stderr)
+        const report = JSON.parse(r.stdout)
+        const cross = report.comparisons.find((c: {role: string}) => c.role === 'cross')
+        const row = (p: string) => cross.fingerprint_changes.find((x: {path: string}) => x.path === p)
+        assert.match(row('torch.version').a, /^1\.13/)
+        assert.match(row('torch.version').b, /^2\.6/)
+        assert.notEqual(row('torch.config.onednn').a, row('torch.config.onednn').b)
+        assert.match(row('python.version').a, /^3\.11/)
+        assert.match(row('python.version').b, /^3\.13/)
+        // Thread defaults depend on the host (the same images report 1/1 on some 2-core VMs and
+        // 1/2 on others): whatever they are, the diff shows them exactly when they differ.
+        const threads = report.targets.map((t: {runs: {knobs_effective: {threads: number}}[]}) => t.runs[0]!.knobs_effective.threads)
+        assert.equal(Boolean(row('threads.intra_op')), threads[0] !== threads[1], `threads ${threads.join(' vs ')}`)
+        assert.ok(cross.divergence.first_divergence.entry)
+        const identity = report.targets[0].identity.details
+        assert.match(identity.id, /^sha256:[0-9a-f]{64}$/)
+        assert.match(report.command, /--image repro-fixture:bookworm --image repro-fixture:trixie/)
+        assert.deepEqual(reproContainers(engine, r), [])
+      },
+    )
 
-async function waitFor(check: () => boolean, ms: number): Promise<boolean> {
-  const until = Date.now() + ms
-  while (Date.now() < until) {
-    if (check()) return true
-    await sleep(250)
-  }
-  return false
-}
-
-describe('image targets (real docker engine, Debian fixture images)', {skip: needs('docker', 'fixture-images')}, () => {
-  before(() => {
-    const r = spawnSync(
-      'docker',
-      [
-        'image',
-        'inspect',
-        'repro-fixture:bookworm',
+    t('trixie against itself with repeats: bitwise reproducible, exit 0, no container left', () => {
+      const r = repro([
+        'audit',
+        '--engine',
+        engine,
+        '--image',
         'repro-fixture:trixie',
+        '--image',
+        'repro-fixture:trixie',
+        '--repeats',
+        '2',
+        '--out',
+        tmpDir(),
+        ...FAST,
+      ])
+      assert.equal(r.status, 0, r.stdout + r.stderr)
+      assert.match(r.stdout, /^✔ bitwise reproducible/)
+      assert.deepEqual(reproContainers(engine, r), [])
+    })
+
+    t('an image without python is reported in one line and the other image still reports', () => {
+      const r = repro([
+        'audit',
+        '--engine',
+        engine,
+        '--image',
         'repro-fixture:no-python',
+        '--image',
+        'repro-fixture:trixie',
+        '--repeats',
+        '1',
+        '--json',
+        '--out',
+        tmpDir(),
+        ...FAST,
+      ])
+      assert.equal(r.status, 2)
+      const report = JSON.parse(r.stdout)
+      assert.match(
+        report.targets[0].error.line,
+        new RegExp(
+          `^#1 ${engine}:repro-fixture:no-python: the image has neither python3 nor python on its PATH \\(/usr/local/sbin:[^)]*\\) — use an image with python3 and torch installed, or name its interpreter with --python-in-image PATH$`,
+        ),
+      )
+      assert.equal(report.targets[1].status, 'ok')
+      assert.equal(report.targets[1].runs.length, 1)
+      assert.deepEqual(reproContainers(engine, r), [])
+    })
+
+    t('python without torch, a missing image, out of memory and a timeout: one line each, exit 2, nothing left', () => {
+      const r = repro([
+        'audit',
+        '--engine',
+        engine,
+        '--image',
         'repro-fixture:no-torch',
+        '--image',
+        'repro-fixture:does-not-exist',
+        '--repeats',
+        '1',
+        '--json',
+        '--out',
+        tmpDir(),
+        ...FAST,
+      ])
+      assert.equal(r.status, 2)
+      const [noTorch, missing] = JSON.parse(r.stdout).targets
+      assert.match(noTorch.error.line, /has no PyTorch .* use an image with torch/)
+      assert.match(missing.error.line, /repro-fixture:does-not-exist is not present and could not be pulled/)
+      const oom = repro([
+        'audit',
+        '--engine',
+        engine,
+        '--image',
+        'repro-fixture:trixie',
+        '--repeats',
+        '1',
+        '--memory',
+        '80m',
+        '--out',
+        tmpDir(),
+        ...FAST,
+      ])
+      assert.equal(oom.status, 2)
+      assert.match(unwrap(oom.stdout), /ran out of memory \(killed at the --memory 80m limit\) — raise --memory/)
+      // podman's conmon marks an OOM kill with a file named `oom` in its working directory:
+      // never in the user's (this test runs repro in the repository root)
+      assert.ok(!existsSync(path.join(ROOT, 'oom')), 'no stray oom file in the working directory')
+      // repro-fixture:hang's python3 never returns: a probe that cannot finish, whatever the machine.
+      const slow = repro([
+        'audit',
+        '--engine',
+        engine,
+        '--image',
         'repro-fixture:hang',
-      ],
-      {encoding: 'utf8'},
-    )
-    assert.equal(r.status, 0, 'fixture images missing: run `bash scripts/bootstrap.sh --full` (it builds them)')
-  })
+        '--repeats',
+        '1',
+        '--timeout',
+        '2',
+        '--out',
+        tmpDir(),
+        ...FAST,
+      ])
+      assert.equal(slow.status, 2, slow.stdout + slow.stderr)
+      assert.match(unwrap(slow.stdout), /timed out after 2 s; the container was killed and removed/)
+      for (const run of [r, oom, slow]) assert.deepEqual(reproContainers(engine, run), [])
+    })
 
-  test('bookworm vs trixie: torch 1.13 → 2.6, oneDNN, python in the diff, thread counts when they differ; first divergence named; exit 1', () => {
-    const r = repro([
-      'audit',
-      '--image',
-      'repro-fixture:bookworm',
-      '--image',
-      'repro-fixture:trixie',
-      '--repeats',
-      '1',
-      '--no-explain',
-      '--json',
-      '--out',
-      tmpDir(),
-      ...FAST,
-    ])
-    assert.equal(r.status, 1, r.stderr)
-    const report = JSON.parse(r.stdout)
-    const cross = report.comparisons.find((c: {role: string}) => c.role === 'cross')
-    const row = (p: string) => cross.fingerprint_changes.find((x: {path: string}) => x.path === p)
-    assert.match(row('torch.version').a, /^1\.13/)
-    assert.match(row('torch.version').b, /^2\.6/)
-    assert.notEqual(row('torch.config.onednn').a, row('torch.config.onednn').b)
-    assert.match(row('python.version').a, /^3\.11/)
-    assert.match(row('python.version').b, /^3\.13/)
-    // Thread defaults depend on the host (the same images report 1/1 on some 2-core VMs and
-    // 1/2 on others): whatever they are, the diff shows them exactly when they differ.
-    const threads = report.targets.map((t: {runs: {knobs_effective: {threads: number}}[]}) => t.runs[0]!.knobs_effective.threads)
-    assert.equal(Boolean(row('threads.intra_op')), threads[0] !== threads[1], `threads ${threads.join(' vs ')}`)
-    assert.ok(cross.divergence.first_divergence.entry)
-    const identity = report.targets[0].identity.details
-    assert.match(identity.id, /^sha256:[0-9a-f]{64}$/)
-    assert.match(report.command, /--image repro-fixture:bookworm --image repro-fixture:trixie/)
-    assert.deepEqual(reproContainers(r), [])
-  })
+    t('Ctrl-C in the middle removes the running container', async () => {
+      // The probe in repro-fixture:hang never finishes: the run is certainly still going at Ctrl-C.
+      const child = spawn(
+        process.execPath,
+        [
+          path.join(ROOT, 'bin', 'run.js'),
+          'audit',
+          '--engine',
+          engine,
+          '--image',
+          'repro-fixture:hang',
+          '--repeats',
+          '1',
+          '--out',
+          tmpDir(),
+        ],
+        {stdio: 'ignore', env: testEnv()},
+      )
+      const mine = {pid: child.pid!}
+      assert.ok(await waitFor(() => reproContainers(engine, mine).length > 0, 180_000), 'a probe container started')
+      child.kill('SIGINT')
+      const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)))
+      assert.equal(code, 130)
+      assert.deepEqual(reproContainers(engine, mine), [])
+    })
 
-  test('trixie against itself with repeats: bitwise reproducible, exit 0, no container left', () => {
-    const r = repro([
-      'audit',
-      '--image',
-      'repro-fixture:trixie',
-      '--image',
-      'repro-fixture:trixie',
-      '--repeats',
-      '2',
-      '--out',
-      tmpDir(),
-      ...FAST,
-    ])
-    assert.equal(r.status, 0, r.stdout + r.stderr)
-    assert.match(r.stdout, /^✔ bitwise reproducible/)
-    assert.deepEqual(reproContainers(r), [])
+    t('containers orphaned by a crashed repro (kill -9) are swept at the next start', async () => {
+      const child = spawn(
+        process.execPath,
+        [
+          path.join(ROOT, 'bin', 'run.js'),
+          'audit',
+          '--engine',
+          engine,
+          '--image',
+          'repro-fixture:hang',
+          '--repeats',
+          '1',
+          '--out',
+          tmpDir(),
+        ],
+        {stdio: 'ignore', env: testEnv()},
+      )
+      const crashed = {pid: child.pid!}
+      assert.ok(await waitFor(() => reproContainers(engine, crashed).length > 0, 180_000), 'a probe container started')
+      child.kill('SIGKILL')
+      await new Promise((resolve) => child.on('exit', resolve))
+      assert.ok(reproContainers(engine, crashed).length > 0, 'the crash left an orphan behind')
+      const r = repro(['audit', '--engine', engine, '--image', 'repro-fixture:no-python', '--repeats', '1', '--out', tmpDir()])
+      assert.equal(r.status, 2)
+      assert.deepEqual(reproContainers(engine, crashed), [], 'the next run swept the orphan')
+    })
   })
+}
 
-  test('an image without python is reported in one line and the other image still reports', () => {
-    const r = repro([
-      'audit',
-      '--image',
-      'repro-fixture:no-python',
-      '--image',
-      'repro-fixture:trixie',
-      '--repeats',
-      '1',
-      '--json',
-      '--out',
-      tmpDir(),
-      ...FAST,
-    ])
-    assert.equal(r.status, 2)
-    const report = JSON.parse(r.stdout)
-    assert.match(
-      report.targets[0].error.line,
-      /^#1 docker:repro-fixture:no-python: the image has no python3 — use an image with python3 and torch/,
-    )
-    assert.equal(report.targets[1].status, 'ok')
-    assert.equal(report.targets[1].runs.length, 1)
-    assert.deepEqual(reproContainers(r), [])
-  })
-
-  test('python without torch, a missing image, out of memory and a timeout: one line each, exit 2, nothing left', () => {
-    const r = repro([
-      'audit',
-      '--image',
-      'repro-fixture:no-torch',
-      '--image',
-      'repro-fixture:does-not-exist',
-      '--repeats',
-      '1',
-      '--json',
-      '--out',
-      tmpDir(),
-      ...FAST,
-    ])
-    assert.equal(r.status, 2)
-    const [noTorch, missing] = JSON.parse(r.stdout).targets
-    assert.match(noTorch.error.line, /has no PyTorch .* use an image with torch/)
-    assert.match(missing.error.line, /repro-fixture:does-not-exist is not present and could not be pulled/)
-    const oom = repro(['audit', '--image', 'repro-fixture:trixie', '--repeats', '1', '--memory', '80m', '--out', tmpDir(), ...FAST])
-    assert.equal(oom.status, 2)
-    assert.match(unwrap(oom.stdout), /ran out of memory \(killed at the --memory 80m limit\) — raise --memory/)
-    // repro-fixture:hang's python3 never returns: a probe that cannot finish, whatever the machine.
-    const slow = repro(['audit', '--image', 'repro-fixture:hang', '--repeats', '1', '--timeout', '2', '--out', tmpDir(), ...FAST])
-    assert.equal(slow.status, 2, slow.stdout + slow.stderr)
-    assert.match(unwrap(slow.stdout), /timed out after 2 s; the container was killed and removed/)
-    for (const run of [r, oom, slow]) assert.deepEqual(reproContainers(run), [])
-  })
-
-  test('an engine that is down is a one-line error naming the fix', () => {
+describe('docker only: the daemon down, the repro image through the socket', () => {
+  const missing = engineMissing('docker', ['repro-fixture:trixie', 'repro-base:trixie-node'])
+  test('an engine that is down is a one-line error naming the fix', needs(missing), () => {
+    assertPrerequisite(missing)
     const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'run.js'), 'audit', '--image', 'repro-fixture:trixie'], {
       encoding: 'utf8',
       env: testEnv({env: {DOCKER_HOST: 'unix:///nonexistent/docker.sock'}}),
@@ -168,38 +250,8 @@ describe('image targets (real docker engine, Debian fixture images)', {skip: nee
     assert.equal(r.stderr.trim().split('\n').length, 1)
   })
 
-  test('Ctrl-C in the middle removes the running container', async () => {
-    // The probe in repro-fixture:hang never finishes: the run is certainly still going at Ctrl-C.
-    const child = spawn(
-      process.execPath,
-      [path.join(ROOT, 'bin', 'run.js'), 'audit', '--image', 'repro-fixture:hang', '--repeats', '1', '--out', tmpDir()],
-      {stdio: 'ignore', env: testEnv()},
-    )
-    const mine = {pid: child.pid!}
-    assert.ok(await waitFor(() => reproContainers(mine).length > 0, 180_000), 'a probe container started')
-    child.kill('SIGINT')
-    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)))
-    assert.equal(code, 130)
-    assert.deepEqual(reproContainers(mine), [])
-  })
-
-  test('containers orphaned by a crashed repro (kill -9) are swept at the next start', async () => {
-    const child = spawn(
-      process.execPath,
-      [path.join(ROOT, 'bin', 'run.js'), 'audit', '--image', 'repro-fixture:hang', '--repeats', '1', '--out', tmpDir()],
-      {stdio: 'ignore', env: testEnv()},
-    )
-    const crashed = {pid: child.pid!}
-    assert.ok(await waitFor(() => reproContainers(crashed).length > 0, 180_000), 'a probe container started')
-    child.kill('SIGKILL')
-    await new Promise((resolve) => child.on('exit', resolve))
-    assert.ok(reproContainers(crashed).length > 0, 'the crash left an orphan behind')
-    const r = repro(['audit', '--image', 'repro-fixture:no-python', '--repeats', '1', '--out', tmpDir()])
-    assert.equal(r.status, 2)
-    assert.deepEqual(reproContainers(crashed), [], 'the next run swept the orphan')
-  })
-
-  test('the repro image (Dockerfile) builds offline and audits through the mounted engine socket', () => {
+  test('the repro image (Dockerfile) builds offline and audits through the mounted engine socket', needs(missing), () => {
+    assertPrerequisite(missing)
     const build = spawnSync('bash', [path.join(ROOT, 'scripts', 'build-image.sh'), 'repro:test'], {encoding: 'utf8', cwd: ROOT})
     assert.equal(build.status, 0, build.stderr)
     const version = spawnSync('docker', ['run', '--rm', 'repro:test', '--version'], {encoding: 'utf8'})
@@ -230,6 +282,6 @@ describe('image targets (real docker engine, Debian fixture images)', {skip: nee
     )
     assert.equal(audit.status, 0, audit.stderr)
     assert.equal(JSON.parse(audit.stdout).verdict.status, 'reproducible')
-    assert.deepEqual(reproContainers({host}), [])
+    assert.deepEqual(reproContainers('docker', {host}), [])
   })
 })

@@ -90,3 +90,56 @@ export function pythonWithoutTorch(): string {
 export function unwrap(text: string): string {
   return text.replace(/\n[ \t]*/g, ' ')
 }
+
+export type EngineName = 'docker' | 'podman'
+
+/**
+ * Why `engine` cannot run the container tests here (not installed, not answering, fixture
+ * images missing), or null when it can.
+ */
+export function engineMissing(engine: EngineName, images: string[]): string | null {
+  const v = spawnSync(engine, ['version', '--format', '{{.Server.Version}}'], {encoding: 'utf8', timeout: 30_000})
+  if (v.error) return `${engine} is not installed (bash scripts/bootstrap.sh --full installs it)`
+  if (v.status !== 0) return `${engine} does not answer: ${(v.stderr ?? '').trim().split('\n').pop()}`
+  const i = spawnSync(engine, ['image', 'inspect', ...images], {encoding: 'utf8', timeout: 60_000})
+  if (i.status !== 0)
+    return `fixture images missing in ${engine}: run bash scripts/bootstrap.sh --full (it builds them${engine === 'podman' ? ' and loads them into podman' : ''})`
+  return null
+}
+
+/**
+ * Options for a test that needs something this host may lack: skipped, with the reason, when it
+ * is missing — except under CI, where the test runs and fails naming what is missing.
+ */
+export function needs(missing: string | null): {skip?: string} {
+  return missing && !process.env['CI'] ? {skip: missing} : {}
+}
+
+/** First line of a test gated by `needs`: under CI a missing prerequisite is a failure. */
+export function assertPrerequisite(missing: string | null): void {
+  if (missing) throw new Error(`prerequisite missing (CI requires it): ${missing}`)
+}
+
+/**
+ * Probe containers left by one repro process (its pid label) or one host name, on one engine;
+ * never the containers of other repro processes that happen to share this engine.
+ */
+export function reproContainers(engine: EngineName, owner: {pid: number} | {host: string}): string[] {
+  const filter = 'pid' in owner ? `label=repro.pid=${owner.pid}` : `label=repro.host=${owner.host}`
+  const r = spawnSync(engine, ['ps', '-a', '--filter', 'label=repro', '--filter', filter, '--format', '{{.ID}}'], {encoding: 'utf8'})
+  if (r.status !== 0) throw new Error(`${engine} ps failed: ${r.stderr}`)
+  return r.stdout.split('\n').filter(Boolean)
+}
+
+export function sleep(ms: number) {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+export async function waitFor(check: () => boolean, ms: number): Promise<boolean> {
+  const until = Date.now() + ms
+  while (Date.now() < until) {
+    if (check()) return true
+    await sleep(250)
+  }
+  return false
+}

@@ -25,6 +25,13 @@ const OUTCOMES: ProbeOutcome[] = [
   {kind: 'killed', signal: 'SIGKILL', ...ended},
   {kind: 'no-interpreter', interpreter: 'python3', ...ended},
   {kind: 'exited', exitCode: 1, ...ended},
+  {kind: 'no-interpreter', interpreter: 'python3', tried: ['python3', 'python'], searchPath: '/opt/conda/bin:/usr/bin', ...ended},
+  {kind: 'no-interpreter', interpreter: 'python3', tried: ['python3', 'python'], entrypoint: '/usr/local/bin/_entrypoint.sh', ...ended},
+  {kind: 'no-interpreter', interpreter: '/opt/env/bin/python', tried: ['/opt/env/bin/python'], searchPath: '/usr/bin', ...ended},
+  {kind: 'work-area-full', cap: '64m', phase: 'probe', ...ended},
+  {kind: 'work-area-full', cap: '64k', phase: 'inputs', ...ended},
+  {kind: 'entrypoint-failed', entrypoint: '/entrypoint.sh', exitCode: 2, ...ended},
+  {kind: 'engine-lost', engine: 'docker', detail: 'Cannot connect to the Docker daemon at unix:///x.sock', ...ended},
 ]
 
 describe('probe outcomes → one-line errors', () => {
@@ -37,6 +44,25 @@ describe('probe outcomes → one-line errors', () => {
     assert.match(lines[3]!, /was killed \(SIGKILL; out of memory\?\)/)
     assert.match(lines[4]!, /the image has no python3 — use an image with python3 and torch/)
     assert.match(lines[5]!, /the probe crashed \(exit 1\): RuntimeError: boom/)
+    assert.match(
+      lines[6]!,
+      /the image has neither python3 nor python on its PATH \(\/opt\/conda\/bin:\/usr\/bin\) — .* name its interpreter with --python-in-image PATH$/,
+    )
+    assert.match(lines[7]!, /neither python3 nor python on the PATH its entrypoint \/usr\/local\/bin\/_entrypoint\.sh sets/)
+    assert.match(lines[8]!, /the image has no \/opt\/env\/bin\/python on its PATH .* — check the path given to --python-in-image/)
+    assert.match(
+      lines[9]!,
+      /the container's work area ran full \(--work-area 64m\) while the probe ran; the container and its volume were removed — raise --work-area/,
+    )
+    assert.match(lines[10]!, /work area ran full \(--work-area 64k\) while the probe's inputs were copied in/)
+    assert.match(
+      lines[11]!,
+      /entrypoint \/entrypoint\.sh exited \(2\) before it started python: RuntimeError: boom — .*--image-entrypoint skip$/,
+    )
+    assert.match(
+      lines[12]!,
+      /the docker engine stopped answering during the run \(Cannot connect to the Docker daemon at unix:\/\/\/x\.sock\) — check the engine \(docker info\)/,
+    )
     for (const l of lines) assert.ok(!l.includes('\n'))
     const local = (await explainOutcome(target('python'), OUTCOMES[0]!, empty)).oneLine()
     assert.match(local, /^python:x: the probe timed out after 3 s and was killed — raise --timeout/)

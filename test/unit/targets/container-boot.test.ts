@@ -1,0 +1,100 @@
+// The launcher that runs inside probe containers (probe/container_boot.py), run here with the
+// host's python against a stand-in probe: it waits for `ready`, runs `python -m repro_probe`
+// semantics, keeps the image's PYTHONPATH, and reports through status.json, not stdout.
+import {describe, test} from 'node:test'
+import assert from 'node:assert/strict'
+import {spawn} from 'node:child_process'
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {probeRoot} from '../../../src/targets/probe-path.js'
+
+const PYTHON = process.env['REPRO_TEST_PYTHON'] ?? '/usr/bin/python3'
+const BOOT = readFileSync(path.join(probeRoot(), 'container_boot.py'), 'utf8')
+
+const STAND_IN = `import json, os, sys
+print("banner on stdout: status 0 exit 0")
+out = sys.argv[sys.argv.index("--out") + 1]
+os.makedirs(out)
+with open(os.path.join(out, "seen.json"), "w") as f:
+    json.dump({"argv": sys.argv[1:], "pythonpath": os.environ.get("PYTHONPATH"), "name": __name__}, f)
+if os.environ.get("FILL"):
+    try:
+        with open(os.path.join(out, "fill"), "wb") as f:
+            while True:
+                f.write(b"x" * 65536)
+    except OSError as e:
+        sys.stderr.write("OSError: %s\\n" % e)
+        sys.exit(3)
+sys.exit(3)
+`
+
+function workArea(): string {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'repro-boot-'))
+  mkdirSync(path.join(root, 'probe', 'repro_probe'), {recursive: true})
+  writeFileSync(path.join(root, 'probe', 'repro_probe', '__init__.py'), '')
+  writeFileSync(path.join(root, 'probe', 'repro_probe', '__main__.py'), STAND_IN)
+  return root
+}
+
+function launch(root: string, env: Record<string, string>) {
+  const child = spawn(PYTHON, ['-c', BOOT, root, '1', 'train', '--config', `${root}/in/config.json`, '--out', `${root}/out`], {
+    env: {PATH: '/usr/bin:/bin', ...env},
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stderr = ''
+  child.stderr.on('data', (d) => {
+    stderr += d
+  })
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)))
+  return {exited, stderr: () => stderr}
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+describe('the launcher inside probe containers (probe/container_boot.py)', () => {
+  test('waits for `ready`, runs the probe as python -m repro_probe, adds its path to the image PYTHONPATH, reports in status.json', async () => {
+    const root = workArea()
+    const run = launch(root, {PYTHONPATH: '/opt/site'})
+    await sleep(400)
+    assert.ok(!existsSync(path.join(root, 'out')), 'nothing runs before the inputs are complete')
+    writeFileSync(path.join(root, 'ready'), '')
+    assert.equal(await run.exited, 3)
+    const status = JSON.parse(readFileSync(path.join(root, 'status.json'), 'utf8'))
+    assert.equal(status.exit, 3)
+    assert.equal(status.full, false)
+    assert.match(status.python, /python/)
+    const seen = JSON.parse(readFileSync(path.join(root, 'out', 'seen.json'), 'utf8'))
+    assert.equal(seen.name, '__main__')
+    assert.deepEqual(seen.argv, ['train', '--config', `${root}/in/config.json`, '--out', `${root}/out`])
+    assert.equal(seen.pythonpath, `/opt/site:${root}/probe`)
+    assert.ok(!existsSync(path.join(root, '.reserve')))
+  })
+
+  test('inputs that never arrive: it gives up after its linger time, with a line on stderr', async () => {
+    const root = workArea()
+    const run = launch(root, {})
+    assert.equal(await run.exited, 70)
+    assert.match(run.stderr(), /the probe's inputs never arrived/)
+  })
+
+  test('a probe that fills the work area is reported as full (space was reserved for the status)', {
+    skip: process.getuid?.() !== 0 && 'needs root to mount a small tmpfs',
+  }, async () => {
+    const root = workArea()
+    const small = mkdtempSync(path.join(os.tmpdir(), 'repro-boot-full-'))
+    const {spawnSync} = await import('node:child_process')
+    assert.equal(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', small]).status, 0)
+    try {
+      spawnSync('cp', ['-r', path.join(root, 'probe'), small])
+      const run = launch(small, {FILL: '1'})
+      writeFileSync(path.join(small, 'ready'), '')
+      assert.equal(await run.exited, 3)
+      const status = JSON.parse(readFileSync(path.join(small, 'status.json'), 'utf8'))
+      assert.equal(status.full, true)
+      assert.equal(status.exit, 3)
+    } finally {
+      spawnSync('umount', [small])
+    }
+  })
+})
