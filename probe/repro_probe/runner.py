@@ -139,7 +139,10 @@ def _write_train_outputs(out_dir, cfg, torch, recorder, result, error, timings, 
     """Write everything that can be written; a failure here is itself an error."""
     from .fingerprint import collect
     try:
-        write_json(os.path.join(out_dir, "fingerprint.json"), collect(torch))
+        fingerprint = collect(torch)
+        if cfg is not None:  # the knobs the environment does not show by itself (amp, compile, device)
+            fingerprint["knobs"] = dict((k, cfg["knobs"][k]) for k in ("amp", "compile", "device"))
+        write_json(os.path.join(out_dir, "fingerprint.json"), fingerprint)
     except Exception as e:
         traceback.print_exc()
         error = error or {"type": "exception", "message": one_line("fingerprint: %s: %s" % (type(e).__name__, e))}

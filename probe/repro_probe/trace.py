@@ -49,6 +49,9 @@ class TraceRecorder(object):
         self._pending_bytes = 0
         self._seen = None
         self._handles = []
+        # "full": every leaf's output (forward hooks); "boundaries": a compiled run, whose fused
+        # program has no per-layer outputs — only its output, loss, gradients and state
+        self.capture = "full"
 
     def attach(self, leaves):
         """Register a forward hook on every (name, module) leaf; records only while a step is open."""
@@ -163,4 +166,7 @@ class TraceRecorder(object):
             self.record("buffer/" + name, b)
 
     def trace_json(self):
-        return {"schema": "repro.trace/1", "entry_order": ENTRY_ORDER, "steps": self.steps}
+        out = {"schema": "repro.trace/1", "entry_order": ENTRY_ORDER, "steps": self.steps}
+        if self.capture != "full":
+            out["capture"] = self.capture
+        return out

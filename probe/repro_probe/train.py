@@ -168,6 +168,7 @@ def run_training(torch, cfg, data, device, recorder, result):
     cache = None
     if cfg["knobs"]["compile"]:
         cache = compiled_mod.prepare(torch, scratch_dir())
+        recorder.capture = "boundaries"
     else:
         recorder.attach(leaves)  # forward hooks on every leaf: eager runs only
     loop = Loop(torch, cfg, workload, model, leaves, data, recorder, device, autocast)

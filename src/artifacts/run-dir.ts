@@ -88,7 +88,7 @@ export async function readTraceFile(dir: string, subject: string): Promise<Trace
   const raw = await readJson(dir, 'trace.json', subject)
   const parsed = traceSchema.safeParse(raw)
   if (!parsed.success) throw new ReproError(`trace.json in ${dir} is invalid: ${firstIssue(parsed.error)}`, {subject, hint: HINT_RERUN})
-  return {steps: parsed.data.steps}
+  return parsed.data.capture ? {steps: parsed.data.steps, capture: parsed.data.capture} : {steps: parsed.data.steps}
 }
 
 export async function readStoredValues(dir: string, subject: string): Promise<StoredValues> {

@@ -41,6 +41,7 @@ export const traceSchema = z
   .object({
     schema: z.literal('repro.trace/1'),
     steps: z.array(traceStepSchema).max(1_000_000),
+    capture: z.enum(['full', 'boundaries']).optional(),
   })
   .meta({title: 'repro trace', description: 'trace.json written by the probe (schema "repro.trace/1")'})
 
@@ -228,6 +229,8 @@ export const fingerprintSchema = z
     threads: maybe(z.looseObject({intra_op: maybe(z.number().int()), inter_op: maybe(z.number().int())})),
     env: maybe(z.record(z.string().max(256), str)),
     distributions: z.array(z.looseObject({name: str, version: text})).max(5000),
+    attention: maybe(z.record(z.string().max(256), z.union([z.boolean(), z.null()]))),
+    knobs: maybe(z.looseObject({amp: text, compile: maybe(z.boolean()), device: text})),
   })
   .meta({title: 'repro fingerprint', description: 'fingerprint.json written by the probe (schema "repro.fingerprint/1")'})
 

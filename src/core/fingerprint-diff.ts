@@ -57,7 +57,8 @@ export function pathGroup(path: string): FingerprintGroup {
   if (under('cuda.devices')) return 'hardware'
   if (under('cuda')) return 'gpu'
   if (path === 'threads.cpu_count' || path === 'threads.affinity' || path === 'os.machine') return 'hardware'
-  if (under('flags') || under('threads') || under('env')) return 'runtime'
+  if (under('flags') || under('threads') || under('env') || under('knobs')) return 'runtime'
+  if (under('attention')) return 'framework'
   if (under('distributions')) return 'packages'
   return 'system' // python.*, os.*, schema and anything unknown
 }

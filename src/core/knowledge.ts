@@ -164,6 +164,13 @@ KNOWN_CHANGES.push(
     source: 'https://docs.pytorch.org/docs/stable/generated/torch.nn.functional.scaled_dot_product_attention.html',
   },
   {
+    id: 'compile-fusion',
+    knobs: ['compile'],
+    paths: ['knobs.compile'],
+    text: 'torch.compile (TorchInductor) fuses neighbouring ops into generated kernels (C++/OpenMP on the CPU, Triton on the GPU): a fused LayerNorm+GELU or BatchNorm+ReLU accumulates in another order and may keep intermediates in registers at another precision than the eager kernels, so outputs and gradients differ in the last bits from the first step on, and the difference grows through training.',
+    source: 'https://docs.pytorch.org/tutorials/intermediate/inductor_debug_cpu.html',
+  },
+  {
     id: 'amp-autocast',
     knobs: ['amp'],
     paths: ['knobs.amp'],

@@ -85,6 +85,8 @@ export interface TraceCounts {
   shape: number
   missing_in_a: number
   missing_in_b: number
+  /** entries one side does not record by design (a compiled run's per-layer outputs and eager replays) */
+  not_recorded?: number
 }
 
 export interface TraceComparison {
@@ -146,7 +148,10 @@ export function compareTraces(a: Trace, av: StoredValues, b: Trace, bv: StoredVa
   const stepsA = indexSteps(a)
   const stepsB = indexSteps(b)
   const ids = [...new Set<StepId>([...stepsA.keys(), ...stepsB.keys()])].sort((x, y) => stepOrder(x) - stepOrder(y))
-  const comparer = new TraceComparer(av, bv, opts)
+  // A compiled run (capture 'boundaries') has no per-layer outputs and records eager replays
+  // instead: entries of those kinds that only one side has are not recorded, not divergent.
+  const partial = a.capture === 'boundaries' || b.capture === 'boundaries'
+  const comparer = new TraceComparer(av, bv, opts, partial ? (name) => /^(fwd|replay)\//.test(name) : () => false)
   for (const id of ids) comparer.step(id, stepsA.get(id), stepsB.get(id))
   return comparer.result()
 }
@@ -172,6 +177,8 @@ class TraceComparer {
     private readonly av: StoredValues,
     private readonly bv: StoredValues,
     private readonly opts: TraceCompareOptions,
+    /** entries that may be absent on one side without counting as a difference */
+    private readonly optional: (name: string) => boolean,
   ) {}
 
   step(id: StepId, sa: TraceStep | undefined, sb: TraceStep | undefined): void {
@@ -190,6 +197,10 @@ class TraceComparer {
     for (const x of ea) {
       const j = queue.take(x.name)
       if (j !== undefined) usedB[j] = 1
+      if (j === undefined && this.optional(x.name)) {
+        this.counts.not_recorded = (this.counts.not_recorded ?? 0) + 1
+        continue
+      }
       const w = this.worstOf(x.name)
       const at = index++
       if (j === undefined) {
@@ -203,6 +214,10 @@ class TraceComparer {
     }
     eb.forEach((y, j) => {
       if (usedB[j]) return
+      if (this.optional(y.name)) {
+        this.counts.not_recorded = (this.counts.not_recorded ?? 0) + 1
+        return
+      }
       const w = this.worstOf(y.name)
       this.counts.missing_in_a++
       this.record(

@@ -29,6 +29,11 @@ export interface TraceStep {
 
 export interface Trace {
   steps: TraceStep[]
+  /**
+   * 'boundaries': a compiled run, which records no per-layer outputs (its fused program has none)
+   * but an eager replay of them (replay/...) at stored steps; absent: every leaf's output
+   */
+  capture?: 'full' | 'boundaries'
 }
 
 /** Lookup of stored values by `<step>|<entry name>`, as in tensors.safetensors. */

@@ -197,6 +197,8 @@ export function probeEnvironment(image: Record<string, string>, knobs: Record<st
   const probePath = `${WORK_AREA}/probe`
   const own = image['PYTHONPATH']
   out['PYTHONPATH'] = own ? `${own}:${probePath}` : probePath
+  // compiled kernels are loaded from here: the work area is bounded and, unlike /tmp, allows exec
+  out['REPRO_PROBE_SCRATCH'] = `${WORK_AREA}/scratch`
   return {...out, ...knobs}
 }
 

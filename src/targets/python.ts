@@ -100,6 +100,8 @@ export class PythonTarget implements Target {
         PYTHONDONTWRITEBYTECODE: '1',
         PYTHONHASHSEED: '0',
         PYTHONNOUSERSITE: '1',
+        // torch.compile's kernels go here, removed with the work directory
+        REPRO_PROBE_SCRATCH: path.join(work, 'scratch'),
         ...job.env,
       }
       const args = ['-m', 'repro_probe', job.mode, '--config', path.join(job.inputDir, 'config.json'), '--out', job.outDir]

@@ -193,6 +193,11 @@ export function explainProbeError(
       hint: 'run with --device cpu, or on a host/image with an NVIDIA GPU and CUDA-enabled PyTorch',
     })
   }
+  if (err.type === 'compile_unavailable')
+    return new ReproError(oneLine(err.message), {
+      subject: target.name,
+      hint: 'build the image with a C++ toolchain for inductor (Debian: apt-get install g++ python3-dev python3-setuptools libtorch-dev), or drop --set compile=true for this target',
+    })
   if (err.type === 'unsupported_knob')
     return new ReproError(oneLine(err.message), {
       subject: target.name,

@@ -60,15 +60,17 @@ const row = (path: string, a: string, b: string, group: FingerprintRow['group'])
 })
 
 describe('attribution', () => {
-  test('knob differences: runtime knobs and allowlisted env vars only, where the reference has a value', () => {
+  test('knob differences: every alignable knob (amp too) and allowlisted env vars, where the reference has a value', () => {
     const d = knobDifferences(
       {threads: 1, deterministic: false, tf32_matmul: null, amp: 'off'},
       {threads: 2, deterministic: false, tf32_matmul: true, amp: 'bf16'},
       {OMP_NUM_THREADS: '1', PYTHONHASHSEED: '0', HOME: '/x'},
       {OMP_NUM_THREADS: '4', PYTHONHASHSEED: '1'},
     )
+    // amp used to be missing here, so an amp difference was never named nor rerun (issue 18)
     assert.deepEqual(d, [
       {name: 'threads', a: 1, b: 2},
+      {name: 'amp', a: 'off', b: 'bf16'},
       {name: 'env.OMP_NUM_THREADS', a: '1', b: '4'},
     ])
   })

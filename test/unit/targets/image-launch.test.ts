@@ -120,6 +120,7 @@ describe('interpreter and environment', () => {
       PYTHONDONTWRITEBYTECODE: '1',
       PYTHONHASHSEED: '0',
       PYTHONPATH: '/repro/probe',
+      REPRO_PROBE_SCRATCH: '/repro/scratch',
     })
     const env = probeEnvironment({PYTHONPATH: '/opt/site', HOME: '/home/trainer', OMP_NUM_THREADS: '4'}, {})
     assert.equal(env['PYTHONPATH'], '/opt/site:/repro/probe')
