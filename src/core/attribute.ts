@@ -97,10 +97,12 @@ export function classifyAgainstNoise(cross: TraceComparison, floors: NoiseFloor[
 
 /** The module an entry belongs to: `fwd/mlp.1` → mlp.1, `grad/mlp.0.weight` → mlp.0. */
 export function entryModule(entry: string): string | null {
-  const m = /^(fwd|grad|param|buffer)\/(.+)$/.exec(entry)
+  const m = /^(fwd|grad|param|buffer|opt|replay\/fwd)\/(.+)$/.exec(entry)
   if (!m) return null
-  const rest = m[2]!.replace(/#\d+$/, '')
-  if (m[1] === 'fwd') return rest
+  let rest = m[2]!.replace(/#\d+$/, '')
+  if (m[1] === 'fwd' || m[1] === 'replay/fwd') return rest
+  // opt/<param>.<state>: the parameter's module
+  if (m[1] === 'opt') rest = rest.slice(0, Math.max(0, rest.lastIndexOf('.')))
   const dot = rest.lastIndexOf('.')
   return dot > 0 ? rest.slice(0, dot) : rest
 }
@@ -110,7 +112,9 @@ export function whereItStarts(
   moduleTypes: Record<string, string>,
 ): {phase: string; module_type: string | null; step: string | number; entry: string} | null {
   if (!fd) return null
-  const mod = entryModule(fd.entry)
+  let mod = entryModule(fd.entry)
+  // a tuple output's element (fwd/lstm.1.0: an LSTM's h_n) belongs to the module itself
+  while (mod && !(mod in moduleTypes) && /\.\d+$/.test(mod)) mod = mod.replace(/\.\d+$/, '')
   return {phase: fd.phase, module_type: mod ? (moduleTypes[mod] ?? null) : null, step: fd.step, entry: fd.entry}
 }
 

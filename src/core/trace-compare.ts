@@ -18,10 +18,12 @@ export type Phase = 'forward' | 'loss' | 'backward' | 'update' | 'buffer' | 'oth
 
 /** Phase from the entry-name prefix. At step 'init', param/ and buffer/ are the initial state. */
 export function entryPhase(name: string): Phase {
-  if (name.startsWith('fwd/')) return 'forward'
-  if (name === 'loss' || name.startsWith('loss/')) return 'loss'
+  // the model's output (out, out/<Root> in script mode) and eager replays are forward values too
+  if (name.startsWith('fwd/') || name === 'out' || name.startsWith('out/') || name.startsWith('out#') || name.startsWith('replay/'))
+    return 'forward'
+  if (name === 'loss' || name.startsWith('loss/') || name.startsWith('loss#')) return 'loss'
   if (name.startsWith('grad/')) return 'backward'
-  if (name.startsWith('param/')) return 'update'
+  if (name.startsWith('param/') || name.startsWith('opt/')) return 'update'
   if (name.startsWith('buffer/')) return 'buffer'
   return 'other'
 }
