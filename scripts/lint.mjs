@@ -14,7 +14,7 @@ const CHECKS = [
   {name: 'layers (depcruise src)', cmd: npx('depcruise', 'src', '--config', '.dependency-cruiser.cjs')},
   {
     name: 'probe lint (flake8)',
-    cmd: [python, ['-m', 'flake8', 'probe', 'bench']],
+    cmd: [python, ['-m', 'flake8', 'probe', 'bench', 'scripts']],
     missing: /No module named flake8/,
     hint: 'install it: apt-get install python3-flake8 (bash scripts/bootstrap.sh --full does)',
   },
