@@ -130,6 +130,7 @@ function runScript(runs: PreparedRun[]): string {
     '# Runs every prepared probe run, one after the other (written by repro prepare).',
     "# Usage: sh run.sh [PYTHON]   (PYTHONPATH must reach repro_probe, e.g. the repo's probe/ folder)",
     'cd "$(dirname "$0")"',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, not a template
     'PY="${1:-python3}"',
   ]
   for (const r of runs) {
