@@ -24,5 +24,5 @@ for args in '[]' '["--fp16"]'; do
   echo "$name rc=$?"
   rm -f "$d/out/tensors.safetensors"
 done
-python3 scripts/gpu/run_variants.py "$P" "$OUT" --jobs 6 --deadline 400 --tensors "default+tf32-on,tf32-off+fp16,bf16+compile" 2>&1 | tee "$P/extra/log.txt"
+python3 scripts/gpu/run_variants.py "$P" "$OUT" --jobs 6 --deadline 360 --tensors "default+tf32-on,tf32-off+fp16,bf16+compile" 2>&1 | tee "$P/extra/log.txt"
 ls -la "$OUT"
