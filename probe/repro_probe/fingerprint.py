@@ -198,14 +198,25 @@ def _safe_bool(fn):
 
 
 def warm_up(torch, device=None):
-    """Touch the backends so lazily loaded libraries (BLAS, cuBLAS, cuDNN) appear in the maps."""
+    """One tiny training step through the kinds of layers the workloads use, so the libraries that
+    load lazily (BLAS; on CUDA cuBLAS/cuBLASLt and cuDNN's op, engine and RNN libraries) are
+    mapped before the fingerprint reads /proc/self/maps. Seeded and apart from any training."""
     a = torch.ones(8, 8)
     (a @ a).sum().item()
-    if device is not None and device.type == "cuda":
-        a = torch.ones(8, 8, device=device)
-        (a @ a).sum().item()
-        torch.nn.functional.batch_norm(torch.ones(4, 8, device=device), None, None, training=True)
-        torch.cuda.synchronize(device)
+    if device is None or device.type != "cuda":
+        return
+    g = torch.Generator(device="cpu").manual_seed(0)
+    x = torch.randn(2, 3, 8, 8, generator=g).to(device).requires_grad_(True)
+    w = torch.randn(4, 3, 3, 3, generator=g).to(device).requires_grad_(True)
+    y = torch.nn.functional.conv2d(x, w, padding=1)
+    y = torch.nn.functional.batch_norm(y, None, None, training=True)
+    seq = torch.randn(2, 5, 4, generator=g).to(device)
+    lstm = torch.nn.LSTM(4, 4, batch_first=True).to(device)
+    out, _ = lstm(seq)
+    lin = torch.randn(4, 4, generator=g).to(device).requires_grad_(True)
+    loss = y.sum() + (out @ lin).sum()
+    loss.backward()
+    torch.cuda.synchronize(device)
 
 
 def collect(torch):

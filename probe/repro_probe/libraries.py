@@ -145,6 +145,65 @@ def openblas_version(real_path):
     return m.group(1).decode() if m else None
 
 
+def _loaded(real_path):
+    """A handle on a library that is already mapped (RTLD_NOLOAD: never loads anything new)."""
+    mode = getattr(os, "RTLD_NOLOAD", 4) | getattr(os, "RTLD_LAZY", 1)
+    return ctypes.CDLL(real_path, mode=mode)
+
+
+def _int_out(fn, *args):
+    """Call fn(*args, &out) returning a status (0 = success); out, or None."""
+    out = ctypes.c_int(0)
+    return out.value if fn(*(args + (ctypes.byref(out),))) == 0 else None
+
+
+def format_cuda_version(v):
+    """cudaRuntimeGetVersion's 13000 -> 13.0, 12060 -> 12.6."""
+    return "%d.%d" % (v // 1000, (v % 1000) // 10)
+
+
+def format_cudnn_version(v):
+    """cudnnGetVersion's number: 91900 -> 9.19.0 (cuDNN >= 9: major*10000), 8902 -> 8.9.2."""
+    if v >= 10000:
+        return "%d.%d.%d" % (v // 10000, (v % 10000) // 100, v % 100)
+    return "%d.%d.%d" % (v // 1000, (v % 1000) // 100, v % 100)
+
+
+def format_nccl_version(v):
+    """ncclGetVersion's 22809 -> 2.28.9 (>= 2.9: major*10000), 2708 -> 2.7.8."""
+    if v >= 10000:
+        return "%d.%d.%d" % (v // 10000, (v % 10000) // 100, v % 100)
+    return "%d.%d.%d" % (v // 1000, (v % 1000) // 100, v % 100)
+
+
+def nvidia_version(role, soname, real_path):
+    """The exact version an NVIDIA library reports about itself, asked through its own API on the
+    copy this process mapped (a wheel's libcublas.so.13 says only 13 in its file name); None when
+    the library has no such call or it fails."""
+    try:
+        lib = _loaded(real_path)
+        if role == "cublas" and not soname.startswith("libcublasLt"):
+            parts = [_int_out(lib.cublasGetProperty, ctypes.c_int(i)) for i in (0, 1, 2)]  # MAJOR, MINOR, PATCH
+            return ".".join(str(p) for p in parts) if None not in parts else None
+        if role == "cublas":
+            lib.cublasLtGetVersion.restype = ctypes.c_size_t
+            v = int(lib.cublasLtGetVersion())
+            return "%d.%d.%d" % (v // 10000, (v % 10000) // 100, v % 100) if v else None
+        if role == "cudart":
+            v = _int_out(lib.cudaRuntimeGetVersion)
+            return format_cuda_version(v) if v else None
+        if role == "cudnn" and soname.startswith("libcudnn.so"):
+            lib.cudnnGetVersion.restype = ctypes.c_size_t
+            v = int(lib.cudnnGetVersion())
+            return format_cudnn_version(v) if v else None
+        if role == "nccl":
+            v = _int_out(lib.ncclGetVersion)
+            return format_nccl_version(v) if v else None
+    except (OSError, AttributeError, ValueError, TypeError):
+        return None
+    return None
+
+
 def describe(paths, loader=None):
     """Library entries for mapped paths, sorted by role then soname."""
     loader = loader or {}
@@ -155,9 +214,12 @@ def describe(paths, loader=None):
         if role is None:
             continue
         real = os.path.realpath(path)
+        soname = elf_soname(real) or base
         version = openblas_version(real) if role == "blas" else None
+        if role in ("cublas", "cudart", "cudnn", "nccl"):
+            version = nvidia_version(role, soname, real)
         out.append({
-            "soname": elf_soname(real) or base,
+            "soname": soname,
             "path": loader.get(real, path),
             "real_path": real,
             "role": role,

@@ -48,7 +48,12 @@ def parse_config_show(text):
         elif item.startswith("CUDA Runtime"):
             cfg["cuda_runtime"] = item[len("CUDA Runtime"):].strip() or None
         elif item.startswith("CuDNN") or item.startswith("cuDNN"):
-            cfg["cudnn"] = item[5:].strip() or None
+            # "CuDNN 91.9  (built against CUDA 13.1)": the CUDA it was built against apart, so a
+            # diff of two builds shows each on its own row (torch prints cuDNN 9.19 as "91.9")
+            m = re.match(r"^(.*?)\s*\(built against CUDA\s+([0-9.]+)\)\s*$", item[5:].strip())
+            cfg["cudnn"] = (m.group(1) if m else item[5:].strip()) or None
+            if m:
+                cfg["cudnn_built_against_cuda"] = m.group(2)
         elif item.startswith("Build settings:"):
             cfg["build_settings"] = parse_build_settings(item[len("Build settings:"):])
     bs = cfg["build_settings"]

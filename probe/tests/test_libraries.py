@@ -105,3 +105,23 @@ class LibrariesTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class NvidiaVersionTest(unittest.TestCase):
+    """The numbers NVIDIA libraries report about themselves, formatted (seen on an H200 with torch
+    2.11: cudaRuntimeGetVersion 13000, cudnnGetVersion 91900, ncclGetVersion 22809)."""
+
+    def test_formats(self):
+        from repro_probe.libraries import format_cuda_version, format_cudnn_version, format_nccl_version
+        self.assertEqual(format_cuda_version(13000), "13.0")
+        self.assertEqual(format_cuda_version(12060), "12.6")
+        self.assertEqual(format_cudnn_version(91900), "9.19.0")
+        self.assertEqual(format_cudnn_version(8902), "8.9.2")
+        self.assertEqual(format_nccl_version(22809), "2.28.9")
+        self.assertEqual(format_nccl_version(2708), "2.7.8")
+
+    def test_no_cuda_library_is_loaded_by_asking(self):
+        # a library that is not mapped is never loaded just to ask its version (RTLD_NOLOAD)
+        from repro_probe.libraries import nvidia_version
+        self.assertIsNone(nvidia_version("cublas", "libcublas.so.13", "/nonexistent/libcublas.so.13"))
+        self.assertIsNone(nvidia_version("cudnn", "libcudnn.so.9", "/nonexistent/libcudnn.so.9"))

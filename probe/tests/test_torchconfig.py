@@ -78,3 +78,14 @@ class TorchConfigTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class CudnnLineTest(unittest.TestCase):
+    def test_built_against_apart(self):
+        # torch 2.11+cu130 prints cuDNN 9.19 as "91.9" and appends the CUDA it was built against;
+        # the parser used to keep the whole line as the cuDNN version
+        from repro_probe.torchconfig import parse_config_show
+        cfg = parse_config_show("PyTorch built with:\n  - CuDNN 91.9  (built against CUDA 13.1)\n")
+        self.assertEqual(cfg["cudnn"], "91.9")
+        self.assertEqual(cfg["cudnn_built_against_cuda"], "13.1")
+        self.assertEqual(parse_config_show("PyTorch built with:\n  - CuDNN 8.9.2\n")["cudnn"], "8.9.2")
