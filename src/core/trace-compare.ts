@@ -123,6 +123,20 @@ function sameShape(a: number[], b: number[]): boolean {
   return true
 }
 
+/** A trace entry as aligned: a replay renamed as its layer remembers the name its values are stored under. */
+type Aligned = TraceEntry & {stored_as?: string}
+
+/** A compiled run's step with its eager replays named as the layers they replay (replay/fwd/X → fwd/X). */
+function replayAsLayers(step: TraceStep | undefined, on: boolean): TraceStep | undefined {
+  if (!step || !on) return step
+  return {
+    ...step,
+    entries: step.entries.map((e) =>
+      e.name.startsWith('replay/fwd/') ? {...e, name: e.name.slice('replay/'.length), stored_as: e.name} : e,
+    ),
+  }
+}
+
 /** Name → indices in `entries`, consumed in order so duplicate names pair up positionally. */
 class NameQueue {
   private readonly byName = new Map<string, {idx: number[]; next: number}>()
@@ -153,8 +167,12 @@ export function compareTraces(a: Trace, av: StoredValues, b: Trace, bv: StoredVa
   // A compiled run (capture 'boundaries') has no per-layer outputs and records eager replays
   // instead: entries of those kinds that only one side has are not recorded, not divergent.
   const partial = a.capture === 'boundaries' || b.capture === 'boundaries'
+  // Against an eager run, a compiled run's eager replay of a layer (replay/fwd/X, same inputs and
+  // parameters) lines up with that layer's output (fwd/X): where they agree and the compiled
+  // output differs, the compiled program made the difference. Two compiled runs compare as is.
+  const alias = (t: Trace, other: Trace) => t.capture === 'boundaries' && other.capture !== 'boundaries'
   const comparer = new TraceComparer(av, bv, opts, partial ? (name) => /^(fwd|replay)\//.test(name) : () => false)
-  for (const id of ids) comparer.step(id, stepsA.get(id), stepsB.get(id))
+  for (const id of ids) comparer.step(id, replayAsLayers(stepsA.get(id), alias(a, b)), replayAsLayers(stepsB.get(id), alias(b, a)))
   return comparer.result()
 }
 
@@ -246,9 +264,9 @@ class TraceComparer {
       }
       return
     }
-    const key = storedKey(id, x.name)
-    const va = this.av.get(key)
-    const vb = this.bv.get(key)
+    // an aliased replay keeps its values under its own name
+    const va = this.av.get(storedKey(id, (x as Aligned).stored_as ?? x.name))
+    const vb = this.bv.get(storedKey(id, (y as Aligned).stored_as ?? y.name))
     const metrics = va && vb ? compareValues(vb, va, x.dtype === 'float64' ? this.opts.fp64 : this.opts.fp32) : null
     if (!sameMeta) this.counts.shape++
     if (metrics) {

@@ -151,3 +151,41 @@ describe('compareTraces', () => {
     assert.equal(r.steps.at(-1)!.epoch, 1)
   })
 })
+
+describe('a compiled run (capture: boundaries) against an eager one', () => {
+  const step = (s: StepId, entries: TraceEntry[]) => ({step: s, epoch: 0, stored: s === 0, entries})
+  const eager: Trace = {
+    steps: [0, 1].map((s) =>
+      step(
+        s,
+        ['fwd/a', 'fwd/b', 'out', 'loss'].map((n) => entry(n, `h-${s}-${n}`)),
+      ),
+    ),
+  }
+  // the compiled program keeps only its output and loss; at the stored step 0 an eager replay of each layer
+  const compiled: Trace = {
+    capture: 'boundaries',
+    steps: [
+      step(0, [entry('replay/fwd/a', 'h-0-fwd/a'), entry('replay/fwd/b', 'h-0-fwd/b'), entry('out', 'fused'), entry('loss', 'fused-loss')]),
+      step(1, [entry('out', 'fused-1'), entry('loss', 'fused-loss-1')]),
+    ],
+  }
+  test('the replayed layers line up with the eager layers and agree; the compiled output is the first difference', () => {
+    const c = compareTraces(eager, none, compiled, none, OPTS)
+    assert.deepEqual([c.first_divergence!.step, c.first_divergence!.entry, c.first_divergence!.phase], [0, 'out', 'forward'])
+    assert.equal(c.counts.identical, 2, 'fwd/a and fwd/b against their replays')
+    assert.equal(c.counts.not_recorded, 2, 'the compiled run has no layer outputs at step 1: not recorded, not missing')
+    assert.equal(c.counts.missing_in_a + c.counts.missing_in_b, 0)
+  })
+  test('an aliased replay is measured with its own stored values', () => {
+    const av = new Map([[storedKey(0, 'fwd/a'), f32(1, 2)]])
+    const bv = new Map([[storedKey(0, 'replay/fwd/a'), f32(1, 2.5)]])
+    const changed: Trace = {
+      ...compiled,
+      steps: compiled.steps.map((s) => ({...s, entries: s.entries.map((e) => (e.name === 'replay/fwd/a' ? {...e, sha256: 'other'} : e))})),
+    }
+    const c = compareTraces(eager, av, changed, bv, OPTS)
+    const a = c.differing.find((d) => d.name === 'fwd/a')!
+    assert.equal(a.metrics!.max_abs, 0.5)
+  })
+})
