@@ -147,6 +147,7 @@ async function runWorkload(
         timings: o.timings,
         ...(o.alerts.length ? {alerts: o.alerts} : {}),
         ...(o.attention_path ? {attention_path: o.attention_path} : {}),
+        ...(o.compiled ? {compiled: o.compiled} : {}),
       })
     } catch (e) {
       if (!isReproError(e)) throw e

@@ -81,6 +81,7 @@ export async function readRunFile(dir: string, subject: string): Promise<RunOutc
     timings: r.timings,
     alerts: r.nondeterministic_alerts,
     attention_path: r.model?.attention_path ?? null,
+    ...(r.compiled ? {compiled: r.compiled} : {}),
   }
 }
 

@@ -147,6 +147,13 @@ export const runSchema = z
       .enum(WORKLOAD_NAMES as [WorkloadName, ...WorkloadName[]])
       .nullable()
       .optional(),
+    compiled: z
+      .object({
+        graphs: z.number().int().nullable(),
+        graph_breaks: z.number().int().nullable(),
+        regions: z.array(z.object({kernel: str, pass: str, ops: z.array(str).max(64), modules: z.array(str).max(256)})).max(500),
+      })
+      .optional(),
     outcome_metric: z.enum(['val_accuracy', 'val_rmse']).nullable().optional(),
     nondeterministic_alerts: z
       .array(z.object({message: str, count: z.number().int().nonnegative()}))

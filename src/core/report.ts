@@ -29,6 +29,8 @@ export interface RunRecord {
   alerts?: RunOutcome['alerts']
   /** the attention workload: which attention path the target's torch took */
   attention_path?: string | null
+  /** a compiled run: graphs, graph breaks and the fused kernels */
+  compiled?: RunOutcome['compiled']
 }
 
 /** Per-step digests of a run's trace (src/artifacts/trace-digest.ts): enough to hold a run against a baseline. */

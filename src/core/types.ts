@@ -93,6 +93,14 @@ export interface RunOutcome {
   alerts: NondeterministicAlert[]
   /** the attention workload: 'sdpa' or 'explicit' */
   attention_path: string | null
+  /** a compiled run: graphs, graph breaks and the fused kernels (with the modules they cover, inferred) */
+  compiled?: CompiledInfo
+}
+
+export interface CompiledInfo {
+  graphs: number | null
+  graph_breaks: number | null
+  regions: {kernel: string; pass: string; ops: string[]; modules: string[]}[]
 }
 
 /** The fingerprint is a nested JSON object (docs/artifacts.md); diffed generically by path. */

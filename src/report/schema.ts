@@ -44,6 +44,13 @@ const runRecord = z.looseObject({
   workload: str(64).optional(),
   alerts: list(z.looseObject({message: str(), count: z.number()}), 1000).optional(),
   attention_path: str(64).nullable().optional(),
+  compiled: z
+    .looseObject({
+      graphs: z.number().nullable(),
+      graph_breaks: z.number().nullable(),
+      regions: list(z.looseObject({kernel: str(256), pass: str(32), ops: list(str(128), 64), modules: list(str(256), 256)}), 500),
+    })
+    .optional(),
 })
 
 const traceDigest = z.looseObject({

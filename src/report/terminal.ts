@@ -35,7 +35,7 @@ const mark = (status: AuditReport['verdict']['status']) => (status === 'reproduc
 
 /** Everything one workload's comparisons say (the whole report, when it audited one workload). */
 function workloadSections(report: AuditReport, width: number, maxFingerprintRows: number, withFingerprint = true): string[] {
-  const out = [...comparisonsSection(report, width)]
+  const out = [...comparisonsSection(report, width), ...compiledSection(report, width)]
   if (withFingerprint) out.push(...fingerprintSection(report, width, maxFingerprintRows))
   out.push(...largestSection(report, width))
   if (report.attribution) out.push(...attributionSection(report, width))
@@ -95,6 +95,30 @@ function targetsSection(report: AuditReport, width: number): string[] {
 /** The outcome a one-workload report is judged by (reports made before workloads: accuracy). */
 function singleMetric(report: AuditReport): 'val_accuracy' | 'val_rmse' {
   return report.targets.some((t) => t.runs.some((r) => r.workload === 'lstm')) ? 'val_rmse' : 'val_accuracy'
+}
+
+/** What torch.compile made of each compiled target's model: graphs, graph breaks, fused kernels. */
+function compiledSection(report: AuditReport, width: number): string[] {
+  const out: string[] = []
+  for (const t of report.targets) {
+    const c = t.runs.find((r) => r.compiled)?.compiled
+    if (!c) continue
+    const fused = c.regions.filter((r) => r.pass === 'forward' && r.ops.length > 1)
+    out.push(
+      wrapText(
+        `Compiled #${t.index}: ${c.graphs ?? '?'} graph(s), ${c.graph_breaks ?? '?'} graph break(s), ${c.regions.length} generated kernel(s); fused in the forward pass:`,
+        width,
+        '  ',
+      ),
+    )
+    for (const r of fused.slice(0, 12)) {
+      const modules = r.modules.length ? ` — ${r.modules.join(', ')}` : ''
+      out.push(wrapText(`  ${safeText(r.ops.join(' + '), 200)}${safeText(modules, 300)}`, width, '    '))
+    }
+    if (fused.length > 12) out.push(`  … ${fused.length - 12} more in the JSON report`)
+    out.push('')
+  }
+  return out
 }
 
 /** `#2 r1`: a run by target number and repeat (the full names are in the Targets list). */
