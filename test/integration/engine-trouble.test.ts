@@ -22,6 +22,7 @@ import {
   reproContainers,
   testEnv,
   tmpDir,
+  unwrap,
   waitFor,
 } from './helpers.js'
 
@@ -136,7 +137,7 @@ for (const engine of ['docker', 'podman'] as EngineName[]) {
         const r = repro(['audit', '--engine', engine, '--image', ref, '--repeats', '1', '--out', tmpDir(), ...FAST])
         assert.equal(r.status, 2, r.stderr)
         assert.match(
-          r.stdout,
+          unwrap(r.stdout),
           new RegExp(
             `#1 ${engine}:${ref}: the image is built for linux/arm64, the engine runs linux/amd64 — audit the image built for linux/amd64`,
           ),
@@ -209,7 +210,7 @@ describe('engine trouble on docker only', () => {
       const r = repro(['audit', '--image', 'repro-fixture:trixie', '--repeats', '1', '--out', out, ...FAST])
       assert.equal(r.status, 2, r.stderr)
       assert.match(
-        r.stdout,
+        unwrap(r.stdout),
         new RegExp(
           `#1 docker:repro-fixture:trixie: no space left on the host to copy the artifacts out into ${out}/t1-r1 — free disk space there, or write the run somewhere else \\(--out\\)`,
         ),
