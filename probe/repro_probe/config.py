@@ -24,7 +24,8 @@ DEFAULTS = {
     "knobs": DEFAULT_KNOBS,
     "trace": {"enabled": True, "store_steps": None},
     # script mode only (python3 -m repro_probe script): the user's training script, run unchanged
-    "script": {"path": None, "args": [], "cwd": None, "max_steps": 30, "include": [], "observer": False},
+    "script": {"path": None, "args": [], "cwd": None, "max_steps": 30, "include": [], "observer": False,
+               "sha256": None},  # sha256: the host's digest of the script and its includes (for its run cache)
 }
 
 MAX_SCRIPT_STEPS = 100000
@@ -145,6 +146,8 @@ def _validate_script(s, mode):
     for i, d in enumerate(s["include"]):
         _path_string(d, "script.include[%d]" % i)
     _bool(s["observer"], "script.observer")
+    if s["sha256"] is not None and not (isinstance(s["sha256"], str) and re.match(r"^[0-9a-f]{64}$", s["sha256"])):
+        _fail("script.sha256 must be null or 64 hex characters")
 
 
 def load_config(path, mode):

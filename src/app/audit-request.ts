@@ -12,6 +12,7 @@ import {RunCache} from './cache.js'
 import {type DataOptions, resolveWorkloadData} from './data.js'
 import {stderrProgress} from './progress.js'
 import {parseFormats, writeReportFiles} from './report-files.js'
+import type {ScriptSpec} from './script-inputs.js'
 import {defaultDemoTargets, findPythonWithTorch, type TargetRef, type TargetSettings, targetsFromRefs} from './targets.js'
 
 export interface AuditRequest {
@@ -20,6 +21,8 @@ export interface AuditRequest {
   settings: TargetSettings
   data: DataOptions
   workloads: WorkloadName[]
+  /** the user's training script instead of the workloads */
+  script?: ScriptSpec
   repeats: number
   seed: number
   seeds: number
@@ -52,8 +55,9 @@ export async function auditRequest(req: AuditRequest): Promise<AuditReport> {
     jobs: req.jobs,
     cache: req.cache ? new RunCache() : null,
     epochs: req.epochs,
-    workloads: req.workloads,
-    data: await resolveWorkloadData(req.workloads, req.data),
+    workloads: req.script ? ['script'] : req.workloads,
+    ...(req.script ? {script: req.script} : {}),
+    data: req.script ? {} : await resolveWorkloadData(req.workloads, req.data),
     timeoutMs: req.timeoutSeconds * 1000,
     outDir,
     command: req.command,

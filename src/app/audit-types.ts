@@ -8,6 +8,7 @@ import type {WorkloadData, WorkloadName} from '../core/workloads.js'
 import type {Target} from '../targets/target.js'
 import type {RunCache} from './cache.js'
 import type {ProbeRunRequest} from './execute.js'
+import type {ScriptSpec} from './script-inputs.js'
 import type {Progress} from './progress.js'
 
 export interface AuditTargetSpec {
@@ -33,8 +34,10 @@ export interface AuditOptions {
   /** reuse and store probe runs; null with --no-cache */
   cache: RunCache | null
   epochs: number
-  /** the workloads every target trains, in report order (default: the mlp alone) */
-  workloads: WorkloadName[]
+  /** the workloads every target trains, in report order (default: the mlp alone); 'script' runs `script` */
+  workloads: AuditWorkload[]
+  /** the user's training script (with workloads ['script']) */
+  script?: ScriptSpec
   /** each workload's data (the mlp's may be a user CSV) */
   data: Partial<Record<WorkloadName, WorkloadData>>
   timeoutMs: number
@@ -57,8 +60,11 @@ export interface Collected {
 /** What the run stage collected for every workload (the target records are shared). */
 export interface CollectedAll {
   records: TargetRecord[]
-  byWorkload: Map<WorkloadName, Collected>
+  byWorkload: Map<AuditWorkload, Collected>
 }
+
+/** A built-in workload, or the user's own training script. */
+export type AuditWorkload = WorkloadName | 'script'
 
 /** How the attribute stage reruns a target (zoom, counterfactual knobs): the audit's own settings. */
 export interface Rerunner {

@@ -9,11 +9,12 @@ import {auditSeeds} from '../core/audit-plan.js'
 import {compareAll} from '../core/pairs.js'
 import {contrastWorkloads, type WorkloadContrast} from '../core/suspects.js'
 import type {AuditReport, PairRecord} from '../core/report.js'
-import {WORKLOADS, type WorkloadName} from '../core/workloads.js'
+import {WORKLOADS} from '../core/workloads.js'
 import {encodeWorkloadData, type EncodedData} from '../artifacts/inputs.js'
 import {gitState} from '../env/git.js'
 import {type HostFingerprint, hostFingerprint} from '../env/host.js'
-import type {AuditOptions, CacheFor, Collected, Rerunner} from './audit-types.js'
+import type {AuditOptions, AuditWorkload, CacheFor, Collected, Rerunner} from './audit-types.js'
+import {scriptDigest} from './script-inputs.js'
 import {collect, runDirName} from './collect.js'
 import {trainRun} from './execute.js'
 import {attribute} from './explain.js'
@@ -25,11 +26,16 @@ export type {AuditOptions, AuditTargetSpec} from './audit-types.js'
 export async function runAudit(opts: AuditOptions): Promise<AuditReport> {
   await ensureOutDir(opts.outDir)
   const [host, git] = await Promise.all([hostFingerprint(), gitState()])
-  const data = new Map(opts.workloads.map((w) => [w, encodeWorkloadData(opts.data[w]!)] as [WorkloadName, EncodedData]))
+  // a user's script brings its own data: no data file, and its digest instead
+  const none: EncodedData = {bytes: Buffer.alloc(0), sha256: ''}
+  const data = new Map(
+    opts.workloads.map((w) => [w, w === 'script' ? none : encodeWorkloadData(opts.data[w]!)] as [AuditWorkload, EncodedData]),
+  )
+  const scriptSha256 = opts.script ? await scriptDigest(opts.script) : undefined
   const hostKey = hostCacheKey(host)
   const cacheFor: CacheFor = (tag) => (opts.cache ? {cache: opts.cache, host: hostKey, tag} : undefined)
 
-  const collected = await collect({opts, data, host, git, cacheFor})
+  const collected = await collect({opts, data, host, git, cacheFor, ...(scriptSha256 ? {scriptSha256} : {})})
   const many = opts.workloads.length > 1
   const comparisons: PairRecord[] = []
   const workloads: Parameters<typeof assembleAuditReport>[0]['workloads'] = []
@@ -47,7 +53,8 @@ export async function runAudit(opts: AuditOptions): Promise<AuditReport> {
       budget: opts.explainBudget,
       rerunner,
     })
-    workloads.push({workload: w, outcome_metric: WORKLOADS[w].outcomeMetric, ...(attribution ? {attribution} : {})})
+    const metric = w === 'script' ? 'val_accuracy' : WORKLOADS[w].outcomeMetric
+    workloads.push({workload: w, outcome_metric: metric, ...(attribution ? {attribution} : {})})
     contrasts.push({
       workload: w,
       drifts: compared.cross.some(
@@ -71,7 +78,12 @@ export async function runAudit(opts: AuditOptions): Promise<AuditReport> {
       seed: opts.seed,
       seeds: opts.seeds,
       epochs: opts.epochs,
-      data_source: opts.workloads.map((w) => `${many ? `${w}: ` : ''}${opts.data[w]!.source}`).join(', '),
+      data_source: opts.workloads
+        .map(
+          (w) =>
+            `${many ? `${w}: ` : ''}${w === 'script' ? `the script's own (${path.basename(opts.script!.path)})` : opts.data[w]!.source}`,
+        )
+        .join(', '),
       data_sha256: first.sha256,
       out_dir: opts.outDir,
       ...(many || opts.workloads[0] !== 'mlp' ? {workloads: opts.workloads} : {}),
@@ -83,7 +95,7 @@ export async function runAudit(opts: AuditOptions): Promise<AuditReport> {
 }
 
 /** Reruns of one workload's targets (zoom, counterfactual knobs) with the audit's own settings. */
-function rerunnerFor(opts: AuditOptions, w: WorkloadName, c: Collected, data: EncodedData, cacheFor: CacheFor): Rerunner {
+function rerunnerFor(opts: AuditOptions, w: AuditWorkload, c: Collected, data: EncodedData, cacheFor: CacheFor): Rerunner {
   return {
     progress: opts.progress,
     rerun: (index, change, label, dir) => {
@@ -92,14 +104,17 @@ function rerunnerFor(opts: AuditOptions, w: WorkloadName, c: Collected, data: En
       const trace = change.storeSteps ? {...config.trace, store_steps: change.storeSteps} : config.trace
       const target = opts.targets[index - 1]!.target
       const outDir = path.join(opts.outDir, w === 'mlp' ? dir : `${w}-${dir}`)
+      // the same inputs as the run it repeats: a script run carries the script, not data
+      const script = config.script ? opts.script : undefined
       return trainRun({
         target,
         config: {...config, knobs, trace},
-        data: data.bytes,
+        data: data.bytes.length ? data.bytes : null,
         outDir,
         timeoutMs: opts.timeoutMs,
         label,
         cache: cacheFor('r1'),
+        ...(script ? {script} : {}),
       })
     },
   }

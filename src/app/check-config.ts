@@ -37,6 +37,16 @@ export const configSchema = z.strictObject({
     .regex(/^\d+(\.\d+)?$/)
     .default('2'),
   timeout: z.number().int().min(1).default(600),
+  /** the repo's own training script instead of the built-in workloads (paths relative to the config) */
+  script: z
+    .strictObject({
+      path: z.string().min(1).max(4096),
+      args: z.array(z.string().max(4096)).max(1000).default([]),
+      include: z.array(z.string().min(1).max(4096)).max(100).default([]),
+      max_steps: z.number().int().min(1).max(100_000).default(30),
+      observer: z.boolean().default(false),
+    })
+    .optional(),
   baseline: z.string().min(1).default('reports/baseline.json'),
   policy: z
     .strictObject({

@@ -97,8 +97,19 @@ export async function runCheck(opts: CheckOptions): Promise<CheckReport> {
     jobs: opts.jobs,
     cache: opts.cache,
     epochs: config.epochs,
-    workloads,
-    data,
+    workloads: config.script ? ['script'] : workloads,
+    ...(config.script
+      ? {
+          script: {
+            path: path.resolve(dir, config.script.path),
+            args: config.script.args,
+            include: config.script.include.map((d) => path.resolve(dir, d)),
+            maxSteps: config.script.max_steps,
+            observer: config.script.observer,
+          },
+        }
+      : {}),
+    data: config.script ? {} : data,
     timeoutMs: config.timeout * 1000,
     outDir: opts.outDir,
     command: opts.command,

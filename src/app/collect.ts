@@ -9,34 +9,47 @@ import {defaultProbeConfig, type ProbeConfig} from '../core/config.js'
 import {knobSuffix} from '../core/knobs.js'
 import type {TargetRecord} from '../core/report.js'
 import type {Knobs, RunArtifacts} from '../core/types.js'
-import type {WorkloadName} from '../core/workloads.js'
 import type {EncodedData} from '../artifacts/inputs.js'
 import {traceDigest} from '../artifacts/trace-digest.js'
 import type {GitState} from '../env/git.js'
 import type {HostFingerprint} from '../env/host.js'
 import {isReproError, type ReproError} from '../errors.js'
-import type {AuditOptions, AuditTargetSpec, CacheFor, Collected, CollectedAll} from './audit-types.js'
+import type {AuditOptions, AuditTargetSpec, AuditWorkload, CacheFor, Collected, CollectedAll} from './audit-types.js'
+import {scriptSection} from './script-inputs.js'
 import {trainRun} from './execute.js'
 import {pool, withDevice} from './pool.js'
 
 export interface CollectContext {
   opts: AuditOptions
-  data: Map<WorkloadName, EncodedData>
+  /** each workload's encoded data (none for a script) */
+  data: Map<AuditWorkload, EncodedData>
+  /** the script's digest, when the audit runs one (part of its config, so of its cache key) */
+  scriptSha256?: string
   host: HostFingerprint
   git: GitState
   cacheFor: CacheFor
 }
 
 /** The probe config of one target and workload: the audit's settings with the target's knobs. */
-export function targetConfig(opts: AuditOptions, workload: WorkloadName, dataSha256: string, knobs: Knobs): ProbeConfig {
-  const config = {...defaultProbeConfig({file: 'data.safetensors', sha256: dataSha256}, opts.seed, workload), knobs}
+export function targetConfig(
+  opts: AuditOptions,
+  workload: AuditWorkload,
+  dataSha256: string,
+  knobs: Knobs,
+  scriptSha256 = '',
+): ProbeConfig {
+  const config: ProbeConfig = {
+    ...defaultProbeConfig({file: 'data.safetensors', sha256: dataSha256}, opts.seed, workload === 'script' ? 'mlp' : workload),
+    knobs,
+  }
   config.train.epochs = opts.epochs
   config.trace.store_steps = opts.storeSteps
+  if (workload === 'script' && opts.script) config.script = scriptSection(opts.script, scriptSha256)
   return config
 }
 
 /** Run directory names: the mlp's as before workloads (t1-r1), the others' prefixed (t1-cnn-r1). */
-export function runDirName(workload: WorkloadName, dir: string): string {
+export function runDirName(workload: AuditWorkload, dir: string): string {
   return workload === 'mlp' ? dir : dir.replace(/^(t\d+)-/, `$1-${workload}-`)
 }
 
@@ -111,12 +124,12 @@ async function runWorkload(
   collected: Collected,
   record: TargetRecord,
   spec: AuditTargetSpec,
-  workload: WorkloadName,
+  workload: AuditWorkload,
   knobs: Knobs,
 ): Promise<RunArtifacts[]> {
   const {opts} = ctx
   const data = ctx.data.get(workload)!
-  const config = targetConfig(opts, workload, data.sha256, knobs)
+  const config = targetConfig(opts, workload, data.sha256, knobs, ctx.scriptSha256)
   collected.configs.set(record.index, config)
   const many = opts.workloads.length > 1
   const done: RunArtifacts[] = []
@@ -148,6 +161,9 @@ async function runWorkload(
         ...(o.alerts.length ? {alerts: o.alerts} : {}),
         ...(o.attention_path ? {attention_path: o.attention_path} : {}),
         ...(o.compiled ? {compiled: o.compiled} : {}),
+        ...(o.script ? {script: o.script} : {}),
+        ...(o.knobs_overridden?.length ? {knobs_overridden: o.knobs_overridden} : {}),
+        ...(o.metrics ? {metrics: o.metrics} : {}),
       })
     } catch (e) {
       if (!isReproError(e)) throw e
@@ -170,16 +186,18 @@ async function runPlanned(
   const outDir = path.join(ctx.opts.outDir, planned.dir)
   const label = `${name} ${planned.repeat ? `r${planned.repeat}` : `seed ${planned.seed}`}`
   const context = {host: ctx.host, git: ctx.git}
+  const script = config.script ? ctx.opts.script : undefined
   const run = await withDevice(config.knobs.device, () =>
     trainRun({
       target: spec.target,
       config,
-      data: data.bytes,
+      data: data.bytes.length ? data.bytes : null,
       outDir,
       timeoutMs: ctx.opts.timeoutMs,
       label,
       context,
       cache: ctx.cacheFor(planned.cacheTag),
+      ...(script ? {script} : {}),
     }),
   )
   return {...run, outDir}
@@ -189,7 +207,7 @@ async function runPlanned(
  * A known failure: recorded with its one-line error, naming the numbered target (the same
  * interpreter or image may appear twice) and, in an audit of several workloads, the workload.
  */
-function failed(record: TargetRecord, e: ReproError, what: string, workload: WorkloadName | null, opts: AuditOptions): void {
+function failed(record: TargetRecord, e: ReproError, what: string, workload: AuditWorkload | null, opts: AuditOptions): void {
   const line = `${record.name}: ${workload ? `${workload}: ` : ''}${e.message} — ${e.hint}`
   opts.progress.fail(what, line)
   record.status = 'error'

@@ -9,6 +9,7 @@ import {DATA_FILE, writeProbeInputs} from '../artifacts/inputs.js'
 import {readFingerprintFile, readRunDir} from '../artifacts/run-dir.js'
 import {runProbe, type ProbeMode, type Target} from '../targets/target.js'
 import {cacheKey, probeHash, type RunCache} from './cache.js'
+import {type ScriptSpec, writeScriptInputs} from './script-inputs.js'
 
 export interface ProbeRunRequest {
   target: Target
@@ -22,11 +23,14 @@ export interface ProbeRunRequest {
   context?: Record<string, unknown>
   /** reuse and store runs here (train mode); `tag` separates repeats of the same config */
   cache?: {cache: RunCache; host: Record<string, unknown>; tag: string}
+  /** script mode: the user's script and include folders, copied into the inputs */
+  script?: ScriptSpec
 }
 
 async function prepare(req: ProbeRunRequest, mode: ProbeMode) {
   const inputDir = path.join(req.outDir, 'inputs')
   await writeProbeInputs(inputDir, {...req.config, data: {...req.config.data, file: DATA_FILE}}, req.data)
+  if (req.script) await writeScriptInputs(inputDir, req.script, req.config.script?.sha256 ?? '')
   const identity = await req.target.identify()
   await fs.writeFile(
     path.join(req.outDir, 'target.json'),
@@ -40,7 +44,8 @@ async function prepare(req: ProbeRunRequest, mode: ProbeMode) {
 }
 
 export async function trainRun(req: ProbeRunRequest): Promise<{artifacts: RunArtifacts; seconds: number; cached: boolean}> {
-  const {inputDir} = await prepare(req, 'train')
+  const mode: ProbeMode = req.script ? 'script' : 'train'
+  const {inputDir} = await prepare(req, mode)
   let key: string | null = null
   if (req.cache) {
     // The data file is named by its sha256 in the config, so the config hash covers the data.
@@ -59,7 +64,7 @@ export async function trainRun(req: ProbeRunRequest): Promise<{artifacts: RunArt
     }
   }
   const result = await runProbe(req.target, {
-    mode: 'train',
+    mode,
     inputDir,
     outDir: req.outDir,
     timeoutMs: req.timeoutMs,

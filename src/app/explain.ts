@@ -65,6 +65,7 @@ export async function attribute(input: AttributeInput): Promise<Attribution | un
     noiseFloors: noise_floor,
     seeds,
     drift: drifting.length > 0,
+    workload: firstPair ? first(collected, firstPair.b.target).outcome.workload : null,
   })
   return {noise_floor, seeds, experiments, where, residual, suspects, ...(unexercised.length ? {unexercised} : {})}
 }
@@ -75,8 +76,11 @@ function unexercisedKnobs(cross: ComparedPair[], collected: Collected): NonNulla
   for (const pair of cross) {
     const a = first(collected, pair.record.a.target)
     const b = first(collected, pair.record.b.target)
+    const overridden = new Set([...(a.outcome.knobs_overridden ?? []), ...(b.outcome.knobs_overridden ?? [])])
     for (const d of runKnobDifferences(a, b)) {
-      const note = unexercisedBy(d.name, a.outcome.workload ?? 'mlp', String(b.outcome.knobs_effective['device'] ?? 'cpu'))
+      const note = overridden.has(d.name)
+        ? 'overridden: the script sets it itself, so it is not aligned by a rerun'
+        : unexercisedBy(d.name, a.outcome.workload, String(b.outcome.knobs_effective['device'] ?? 'cpu'))
       if (note && !out.some((u) => u.name === d.name)) out.push({name: d.name, a: String(d.a), b: String(d.b), note})
     }
   }
@@ -119,9 +123,11 @@ async function counterfactuals(input: AttributeInput, pair: ComparedPair, budget
   const target = collected.records.find((r) => r.index === pair.record.b.target)!
   const knobs = collected.configs.get(target.index)!.knobs
   let spent = 0
-  // a knob this workload or device does not exercise cannot explain anything: no rerun for it
+  // a knob this workload or device does not exercise cannot explain anything, and one a user's
+  // script sets itself cannot be aligned from outside: no rerun for either
   const device = String(b.outcome.knobs_effective['device'] ?? 'cpu')
-  const exercised = runKnobDifferences(a, b).filter((d) => !unexercisedBy(d.name, b.outcome.workload ?? 'mlp', device))
+  const overridden = new Set([...(a.outcome.knobs_overridden ?? []), ...(b.outcome.knobs_overridden ?? [])])
+  const exercised = runKnobDifferences(a, b).filter((d) => !overridden.has(d.name) && !unexercisedBy(d.name, b.outcome.workload, device))
   for (const trial of plannedTrials(exercised)) {
     if (spent >= budget) break
     spent++

@@ -82,6 +82,9 @@ export async function readRunFile(dir: string, subject: string): Promise<RunOutc
     alerts: r.nondeterministic_alerts,
     attention_path: r.model?.attention_path ?? null,
     ...(r.compiled ? {compiled: r.compiled} : {}),
+    ...(r.script ? {script: r.script} : {}),
+    ...(r.knobs_overridden ? {knobs_overridden: r.knobs_overridden} : {}),
+    ...(metricsOf(r.final) ? {metrics: metricsOf(r.final)!} : {}),
   }
 }
 
@@ -120,4 +123,14 @@ export async function readRunDir(dir: string, label: string): Promise<RunArtifac
   }
   const [trace, values] = await Promise.all([readTraceFile(dir, label), readStoredValues(dir, label)])
   return {label, fingerprint, outcome, trace, values}
+}
+
+/** A script's own metrics: the finite numbers in run.json `final` beyond the fixed four. */
+function metricsOf(final: Record<string, unknown>): Record<string, number> | null {
+  const fixed = new Set(['val_accuracy', 'val_loss', 'train_loss', 'val_rmse'])
+  const out: Record<string, number> = {}
+  for (const [k, v] of Object.entries(final).slice(0, 256)) {
+    if (!fixed.has(k) && typeof v === 'number' && Number.isFinite(v) && k.length <= 128) out[k] = v
+  }
+  return Object.keys(out).length ? out : null
 }

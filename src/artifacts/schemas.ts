@@ -127,6 +127,12 @@ export const probeConfigSchema = z
         max_steps: z.number().int().min(1).max(100_000),
         include: z.array(z.string().max(4096)).max(100),
         observer: z.boolean(),
+        /** the host's digest of the script and its include folders: an edited script reruns */
+        sha256: z
+          .string()
+          .regex(/^[0-9a-f]{64}$/)
+          .nullable()
+          .optional(),
       })
       .optional(),
   })
@@ -153,6 +159,31 @@ export const runSchema = z
         graph_breaks: z.number().int().nullable(),
         regions: z.array(z.object({kernel: str, pass: str, ops: z.array(str).max(64), modules: z.array(str).max(256)})).max(500),
       })
+      .optional(),
+    // script mode (the user's own training script)
+    knobs_overridden: z.array(z.string().max(128)).max(100).optional(),
+    script: z
+      .looseObject({
+        path: str.nullable().optional(),
+        argv: z.array(str).max(1000).optional(),
+        cwd: str.nullable().optional(),
+        env: z.record(z.string().max(256), str).optional(),
+        steps_recorded: z.number().int().nullable().optional(),
+        truncated: z.boolean().nullable().optional(),
+        end: str.nullable().optional(),
+        seeded: z.unknown().optional(),
+        eval_forwards: z.unknown().optional(),
+        observer_check: z
+          .looseObject({
+            equal: z.boolean().nullable().optional(),
+            params: z.number().int().nullable().optional(),
+            differing: z.array(str).max(100).optional(),
+            untraced_error: str.nullable().optional(),
+          })
+          .nullable()
+          .optional(),
+      })
+      .nullable()
       .optional(),
     outcome_metric: z.enum(['val_accuracy', 'val_rmse']).nullable().optional(),
     nondeterministic_alerts: z
@@ -183,7 +214,8 @@ export const runSchema = z
       .optional()
       .default([]),
     final: z
-      .object({
+      // open: a user's script may report its own metrics (report_metric) beside these
+      .looseObject({
         val_accuracy: nullableNum,
         val_loss: nullableNum,
         train_loss: nullableNum.optional().default(null),

@@ -100,3 +100,64 @@ export function timestamp(): string {
 
 /** --workload values in the order given, `all` expanded, each once (oclif already rejected unknown names). */
 export const parseWorkloads = (values: string[]): WorkloadName[] => expandWorkloads(values)
+
+/** The user's own training script instead of the built-in workloads (audit and run). */
+export const scriptFlags = {
+  script: Flags.string({
+    description:
+      'Audit your own training script instead of the built-in workloads: run unchanged as __main__ in each target, traced per optimizer step (module outputs, losses, gradients, parameters), seeded, stopped after --max-steps.',
+    helpGroup: 'SCRIPT',
+  }),
+  'script-args': Flags.string({
+    description: 'Arguments for the script, as one string split like a shell would (no expansion).',
+    helpGroup: 'SCRIPT',
+  }),
+  include: Flags.string({
+    description: 'A folder the script imports from, copied beside it and put on sys.path. Repeatable.',
+    multiple: true,
+    helpGroup: 'SCRIPT',
+  }),
+  'max-steps': Flags.integer({
+    description: 'Optimizer steps traced before the script is stopped (on purpose).',
+    default: 30,
+    min: 1,
+    max: 100_000,
+    helpGroup: 'SCRIPT',
+  }),
+  'check-observer': Flags.boolean({
+    description:
+      'Also run the script untraced in each target and require bitwise-equal final parameters (proves the tracer changes no numerics).',
+    helpGroup: 'SCRIPT',
+  }),
+}
+
+/** Split --script-args like a shell (quotes and backslashes; no variables, globs or substitution). */
+export function splitArgs(text: string | undefined): string[] {
+  if (!text) return []
+  const out: string[] = []
+  let cur = ''
+  let quote: '"' | "'" | null = null
+  let has = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!
+    if (quote) {
+      if (c === quote) quote = null
+      else if (c === '\\' && quote === '"' && i + 1 < text.length) cur += text[++i]
+      else cur += c
+    } else if (c === '"' || c === "'") {
+      quote = c
+      has = true
+    } else if (c === '\\' && i + 1 < text.length) {
+      cur += text[++i]
+      has = true
+    } else if (/\s/.test(c)) {
+      if (has || cur) out.push(cur)
+      cur = ''
+      has = false
+    } else cur += c
+  }
+  if (quote)
+    throw new ReproError(`--script-args ${JSON.stringify(text)} has an unclosed quote`, {subject: '--script-args', hint: 'close the quote'})
+  if (has || cur) out.push(cur)
+  return out
+}

@@ -3,14 +3,14 @@ import path from 'node:path'
 import {auditRequest} from '../app/audit-request.js'
 import {targetOrder} from '../app/targets.js'
 import {ReproCommand} from '../cli/base.js'
-import {parseStoreSteps, parseWorkloads, targetFlags, timestamp, trainingFlags} from '../cli/flags.js'
+import {parseStoreSteps, parseWorkloads, scriptFlags, splitArgs, targetFlags, timestamp, trainingFlags} from '../cli/flags.js'
 import type {AuditReport} from '../core/report.js'
 import {renderTerminal} from '../report/terminal.js'
 
 export default class Audit extends ReproCommand {
   static override summary = 'Run every target × repeats, diff the training traces, and give a verdict.'
   static override description =
-    `Each target trains the same seeded tabular MLP on identical data; repeats within a target and each target against the first are compared entry by entry along the whole training trace.
+    `Each target trains the same seeded workloads on identical data — the tabular MLP by default; --workload cnn, lstm, attention or all for the canary suite — or runs your own training script (--script); repeats within a target and each target against the first are compared entry by entry along the whole training trace.
 With no target, the host's python with torch is audited against itself (repeats) and against a thread-count variant.
 Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other targets are still reported), 3 internal error.`
   static override examples = [
@@ -18,11 +18,14 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
     '<%= config.bin %> audit --python /usr/bin/python3 --python /usr/bin/python3 --repeats 2',
     '<%= config.bin %> audit --python /usr/bin/python3 --python /usr/bin/python3 --set 2:threads=2',
     '<%= config.bin %> audit --image repro-fixture:bookworm --image repro-fixture:trixie',
+    '<%= config.bin %> audit --image repro-fixture:bookworm --image repro-fixture:trixie --workload all',
+    '<%= config.bin %> audit --script train.py --include src --max-steps 20 --image repro-fixture:bookworm --image repro-fixture:trixie',
     '<%= config.bin %> audit --python .venv/bin/python --data train.csv --label target --json',
   ]
   static override flags = {
     ...targetFlags,
     ...trainingFlags,
+    ...scriptFlags,
     repeats: Flags.integer({
       description: 'Runs per target (repeats are compared with each other; their spread is the noise floor).',
       default: 2,
@@ -70,6 +73,17 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
       settings: flags,
       data: {csv: flags.data, label: flags.label, rows: flags.rows},
       workloads: parseWorkloads(flags.workload),
+      ...(flags.script
+        ? {
+            script: {
+              path: path.resolve(flags.script),
+              args: splitArgs(flags['script-args']),
+              include: (flags.include ?? []).map((d) => path.resolve(d)),
+              maxSteps: flags['max-steps'],
+              observer: flags['check-observer'] ?? false,
+            },
+          }
+        : {}),
       repeats: flags.repeats,
       seed: flags.seed,
       seeds: flags.seeds,

@@ -16,6 +16,8 @@ export interface ProbeConfig {
   train: {epochs: number; batch_size: number; lr: number; optimizer: 'adam' | 'sgd'; seed: number; val_fraction: number}
   knobs: Knobs
   trace: {enabled: boolean; store_steps: number[] | null}
+  /** script mode: the user's training script, relative to the config's directory */
+  script?: {path: string; args: string[]; cwd: string | null; max_steps: number; include: string[]; observer: boolean; sha256: string}
 }
 
 export function defaultProbeConfig(data: {file: string; sha256: string}, seed = 1234, workload: WorkloadName = 'mlp'): ProbeConfig {

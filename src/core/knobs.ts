@@ -315,10 +315,11 @@ export function knobSuffix(knobs: Knobs): string {
  * Why a differing knob cannot matter to this run, or null when it can: the workload has no layer
  * it acts on (cudnn.benchmark with only the MLP), or it acts on CUDA only and the run is on the CPU.
  */
-export function unexercisedBy(name: string, workload: string, device: string): string | null {
+export function unexercisedBy(name: string, workload: string | null, device: string): string | null {
   const spec = knobSpec(name)
   if (!spec) return null
-  if (spec.workloads !== 'all' && !spec.workloads.includes(workload))
+  // a user's script (no built-in workload): which layers it has is unknown, so only the device rule
+  if (workload !== null && spec.workloads !== 'all' && !spec.workloads.includes(workload))
     return `not exercised by ${workload} (it acts on ${spec.workloads.join(' and ')})`
   if (spec.device === 'cuda' && !device.startsWith('cuda')) return `not exercised on ${device} (it acts on CUDA only)`
   return null

@@ -14,6 +14,8 @@ export interface KnownChange {
    * starts where this change acts and the versions cross the change (regexes on a → b).
    */
   refines?: {id: string; phase?: string; step?: number; from?: string; to?: string; module?: string}
+  /** the workloads whose code can reach this change (unset: any); a user's script always can */
+  workloads?: string[]
 }
 
 const RANDOMNESS = 'https://docs.pytorch.org/docs/stable/notes/randomness.html'
@@ -152,6 +154,7 @@ KNOWN_CHANGES.push(
   },
   {
     id: 'sdpa-backends',
+    workloads: ['attention'],
     paths: [
       'attention.sdpa_available',
       'attention.flash_sdp_enabled',

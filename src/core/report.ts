@@ -31,6 +31,10 @@ export interface RunRecord {
   attention_path?: string | null
   /** a compiled run: graphs, graph breaks and the fused kernels */
   compiled?: RunOutcome['compiled']
+  /** a user's script: how it ran, the knobs it set itself, the metrics it reported */
+  script?: RunOutcome['script']
+  knobs_overridden?: string[]
+  metrics?: Record<string, number>
 }
 
 /** Per-step digests of a run's trace (src/artifacts/trace-digest.ts): enough to hold a run against a baseline. */

@@ -18,6 +18,8 @@ export interface RankInput {
   seeds: SeedVariance | null
   /** the cross comparison being explained drifts at all */
   drift: boolean
+  /** the built-in workload that drifts (null: a user's script): library changes it cannot reach are not named */
+  workload?: string | null
 }
 
 /** The scores rules give; experiments (≥ 60) rank above inference (30 + relevance ≤ 55). */
@@ -181,6 +183,7 @@ function librarySuspects(input: RankInput): Scored[] {
     if (!['framework', 'cpu_math', 'gpu'].includes(row.group)) continue
     const kb = explainPath(row.path)
     if (!kb || seen.has(kb.id)) continue
+    if (kb.workloads && input.workload && input.workload !== 'script' && !kb.workloads.includes(input.workload)) continue
     seen.add(kb.id)
     libs.push({row, kb, score: SCORE.libraryInferred + libraryRelevance(kb.id, loc)})
   }

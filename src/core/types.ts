@@ -95,6 +95,25 @@ export interface RunOutcome {
   attention_path: string | null
   /** a compiled run: graphs, graph breaks and the fused kernels (with the modules they cover, inferred) */
   compiled?: CompiledInfo
+  /** a user's script: how it ran (argv, cwd, steps, truncation, seeding, the observer check) */
+  script?: ScriptRunInfo
+  /** a user's script: knobs whose value at the first step differs from what was requested (the script set them) */
+  knobs_overridden?: string[]
+  /** a user's script: the metrics it reported (report_metric) */
+  metrics?: Record<string, number>
+}
+
+export interface ScriptRunInfo {
+  path?: string | null
+  argv?: string[]
+  cwd?: string | null
+  env?: Record<string, string>
+  steps_recorded?: number | null
+  truncated?: boolean | null
+  end?: string | null
+  seeded?: unknown
+  eval_forwards?: unknown
+  observer_check?: {equal?: boolean | null; params?: number | null; differing?: string[]; untraced_error?: string | null} | null
 }
 
 export interface CompiledInfo {

@@ -44,6 +44,9 @@ const runRecord = z.looseObject({
   workload: str(64).optional(),
   alerts: list(z.looseObject({message: str(), count: z.number()}), 1000).optional(),
   attention_path: str(64).nullable().optional(),
+  script: z.looseObject({}).nullable().optional(),
+  knobs_overridden: list(str(128), 100).optional(),
+  metrics: z.record(str(128), num).optional(),
   compiled: z
     .looseObject({
       graphs: z.number().nullable(),

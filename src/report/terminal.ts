@@ -35,7 +35,7 @@ const mark = (status: AuditReport['verdict']['status']) => (status === 'reproduc
 
 /** Everything one workload's comparisons say (the whole report, when it audited one workload). */
 function workloadSections(report: AuditReport, width: number, maxFingerprintRows: number, withFingerprint = true): string[] {
-  const out = [...comparisonsSection(report, width), ...compiledSection(report, width)]
+  const out = [...comparisonsSection(report, width), ...compiledSection(report, width), ...scriptSection(report, width)]
   if (withFingerprint) out.push(...fingerprintSection(report, width, maxFingerprintRows))
   out.push(...largestSection(report, width))
   if (report.attribution) out.push(...attributionSection(report, width))
@@ -68,9 +68,17 @@ function targetsSection(report: AuditReport, width: number): string[] {
     {workload: null, metric: singleMetric(report)},
   ]
   const many = workloads.length > 1
-  const metricName = (m: string) => (m === 'val_rmse' ? 'val RMSE' : 'val accuracy')
+  const metricName = (m: string) => (m === 'val_rmse' ? 'val RMSE' : m === 'train_loss' ? 'last loss' : 'val accuracy')
+  // a user's script has no validation loss of its own: no column of dashes for it
+  const valLoss = report.targets.some((t) => t.runs.some((r) => r.final.val_loss !== null))
   const rows = [
-    [...(many ? ['#', 'workload'] : ['#']), 'status', many ? 'outcome' : metricName(workloads[0]!.metric), 'val loss', 'seconds'],
+    [
+      ...(many ? ['#', 'workload'] : ['#']),
+      'status',
+      many ? 'outcome' : metricName(workloads[0]!.metric),
+      ...(valLoss ? ['val loss'] : []),
+      'seconds',
+    ],
   ]
   for (const t of report.targets) {
     for (const {workload, metric} of workloads) {
@@ -78,13 +86,15 @@ function targetsSection(report: AuditReport, width: number): string[] {
       const each = (f: (r: RunRecord) => string) => runs.map(f).join(' / ') || '—'
       const failed =
         workload === null ? t.status !== 'ok' : Boolean(t.errors?.some((e) => e.workload === workload)) || (t.status !== 'ok' && !t.errors)
-      const outcome = each((r) => formatNumber(metric === 'val_rmse' ? (r.final.val_rmse ?? null) : r.final.val_accuracy))
+      const value = (r: RunRecord) =>
+        metric === 'val_rmse' ? (r.final.val_rmse ?? null) : metric === 'train_loss' ? r.final.train_loss : r.final.val_accuracy
+      const outcome = each((r) => formatNumber(value(r)))
       rows.push([
         ...(many ? [`#${t.index}`, workload!] : [`#${t.index}`]),
         failed ? 'error' : `ok × ${runs.length}`,
         many ? `${metric === 'val_rmse' ? 'rmse' : 'acc'} ${outcome}` : outcome,
-        each((r) => formatNumber(r.final.val_loss)),
-        each((r) => r.seconds.toFixed(1)),
+        ...(valLoss ? [each((r) => formatNumber(r.final.val_loss))] : []),
+        each((r) => (r.cached ? 'cached' : r.seconds.toFixed(1))),
       ])
     }
   }
@@ -93,8 +103,52 @@ function targetsSection(report: AuditReport, width: number): string[] {
 }
 
 /** The outcome a one-workload report is judged by (reports made before workloads: accuracy). */
-function singleMetric(report: AuditReport): 'val_accuracy' | 'val_rmse' {
-  return report.targets.some((t) => t.runs.some((r) => r.workload === 'lstm')) ? 'val_rmse' : 'val_accuracy'
+function singleMetric(report: AuditReport): 'val_accuracy' | 'val_rmse' | 'train_loss' {
+  const runs = report.targets.flatMap((t) => t.runs)
+  if (runs.some((r) => r.workload === 'lstm')) return 'val_rmse'
+  // a user's script: its reported accuracy if it reported one, else its last loss
+  if (runs.some((r) => r.workload === 'script') && !runs.some((r) => r.final.val_accuracy !== null)) return 'train_loss'
+  return 'val_accuracy'
+}
+
+/** The script as the user named it: its file name and arguments (argv[0] is its copy inside the target). */
+function scriptCommand(argv: string[]): string {
+  const [script, ...args] = argv
+  return [script?.split('/').pop() ?? '?', ...args].join(' ')
+}
+
+/** How a user's script ran in each target: argv, steps, truncation, seeding, the observer check. */
+function scriptSection(report: AuditReport, width: number): string[] {
+  const out: string[] = []
+  for (const t of report.targets) {
+    const r = t.runs.find((x) => x.script)
+    const s = r?.script
+    if (!s) continue
+    const steps = `${s.steps_recorded ?? '?'} step(s)${s.truncated ? ' (stopped on purpose at --max-steps)' : ''}`
+    const observer = s.observer_check
+      ? `; observer check: ${s.observer_check.equal ? 'traced and untraced runs end bitwise equal' : `traced and untraced runs differ (${(s.observer_check.differing ?? []).slice(0, 3).join(', ')})`}`
+      : ''
+    const overridden = r!.knobs_overridden?.length ? `; set by the script itself: ${r!.knobs_overridden.join(', ')}` : ''
+    out.push(
+      wrapText(
+        `Script #${t.index}: ${safeText(scriptCommand(s.argv ?? []), 300)} — ${steps}, ended ${safeText(s.end ?? '?', 40)}${observer}${safeText(overridden, 300)}`,
+        width,
+        '  ',
+      ),
+    )
+    if (r!.metrics)
+      out.push(
+        wrapText(
+          `  reported: ${Object.entries(r!.metrics)
+            .map(([k, v]) => `${safeText(k, 60)} ${formatNumber(v)}`)
+            .join(', ')}`,
+          width,
+          '    ',
+        ),
+      )
+  }
+  if (out.length) out.push('')
+  return out
 }
 
 /** What torch.compile made of each compiled target's model: graphs, graph breaks, fused kernels. */

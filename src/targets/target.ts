@@ -6,7 +6,7 @@ import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {ReproError} from '../errors.js'
 
-export type ProbeMode = 'fingerprint' | 'train'
+export type ProbeMode = 'fingerprint' | 'train' | 'script'
 
 export interface ProbeJob {
   mode: ProbeMode
@@ -167,6 +167,24 @@ async function readProbeError(outDir: string): Promise<{type: string; message: s
   return null
 }
 
+/** What to do when the user's script fails inside a target, by the probe's error type. */
+const SCRIPT_HINTS: Record<string, (t: Target) => string> = {
+  script_not_found: () => 'pass the path of the training script (--script), relative to where repro runs',
+  script_error: () =>
+    'the script itself raised: run it in that environment to see the whole traceback (stderr.txt in the run directory has it)',
+  no_optimizer_step: () =>
+    'the script finished without an optimizer step: pass arguments that make it train (--script-args), or raise --max-steps if it trains later',
+  missing_module: (t) =>
+    t.kind === 'python'
+      ? 'install that package into the interpreter, or add the folder it lives in with --include'
+      : 'install that package into the image, or add the folder it lives in with --include',
+  network_blocked: (t) =>
+    t.kind === 'python'
+      ? 'the script needs the network: give it its data locally (the run is not network-isolated for --python targets, but reproducibility needs local inputs)'
+      : 'image targets run without a network: bundle the data with the script (--include) or in the image',
+  tracer_error: () => 'repro could not trace this script: rerun with --debug and report it',
+}
+
 /** torch.version from the fingerprint the probe wrote next to its failed run.json, if any (untrusted: capped, one line). */
 async function readTorchVersion(outDir: string): Promise<string | null> {
   try {
@@ -193,6 +211,8 @@ export function explainProbeError(
       hint: 'run with --device cpu, or on a host/image with an NVIDIA GPU and CUDA-enabled PyTorch',
     })
   }
+  const script = SCRIPT_HINTS[err.type]
+  if (script) return new ReproError(oneLine(err.message), {subject: target.name, hint: script(target)})
   if (err.type === 'compile_unavailable')
     return new ReproError(oneLine(err.message), {
       subject: target.name,

@@ -1,5 +1,6 @@
-// repro check in a real git repo (examples/ml-repo): baseline committed on main, an unchanged
-// branch, a branch that swaps the image, and two checks racing on one cache.
+// repro check in a real git repo (examples/ml-repo, whose check runs its own training script):
+// baseline committed on main, an unchanged branch, a branch that edits the script, a branch
+// that swaps the image, and two checks racing on one cache.
 
 import {describe, test, before} from 'node:test'
 import assert from 'node:assert/strict'
@@ -48,6 +49,21 @@ describe('repro check (example ML repo, real git, real engine)', {skip: needs('d
       'nothing reran',
     )
     assert.match(readFileSync(path.join(repo, 'reports/c1/check.md'), 'utf8'), /merge-base/)
+    git(repo, 'checkout', '-q', 'main')
+  })
+
+  test('the script edited (one comment line): every run reruns, and lands on the same trace', () => {
+    git(repo, 'checkout', '-qb', 'edit-script')
+    const script = path.join(repo, 'train.py')
+    writeFileSync(script, `${readFileSync(script, 'utf8')}\n# a comment: a new script, so a new cache key\n`)
+    git(repo, 'commit', '-qam', 'comment')
+    const r = repro(['check', '--baseline-ref', 'main', '--out', 'reports/c3'], {cwd: repo, cacheDir: cache})
+    assert.equal(r.status, 0, r.stdout + r.stderr)
+    const c = latestCheck(repo, 'reports/c3')
+    const runs = c.audit.targets[0]!.runs
+    assert.ok(runs.length > 0 && runs.every((run) => run.cached !== true), 'every run reran')
+    const unchanged = latestCheck(repo, 'reports/c0')
+    assert.equal(c.audit.targets[0]!.trace_digest.root, unchanged.audit.targets[0]!.trace_digest.root)
     git(repo, 'checkout', '-q', 'main')
   })
 

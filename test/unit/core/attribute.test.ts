@@ -211,6 +211,24 @@ describe('attribution', () => {
     assert.ok(!s.some((x) => x.name === 'python.version'), 'system rows are not math-library suspects')
   })
 
+  test('a library change the workload cannot reach (SDPA for an MLP) is not named; for attention or a script it is', () => {
+    const sdpa = [...libs, row('attention.sdpa_available', 'false', 'true', 'framework')]
+    const named = (workload: string | null) =>
+      rankSuspects({
+        experiments: [],
+        where: whereItStarts(fd(0, 'fwd/mlp.0'), {'mlp.0': 'Linear'}),
+        fingerprintChanges: sdpa,
+        noiseFloors: [],
+        seeds: null,
+        drift: true,
+        workload,
+      }).map((x) => x.name)
+    assert.ok(!named('mlp').includes('attention.sdpa_available'))
+    assert.ok(named('mlp').includes('torch.config.onednn'))
+    assert.ok(named('attention').includes('attention.sdpa_available'))
+    assert.ok(named(null).includes('attention.sdpa_available'), "a user's script may call SDPA from any module")
+  })
+
   test('nondeterminism inside a target outranks cross-target explanations', () => {
     const floor = noiseFloorOf(1, '#1 gpu', [cmp(fd(0, 'grad/emb.0.weight'), [{name: 'grad/emb.0.weight', max_abs: 1e-6}])])
     const s = rankSuspects({experiments: [], where: null, fingerprintChanges: [], noiseFloors: [floor], seeds: null, drift: false})

@@ -1,0 +1,1 @@
+"""fraudnet: the example repo's own model and data loading."""
