@@ -48,8 +48,9 @@ def compile_failure(exc, torch_version):
     text = "%s: %s" % (type(exc).__name__, exc)
     for pattern, what in _MISSING:
         if pattern.search(text):
+            # the message names what is missing; repro's hint names all of PACKAGES
             return ProbeError("compile_unavailable", "torch.compile cannot build kernels in this target (torch %s): "
-                              "%s; a Debian image needs %s" % (torch_version, what, PACKAGES))
+                              "%s" % (torch_version, what))
     if "BackendCompilerFailed" in type(exc).__name__ or "inductor" in text.lower():
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return ProbeError("compile_failed", "torch.compile failed (torch %s): %s" % (torch_version, first[:300]))
