@@ -9,7 +9,8 @@
 //   BENCH_QUICK=1      one repetition each, smaller arrays (smoke run); results.md is not
 //                      overwritten unless BENCH_OUT is set
 //   BENCH_ONLY=1,3     run only these benchmarks (1 audit/python, 2 audit/docker, 3 compare,
-//                      4 probe instrumentation, 5 cached check)
+//                      4 probe instrumentation, 5 cached check, 6 instrumentation per
+//                      workload, 7 the tracer on examples/ml-repo's script)
 //   BENCH_OUT=FILE     where the Markdown goes (default bench/results.md)
 //   BENCH_PYTHON       interpreter with torch (default /usr/bin/python3)
 //   BENCH_IMAGE        image for benchmark 2 (default repro-fixture:trixie)
@@ -534,6 +535,110 @@ function benchCheck() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 6. Probe instrumentation per workload, 7. the tracer on the user's script (examples/ml-repo)
+
+/** Each workload's probe inputs, from one untimed `repro audit --workload all` (run dirs t1-r1, t1-cnn-r1, …). */
+function prepareWorkloadInputs() {
+  const out = path.join(tmp, 'warm-workloads')
+  log('6 workloads: warm-up audit of every workload, untimed: takes the probe inputs from its run directories')
+  run(
+    process.execPath,
+    [REPRO, 'audit', '--python', PY, '--workload', 'all', '--repeats', '1', '--no-explain', '--no-cache', '--format', 'json', '--out', out],
+    {
+      env: REPRO_ENV,
+      ok: [0, 1],
+      what: 'warm-up audit (workloads)',
+    },
+  )
+  const inputs = {}
+  for (const w of ['mlp', 'cnn', 'lstm', 'attention']) {
+    const dir = path.join(tmp, `inputs-${w}`)
+    cpSync(path.join(out, w === 'mlp' ? 't1-r1' : `t1-${w}-r1`, 'inputs'), dir, {recursive: true})
+    inputs[w] = dir
+  }
+  rmSync(out, {recursive: true, force: true})
+  return inputs
+}
+
+/** Probe runs with the trace on (A) and off (B), interleaved; `cwd` holds config.json and what it names. */
+function traceOnOff(label, mode, cwd, n) {
+  const base = readJson(path.join(cwd, 'config.json'))
+  const cfgPath = (on) => path.join(cwd, on ? 'config-trace-on.json' : 'config-trace-off.json')
+  for (const on of [true, false]) writeFileSync(cfgPath(on), JSON.stringify({...base, trace: {...base.trace, enabled: on}}, null, 2))
+  const env = {...process.env, PYTHONPATH: PROBE}
+  const one = (on) => (i) => {
+    const out = path.join(tmp, `${label}-${on ? 'on' : 'off'}-${i}`)
+    const wall = run(PY, ['-m', 'repro_probe', mode, '--config', cfgPath(on), '--out', out], {
+      cwd,
+      env,
+      what: `${label} trace ${on ? 'on' : 'off'}`,
+    }).seconds
+    const rj = readJson(path.join(out, 'run.json'))
+    if (rj.status !== 'ok') throw new BenchError(`${label} trace ${on ? 'on' : 'off'}: status ${rj.status}`)
+    rmSync(out, {recursive: true, force: true})
+    return {wall, train: rj.timings.train_seconds ?? rj.timings.script_seconds ?? rj.timings.total_seconds, steps: rj.steps}
+  }
+  return interleaved(n, label, one(true), one(false))
+}
+
+function benchWorkloads() {
+  const N = Math.max(1, Math.min(CFG.probeN, 5))
+  const inputs = prepareWorkloadInputs()
+  for (const w of ['mlp', 'cnn', 'lstm', 'attention']) {
+    const [on, off] = traceOnOff(`6 ${w}`, 'train', inputs[w], N)
+    const pick = (xs, k) => xs.map((x) => x[k])
+    row(
+      `6. probe instrumentation, ${w}`,
+      `\`timings.train_seconds\` of the ${w} workload (default config, ${on[0].steps} steps) with the full trace (A) vs \`trace.enabled: false\` (B); process wall time A ${median(pick(on, 'wall')).toFixed(2)} s, B ${median(pick(off, 'wall')).toFixed(2)} s`,
+      secs(pick(on, 'train')),
+      secs(pick(off, 'train')),
+      pairedRatio(pick(on, 'train'), pick(off, 'train')),
+      `${N} each, interleaved`,
+    )
+  }
+}
+
+function benchScript() {
+  const N = Math.max(1, Math.min(CFG.probeN, 5))
+  const repo = path.join(ROOT, 'examples', 'ml-repo')
+  const cfg = readJson(path.join(repo, 'repro.config.json'))
+  const s = cfg.script
+  const out = path.join(tmp, 'warm-script')
+  log('7 script: warm-up audit of the example script, untimed: takes the probe inputs from its run directory')
+  const args = [
+    'audit',
+    '--python',
+    PY,
+    '--script',
+    s.path,
+    '--script-args',
+    (s.args ?? []).join(' '),
+    '--max-steps',
+    String(s.max_steps ?? 30),
+  ]
+  for (const inc of s.include ?? []) args.push('--include', inc)
+  run(process.execPath, [REPRO, ...args, '--repeats', '1', '--no-explain', '--no-cache', '--format', 'json', '--out', out], {
+    cwd: repo,
+    env: REPRO_ENV,
+    ok: [0, 1],
+    what: 'warm-up audit (script)',
+  })
+  const inputs = path.join(tmp, 'inputs-script')
+  cpSync(path.join(out, 't1-script-r1', 'inputs'), inputs, {recursive: true})
+  rmSync(out, {recursive: true, force: true})
+  const [on, off] = traceOnOff('7 script', 'script', inputs, N)
+  const pick = (xs, k) => xs.map((x) => x[k])
+  row(
+    "7. the tracer on the user's script",
+    `process wall time of \`${PY} -m repro_probe script\` on examples/ml-repo's train.py (${s.args?.join(' ') ?? ''}, ${on[0].steps} optimizer steps, two DataLoader workers): traced (A) vs \`trace.enabled: false\` (B, the same seeded, bounded run without hooks)`,
+    secs(pick(on, 'wall')),
+    secs(pick(off, 'wall')),
+    pairedRatio(pick(on, 'wall'), pick(off, 'wall')),
+    `${N} each, interleaved`,
+  )
+}
+
+// ---------------------------------------------------------------------------------------------
 
 function machineLine() {
   const cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : ''
@@ -591,6 +696,8 @@ async function main() {
     [3, benchCompare],
     [4, benchProbe],
     [5, benchCheck],
+    [6, benchWorkloads],
+    [7, benchScript],
   ]
   for (const [id, fn] of benches) if (wanted(id)) fn()
   const elapsed = (Date.now() - t0) / 1000
