@@ -10,7 +10,8 @@
 //                      overwritten unless BENCH_OUT is set
 //   BENCH_ONLY=1,3     run only these benchmarks (1 audit/python, 2 audit/docker, 3 compare,
 //                      4 probe instrumentation, 5 cached check, 6 instrumentation per
-//                      workload, 7 the tracer on examples/ml-repo's script)
+//                      workload, 7 the tracer on examples/ml-repo's script, 8 --workload all
+//                      on two images)
 //   BENCH_OUT=FILE     where the Markdown goes (default bench/results.md)
 //   BENCH_PYTHON       interpreter with torch (default /usr/bin/python3)
 //   BENCH_IMAGE        image for benchmark 2 (default repro-fixture:trixie)
@@ -639,6 +640,63 @@ function benchScript() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 8. Every workload on two images: audit wall time with and without the explain reruns
+
+function benchWorkloadsAudit() {
+  const bench = '8. `--workload all` audit, two images'
+  const images = ['repro-fixture:bookworm', 'repro-fixture:trixie']
+  const what = `\`repro audit --image ${images.join(' --image ')} --workload all --repeats 2\``
+  for (const image of images) {
+    const missing = dockerImageOk(image)
+    if (missing) return skip(bench, what, missing)
+  }
+  const N = QUICK ? 1 : 2
+  const one = (explain) => (i) => {
+    const out = path.join(tmp, `b8-${explain ? 'explain' : 'noexplain'}-${i}`)
+    const args = [
+      REPRO,
+      'audit',
+      ...images.flatMap((x) => ['--image', x]),
+      '--workload',
+      'all',
+      '--repeats',
+      '2',
+      '--no-cache',
+      '--format',
+      'json',
+      '--out',
+      out,
+    ]
+    if (!explain) args.push('--no-explain')
+    const r = run(process.execPath, args, {env: REPRO_ENV, ok: [0, 1], what: `workload-all audit ${explain ? 'with' : 'without'} explain`})
+    const report = readJson(path.join(out, 'report.json'))
+    const perWorkload = {}
+    for (const t of report.targets) {
+      if (t.status !== 'ok') throw new BenchError(`${what}: target ${t.name} failed: ${t.error?.line ?? t.status}`)
+      for (const x of t.runs) {
+        const w = x.workload ?? 'mlp'
+        perWorkload[w] = [...(perWorkload[w] ?? []), x.seconds]
+      }
+    }
+    rmSync(out, {recursive: true, force: true})
+    return {seconds: r.seconds, perWorkload}
+  }
+  const [withExplain, without] = interleaved(N, '8 workload-all audit', one(true), one(false))
+  const perRun = Object.entries(without[0].perWorkload)
+    .map(([w, xs]) => `${w} ${median(xs).toFixed(1)} s`)
+    .join(', ')
+  const pick = (xs) => xs.map((x) => x.seconds)
+  row(
+    bench,
+    `${what}, wall time with the explain reruns (A; goal ≤ 120 s) vs \`--no-explain\` (B; goal ≤ 60 s), no run cache; probe seconds per run (median of both images' runs, inside the container): ${perRun}`,
+    secs(pick(withExplain)),
+    secs(pick(without)),
+    pairedRatio(pick(withExplain), pick(without)),
+    `${N} each, interleaved`,
+  )
+}
+
+// ---------------------------------------------------------------------------------------------
 
 function machineLine() {
   const cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : ''
@@ -698,6 +756,7 @@ async function main() {
     [5, benchCheck],
     [6, benchWorkloads],
     [7, benchScript],
+    [8, benchWorkloadsAudit],
   ]
   for (const [id, fn] of benches) if (wanted(id)) fn()
   const elapsed = (Date.now() - t0) / 1000
