@@ -23,8 +23,11 @@ for (const arg of args) {
   const at = arg.indexOf('=')
   const label = arg.slice(0, at)
   const report = JSON.parse(readFileSync(arg.slice(at + 1), 'utf8'))
-  for (const w of report.by_workload ?? [{workload: 'mlp', attribution: report.attribution, outcome_metric: 'val_accuracy'}]) {
-    const cross = report.comparisons.find((c) => c.role === 'cross' && (c.workload ?? 'mlp') === w.workload)
+  // a one-workload report has no by_workload: its workload is in the settings (default mlp)
+  const only = report.settings?.workloads?.[0] ?? 'mlp'
+  const single = {workload: only, attribution: report.attribution, outcome_metric: only === 'lstm' ? 'val_rmse' : 'val_accuracy'}
+  for (const w of report.by_workload ?? [single]) {
+    const cross = report.comparisons.find((c) => c.role === 'cross' && (c.workload ?? only) === w.workload)
     const fd = cross?.divergence.first_divergence
     const worst = Math.max(0, ...(cross?.divergence.worst ?? []).map((x) => x.rel_l2 ?? 0))
     const d = w.attribution?.seeds?.differences?.[0]
@@ -35,7 +38,7 @@ for (const arg of args) {
         : `${pct(d.diff)} (${pct(d.ci95[0])} … ${pct(d.ci95[1])})${d.significant ? ' significant' : ''}`
       : '—'
     const seconds = report.targets
-      .map((t) => mean(t.runs.filter((r) => (r.workload ?? 'mlp') === w.workload && !r.cached).map((r) => r.seconds)))
+      .map((t) => mean(t.runs.filter((r) => (r.workload ?? only) === w.workload && !r.cached).map((r) => r.seconds)))
       .map((s) => (s === null ? '—' : s.toFixed(1)))
       .join(' · ')
     const entry = cross?.divergence.bitwise_identical ? 'bitwise identical' : fd ? `step ${fd.step}, ${fd.entry}` : '—'

@@ -33,23 +33,22 @@ class CompiledInDockerTest(unittest.TestCase):
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="repro-compiled-docker-")
         os.chmod(cls.dir, 0o777)
-        cls.sha = helpers.make_data(os.path.join(cls.dir, "data.safetensors"))
         cls.runs = {}
 
     @classmethod
     def tearDownClass(cls):
         shutil.rmtree(cls.dir, ignore_errors=True)
 
-    def probe(self, name, traced):
+    def probe(self, name, traced, workload="mlp", compiled=True):
         if name in self.runs:
             return self.runs[name]
         d = os.path.join(self.dir, name)
         os.makedirs(os.path.join(d, "scratch"))
-        shutil.copy(os.path.join(self.dir, "data.safetensors"), d)
-        sections = dict((k, dict(v)) for k, v in SMALL.items())
-        sections["knobs"] = {"compile": True}
+        sha = helpers.MAKERS[workload](os.path.join(d, "data.safetensors"))
+        sections = dict((k, dict(v)) for k, v in SMALL.items()) if workload == "mlp" else {"train": {"epochs": 1}}
+        sections["knobs"] = {"compile": compiled}
         sections["trace"] = {"enabled": traced, "store_steps": [0, 3]}
-        helpers.write_config(d, self.sha, **sections)
+        helpers.write_config(d, sha, workload=workload, **sections)
         cmd = ["docker", "run", "--rm", "--network", "none", "--read-only", "--tmpfs", "/tmp:rw,noexec,nosuid",
                "--user", "%d:%d" % (os.getuid(), os.getgid()), "-v", "%s:/p:ro" % helpers.PROBE_DIR,
                "-v", "%s:/x" % d, "-w", "/x", "-e", "PYTHONPATH=/p", "-e", "HOME=/x/scratch",
@@ -103,6 +102,21 @@ class CompiledInDockerTest(unittest.TestCase):
             n if n in ("out", "loss") else n.split("/")[0] + "/…" for n in (e["name"] for e in stored[0]["entries"])))))
         regions = ["%s: %s" % (r["kernel"], ",".join(r["modules"])) for r in compiled["regions"][:4]]
         print("  fused regions: %s" % regions)
+
+    def test_replay_takes_the_training_forward_path(self):
+        """torch 2.6 does not compile nn.LSTM (no graph), so the compiled run's eager replays must
+        equal the eager run's forwards bit for bit: a replay under no_grad took another CPU LSTM
+        kernel (up to 0.13 apart) and showed a divergence compile did not cause."""
+        compiled, ctrace = self.probe("lstm-compiled", True, "lstm", True)
+        _, etrace = self.probe("lstm-eager", True, "lstm", False)
+        self.assertEqual(compiled["compiled"]["graphs"], 0, compiled["compiled"])
+
+        def entries(trace, prefix):
+            return dict((e["name"][len(prefix):], e["sha256"]) for s in trace["steps"] if s["step"] == 0
+                        for e in s["entries"] if e["name"].startswith(prefix))
+        replays, forwards = entries(ctrace, "replay/fwd/"), entries(etrace, "fwd/")
+        self.assertTrue(replays)
+        self.assertEqual(replays, dict((k, forwards[k]) for k in replays))
 
 
 if __name__ == "__main__":
