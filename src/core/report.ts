@@ -256,6 +256,14 @@ export function decideVerdict(targets: TargetRecord[], comparisons: PairRecord[]
       headline: `reproducible within noise: repeats are not bitwise identical (${noisy.length} repeat pair(s) differ), and every cross-target difference stays within that noise floor${suspect}`,
     }
   }
+  if (comparisons.length === 0) {
+    // one target run once: nothing to compare, so nothing is claimed about reproducibility
+    return {
+      status: 'reproducible',
+      exit_code: 0,
+      headline: `ran, nothing compared: ${targets.length} target(s), one run each — add --repeats 2 to test reproducibility, or a second target to compare against`,
+    }
+  }
   if (drifting.length === 0) {
     const variant = comparisons.find((c) => c.role === 'variant')
     const note = variant
