@@ -6,7 +6,23 @@ import argparse
 import sys
 
 
+UNSET_ENV = "REPRO_UNSET_ENV"
+
+
+def unset_requested_env(environ=None):
+    """Remove the variables named in REPRO_UNSET_ENV (comma-separated), and it, before torch or
+    any math library loads: how repro's counterfactual rerun takes away a variable an image's ENV
+    sets (e.g. ONEDNN_MAX_CPU_ISA), which no engine flag can. Returns the names removed."""
+    import os
+    environ = os.environ if environ is None else environ
+    names = [n for n in environ.pop(UNSET_ENV, "").split(",") if n]
+    for name in names:
+        environ.pop(name, None)
+    return names
+
+
 def main(argv=None):
+    unset_requested_env()
     parser = argparse.ArgumentParser(prog="repro_probe", description="repro probe (runs inside a target)")
     parser.add_argument("mode", choices=["fingerprint", "train", "script"])
     parser.add_argument("--config", required=True, help="path of config.json")

@@ -119,5 +119,14 @@ def effective_knobs(torch, knobs, device=None):
         "float32_matmul_precision": flags["float32_matmul_precision"],
         "amp": knobs["amp"],
         "compile": knobs["compile"],
-        "env": {k: os.environ.get(k) for k in sorted(knobs["env"])},
+        # REPRO_UNSET_ENV's names are echoed instead of it: unset (None), as the rerun asked
+        "env": dict((k, os.environ.get(k)) for k in sorted(_echoed_env(knobs["env"]))),
     }
+
+
+def _echoed_env(requested):
+    names = set(requested)
+    if "REPRO_UNSET_ENV" in names:
+        names.discard("REPRO_UNSET_ENV")
+        names.update(n for n in requested["REPRO_UNSET_ENV"].split(",") if n)
+    return names

@@ -132,7 +132,7 @@ async function counterfactuals(input: AttributeInput, pair: ComparedPair, budget
     if (spent >= budget) break
     spent++
     const id = `e${experiments.length + 1}`
-    const label = `${target.name} with ${trial.map((d) => `${d.name}=${String(d.a)}`).join(', ')}`
+    const label = `${target.name} with ${trial.map((d) => (d.a === null ? `${d.name} unset` : `${d.name}=${String(d.a)}`)).join(', ')}`
     const run = await attempt(input, `explain ${id}: ${label}`, () =>
       input.rerunner.rerun(target.index, {knobs: alignedKnobs(knobs, trial)}, label, `${id}-t${target.index}`),
     )

@@ -18,8 +18,9 @@ export interface KnobDifference {
 }
 
 /**
- * Knobs in effect that differ between two runs. Only differences where the reference (a) has
- * a value can be aligned by rerunning b with a's value.
+ * Knobs in effect that differ between two runs. A runtime knob is aligned by rerunning b with
+ * a's value; an environment variable b has and a lacks (an image's ENV) by unsetting it in b
+ * (UNSET_ENV), so it is a difference with a: null.
  */
 export function knobDifferences(
   aKnobs: Record<string, unknown>,
@@ -35,7 +36,7 @@ export function knobDifferences(
   }
   const names = [...new Set([...Object.keys(aEnv), ...Object.keys(bEnv)])].filter(isEnvKnob).sort()
   for (const n of names) {
-    if (aEnv[n] !== undefined && aEnv[n] !== bEnv[n]) out.push({name: `env.${n}`, a: aEnv[n], b: bEnv[n] ?? null})
+    if (aEnv[n] !== bEnv[n]) out.push({name: `env.${n}`, a: aEnv[n] ?? null, b: bEnv[n] ?? null})
   }
   return out
 }
@@ -178,13 +179,27 @@ export function plannedTrials(diffs: KnobDifference[]): KnobDifference[][] {
   return trials
 }
 
-/** Knobs for rerunning a target with some knobs set to the reference's values. */
+/**
+ * The environment variable that carries the names the probe unsets before torch loads
+ * (comma-separated): how a rerun removes a variable an image's ENV sets, which no engine flag
+ * can. The probe removes it too once read.
+ */
+export const UNSET_ENV = 'REPRO_UNSET_ENV'
+
+/** Knobs for rerunning a target with some knobs set to the reference's values (or unset where it has none). */
 export function alignedKnobs(knobs: Knobs, diffs: KnobDifference[]): Knobs {
   const next: Knobs = {...knobs, env: {...knobs.env}}
+  const unset = new Set((next.env[UNSET_ENV] ?? '').split(',').filter(Boolean))
   for (const d of diffs) {
-    if (d.name.startsWith('env.')) next.env[d.name.slice(4)] = String(d.a)
-    else (next as unknown as Record<string, unknown>)[d.name] = d.a
+    if (d.name.startsWith('env.')) {
+      const name = d.name.slice(4)
+      if (d.a === null || d.a === undefined) {
+        delete next.env[name]
+        unset.add(name)
+      } else next.env[name] = String(d.a)
+    } else (next as unknown as Record<string, unknown>)[d.name] = d.a
   }
+  if (unset.size) next.env[UNSET_ENV] = [...unset].sort().join(',')
   return next
 }
 

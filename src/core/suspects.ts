@@ -71,7 +71,10 @@ function knobSuspect(e: Experiment, score: number, confidence: Suspect['confiden
   return {score, s: {kind: 'knob', name: k.name, a: fmt(k.to), b: fmt(k.from), confidence, evidence, ...explained(explainKnob(k.name))}}
 }
 
-const describe = (e: Experiment) => `${e.knobs[0]!.name}=${fmt(e.knobs[0]!.to)} (the value in #${e.against})`
+const describe = (e: Experiment) =>
+  e.knobs[0]!.to === null
+    ? `${e.knobs[0]!.name} unset (as in #${e.against})`
+    : `${e.knobs[0]!.name}=${fmt(e.knobs[0]!.to)} (the value in #${e.against})`
 
 export const SUSPECT_RULES: SuspectRule[] = [
   {

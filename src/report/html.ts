@@ -282,7 +282,7 @@ function suspectsSection(report: AuditReport): string {
         e.knobs
           .map(
             (k) =>
-              `<span class="mono">${h(k.name, 80)}: ${h(JSON.stringify(k.from) ?? 'undefined', 200)} → ${h(JSON.stringify(k.to) ?? 'undefined', 200)}</span>`,
+              `<span class="mono">${h(k.name, 80)}: ${h(k.from === null ? 'unset' : (JSON.stringify(k.from) ?? 'undefined'), 200)} → ${h(k.to === null ? 'unset' : (JSON.stringify(k.to) ?? 'undefined'), 200)}</span>`,
           )
           .join('<br>'),
       ),

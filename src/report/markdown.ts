@@ -107,7 +107,12 @@ function suspectsSection(report: AuditReport): string | null {
     const rows = at.experiments.map((e) => [
       md(e.id, 60),
       md(
-        e.knobs.map((k) => `${k.name}: ${JSON.stringify(k.from) ?? 'undefined'} → ${JSON.stringify(k.to) ?? 'undefined'}`).join(', '),
+        e.knobs
+          .map(
+            (k) =>
+              `${k.name}: ${k.from === null ? 'unset' : (JSON.stringify(k.from) ?? 'undefined')} → ${k.to === null ? 'unset' : (JSON.stringify(k.to) ?? 'undefined')}`,
+          )
+          .join(', '),
         300,
       ),
       md(`#${e.target} vs #${e.against}`),

@@ -249,7 +249,8 @@ function attributionSection(report: AuditReport, width: number): string[] {
   if (at.experiments.length > 0) {
     const rows = [['id', 'rerun', 'aligned knobs', 'outcome', 'first divergence after']]
     for (const e of at.experiments) {
-      const knobs = e.knobs.map((k) => `${k.name}: ${safeText(k.from, 40)} → ${safeText(k.to, 40)}`).join(', ')
+      const shown = (v: unknown) => (v === null || v === undefined ? 'unset' : safeText(v, 40))
+      const knobs = e.knobs.map((k) => `${k.name}: ${shown(k.from)} → ${shown(k.to)}`).join(', ')
       const after = e.first_divergence_after
         ? `step ${e.first_divergence_after.step}, ${safeText(e.first_divergence_after.entry, 200)}`
         : '—'

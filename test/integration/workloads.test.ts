@@ -141,4 +141,34 @@ describe('canary workloads in a container (torch 2.6)', {skip: needs('docker', '
     assert.equal(byWorkload(report)['mlp']!.verdict.status, 'reproducible')
     assert.ok(t!.runs.some((x) => x.workload === 'mlp'))
   })
+
+  test('a hidden env difference in the image (ENV ONEDNN_MAX_CPU_ISA=AVX2): cnn diverges, mlp does not; unsetting it in a rerun proves the cause', () => {
+    const r = repro([
+      'audit',
+      '--image',
+      'repro-fixture:trixie',
+      '--image',
+      'repro-fixture:onednn-avx2',
+      '--workload',
+      'mlp',
+      '--workload',
+      'cnn',
+      '--repeats',
+      '1',
+      '--json',
+      '--out',
+      tmpDir(),
+      ...FAST,
+    ])
+    assert.equal(r.status, 1, r.stderr)
+    const report = JSON.parse(r.stdout) as Report
+    assert.equal(byWorkload(report)['mlp']!.verdict.status, 'reproducible')
+    const cnn = byWorkload(report)['cnn']!
+    assert.equal(cnn.verdict.status, 'drift')
+    // the reference lacks the variable: the rerun unsets it in the image (REPRO_UNSET_ENV); it
+    // used to be no experiment and no suspect at all
+    const top = (cnn.attribution as unknown as {suspects: {name: string; confidence: string; evidence: string}[]}).suspects[0]!
+    assert.deepEqual([top.name, top.confidence], ['env.ONEDNN_MAX_CPU_ISA', 'high'])
+    assert.match(top.evidence, /env\.ONEDNN_MAX_CPU_ISA unset \(as in #1\) makes its whole trace bitwise identical/)
+  })
 })

@@ -1,10 +1,13 @@
 import {describe, test} from 'node:test'
+import {DEFAULT_KNOBS} from '../../../src/core/knobs.js'
 import assert from 'node:assert/strict'
 import {
   classifyAgainstNoise,
   classifyExperiment,
   entryModule,
   knobDifferences,
+  alignedKnobs,
+  UNSET_ENV,
   noiseFloorOf,
   rankSuspects,
   seedVariance,
@@ -73,6 +76,18 @@ describe('attribution', () => {
       {name: 'amp', a: 'off', b: 'bf16'},
       {name: 'env.OMP_NUM_THREADS', a: '1', b: '4'},
     ])
+  })
+
+  test("an env var only the second target has (an image's ENV) is a difference, aligned by unsetting it", () => {
+    const d = knobDifferences({threads: 1}, {threads: 1}, {}, {ONEDNN_MAX_CPU_ISA: 'AVX2'})
+    assert.deepEqual(d, [{name: 'env.ONEDNN_MAX_CPU_ISA', a: null, b: 'AVX2'}])
+    const knobs = alignedKnobs({...DEFAULT_KNOBS, env: {OMP_NUM_THREADS: '1'}}, d)
+    assert.deepEqual(knobs.env, {OMP_NUM_THREADS: '1', [UNSET_ENV]: 'ONEDNN_MAX_CPU_ISA'})
+    // set by --set on b and absent in a: removed from the rerun's env and unset in the target
+    const both = alignedKnobs({...DEFAULT_KNOBS, env: {DNNL_VERBOSE: '1', [UNSET_ENV]: 'ONEDNN_MAX_CPU_ISA'}}, [
+      {name: 'env.DNNL_VERBOSE', a: null, b: '1'},
+    ])
+    assert.deepEqual(both.env, {[UNSET_ENV]: 'DNNL_VERBOSE,ONEDNN_MAX_CPU_ISA'})
   })
 
   test('experiment outcome: disappears, moves later (step, then position), stays', () => {
