@@ -764,6 +764,8 @@ async function main() {
   process.stdout.write(md)
   if (OUT_MD) {
     writeFileSync(OUT_MD, md)
+    // the linter checks Markdown formatting (aligned tables): write it the way it checks it
+    spawnSync(path.join(ROOT, 'node_modules', '.bin', 'biome'), ['format', '--write', OUT_MD], {stdio: 'ignore'})
     log(`wrote ${path.relative(process.cwd(), OUT_MD) || OUT_MD}`)
   }
   log(`done in ${elapsed.toFixed(0)} s`)
