@@ -1,7 +1,6 @@
-import {table} from 'table'
 import {ReproCommand} from '../cli/base.js'
 import {doctor, type DoctorItem} from '../app/doctor.js'
-import {safeText} from '../report/text.js'
+import {renderDoctor} from '../report/doctor.js'
 
 export default class Doctor extends ReproCommand {
   static override summary =
@@ -14,19 +13,7 @@ export default class Doctor extends ReproCommand {
     await this.parse(Doctor)
     const items = await doctor()
     const usable = items.some((i) => i.ok && (i.area === 'engine' || i.area === 'python'))
-    if (!this.jsonEnabled()) {
-      const rows = [
-        ['', 'area', 'what', 'detail', 'fix'],
-        ...items.map((i) => [i.ok ? '✔' : '✘', i.area, safeText(i.name, 40), safeText(i.detail, 400), safeText(i.hint ?? '', 400)]),
-      ]
-      // detail and fix wrap rather than cut: the fix is often a line to paste into a config file
-      this.log(table(rows, {columns: {3: {width: 56, wrapWord: true}, 4: {width: 56, wrapWord: true}}}).trimEnd())
-      this.log(
-        usable
-          ? 'repro can audit on this host.'
-          : 'repro cannot audit anything here yet: install an engine or a python with torch (hints above).',
-      )
-    }
+    if (!this.jsonEnabled()) this.log(renderDoctor(items, usable, this.terminalWidth()))
     process.exitCode = usable ? 0 : 2
     return {items, usable}
   }
