@@ -16,10 +16,10 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
   static override examples = [
     '<%= config.bin %> audit',
     '<%= config.bin %> audit --python /usr/bin/python3 --python /usr/bin/python3 --repeats 2',
-    '<%= config.bin %> audit --python /usr/bin/python3 --python /usr/bin/python3 --set 2:threads=2',
+    '<%= config.bin %> audit --python /usr/bin/python3 --python /usr/bin/python3 \\\n    --set 2:threads=2',
     '<%= config.bin %> audit --image repro-fixture:bookworm --image repro-fixture:trixie',
-    '<%= config.bin %> audit --image repro-fixture:bookworm --image repro-fixture:trixie --workload all',
-    '<%= config.bin %> audit --script train.py --include src --max-steps 20 --image repro-fixture:bookworm --image repro-fixture:trixie',
+    '<%= config.bin %> audit --image repro-fixture:bookworm --image repro-fixture:trixie \\\n    --workload all',
+    '<%= config.bin %> audit --script train.py --include src --max-steps 20 \\\n    --image repro-fixture:bookworm --image repro-fixture:trixie',
     '<%= config.bin %> audit --python .venv/bin/python --data train.csv --label target --json',
   ]
   static override flags = {

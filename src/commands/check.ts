@@ -6,7 +6,7 @@ import {timestamp} from '../cli/flags.js'
 import type {CheckReport} from '../core/check.js'
 
 export default class Check extends ReproCommand {
-  static override summary = "Pre-merge gate: run the repo's configured audit and hold it against a baseline report and a policy."
+  static override summary = "Pre-merge gate: the repo's audit held against a baseline report and a policy."
   static override description =
     `Reads repro.config.json (or the "repro" key of package.json): targets, probe settings, repeats/seeds and a policy (accuracy tolerance, reproducibility, which fingerprint changes fail). The baseline is a report file (--baseline, default from the config) or that file at a git ref (--baseline-ref origin/main). Runs are cached by image ID or interpreter, probe, config and host, so an unchanged check takes about a second.
 Writes check.md (also to the GitHub step summary, with annotations, inside Actions), check.json and the audit's reports into --out.

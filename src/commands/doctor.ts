@@ -3,10 +3,9 @@ import {doctor, type DoctorItem} from '../app/doctor.js'
 import {renderDoctor} from '../report/doctor.js'
 
 export default class Doctor extends ReproCommand {
-  static override summary =
-    'What this host offers repro: container engines, pythons with torch, NVIDIA GPUs — and how to get what is missing.'
+  static override summary = 'What this host offers repro (engines, pythons with torch, GPUs) and the fixes.'
   static override description =
-    'Exit 0 when at least one target kind is usable (an engine that answers, or a python with torch), 2 otherwise.'
+    'Container engines (and whether each starts repro’s hardened containers), pythons with torch, NVIDIA GPUs, the run cache — and how to get what is missing. Exit 0 when at least one target kind is usable (an engine that answers, or a python with torch), 2 otherwise.'
   static override examples = ['<%= config.bin %> doctor', '<%= config.bin %> doctor --json']
 
   async run(): Promise<{items: DoctorItem[]; usable: boolean}> {

@@ -1,9 +1,9 @@
-import {table} from 'table'
 import {type FingerprintResult, fingerprintOne} from '../app/single.js'
 import {targetOrder} from '../app/targets.js'
 import {ReproCommand} from '../cli/base.js'
 import {targetFlags} from '../cli/flags.js'
 import {fingerprintHighlights} from '../core/fingerprint-summary.js'
+import {fitTable} from '../report/layout.js'
 import {safeText} from '../report/text.js'
 
 export default class Fingerprint extends ReproCommand {
@@ -18,7 +18,7 @@ export default class Fingerprint extends ReproCommand {
     const result = await fingerprintOne(targetOrder(this.argv, flags), flags, flags.timeout)
     if (!this.jsonEnabled()) {
       const rows = [['field', 'value'], ...fingerprintHighlights(result.fingerprint).map(([k, v]) => [k, safeText(v, 100)])]
-      this.log(`${result.target}\n${table(rows).trimEnd()}`)
+      this.log(`${result.target}\n${fitTable(rows, this.terminalWidth()).trimEnd()}`)
     }
     return result
   }

@@ -9,7 +9,7 @@ export default class Prepare extends ReproCommand {
   static override summary = 'Write the probe inputs for variants × workloads × repeats, without running them.'
   static override description =
     'For a machine where repro itself does not run (a GPU box with python and torch only): each run directory gets its config.json (the data shared per workload, hash-verified by the probe), manifest.json lists the runs, run.sh runs them with `python3 -m repro_probe train`. Bring the run directories back and compare them with `repro compare`.'
-  static override examples = ['<%= config.bin %> prepare --variants gpu-variants.json --workload all --repeats 2 --out gpu-inputs']
+  static override examples = ['<%= config.bin %> prepare --variants gpu-variants.json --workload all --repeats 2 \\\n    --out gpu-inputs']
   static override flags = {
     variants: Flags.string({
       description: 'JSON file: a list of {"name": …, "set": ["key=value", …]} (the --set syntax of audit).',

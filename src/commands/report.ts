@@ -8,7 +8,7 @@ import {publishToGitHub} from '../report/github.js'
 import {loadReport} from '../report/load.js'
 
 export default class Report extends ReproCommand {
-  static override summary = 'Re-render a saved report.json as Markdown, HTML, JUnit XML or JSON (nothing is rerun).'
+  static override summary = 'Re-render a saved report.json as Markdown, HTML, JUnit XML or JSON (no rerun).'
   static override description =
     'Reads a report.json written by `repro audit` (or `repro compare --json`), validates it, and writes report.md, report.html (self-contained: inline CSS and SVG charts, no scripts, no network), report.junit.xml and/or report.json. Exit codes: 0 written, 2 unreadable or invalid report, or a bad flag.'
   static override examples = [
