@@ -37,7 +37,7 @@ class ScriptConfigTest(unittest.TestCase):
     def test_defaults(self):
         cfg = self.load({"path": "train.py"})
         self.assertEqual(cfg["script"], {"path": "train.py", "args": [], "cwd": None, "max_steps": 30,
-                                         "include": [], "observer": False})
+                                         "include": [], "observer": False, "sha256": None})
 
     def test_path_only_required_in_script_mode(self):
         self.load({}, mode="fingerprint")
