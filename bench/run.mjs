@@ -426,26 +426,12 @@ function benchCompare() {
 function benchProbe() {
   const N = CFG.probeN
   const {inputs} = prepareInputs('python', ['--python', PY])
-  const base = readJson(path.join(inputs, 'config.json'))
   const dir = path.join(tmp, 'b4-inputs')
   mkdirSync(dir)
   cpSync(path.join(inputs, 'data.safetensors'), path.join(dir, 'data.safetensors'))
-  const cfgPath = (on) => path.join(dir, on ? 'config-trace-on.json' : 'config-trace-off.json')
-  for (const on of [true, false])
-    writeFileSync(cfgPath(on), JSON.stringify({...base, trace: {...base.trace, enabled: on, store_steps: null}}, null, 2))
-  const env = {...process.env, PYTHONPATH: PROBE}
-  const one = (on) => (i) => {
-    const out = path.join(tmp, `b4-${on ? 'on' : 'off'}-${i}`)
-    const wall = run(PY, ['-m', 'repro_probe', 'train', '--config', cfgPath(on), '--out', out], {
-      env,
-      what: `probe trace ${on ? 'on' : 'off'}`,
-    }).seconds
-    const rj = readJson(path.join(out, 'run.json'))
-    if (rj.status !== 'ok') throw new BenchError(`probe trace ${on ? 'on' : 'off'}: status ${rj.status}`)
-    rmSync(out, {recursive: true, force: true})
-    return {wall, train: rj.timings.train_seconds, trace: rj.timings.trace_seconds ?? 0, steps: rj.steps}
-  }
-  const [on, off] = interleaved(N, '4 probe trace on/off', one(true), one(false))
+  const base = readJson(path.join(inputs, 'config.json'))
+  writeFileSync(path.join(dir, 'config.json'), JSON.stringify({...base, trace: {...base.trace, store_steps: null}}, null, 2))
+  const [on, off] = traceOnOff('4 probe', 'train', dir, N)
   const pick = (xs, k) => xs.map((x) => x[k])
   const steps = on[0].steps
   row(
@@ -577,7 +563,12 @@ function traceOnOff(label, mode, cwd, n) {
     const rj = readJson(path.join(out, 'run.json'))
     if (rj.status !== 'ok') throw new BenchError(`${label} trace ${on ? 'on' : 'off'}: status ${rj.status}`)
     rmSync(out, {recursive: true, force: true})
-    return {wall, train: rj.timings.train_seconds ?? rj.timings.script_seconds ?? rj.timings.total_seconds, steps: rj.steps}
+    return {
+      wall,
+      train: rj.timings.train_seconds ?? rj.timings.script_seconds ?? rj.timings.total_seconds,
+      trace: rj.timings.trace_seconds ?? 0,
+      steps: rj.steps,
+    }
   }
   return interleaved(n, label, one(true), one(false))
 }

@@ -8,7 +8,7 @@ import type {FingerprintRow} from '../core/fingerprint-diff.js'
 import {renderCharts, type RenderedChart} from './charts.js'
 import {escapeHtml as h, safeHttpsUrl} from './escape.js'
 import {identityLine, verdictTitle, VERDICT_MARK} from './markdown.js'
-import {formatNumber, formatSigned} from './text.js'
+import {formatNumber, formatSigned, knobValue} from './text.js'
 
 export const CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
@@ -280,10 +280,7 @@ function suspectsSection(report: AuditReport): string {
       td(`<span class="mono">${h(e.id, 80)}</span>`),
       td(
         e.knobs
-          .map(
-            (k) =>
-              `<span class="mono">${h(k.name, 80)}: ${h(k.from === null ? 'unset' : (JSON.stringify(k.from) ?? 'undefined'), 200)} → ${h(k.to === null ? 'unset' : (JSON.stringify(k.to) ?? 'undefined'), 200)}</span>`,
-          )
+          .map((k) => `<span class="mono">${h(k.name, 80)}: ${h(knobValue(k.from), 200)} → ${h(knobValue(k.to), 200)}</span>`)
           .join('<br>'),
       ),
       td(`#${e.target} vs #${e.against}`),

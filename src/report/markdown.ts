@@ -6,7 +6,7 @@ import {describeFirst, type AuditReport, type PairRecord, type TargetRecord} fro
 import {workloadView} from '../core/workload-results.js'
 import type {FingerprintRow} from '../core/fingerprint-diff.js'
 import {escapeMarkdown as md, markdownFence, safeHttpsUrl} from './escape.js'
-import {formatNumber, formatSigned} from './text.js'
+import {formatNumber, formatSigned, knobValue} from './text.js'
 
 export const VERDICT_MARK = {reproducible: '✔', drift: '✘', error: '⚠'} as const
 
@@ -106,15 +106,7 @@ function suspectsSection(report: AuditReport): string | null {
   if (at.experiments.length > 0) {
     const rows = at.experiments.map((e) => [
       md(e.id, 60),
-      md(
-        e.knobs
-          .map(
-            (k) =>
-              `${k.name}: ${k.from === null ? 'unset' : (JSON.stringify(k.from) ?? 'undefined')} → ${k.to === null ? 'unset' : (JSON.stringify(k.to) ?? 'undefined')}`,
-          )
-          .join(', '),
-        300,
-      ),
+      md(e.knobs.map((k) => `${k.name}: ${knobValue(k.from)} → ${knobValue(k.to)}`).join(', '), 300),
       md(`#${e.target} vs #${e.against}`),
       md(e.outcome, 20),
       md(e.first_divergence_before ? `step ${e.first_divergence_before.step}, ${e.first_divergence_before.entry}` : '—', 200),

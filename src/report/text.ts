@@ -24,3 +24,8 @@ export function formatSigned(x: number | null | undefined, digits = 4): string {
   if (x === null || x === undefined) return '—'
   return (x > 0 ? '+' : '') + formatNumber(x, digits)
 }
+
+/** A knob's value in an experiment, as the Markdown and HTML reports show it: JSON, or `unset` where the target has none. */
+export function knobValue(v: unknown): string {
+  return v === null ? 'unset' : (JSON.stringify(v) ?? 'undefined')
+}
