@@ -76,6 +76,16 @@ export interface CreateSpec {
  * 1777), writes stop at the cap, nothing reaches the engine's disk, `cp` reaches it while the
  * container runs, and `rm -v` removes it. Docker can label it (podman cannot yet).
  */
+/**
+ * Remove containers (and their work-area volumes) at once. podman's `rm -f` first sends the
+ * stop signal and waits its 10 s stop timeout — the probe's launcher, PID 1, ignores SIGTERM
+ * while it lingers for the copy-out, so every podman run paid 10 s there (measured: a one-run
+ * audit 15.5 s on podman against 5.7 s on docker); `-t 0` kills at once, as docker's `rm -f` does.
+ */
+export function removeArgs(engine: EngineName, ids: string[]): string[] {
+  return ['rm', '-f', '-v', ...(engine === 'podman' ? ['-t', '0'] : []), ...ids]
+}
+
 export function workAreaMount(engine: EngineName, size: string, labels: Record<string, string>): string {
   const volumeLabels = engine === 'docker' ? Object.entries(labels).map(([k, v]) => `volume-label=${k}=${v},`) : []
   return [

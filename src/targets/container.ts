@@ -11,7 +11,7 @@ import path from 'node:path'
 import {ReproError} from '../errors.js'
 import {FILE_CAPS} from '../artifacts/run-dir.js'
 import {onInterrupt} from './cleanup.js'
-import {createArgs, type ContainerLimits} from './container-args.js'
+import {createArgs, type ContainerLimits, removeArgs} from './container-args.js'
 import {containerLabels, engineUnreachable, ensureImage, type Engine, type ImageIdentity} from './engine.js'
 import {
   classifyEntrypoint,
@@ -176,7 +176,7 @@ export class ContainerTarget implements Target {
     )
     if (created.exitCode !== 0) throw this.engineError('cannot create a container to inspect the image', created)
     const id = created.stdout.trim().split('\n').pop()!.trim()
-    const unregister = onInterrupt(() => spawnSync(engine.name, ['rm', '-f', '-v', id], {stdio: 'ignore', timeout: 30_000}))
+    const unregister = onInterrupt(() => spawnSync(engine.name, removeArgs(engine.name, [id]), {stdio: 'ignore', timeout: 30_000}))
     try {
       for (const p of paths) {
         // docker cp copies a symlink as a link unless -L; podman cp always follows it.
@@ -188,7 +188,7 @@ export class ContainerTarget implements Target {
       }
       return 'missing'
     } finally {
-      await engine.exec(['rm', '-f', '-v', id], 60_000).catch(() => undefined)
+      await engine.exec(removeArgs(engine.name, [id]), 60_000).catch(() => undefined)
       unregister()
     }
   }
@@ -245,7 +245,7 @@ export class ContainerTarget implements Target {
     }
     const id = created.stdout.trim().split('\n').pop()!.trim()
     const unregister = onInterrupt(() => {
-      spawnSync(engine.name, ['rm', '-f', '-v', id], {stdio: 'ignore', timeout: 30_000})
+      spawnSync(engine.name, removeArgs(engine.name, [id]), {stdio: 'ignore', timeout: 30_000})
     })
     const stopped: {result: SpawnResult | null} = {result: null}
     // podman's conmon (started by `podman start`) writes a file named `oom` into its working
@@ -296,7 +296,7 @@ export class ContainerTarget implements Target {
         pause = Math.min(500, pause * 1.5)
       }
     } finally {
-      await engine.exec(['rm', '-f', '-v', id], 60_000).catch(() => undefined)
+      await engine.exec(removeArgs(engine.name, [id]), 60_000).catch(() => undefined)
       unregister()
       await fs.rm(scratch, {recursive: true, force: true})
     }

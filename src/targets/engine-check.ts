@@ -3,7 +3,7 @@
 // local image with an entrypoint that does not exist, and started. Reaching "no such file" means
 // the runtime got as far as exec; anything earlier is the reason it cannot start containers.
 
-import {createArgs, DEFAULT_LIMITS} from './container-args.js'
+import {createArgs, DEFAULT_LIMITS, removeArgs} from './container-args.js'
 import {containerLabels, type Engine} from './engine.js'
 import {lastLine} from './target.js'
 
@@ -72,6 +72,6 @@ export async function checkStart(engine: Engine, style: 'repro' | 'plain'): Prom
     if (started.exitCode === 0) return {ok: true, why: null, hint: null}
     return explainStartFailure(engine.name, started.stderrTail)
   } finally {
-    await engine.exec(['rm', '-f', '-v', id], 60_000).catch(() => undefined)
+    await engine.exec(removeArgs(engine.name, [id]), 60_000).catch(() => undefined)
   }
 }

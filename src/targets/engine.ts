@@ -3,7 +3,7 @@
 
 import os from 'node:os'
 import {ReproError} from '../errors.js'
-import type {EngineName} from './container-args.js'
+import {type EngineName, removeArgs} from './container-args.js'
 import {parseImageConfig, type ImageConfig} from './image-launch.js'
 import {spawnCapped, type SpawnOptions, type SpawnResult} from './process.js'
 import {lastLine} from './target.js'
@@ -197,6 +197,6 @@ export async function sweepOrphans(engine: Engine): Promise<number> {
     .map((l) => l.trim().split(/\s+/))
     .filter(([id, pid, host]) => id && pid && host === os.hostname() && Number(pid) !== process.pid && !alive(Number(pid)))
     .map(([id]) => id!)
-  if (orphans.length > 0) await engine.exec(['rm', '-f', '-v', ...orphans], 60_000)
+  if (orphans.length > 0) await engine.exec(removeArgs(engine.name, orphans), 60_000)
   return orphans.length
 }

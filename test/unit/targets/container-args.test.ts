@@ -1,6 +1,13 @@
 import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
-import {createArgs, DEFAULT_LIMITS, rlimitsFromProc, workAreaMount, type CreateSpec} from '../../../src/targets/container-args.js'
+import {
+  createArgs,
+  DEFAULT_LIMITS,
+  removeArgs,
+  rlimitsFromProc,
+  workAreaMount,
+  type CreateSpec,
+} from '../../../src/targets/container-args.js'
 
 const spec = (over: Partial<CreateSpec> = {}): CreateSpec => ({
   engine: 'docker',
@@ -79,5 +86,10 @@ describe('container create arguments', () => {
     assert.deepEqual(rlimitsFromProc(limits('512', '300')), {nofile: [512, 512], nproc: [300, 300]})
     assert.deepEqual(rlimitsFromProc(limits('unlimited', 'unlimited')), {nofile: [1024, 1024], nproc: [4096, 4096]})
     assert.deepEqual(rlimitsFromProc(null), {nofile: [1024, 1024], nproc: [4096, 4096]})
+  })
+
+  test('removal kills at once on both engines: podman without its 10 s stop timeout', () => {
+    assert.deepEqual(removeArgs('docker', ['a', 'b']), ['rm', '-f', '-v', 'a', 'b'])
+    assert.deepEqual(removeArgs('podman', ['a']), ['rm', '-f', '-v', '-t', '0', 'a'])
   })
 })
