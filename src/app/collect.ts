@@ -4,7 +4,7 @@
 // target are skipped, since they would fail alike.
 
 import path from 'node:path'
-import {type PlannedRun, planRuns} from '../core/audit-plan.js'
+import {type PlannedRun, planRuns, targetOccurrences} from '../core/audit-plan.js'
 import {defaultProbeConfig, type ProbeConfig} from '../core/config.js'
 import {knobSuffix} from '../core/knobs.js'
 import type {TargetRecord} from '../core/report.js'
@@ -60,10 +60,13 @@ export async function collect(ctx: CollectContext): Promise<CollectedAll> {
     byWorkload: new Map(opts.workloads.map((w) => [w, {records: [], runs: new Map(), seedOutcomes: new Map(), configs: new Map()}])),
   }
   let firstKnobs: Record<string, unknown> | null = null
+  const occurrences = targetOccurrences(
+    opts.targets.map((t) => JSON.stringify([t.target.kind, t.target.name, t.knobs, Boolean(t.deriveKnobs)])),
+  )
   const runTarget = async (i: number) => {
     const spec = opts.targets[i]!
     const knobs = spec.deriveKnobs && firstKnobs ? spec.deriveKnobs(firstKnobs) : spec.knobs
-    const first = await runOneTarget(ctx, out, spec, i + 1, knobs)
+    const first = await runOneTarget(ctx, out, spec, i + 1, knobs, occurrences[i]!)
     if (i === 0 && first) firstKnobs = first.outcome.knobs_effective
   }
   // The demo's variant needs the first target's defaults; otherwise targets are independent.
@@ -83,6 +86,7 @@ async function runOneTarget(
   spec: AuditTargetSpec,
   index: number,
   knobs: Knobs,
+  occurrence: number,
 ): Promise<RunArtifacts | null> {
   const name = `#${index} ${spec.target.name}${knobSuffix(knobs)}`
   const record: TargetRecord = {
@@ -100,7 +104,7 @@ async function runOneTarget(
   let first: RunArtifacts | null = null
   for (const workload of ctx.opts.workloads) {
     const collected = out.byWorkload.get(workload)!
-    const done = await runWorkload(ctx, collected, record, spec, workload, knobs)
+    const done = await runWorkload(ctx, collected, record, spec, workload, knobs, occurrence)
     if (done.length === 0) continue
     collected.runs.set(index, done)
     first ??= done[0]!
@@ -126,6 +130,7 @@ async function runWorkload(
   spec: AuditTargetSpec,
   workload: AuditWorkload,
   knobs: Knobs,
+  occurrence: number,
 ): Promise<RunArtifacts[]> {
   const {opts} = ctx
   const data = ctx.data.get(workload)!
@@ -133,7 +138,7 @@ async function runWorkload(
   collected.configs.set(record.index, config)
   const many = opts.workloads.length > 1
   const done: RunArtifacts[] = []
-  for (const planned of planRuns(record.index, opts.repeats, opts.seed, opts.seeds)) {
+  for (const planned of planRuns(record.index, opts.repeats, opts.seed, opts.seeds, occurrence)) {
     const what = `${record.name}${many ? ` · ${workload}` : ''} · ${planned.label}`
     opts.progress.start(what)
     try {

@@ -28,11 +28,17 @@ const CASES: Record<string, Case> = {
   'python-threads': {repeats: 2, seeds: 1, storeSteps: []},
 }
 
-async function replay(name: string, c: Case, cache: RunCache | null = null): Promise<{report: AuditReport; recorded: AuditReport}> {
+/** `pick`: the recorded targets to audit, by 0-based index, in this order (default: all, as recorded). */
+async function replay(
+  name: string,
+  c: Case,
+  cache: RunCache | null = null,
+  pick: number[] | null = null,
+): Promise<{report: AuditReport; recorded: AuditReport}> {
   const dir = path.join(ROOT, 'fixtures', 'runs', name)
   const recorded = JSON.parse(readFileSync(path.join(dir, 'recorded-report.json'), 'utf8')) as AuditReport
   const targets: AuditTargetSpec[] = []
-  for (const t of recorded.targets) {
+  for (const t of pick ? pick.map((i) => recorded.targets[i]!) : recorded.targets) {
     const bare = t.name.replace(/^#\d+ /, '').replace(/ \[.*\]$/, '')
     targets.push({target: await RecordedTarget.load(dir, bare), knobs: t.knobs_requested, role: t.role})
   }
@@ -135,6 +141,35 @@ describe('runAudit on recorded runs (no torch, no engine)', () => {
     assert.ok(
       again.report.targets.every((t) => t.runs.every((r) => r.cached === true)),
       'a second identical audit reuses every run',
+    )
+  })
+
+  test('a target’s runs are reused by the next audit whatever its position there; the same target twice still runs twice', async () => {
+    // image-shapes audits a shape against itself, then against its base: the shape is #1, then #2
+    const cache = new RunCache(mkdtempSync(path.join(os.tmpdir(), 'repro-cache-')))
+    const c = CASES['bookworm-trixie']!
+    const first = await replay('bookworm-trixie', c, cache, [1])
+    assert.deepEqual(
+      first.report.targets[0]!.runs.map((r) => r.cached),
+      [false, false],
+    )
+    const both = await replay('bookworm-trixie', c, cache, [0, 1])
+    assert.deepEqual(
+      both.report.targets.map((t) => t.runs.map((r) => r.cached)),
+      [
+        [false, false],
+        [true, true],
+      ],
+      'trixie (#1 before, #2 now) comes from the cache; bookworm is new',
+    )
+    const twice = await replay('bookworm-trixie', c, cache, [1, 1])
+    assert.deepEqual(
+      twice.report.targets.map((t) => t.runs.map((r) => r.cached)),
+      [
+        [true, true],
+        [false, false],
+      ],
+      'the second occurrence of one target is a run of its own',
     )
   })
 
