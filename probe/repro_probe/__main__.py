@@ -21,8 +21,37 @@ def unset_requested_env(environ=None):
     return names
 
 
+EMULATE_CPU = "REPRO_EMULATE_CPU"
+EMULATED_ENV = "REPRO_EMULATED_ENV"
+# What each emulated CPU caps: ATen's kernels and oneDNN's JIT at the ISA that CPU has at most.
+EMULATED_CPUS = {"avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}}
+
+
+def emulate_cpu(environ=None):
+    """REPRO_EMULATE_CPU=avx2 (the test suite's AVX2-host switch, docs/testing.md): cap ATen and
+    oneDNN at AVX2 before torch loads, as on a CPU without AVX-512, where the target does not set
+    the variable itself. The names set go in REPRO_EMULATED_ENV, so the fingerprint records the
+    emulation (env.REPRO_EMULATE_CPU) instead of them: both sides of a comparison run under it,
+    and an image's own setting still shows as its own. Returns the names set."""
+    import os
+    environ = os.environ if environ is None else environ
+    cpu = environ.get(EMULATE_CPU, "")
+    if not cpu:
+        return []
+    caps = EMULATED_CPUS.get(cpu)
+    if caps is None:
+        raise SystemExit("repro_probe: %s=%s: the only value is %s"
+                         % (EMULATE_CPU, cpu, ", ".join(sorted(EMULATED_CPUS))))
+    names = [name for name in sorted(caps) if name not in environ]
+    for name in names:
+        environ[name] = caps[name]
+    environ[EMULATED_ENV] = ",".join(names)
+    return names
+
+
 def main(argv=None):
     unset_requested_env()
+    emulate_cpu()
     parser = argparse.ArgumentParser(prog="repro_probe", description="repro probe (runs inside a target)")
     parser.add_argument("mode", choices=["fingerprint", "train", "script"])
     parser.add_argument("--config", required=True, help="path of config.json")

@@ -29,6 +29,18 @@ def redact_env(environ):
     return out
 
 
+def recorded_env(environ):
+    """The environment the fingerprint records: what the target set, not the variables the test
+    suite's CPU emulation added (repro_probe.__main__.emulate_cpu), which it names instead."""
+    environ = dict(environ)
+    for name in environ.pop("REPRO_EMULATED_ENV", "").split(","):
+        environ.pop(name, None)
+    out = redact_env(environ)
+    if environ.get("REPRO_EMULATE_CPU"):
+        out["REPRO_EMULATE_CPU"] = environ["REPRO_EMULATE_CPU"]
+    return out
+
+
 def _section(fn, *args):
     """Run one section; a failure yields null (with a note on stderr) instead of no fingerprint."""
     try:
@@ -235,6 +247,6 @@ def collect(torch):
         "flags": with_torch(read_flags),
         "attention": with_torch(attention_info),
         "threads": with_torch(threads_info),
-        "env": _section(redact_env, dict(os.environ)),
+        "env": _section(recorded_env, os.environ),
         "distributions": _section(distributions) or [],
     }

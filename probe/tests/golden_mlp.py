@@ -1,8 +1,15 @@
 """Golden mlp traces: the digests the mlp workload produced before the workloads refactor, per torch
 version and CPU capability, so the refactor is proved bit-for-bit neutral where a golden exists.
 
+A bf16 case depends on one more thing: whether oneDNN takes bf16 matmuls on this CPU
+(`torch.ops.mkldnn._is_mkldnn_bf16_supported()`: AVX-512 BW/VL/DQ). Where it does not (an AVX2-only
+CPU), torch 1.13 multiplies bf16 in ATen's own gemm (no oneDNN primitive runs, ONEDNN_VERBOSE shows
+none) and the bits differ, while ATen's cpu_capability reads AVX2 on both kinds. Such cases are kept
+per that answer, under "cases_bf16" ("onednn-bf16" / "no-onednn-bf16").
+
 Record (only when the mlp numerics are meant to change, and say so in the commit):
     cd probe && python3 tests/golden_mlp.py > tests/golden/mlp-<torch>-<cpu>.json
+(a bf16 case recorded on the other kind of CPU is merged into "cases_bf16" by hand)
 """
 
 import hashlib
@@ -25,10 +32,32 @@ CASES = {
 }
 
 
+def is_bf16_case(name):
+    return CASES[name]["knobs"].get("amp") == "bf16"
+
+
+def bf16_key():
+    """Who runs this CPU's bf16 matmuls in torch 1.13: "onednn-bf16" where torch hands them to oneDNN
+    (its check: AVX-512 BW/VL/DQ in the CPU's flags), "no-onednn-bf16" where ATen's gemm does, and
+    "onednn-bf16-capped" where oneDNN gets them but is capped at AVX2 (REPRO_EMULATE_CPU=avx2 on an
+    AVX-512 CPU: no golden recorded, the case is checked run to run instead)."""
+    kind = helpers.host_cpu_kind()
+    return {"avx512": "onednn-bf16", "avx2-emulated": "onednn-bf16-capped"}.get(kind, "no-onednn-bf16")
+
+
+def expected(golden, name):
+    """The golden summary of case `name` for this CPU, or None when none was recorded for it."""
+    if is_bf16_case(name) and "cases_bf16" in golden:
+        return golden["cases_bf16"].get(bf16_key(), {}).get(name)
+    return golden["cases"].get(name)
+
+
 def environment_key():
     import torch
     from repro_probe.torchconfig import parse_config_show
     cpu = parse_config_show(torch.__config__.show()).get("cpu_capability") or "unknown"
+    if helpers.emulated_cpu() and cpu == "AVX512":
+        cpu = "AVX2"  # the probes run with ATEN_CPU_CAPABILITY=avx2 (REPRO_EMULATE_CPU)
     return "%s-%s" % (str(torch.__version__).split("+")[0], cpu)
 
 
@@ -49,9 +78,9 @@ def summarize(trace, run):
     return {"steps": steps, "final": run["final"]}
 
 
-def run_case(directory, name, extra=None):
+def run_case(directory, name, extra=None, suffix=""):
     """Train one case on helpers.make_data's default data set; returns (summary, stderr)."""
-    d = os.path.join(directory, name)
+    d = os.path.join(directory, name + suffix)
     os.makedirs(d)
     sha = helpers.make_data(os.path.join(d, "data.safetensors"))
     sections = {k: dict(v) for k, v in CASES[name].items()}
@@ -73,13 +102,16 @@ def golden_path():
 def main():
     directory = tempfile.mkdtemp(prefix="repro-golden-")
     try:
-        out = {"environment": environment_key(), "cases": {}}
+        out = {"environment": environment_key(), "cases": {}, "cases_bf16": {bf16_key(): {}}}
         for name in sorted(CASES):
             summary, err = run_case(directory, name)
             if summary is None:
                 sys.stderr.write(err)
                 return 1
-            out["cases"][name] = summary
+            if is_bf16_case(name):
+                out["cases_bf16"][bf16_key()][name] = summary
+            else:
+                out["cases"][name] = summary
         json.dump(out, sys.stdout, indent=1, sort_keys=True)
         sys.stdout.write("\n")
         return 0

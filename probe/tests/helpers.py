@@ -16,6 +16,38 @@ from repro_probe.config import DEFAULTS  # noqa: E402
 from repro_probe.safetensors import write_safetensors  # noqa: E402
 
 
+def real_cpu_flags():
+    """The host CPU's flags as /proc/cpuinfo lists them (what torch's cpuinfo sees)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def emulated_cpu():
+    """"avx2" when the suite acts as an AVX2 host (REPRO_TEST_CPU=avx2 in scripts/run-tests.mjs sets
+    REPRO_EMULATE_CPU: every probe capped at AVX2), else None."""
+    return os.environ.get("REPRO_EMULATE_CPU") or None
+
+
+def docker_env_args():
+    """`docker run` flags that pass the suite's CPU emulation into a container's probe."""
+    return ["-e", "REPRO_EMULATE_CPU=" + emulated_cpu()] if emulated_cpu() else []
+
+
+def host_cpu_kind():
+    """What a numerics assertion depends on: "avx512" (AVX-512 F/BW/VL/DQ, and no AVX2 emulation),
+    "avx2-emulated" (an AVX-512 CPU acting as an AVX2 host), or "avx2"."""
+    has512 = {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= real_cpu_flags()
+    if has512:
+        return "avx2-emulated" if emulated_cpu() else "avx512"
+    return "avx2"
+
+
 def make_data(path, rows=256, n_numeric=4, cards=(5, 3), classes=3, seed=0, poison=False):
     """Synthetic tabular data; returns the sha256 of the written file."""
     import torch

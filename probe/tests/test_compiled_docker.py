@@ -52,8 +52,8 @@ class CompiledInDockerTest(unittest.TestCase):
         cmd = ["docker", "run", "--rm", "--network", "none", "--read-only", "--tmpfs", "/tmp:rw,noexec,nosuid",
                "--user", "%d:%d" % (os.getuid(), os.getgid()), "-v", "%s:/p:ro" % helpers.PROBE_DIR,
                "-v", "%s:/x" % d, "-w", "/x", "-e", "PYTHONPATH=/p", "-e", "HOME=/x/scratch",
-               "-e", "REPRO_PROBE_SCRATCH=/x/scratch", IMAGE,
-               "python3", "-m", "repro_probe", "train", "--config", "/x/config.json", "--out", "/x/out"]
+               "-e", "REPRO_PROBE_SCRATCH=/x/scratch"] + helpers.docker_env_args()
+        cmd += [IMAGE, "python3", "-m", "repro_probe", "train", "--config", "/x/config.json", "--out", "/x/out"]
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
                               timeout=900)
         self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])

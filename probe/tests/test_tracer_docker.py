@@ -46,8 +46,9 @@ class DockerScriptTest(unittest.TestCase):
             json.dump({"schema": "repro.config/1",
                        "script": {"path": "/p/tests/scripts/" + script, "args": list(args), "observer": True}}, f)
         cmd = ["docker", "run", "--rm", "--network", "none", "--user", "%d:%d" % (os.getuid(), os.getgid()),
-               "-v", "%s:/p:ro" % helpers.PROBE_DIR, "-v", "%s:/x" % d, "-w", "/x", "-e", "PYTHONPATH=/p",
-               image, "python3", "-m", "repro_probe", "script", "--config", "/x/config.json", "--out", "/x/out"]
+               "-v", "%s:/p:ro" % helpers.PROBE_DIR, "-v", "%s:/x" % d, "-w", "/x", "-e", "PYTHONPATH=/p"]
+        cmd += helpers.docker_env_args()
+        cmd += [image, "python3", "-m", "repro_probe", "script", "--config", "/x/config.json", "--out", "/x/out"]
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
                               timeout=600)
         self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])

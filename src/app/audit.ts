@@ -17,6 +17,7 @@ import type {AuditOptions, AuditWorkload, CacheFor, Collected, Rerunner} from '.
 import {scriptDigest} from './script-inputs.js'
 import {collect, runDirName} from './collect.js'
 import {trainRun} from './execute.js'
+import {hostProbeEnv} from '../targets/target.js'
 import {attribute} from './explain.js'
 import {ensureOutDir} from './out-dir.js'
 import {toolVersion} from './version.js'
@@ -120,9 +121,17 @@ function rerunnerFor(opts: AuditOptions, w: AuditWorkload, c: Collected, data: E
   }
 }
 
-/** What about the host changes results: CPU (model, flags), kernel, architecture, GPUs. */
+/** What about the host changes results: CPU (model, flags), kernel, architecture, GPUs, a CPU emulation (REPRO_EMULATE_CPU). */
 export function hostCacheKey(host: HostFingerprint): Record<string, unknown> {
-  return {cpu: host.cpu.brand, flags: host.cpu.flags, kernel: host.os.kernel, arch: host.os.arch, gpus: host.gpus}
+  const emulate = hostProbeEnv()['REPRO_EMULATE_CPU']
+  return {
+    cpu: host.cpu.brand,
+    flags: host.cpu.flags,
+    kernel: host.os.kernel,
+    arch: host.os.arch,
+    gpus: host.gpus,
+    ...(emulate ? {emulate_cpu: emulate} : {}),
+  }
 }
 
 export {runDirName}

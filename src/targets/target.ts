@@ -75,10 +75,18 @@ export interface Target {
   runProbeImpl(job: ProbeJob): Promise<ProbeOutcome>
 }
 
+/**
+ * What the host passes to every probe beside the knobs: REPRO_EMULATE_CPU, the test suite's
+ * AVX2-host switch (docs/testing.md; the probe caps ATen and oneDNN at AVX2 before torch loads).
+ */
+export function hostProbeEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  return env['REPRO_EMULATE_CPU'] ? {REPRO_EMULATE_CPU: env['REPRO_EMULATE_CPU']} : {}
+}
+
 /** Run the probe in a target and turn every way it can fail into a one-line ReproError. */
 export async function runProbe(target: Target, job: ProbeJob): Promise<ProbeResult> {
   await fs.mkdir(job.outDir, {recursive: true})
-  const outcome = await target.runProbeImpl(job)
+  const outcome = await target.runProbeImpl({...job, env: {...hostProbeEnv(), ...job.env}})
   await fs.writeFile(path.join(job.outDir, 'stderr.txt'), outcome.stderrTail)
   if (outcome.kind === 'exited' && outcome.exitCode === 0) return outcome
   throw await explainOutcome(target, outcome, job.outDir)

@@ -53,7 +53,7 @@ const SHAPES: Shape[] = [
       python: '/usr/bin/python3',
     },
   },
-  {name: 'onednn-avx2', vsBase: 0, identity: {python: '/usr/bin/python3'}},
+  {name: 'onednn-sse41', vsBase: 0, identity: {python: '/usr/bin/python3'}},
 ]
 
 interface Report {
@@ -100,8 +100,8 @@ for (const engine of ['docker', 'podman'] as EngineName[]) {
           assert.deepEqual([row('env.OMP_NUM_THREADS')?.a, row('env.OMP_NUM_THREADS')?.b], [undefined, '4'])
           assert.match(r.report.verdict.headline, /top suspect: .*threads/)
         }
-        if (shape.name === 'onednn-avx2')
-          assert.deepEqual([row('env.ONEDNN_MAX_CPU_ISA')?.a, row('env.ONEDNN_MAX_CPU_ISA')?.b], [undefined, 'AVX2'])
+        if (shape.name === 'onednn-sse41')
+          assert.deepEqual([row('env.ONEDNN_MAX_CPU_ISA')?.a, row('env.ONEDNN_MAX_CPU_ISA')?.b], [undefined, 'SSE41'])
         if (shape.name === 'conda')
           assert.deepEqual([row('python.executable')?.a, row('python.executable')?.b], ['/usr/bin/python3', '/opt/conda/bin/python'])
       })
