@@ -207,33 +207,6 @@ for (const engine of ['docker', 'podman'] as EngineName[]) {
       assert.equal(code, 130)
       assert.deepEqual(reproContainers(engine, mine), [])
     })
-
-    t('containers orphaned by a crashed repro (kill -9) are swept at the next start', async () => {
-      const child = spawn(
-        process.execPath,
-        [
-          path.join(ROOT, 'bin', 'run.js'),
-          'audit',
-          '--engine',
-          engine,
-          '--image',
-          'repro-fixture:hang',
-          '--repeats',
-          '1',
-          '--out',
-          tmpDir(),
-        ],
-        {stdio: 'ignore', env: testEnv()},
-      )
-      const crashed = {pid: child.pid!}
-      assert.ok(await waitFor(() => reproContainers(engine, crashed).length > 0, 180_000), 'a probe container started')
-      child.kill('SIGKILL')
-      await new Promise((resolve) => child.on('exit', resolve))
-      assert.ok(reproContainers(engine, crashed).length > 0, 'the crash left an orphan behind')
-      const r = repro(['audit', '--engine', engine, '--image', 'repro-fixture:no-python', '--repeats', '1', '--out', tmpDir()])
-      assert.equal(r.status, 2)
-      assert.deepEqual(reproContainers(engine, crashed), [], 'the next run swept the orphan')
-    })
   })
 }
 

@@ -1,7 +1,9 @@
 // When the engine or the image misbehaves: a work area written past its cap, a full host disk
 // on copy-out, an image for another architecture, an entrypoint that is not executable, the
-// engine dying mid-audit. Each is one line, exit 2, the other targets still reported, and
-// nothing left behind (no container, no volume; the host disk untouched).
+// engine dying mid-audit, a repro killed with -9. Each is one line, exit 2, the other targets
+// still reported, and nothing left behind (no container, no volume; the host disk untouched).
+// It reads engine-wide state (the engine's free disk, orphans it leaves on purpose until the next
+// run sweeps them), so scripts/run-tests.mjs runs it with no other file beside it.
 
 import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
@@ -81,7 +83,13 @@ function loadArm64Image(engine: EngineName, ref: string): void {
 }
 
 for (const engine of ['docker', 'podman'] as EngineName[]) {
-  const missing = engineMissing(engine, ['repro-fixture:trixie', 'repro-fixture:fill-work-area', 'repro-fixture:entrypoint-noexec'])
+  const missing = engineMissing(engine, [
+    'repro-fixture:trixie',
+    'repro-fixture:fill-work-area',
+    'repro-fixture:entrypoint-noexec',
+    'repro-fixture:hang',
+    'repro-fixture:no-python',
+  ])
   const t = (name: string, fn: () => unknown) =>
     test(name, needs(missing), async () => {
       assertPrerequisite(missing)
@@ -172,6 +180,35 @@ for (const engine of ['docker', 'podman'] as EngineName[]) {
       )
       assert.match(other!.error!.line, /neither python3 nor python/)
       assert.deepEqual(reproContainers(engine, r), [])
+    })
+
+    // here, not in containers.test: this file runs alone (scripts/run-tests.mjs), so no other
+    // file's repro sweeps the orphan before the assertion that it was left
+    t('containers orphaned by a crashed repro (kill -9) are swept at the next start', async () => {
+      const child = spawn(
+        process.execPath,
+        [
+          path.join(ROOT, 'bin', 'run.js'),
+          'audit',
+          '--engine',
+          engine,
+          '--image',
+          'repro-fixture:hang',
+          '--repeats',
+          '1',
+          '--out',
+          tmpDir(),
+        ],
+        {stdio: 'ignore', env: testEnv()},
+      )
+      const crashed = {pid: child.pid!}
+      assert.ok(await waitFor(() => reproContainers(engine, crashed).length > 0, 180_000), 'a probe container started')
+      child.kill('SIGKILL')
+      await new Promise((resolve) => child.on('exit', resolve))
+      assert.ok(reproContainers(engine, crashed).length > 0, 'the crash left an orphan behind')
+      const r = repro(['audit', '--engine', engine, '--image', 'repro-fixture:no-python', '--repeats', '1', '--out', tmpDir()])
+      assert.equal(r.status, 2)
+      assert.deepEqual(reproContainers(engine, crashed), [], 'the next run swept the orphan')
     })
   })
 }

@@ -8,6 +8,13 @@ import {fileURLToPath} from 'node:url'
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 export const PYTHON = process.env['REPRO_TEST_PYTHON'] ?? '/usr/bin/python3'
+/**
+ * When this test run started (scripts/run-tests.mjs sets it; the epoch when a file runs alone):
+ * every repro process a test starts carries it, so zz-leftovers counts only this run's leftovers.
+ */
+export const SUITE_START = process.env['REPRO_TEST_SUITE_START'] ?? new Date(0).toISOString()
+/** The AVX2-host switch (REPRO_TEST_CPU=avx2 in scripts/run-tests.mjs): passed on to every repro process. */
+const EMULATE_CPU = process.env['REPRO_EMULATE_CPU']
 
 export interface CliResult {
   /** the repro process's pid: its containers carry it in their repro.pid label */
@@ -45,7 +52,14 @@ const HOST_DEPENDENT = /^(GITHUB_|REPRO_|XDG_CACHE_HOME$|COLUMNS$|LINES$|FORCE_C
 export function testEnv(opts: {cacheDir?: string; env?: Record<string, string>} = {}): Record<string, string> {
   const env: Record<string, string> = {}
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !HOST_DEPENDENT.test(k)) env[k] = v
-  return {...env, NO_COLOR: '1', REPRO_CACHE_DIR: opts.cacheDir ?? tmpDir('repro-cache-'), ...opts.env}
+  return {
+    ...env,
+    NO_COLOR: '1',
+    REPRO_CACHE_DIR: opts.cacheDir ?? tmpDir('repro-cache-'),
+    REPRO_TEST_SUITE_START: SUITE_START,
+    ...(EMULATE_CPU ? {REPRO_EMULATE_CPU: EMULATE_CPU} : {}),
+    ...opts.env,
+  }
 }
 
 /**
