@@ -19,7 +19,7 @@
 //   REPRO_TEST_PYTHON         the python for the probe's tests (default /usr/bin/python3)
 
 import {spawn} from 'node:child_process'
-import {existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -32,7 +32,10 @@ const TIMES = 'node_modules/.cache/repro-test-times.json'
 const ALONE = new Set(['integration/engine-trouble'])
 const suiteStart = new Date()
 
-const env = {...process.env, REPRO_TEST_SUITE_START: suiteStart.toISOString()}
+// The suite-wide run cache the tests about reports and verdicts share (test/integration/helpers.ts
+// SHARED_CACHE, docs/testing.md): one per test run, removed at the end.
+const sharedCache = mkdtempSync(path.join(os.tmpdir(), 'repro-test-cache-'))
+const env = {...process.env, REPRO_TEST_SUITE_START: suiteStart.toISOString(), REPRO_TEST_SHARED_CACHE: sharedCache}
 if (process.env.REPRO_TEST_CPU) {
   if (process.env.REPRO_TEST_CPU !== 'avx2') {
     console.error(`run-tests: REPRO_TEST_CPU=${process.env.REPRO_TEST_CPU}: the only value is avx2`)
@@ -178,6 +181,8 @@ async function runAll(list) {
 }
 await runAll(queue)
 await runAll(last)
+
+rmSync(sharedCache, {recursive: true, force: true})
 
 // Times for the next run's order.
 mkdirSync(path.dirname(TIMES), {recursive: true})

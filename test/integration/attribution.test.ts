@@ -2,28 +2,17 @@
 
 import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
-import {PYTHON, repro, tmpDir} from './helpers.js'
+import {PYTHON, repro, SHARED_CACHE, tmpDir} from './helpers.js'
 import {needs} from './prereqs.js'
 
 const FAST = ['--epochs', '1', '--rows', '512']
 
 describe('attribution (real probe)', {skip: needs('torch')}, () => {
   test('one python against itself with threads changed: threads is the top suspect, confirmed by its rerun', () => {
-    const r = repro([
-      'audit',
-      '--python',
-      PYTHON,
-      '--python',
-      PYTHON,
-      '--set',
-      '2:threads=2',
-      '--repeats',
-      '2',
-      '--json',
-      '--out',
-      tmpDir(),
-      ...FAST,
-    ])
+    const r = repro(
+      ['audit', '--python', PYTHON, '--python', PYTHON, '--set', '2:threads=2', '--repeats', '2', '--json', '--out', tmpDir(), ...FAST],
+      {cacheDir: SHARED_CACHE},
+    )
     assert.equal(r.status, 1, r.stderr)
     const {attribution, verdict} = JSON.parse(r.stdout)
     assert.deepEqual(
@@ -40,44 +29,50 @@ describe('attribution (real probe)', {skip: needs('torch')}, () => {
   })
 
   test('--no-explain runs no experiment', () => {
-    const r = repro([
-      'audit',
-      '--python',
-      PYTHON,
-      '--python',
-      PYTHON,
-      '--set',
-      '2:threads=2',
-      '--repeats',
-      '1',
-      '--no-explain',
-      '--json',
-      '--out',
-      tmpDir(),
-      ...FAST,
-    ])
+    const r = repro(
+      [
+        'audit',
+        '--python',
+        PYTHON,
+        '--python',
+        PYTHON,
+        '--set',
+        '2:threads=2',
+        '--repeats',
+        '1',
+        '--no-explain',
+        '--json',
+        '--out',
+        tmpDir(),
+        ...FAST,
+      ],
+      {cacheDir: SHARED_CACHE},
+    )
     assert.equal(r.status, 1)
     assert.deepEqual(JSON.parse(r.stdout).attribution.experiments, [])
   })
 
   test('zoom: a first divergence at a step without stored values is rerun with that step captured', () => {
-    const r = repro([
-      'audit',
-      '--python',
-      PYTHON,
-      '--python',
-      PYTHON,
-      '--set',
-      '2:threads=2',
-      '--repeats',
-      '1',
-      '--store-steps',
-      'none',
-      '--json',
-      '--out',
-      tmpDir(),
-      ...FAST,
-    ])
+    const r = repro(
+      [
+        'audit',
+        '--python',
+        PYTHON,
+        '--python',
+        PYTHON,
+        '--set',
+        '2:threads=2',
+        '--repeats',
+        '1',
+        '--store-steps',
+        'none',
+        '--json',
+        '--out',
+        tmpDir(),
+        ...FAST,
+      ],
+      {cacheDir: SHARED_CACHE},
+    )
     assert.equal(r.status, 1, r.stderr)
     const cross = JSON.parse(r.stdout).comparisons.find((c: {role: string}) => c.role === 'cross')
     assert.equal(cross.divergence.first_divergence.step, 0)
@@ -88,25 +83,28 @@ describe('attribution (real probe)', {skip: needs('torch')}, () => {
   test('bookworm vs trixie: the thread count explains part, the rest starts in the update phase and goes to named library versions; seeds judged', () => {
     // Thread counts set explicitly: the images' own defaults depend on the host (1/1 on some
     // 2-core VMs, 1/2 on others), and the test must not.
-    const r = repro([
-      'audit',
-      '--image',
-      'repro-fixture:bookworm',
-      '--image',
-      'repro-fixture:trixie',
-      '--set',
-      '1:threads=1',
-      '--set',
-      '2:threads=2',
-      '--repeats',
-      '2',
-      '--seeds',
-      '2',
-      '--json',
-      '--out',
-      tmpDir(),
-      ...FAST,
-    ])
+    const r = repro(
+      [
+        'audit',
+        '--image',
+        'repro-fixture:bookworm',
+        '--image',
+        'repro-fixture:trixie',
+        '--set',
+        '1:threads=1',
+        '--set',
+        '2:threads=2',
+        '--repeats',
+        '2',
+        '--seeds',
+        '2',
+        '--json',
+        '--out',
+        tmpDir(),
+        ...FAST,
+      ],
+      {cacheDir: SHARED_CACHE},
+    )
     assert.equal(r.status, 1, r.stderr)
     const {attribution} = JSON.parse(r.stdout)
     assert.deepEqual(

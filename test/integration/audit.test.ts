@@ -4,7 +4,7 @@ import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
 import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
-import {hangingPython, processesMatching, PYTHON, pythonWithoutTorch, repro, tmpDir, unwrap} from './helpers.js'
+import {hangingPython, processesMatching, PYTHON, pythonWithoutTorch, repro, SHARED_CACHE, tmpDir, unwrap} from './helpers.js'
 import {needs} from './prereqs.js'
 
 const FAST = ['--epochs', '1', '--rows', '512']
@@ -12,7 +12,9 @@ const FAST = ['--epochs', '1', '--rows', '512']
 describe('repro audit (local python, real torch)', {skip: needs('torch')}, () => {
   test('the same python twice with repeats: bitwise reproducible, exit 0', () => {
     const out = tmpDir()
-    const r = repro(['audit', '--python', PYTHON, '--python', PYTHON, '--repeats', '2', '--out', out, '--json', ...FAST])
+    const r = repro(['audit', '--python', PYTHON, '--python', PYTHON, '--repeats', '2', '--out', out, '--json', ...FAST], {
+      cacheDir: SHARED_CACHE,
+    })
     assert.equal(r.status, 0, r.stderr)
     const report = JSON.parse(r.stdout)
     assert.equal(report.verdict.status, 'reproducible')
@@ -23,21 +25,10 @@ describe('repro audit (local python, real torch)', {skip: needs('torch')}, () =>
   })
 
   test('a thread-count override on one side: exit 1, first divergence named, threads in the fingerprint diff', () => {
-    const r = repro([
-      'audit',
-      '--python',
-      PYTHON,
-      '--python',
-      PYTHON,
-      '--repeats',
-      '1',
-      '--set',
-      '2:threads=2',
-      '--out',
-      tmpDir(),
-      '--json',
-      ...FAST,
-    ])
+    const r = repro(
+      ['audit', '--python', PYTHON, '--python', PYTHON, '--repeats', '1', '--set', '2:threads=2', '--out', tmpDir(), '--json', ...FAST],
+      {cacheDir: SHARED_CACHE},
+    )
     assert.equal(r.status, 1, r.stderr)
     const report = JSON.parse(r.stdout)
     assert.equal(report.verdict.status, 'drift')
@@ -50,7 +41,10 @@ describe('repro audit (local python, real torch)', {skip: needs('torch')}, () =>
   })
 
   test('terminal output names the verdict, the first divergence and the thread change', () => {
-    const r = repro(['audit', '--python', PYTHON, '--python', PYTHON, '--repeats', '1', '--set', '2:threads=2', '--out', tmpDir(), ...FAST])
+    const r = repro(
+      ['audit', '--python', PYTHON, '--python', PYTHON, '--repeats', '1', '--set', '2:threads=2', '--out', tmpDir(), ...FAST],
+      {cacheDir: SHARED_CACHE},
+    )
     assert.equal(r.status, 1)
     assert.match(r.stdout, /^✘ drift between targets/)
     assert.match(r.stdout, /threads\.intra_op/)
@@ -109,7 +103,7 @@ describe('repro audit (local python, real torch)', {skip: needs('torch')}, () =>
 
   test('the report on disk is the one printed with --json', () => {
     const out = tmpDir()
-    const r = repro(['audit', '--python', PYTHON, '--repeats', '1', '--out', out, '--json', ...FAST])
+    const r = repro(['audit', '--python', PYTHON, '--repeats', '1', '--out', out, '--json', ...FAST], {cacheDir: SHARED_CACHE})
     assert.equal(r.status, 0, r.stderr)
     assert.deepEqual(JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')).verdict, JSON.parse(r.stdout).verdict)
   })
@@ -126,7 +120,7 @@ describe('repro audit (local python, real torch)', {skip: needs('torch')}, () =>
 
   test('audit writes every report format next to report.json', () => {
     const out = tmpDir()
-    const r = repro(['audit', '--python', PYTHON, '--repeats', '1', '--out', out, ...FAST])
+    const r = repro(['audit', '--python', PYTHON, '--repeats', '1', '--out', out, ...FAST], {cacheDir: SHARED_CACHE})
     assert.equal(r.status, 0, r.stderr)
     for (const f of ['report.json', 'report.md', 'report.html', 'report.junit.xml']) assert.ok(existsSync(path.join(out, f)), f)
     // one target, one run: the verdict claims nothing it did not compare
@@ -162,7 +156,7 @@ describe('repro audit (local python, real torch)', {skip: needs('torch')}, () =>
   })
 
   test('the Quickstart demo (no target): the host python with torch against itself and a thread variant, exit 0, variant explained', () => {
-    const r = repro(['audit', '--json', '--out', tmpDir(), ...FAST])
+    const r = repro(['audit', '--json', '--out', tmpDir(), ...FAST], {cacheDir: SHARED_CACHE})
     assert.equal(r.status, 0, r.stderr)
     const report = JSON.parse(r.stdout)
     assert.deepEqual(

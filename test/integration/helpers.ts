@@ -13,6 +13,14 @@ export const PYTHON = process.env['REPRO_TEST_PYTHON'] ?? '/usr/bin/python3'
  * every repro process a test starts carries it, so zz-leftovers counts only this run's leftovers.
  */
 export const SUITE_START = process.env['REPRO_TEST_SUITE_START'] ?? new Date(0).toISOString()
+/**
+ * The suite-wide run cache (scripts/run-tests.mjs makes one per test run; a file run alone gets
+ * its own): tests about reports, verdicts and attribution pass it as `cacheDir`, so a run one of
+ * them trained (same target, config, repeat) is not trained again by the next. Never for tests
+ * about the engine path (timeouts, OOM, Ctrl-C, leftovers, work area, full disk, remote engines,
+ * entrypoints): each repro call there keeps its own empty cache. docs/testing.md lists the users.
+ */
+export const SHARED_CACHE = process.env['REPRO_TEST_SHARED_CACHE'] ?? mkdtempSync(path.join(os.tmpdir(), 'repro-shared-cache-'))
 /** The AVX2-host switch (REPRO_TEST_CPU=avx2 in scripts/run-tests.mjs): passed on to every repro process. */
 const EMULATE_CPU = process.env['REPRO_EMULATE_CPU']
 

@@ -2,7 +2,7 @@
 // torch 2.6 in repro-fixture:trixie.
 import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
-import {PYTHON, repro, tmpDir} from './helpers.js'
+import {PYTHON, repro, SHARED_CACHE, tmpDir} from './helpers.js'
 import {needs} from './prereqs.js'
 
 const FAST = ['--epochs', '1', '--rows', '256']
@@ -21,21 +21,10 @@ const byWorkload = (r: Report) => Object.fromEntries(r.by_workload.map((w) => [w
 
 describe('canary workloads (real probe)', {skip: needs('torch')}, () => {
   test('the host python against itself, every workload, repeats: exit 0, all bitwise', () => {
-    const r = repro([
-      'audit',
-      '--python',
-      PYTHON,
-      '--python',
-      PYTHON,
-      '--workload',
-      'all',
-      '--repeats',
-      '2',
-      '--json',
-      '--out',
-      tmpDir(),
-      ...FAST,
-    ])
+    const r = repro(
+      ['audit', '--python', PYTHON, '--python', PYTHON, '--workload', 'all', '--repeats', '2', '--json', '--out', tmpDir(), ...FAST],
+      {cacheDir: SHARED_CACHE},
+    )
     assert.equal(r.status, 0, r.stdout + r.stderr)
     const report = JSON.parse(r.stdout) as Report
     assert.deepEqual(
@@ -51,25 +40,28 @@ describe('canary workloads (real probe)', {skip: needs('torch')}, () => {
   })
 
   test('a knob only some workloads are sensitive to: threads moves the mlp (BatchNorm), not the lstm', () => {
-    const r = repro([
-      'audit',
-      '--python',
-      PYTHON,
-      '--python',
-      PYTHON,
-      '--set',
-      '2:threads=2',
-      '--workload',
-      'mlp',
-      '--workload',
-      'lstm',
-      '--repeats',
-      '1',
-      '--json',
-      '--out',
-      tmpDir(),
-      ...FAST,
-    ])
+    const r = repro(
+      [
+        'audit',
+        '--python',
+        PYTHON,
+        '--python',
+        PYTHON,
+        '--set',
+        '2:threads=2',
+        '--workload',
+        'mlp',
+        '--workload',
+        'lstm',
+        '--repeats',
+        '1',
+        '--json',
+        '--out',
+        tmpDir(),
+        ...FAST,
+      ],
+      {cacheDir: SHARED_CACHE},
+    )
     assert.equal(r.status, 1, r.stderr)
     const report = JSON.parse(r.stdout) as Report
     const w = byWorkload(report)
@@ -80,21 +72,24 @@ describe('canary workloads (real probe)', {skip: needs('torch')}, () => {
   })
 
   test('a knob no audited workload exercises is reported as such, not as drift', () => {
-    const r = repro([
-      'audit',
-      '--python',
-      PYTHON,
-      '--python',
-      PYTHON,
-      '--set',
-      '2:cudnn_benchmark=true',
-      '--repeats',
-      '1',
-      '--json',
-      '--out',
-      tmpDir(),
-      ...FAST,
-    ])
+    const r = repro(
+      [
+        'audit',
+        '--python',
+        PYTHON,
+        '--python',
+        PYTHON,
+        '--set',
+        '2:cudnn_benchmark=true',
+        '--repeats',
+        '1',
+        '--json',
+        '--out',
+        tmpDir(),
+        ...FAST,
+      ],
+      {cacheDir: SHARED_CACHE},
+    )
     assert.equal(r.status, 0, r.stderr)
     const report = JSON.parse(r.stdout) as {verdict: {headline: string}; attribution: {unexercised: {name: string; note: string}[]}}
     assert.match(report.verdict.headline, /cudnn_benchmark differs but is not exercised here/)
