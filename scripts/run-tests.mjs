@@ -214,6 +214,11 @@ lines.push('', '== the 20 slowest tests')
 for (const t of slowest) lines.push(`${seconds(t.ms).padStart(8)}  ${t.file} › ${t.name}`)
 const failedFiles = results.filter((r) => r.parsed.counts.fail > 0).map((r) => r.job.name)
 if (failedFiles.length) lines.push('', `== files with failures: ${failedFiles.join(', ')}`)
+if (process.env.REPRO_CI_SETUP_SECONDS)
+  lines.push(
+    '',
+    `ci: set-up ${process.env.REPRO_CI_SETUP_SECONDS} s (bootstrap.sh --full), tests ${(wall / 1000).toFixed(0)} s, total ${Number(process.env.REPRO_CI_SETUP_SECONDS) + Math.round(wall / 1000)} s`,
+  )
 lines.push(
   '',
   `lint: ${byKind.lint.pass} passed, ${byKind.lint.fail} failed · node: ${byKind.node.pass} passed, ${byKind.node.fail} failed · probe (python): ${byKind.python.pass} passed, ${byKind.python.fail} failed`,
