@@ -1,10 +1,17 @@
 // Helpers for integration tests: run the real CLI (bin/run.js) as a user would.
 
 import {spawnSync} from 'node:child_process'
-import {mkdtempSync, writeFileSync, chmodSync} from 'node:fs'
+import {chmodSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
+
+const made: string[] = []
+// Every directory tmpDir made goes when the test file's process ends: a suite run left ~300 MB
+// of runs, caches and reports in the temp directory, each run more.
+process.on('exit', () => {
+  for (const dir of made) rmSync(dir, {recursive: true, force: true})
+})
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 export const PYTHON = process.env['REPRO_TEST_PYTHON'] ?? '/usr/bin/python3'
@@ -20,7 +27,7 @@ export const SUITE_START = process.env['REPRO_TEST_SUITE_START'] ?? new Date(0).
  * about the engine path (timeouts, OOM, Ctrl-C, leftovers, work area, full disk, remote engines,
  * entrypoints): each repro call there keeps its own empty cache. docs/testing.md lists the users.
  */
-export const SHARED_CACHE = process.env['REPRO_TEST_SHARED_CACHE'] ?? mkdtempSync(path.join(os.tmpdir(), 'repro-shared-cache-'))
+export const SHARED_CACHE = process.env['REPRO_TEST_SHARED_CACHE'] ?? tmpDir('repro-shared-cache-')
 /** The AVX2-host switch (REPRO_TEST_CPU=avx2 in scripts/run-tests.mjs): passed on to every repro process. */
 const EMULATE_CPU = process.env['REPRO_EMULATE_CPU']
 
@@ -90,7 +97,9 @@ export function processesMatching(text: string): string[] {
 }
 
 export function tmpDir(prefix = 'repro-it-'): string {
-  return mkdtempSync(path.join(os.tmpdir(), prefix))
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix))
+  made.push(dir)
+  return dir
 }
 
 /**
