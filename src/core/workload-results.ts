@@ -48,7 +48,9 @@ const list = (names: string[]) => (names.length <= 1 ? names.join('') : `${names
 /** Where a drifting workload first diverges: `cnn at step 0, fwd/stem.conv`. */
 function firstDivergenceOf(w: WorkloadResult, pairs: PairRecord[]): string {
   const counted = pairsForWorkload(pairs, w.workload).filter((p) => p.role !== 'variant' && !p.divergence.bitwise_identical)
-  const fd = (counted.find((p) => p.role === 'cross') ?? counted[0])?.divergence.first_divergence
+  // a target's own repeats first: that is the verdict's reason when they differ
+  const fd = (counted.find((p) => p.role === 'repeat') ?? counted.find((p) => p.role === 'cross') ?? counted[0])?.divergence
+    .first_divergence
   return fd ? `${w.workload} at step ${fd.step}, ${fd.entry}` : w.workload
 }
 
@@ -64,9 +66,9 @@ export function verdictAcrossWorkloads(results: WorkloadResult[], pairs: PairRec
       `${list(drifting.map((w) => w.workload))} ${drifting.length > 1 ? 'diverge' : 'diverges'} (${drifting.map((w) => firstDivergenceOf(w, pairs)).join('; ')})`,
     )
   const bitwise = fine.filter((w) => w.verdict.headline.startsWith('bitwise'))
-  const noisy = fine.filter((w) => !w.verdict.headline.startsWith('bitwise'))
+  const unclaimed = fine.filter((w) => !w.verdict.headline.startsWith('bitwise'))
   if (bitwise.length) parts.push(`${list(bitwise.map((w) => w.workload))} bitwise identical`)
-  if (noisy.length) parts.push(`${list(noisy.map((w) => w.workload))} within noise`)
+  if (unclaimed.length) parts.push(`${list(unclaimed.map((w) => w.workload))} ran, nothing compared`)
   if (failed.length) parts.push(`${list(failed.map((w) => w.workload))} could not run everywhere`)
   const top = drifting.find((w) => w.attribution?.suspects[0])
   const s = top?.attribution?.suspects[0]

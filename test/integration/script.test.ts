@@ -114,6 +114,27 @@ describe("the user's training script (real probe)", {skip: needs('torch')}, () =
     assert.equal(report.attribution!.suspects[0]!.confidence, 'high')
   })
 
+  test('the same nondeterministic script against two targets keeps the verdict and exit code of one (it said "reproducible within noise", exit 0)', () => {
+    const r = repro([
+      'audit',
+      '--python',
+      PYTHON,
+      '--python',
+      PYTHON,
+      '--script',
+      path.join(SCRIPTS, 'hidden_nondeterminism.py'),
+      '--repeats',
+      '2',
+      '--no-explain',
+      '--json',
+      '--out',
+      tmpDir(),
+    ])
+    assert.equal(r.status, 1, r.stdout + r.stderr)
+    const report = JSON.parse(r.stdout) as Report
+    assert.match(report.verdict.headline, /^not reproducible within a target: .* r1 vs .* r2 first diverge at step 0, fwd\/0 \(forward\)/)
+  })
+
   test('a missing script and a script that raises: one line each, exit 2', () => {
     const missing = repro(['audit', '--script', 'nope.py', '--out', tmpDir()])
     assert.equal(missing.status, 2)

@@ -12,3 +12,44 @@ describe('the verdict', () => {
     assert.doesNotMatch(v.headline, /bitwise/)
   })
 })
+
+describe('the verdict with repeats that differ', () => {
+  const report = sampleReport()
+  const ok = report.targets.filter((t) => t.status === 'ok').slice(0, 2)
+  const template = report.comparisons.find((c) => !c.divergence.bitwise_identical)!
+  const pair = (role: 'repeat' | 'cross', a: number, b: number, bitwise: boolean, noise?: {within: number; beyond: number}) => ({
+    ...structuredClone(template),
+    role,
+    a: {target: a, repeat: 1, name: `#${a} r1`},
+    b: {target: b, repeat: role === 'repeat' ? 2 : 1, name: `#${b} r${role === 'repeat' ? 2 : 1}`},
+    divergence: {
+      ...structuredClone(template.divergence),
+      bitwise_identical: bitwise,
+      first_divergence: bitwise ? null : {step: 0, entry: 'fwd/net.0', index_in_step: 0, kind: 'value' as const, phase: 'forward' as const},
+    },
+    ...(noise ? {noise} : {}),
+  })
+
+  test('one target whose repeats differ: exit 1, not reproducible within a target', () => {
+    const v = decideVerdict([ok[0]!], [pair('repeat', 1, 1, false)])
+    assert.deepEqual([v.status, v.exit_code], ['drift', 1])
+    assert.match(v.headline, /^not reproducible within a target: #1 r1 vs #1 r2 first diverge at step 0, fwd\/net\.0/)
+  })
+
+  test('the same noisy target given twice keeps that verdict (it said "reproducible within noise", exit 0)', () => {
+    const v = decideVerdict(ok, [
+      pair('repeat', 1, 1, false),
+      pair('repeat', 2, 2, false),
+      pair('cross', 1, 2, false, {within: 60, beyond: 0}),
+    ])
+    assert.deepEqual([v.status, v.exit_code], ['drift', 1])
+    assert.match(v.headline, /^not reproducible within a target: #1 r1 vs #1 r2 first diverge at step 0/)
+    assert.match(v.headline, /every cross-target difference stays within that noise \(2 repeat pair\(s\) differ\)/)
+  })
+
+  test('bitwise repeats and a cross difference: drift between targets', () => {
+    const v = decideVerdict(ok, [pair('repeat', 1, 1, true), pair('repeat', 2, 2, true), pair('cross', 1, 2, false)])
+    assert.deepEqual([v.status, v.exit_code], ['drift', 1])
+    assert.match(v.headline, /^drift between targets: #1 r1 vs #2 r1/)
+  })
+})
