@@ -4,7 +4,7 @@
 
 import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
-import {spawn, spawnSync} from 'node:child_process'
+import {spawnSync} from 'node:child_process'
 import {existsSync} from 'node:fs'
 import path from 'node:path'
 import {
@@ -12,13 +12,13 @@ import {
   engineMissing,
   type EngineName,
   needs,
+  startHangingAudit,
   ROOT,
   repro,
   reproContainers,
   testEnv,
   tmpDir,
   unwrap,
-  waitFor,
 } from './helpers.js'
 
 const FAST = ['--epochs', '1', '--rows', '512']
@@ -183,25 +183,7 @@ for (const engine of ['docker', 'podman'] as EngineName[]) {
     })
 
     t('Ctrl-C in the middle removes the running container', async () => {
-      // The probe in repro-fixture:hang never finishes: the run is certainly still going at Ctrl-C.
-      const child = spawn(
-        process.execPath,
-        [
-          path.join(ROOT, 'bin', 'run.js'),
-          'audit',
-          '--engine',
-          engine,
-          '--image',
-          'repro-fixture:hang',
-          '--repeats',
-          '1',
-          '--out',
-          tmpDir(),
-        ],
-        {stdio: 'ignore', env: testEnv()},
-      )
-      const mine = {pid: child.pid!}
-      assert.ok(await waitFor(() => reproContainers(engine, mine).length > 0, 180_000), 'a probe container started')
+      const {child, owner: mine} = await startHangingAudit(engine)
       child.kill('SIGINT')
       const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)))
       assert.equal(code, 130)

@@ -19,6 +19,7 @@ import {
   engineMissing,
   type EngineName,
   needs,
+  startHangingAudit,
   ROOT,
   repro,
   reproContainers,
@@ -185,24 +186,7 @@ for (const engine of ['docker', 'podman'] as EngineName[]) {
     // here, not in containers.test: this file runs alone (scripts/run-tests.mjs), so no other
     // file's repro sweeps the orphan before the assertion that it was left
     t('containers orphaned by a crashed repro (kill -9) are swept at the next start', async () => {
-      const child = spawn(
-        process.execPath,
-        [
-          path.join(ROOT, 'bin', 'run.js'),
-          'audit',
-          '--engine',
-          engine,
-          '--image',
-          'repro-fixture:hang',
-          '--repeats',
-          '1',
-          '--out',
-          tmpDir(),
-        ],
-        {stdio: 'ignore', env: testEnv()},
-      )
-      const crashed = {pid: child.pid!}
-      assert.ok(await waitFor(() => reproContainers(engine, crashed).length > 0, 180_000), 'a probe container started')
+      const {child, owner: crashed} = await startHangingAudit(engine)
       child.kill('SIGKILL')
       await new Promise((resolve) => child.on('exit', resolve))
       assert.ok(reproContainers(engine, crashed).length > 0, 'the crash left an orphan behind')

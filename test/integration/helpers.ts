@@ -1,6 +1,6 @@
 // Helpers for integration tests: run the real CLI (bin/run.js) as a user would.
 
-import {spawnSync} from 'node:child_process'
+import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
 import {chmodSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -160,6 +160,21 @@ export function reproContainers(engine: EngineName, owner: {pid: number} | {host
   const r = spawnSync(engine, ['ps', '-a', '--filter', 'label=repro', '--filter', filter, '--format', '{{.ID}}'], {encoding: 'utf8'})
   if (r.status !== 0) throw new Error(`${engine} ps failed: ${r.stderr}`)
   return r.stdout.split('\n').filter(Boolean)
+}
+
+/**
+ * `repro audit` of repro-fixture:hang (a probe that never finishes) on `engine`, started in the
+ * background; resolves once its probe container runs, so the run is certainly still going.
+ */
+export async function startHangingAudit(engine: EngineName): Promise<{child: ChildProcess; owner: {pid: number}}> {
+  const child = spawn(
+    process.execPath,
+    [path.join(ROOT, 'bin', 'run.js'), 'audit', '--engine', engine, '--image', 'repro-fixture:hang', '--repeats', '1', '--out', tmpDir()],
+    {stdio: 'ignore', env: testEnv()},
+  )
+  const owner = {pid: child.pid!}
+  if (!(await waitFor(() => reproContainers(engine, owner).length > 0, 180_000))) throw new Error('no probe container started')
+  return {child, owner}
 }
 
 export function sleep(ms: number) {
