@@ -24,8 +24,11 @@ DEFAULTS = {
     "knobs": DEFAULT_KNOBS,
     "trace": {"enabled": True, "store_steps": None},
     # script mode only (python3 -m repro_probe script): the user's training script, run unchanged
-    "script": {"path": None, "args": [], "cwd": None, "max_steps": 30, "include": [], "observer": False,
-               "sha256": None},  # sha256: the host's digest of the script and its includes (for its run cache)
+    # kind: script (run as `python path`), module (as `python -m module`) or notebook (code cells in order);
+    # root: the project copy's root (missing files are named relative to it); paths relative to the config
+    "script": {"kind": "script", "path": None, "module": None, "root": None, "args": [], "cwd": None,
+               "max_steps": 30, "include": [], "observer": False, "allow_errors": False,
+               "sha256": None},  # sha256: the host's digest of the project copy (for its run cache)
 }
 
 MAX_SCRIPT_STEPS = 100000
@@ -133,9 +136,21 @@ def _path_string(v, where):
         _fail("%s must be a non-empty string" % where)
 
 
+MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
 def _validate_script(s, mode):
-    if mode == "script" or s["path"] is not None:
+    _choice(s["kind"], "script.kind", ("script", "module", "notebook"))
+    if s["kind"] == "module":
+        if not isinstance(s["module"], str) or len(s["module"]) > 256 or not MODULE_NAME.match(s["module"]):
+            _fail("script.module must be a dotted module name such as pkg.train, got %r" % (s["module"],))
+        if mode == "script" and s["cwd"] is None:
+            _fail("script.cwd is required with script.kind module (python -m runs from a directory)")
+    elif mode == "script" or s["path"] is not None:
         _path_string(s["path"], "script.path")
+    if s["root"] is not None:
+        _path_string(s["root"], "script.root")
+    _bool(s["allow_errors"], "script.allow_errors")
     if not isinstance(s["args"], list) or not all(isinstance(a, str) and "\x00" not in a for a in s["args"]):
         _fail("script.args must be a list of strings")
     if s["cwd"] is not None:

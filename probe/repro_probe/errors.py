@@ -6,3 +6,4 @@ class ProbeError(Exception):
         Exception.__init__(self, message)
         self.type = type_
         self.message = message
+        self.extra = {}  # more run.json error fields (missing_file: path, missing_module: module)

@@ -27,17 +27,22 @@ EVAL_POLICY = "skipped"  # forwards with grad disabled or the root module in eva
 
 
 def resolve_script(cfg, cfg_dir):
-    """Absolute path, argv, cwd and include directories; script_not_found when the path is not a file.
-    path, cwd and include are relative to the config's directory; cwd defaults to the script's."""
+    """Absolute path, argv, cwd, root and include directories; script_not_found when the path is not a
+    file. path, cwd, root and include are relative to the config's directory; cwd defaults to the
+    script's folder. A module (kind module) has no path: python -m finds it from the cwd."""
     s = cfg["script"]
 
     def absolute(p):
         return os.path.normpath(p if os.path.isabs(p) else os.path.join(cfg_dir, p))
-    path = absolute(s["path"])
-    if not os.path.exists(path):
-        raise ProbeError("script_not_found", "script %s does not exist" % path)
-    if not os.path.isfile(path):
-        raise ProbeError("script_not_found", "script %s is not a file" % path)
+    kind = s["kind"]
+    path = absolute(s["path"]) if s["path"] is not None and kind != "module" else None
+    if path is not None:
+        if not os.path.exists(path):
+            raise ProbeError("script_not_found", "script %s does not exist" % path)
+        if not os.path.isfile(path):
+            raise ProbeError("script_not_found", "script %s is not a file" % path)
+    if kind == "script" and path is not None and path.endswith(".ipynb"):
+        kind = "notebook"
     cwd = absolute(s["cwd"]) if s["cwd"] else os.path.dirname(path)
     if not os.path.isdir(cwd):
         raise ProbeError("invalid_config", "script.cwd %s is not a directory" % cwd)
@@ -45,7 +50,10 @@ def resolve_script(cfg, cfg_dir):
     for d in include:
         if not os.path.isdir(d):
             sys.stderr.write("repro_probe: warning: script.include %s is not a directory\n" % d)
-    return {"path": path, "args": list(s["args"]), "cwd": cwd, "dir": os.path.dirname(path), "include": include}
+    return {"kind": kind, "path": path, "module": s["module"] if kind == "module" else None,
+            "args": list(s["args"]), "cwd": cwd, "dir": os.path.dirname(path) if path else cwd,
+            "root": absolute(s["root"]) if s["root"] else None, "include": include,
+            "allow_errors": s["allow_errors"]}
 
 
 def tracer_env(cfg, spec, environ):
@@ -77,8 +85,12 @@ def recorded_env(env):
 def script_section(cfg, spec, env):
     s = cfg["script"]
     path = spec["path"] if spec else s["path"]
+    kind = spec["kind"] if spec else s["kind"]
+    argv0 = path if kind != "module" else "-m %s" % s["module"]
     return {
-        "path": path, "argv": [path] + list(s["args"]), "cwd": spec["cwd"] if spec else s["cwd"],
+        "kind": kind, "module": s["module"] if kind == "module" else None, "step_definition": None,
+        "notebook": None,
+        "path": path, "argv": [argv0] + list(s["args"]), "cwd": spec["cwd"] if spec else s["cwd"],
         "include": spec["include"] if spec else list(s["include"]), "env": recorded_env(env or {}),
         "seed": cfg["train"]["seed"], "max_steps": s["max_steps"], "steps_recorded": 0, "truncated": False,
         "end": None, "seeded": None, "eval_forwards": {"policy": EVAL_POLICY, "no_grad": 0, "eval_mode": 0},

@@ -52,11 +52,30 @@ def network_cause(exc):
     return None
 
 
-def classify(e, tracer):
+def project_path(filename, spec):
+    """A path the script could not open, relative to the project copy's root when it lies inside it
+    (as the host knows it), else absolute inside the target."""
+    path = os.path.normpath(os.path.join(os.getcwd(), filename))
+    root = spec.get("root") if spec else None
+    if root and (path == root or path.startswith(root.rstrip(os.sep) + os.sep)):
+        return os.path.relpath(path, root)
+    return path
+
+
+def classify(e, tracer, spec=None):
     """ProbeError for an exception raised out of the script."""
     if isinstance(e, ModuleNotFoundError):
-        return ProbeError("missing_module", "the script imports module %r, which this target lacks (%s: %s)"
-                          % (e.name, type(e).__name__, last_line(e)))
+        err = ProbeError("missing_module", "the script imports module %r, which this target lacks (%s: %s)"
+                         % (e.name, type(e).__name__, last_line(e)))
+        err.extra = {"module": str(e.name)[:256]} if e.name else {}
+        return err
+    if isinstance(e, FileNotFoundError) and isinstance(getattr(e, "filename", None), (str, bytes)):
+        filename = e.filename.decode("utf-8", "replace") if isinstance(e.filename, bytes) else e.filename
+        where = project_path(filename, spec)
+        err = ProbeError("missing_file", "the script could not open %s (%s: %s)"
+                         % (where, type(e).__name__, last_line(e)))
+        err.extra = {"path": where[:4096]}
+        return err
     cause = network_cause(e)
     if cause is not None:
         host = " (host %s)" % tracer.last_host if tracer is not None and tracer.last_host else ""
@@ -65,30 +84,49 @@ def classify(e, tracer):
     return ProbeError("script_error", "%s: %s" % (type(e).__name__, last_line(e)))
 
 
-def _print_traceback(e, path):
+def _own_frame(filename, spec):
+    """A frame of the user's code: the script, a notebook cell, or (modules) a file in the project."""
+    if spec["kind"] == "notebook":
+        return filename.startswith("<cell ")
+    if spec["kind"] == "module":
+        base = spec["root"] or spec["cwd"]
+        return filename.startswith(base.rstrip(os.sep) + os.sep)
+    return filename == spec["path"]
+
+
+def _print_traceback(e, spec):
     """The script's traceback on stderr, starting at the script's own first frame."""
     tb = e.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename != path:
+    while tb is not None and not _own_frame(tb.tb_frame.f_code.co_filename, spec):
         tb = tb.tb_next
     sys.stderr.write("repro_probe: the script raised:\n")
     traceback.print_exception(type(e), e, tb or e.__traceback__)
 
 
-def run_user_script(spec, tracer, timings):
-    """Run the script as __main__; returns (end, ProbeError or None). end: finished, exit,
-    truncated or error."""
+def run_user_script(spec, tracer, timings, notebook_result=None):
+    """Run the script as __main__ (a module as `python -m` does, a notebook's code cells in order);
+    returns (end, ProbeError or None). end: finished, exit, truncated or error."""
     saved_argv, saved_path, saved_cwd = list(sys.argv), list(sys.path), os.getcwd()
-    sys.argv = [spec["path"]] + spec["args"]
+    sys.argv = [spec["path"] or spec["module"]] + spec["args"]
     first = sys.path[0] if sys.path else None
     replace = 1 if first is not None and os.path.abspath(first or os.curdir) == saved_cwd else 0
-    sys.path[0:replace] = [spec["dir"]] + spec["include"]  # as `python script.py` has it (instead of -m's cwd)
+    # as `python script.py` has it (the script's folder first); -m and notebooks: the working directory
+    sys.path[0:replace] = [spec["dir"]] + spec["include"]
     os.chdir(spec["cwd"])
     t0 = time.time()
     try:
-        runpy.run_path(spec["path"], run_name="__main__")
+        if spec["kind"] == "module":
+            runpy.run_module(spec["module"], run_name="__main__", alter_sys=True)
+        elif spec["kind"] == "notebook":
+            from .notebook import run_cells
+            run_cells(spec["path"], spec["allow_errors"], tracer, notebook_result)
+        else:
+            runpy.run_path(spec["path"], run_name="__main__")
         return "finished", None
     except StepLimitReached:
         return "truncated", None
+    except ProbeError as e:  # a notebook's IPython syntax without IPython, an unreadable notebook
+        return "error", e
     except SystemExit as e:
         if tracer.stopped:
             return "truncated", None
@@ -98,11 +136,20 @@ def run_user_script(spec, tracer, timings):
             sys.stderr.write("%s\n" % (e.code,))
         return "error", ProbeError("script_error", "SystemExit: %s" % last_line(e.code))
     except BaseException as e:
-        _print_traceback(e, spec["path"])
+        cell = None
+        if type(e).__name__ == "CellError":
+            cell, e = e, e.exc
+        _print_traceback(e, spec)
         if tracer.stopped:  # the script caught StepLimitReached and failed in its own clean-up
             sys.stderr.write("repro_probe: warning: the script raised %s after the step limit\n" % type(e).__name__)
             return "truncated", None
-        return "error", classify(e, tracer)
+        err = classify(e, tracer, spec)
+        if cell is not None:
+            from .notebook import describe
+            err.message = "%s: %s" % (describe(cell.cell), err.message)
+            if err.type == "script_error":
+                err.type = "notebook_cell_error"
+        return "error", err
     finally:
         timings["train_seconds"] = time.time() - t0
         gc.collect()  # the script's DataLoader iterators shut their workers down
@@ -129,6 +176,9 @@ def _script_results(result, tracer, recorder, seeded, counts, end):
     s["hooks"] = {"optimizer": tracer.hook_kind,
                   "forward": "global module forward pre/post hooks" if tracer.traced else None,
                   "backward": "torch.autograd.backward wrapped"}
+    s["step_definition"] = tracer.step_definition
+    s["closures"] = {"evaluations": tracer.closure_evaluations, "recorded": "first evaluation of each step",
+                     "entries_skipped": tracer.closure_entries_skipped} if tracer.closure_evaluations else None
     s["compiled"] = tracer.compiled
     s["autocast"] = tracer.autocast
     s["entries"] = {"recorded": tracer.entries_total, "dropped": tracer.entries_dropped,
@@ -188,7 +238,9 @@ def run(mode, config_path, out_dir, params_path):
         repro_probe._metric_sink = tracer.report_metric
         timings["setup_seconds"] = time.time() - t0
         try:
-            end, error = run_user_script(spec, tracer, timings)
+            notebook = {} if spec["kind"] == "notebook" else None
+            end, error = run_user_script(spec, tracer, timings, notebook)
+            result["script"]["notebook"] = notebook
         finally:
             repro_probe._metric_sink = None
             tracer.finish()
@@ -207,12 +259,14 @@ def run(mode, config_path, out_dir, params_path):
         if error is None and tracer.errors:
             error = ProbeError("tracer_error", "the tracer failed (the trace is incomplete): %s" % tracer.errors[0])
         if error is None and tracer.steps_done == 0:
-            error = ProbeError("no_optimizer_step", "the script ended (%s) without an optimizer step: nothing to "
-                               "trace (is the training loop behind an argument, or in a child process?)" % end)
+            error = ProbeError("no_optimizer_step", "the script ended (%s) without a training step (no optimizer "
+                               "step, no backward()): nothing to trace (is the training loop behind an argument, "
+                               "or in a child process?)" % end)
         if error is not None:
             raise error
     except ProbeError as e:
         error = {"type": e.type, "message": one_line(e.message)}
+        error.update((k, one_line(v)) for k, v in e.extra.items())
         sys.stderr.write("repro_probe: %s: %s\n" % (e.type, e.message))
     except Exception as e:
         traceback.print_exc()

@@ -85,6 +85,11 @@ class TraceRecorder(object):
         self._seen = {}
         self.active = True
 
+    def set_cell(self, cell):
+        """Notebooks: the code cell (1-based, among all cells) the open step began in."""
+        if self.enabled and self.active:
+            self._step["cell"] = cell
+
     def record(self, name, tensor):
         if not (self.enabled and self.active):
             return

@@ -14,6 +14,7 @@ import threading
 import traceback
 import types
 import warnings
+import weakref
 
 from .safetensors import dtype_name, tensor_bytes
 
@@ -25,6 +26,8 @@ MAX_OUTPUT_TENSORS = 64  # tensors recorded per module output (tuples, lists, di
 MAX_LISTED = 2000  # module names in run.json model.modules / module_types
 MAX_METRICS = 256
 MAX_ERRORS = 10
+MAX_GRAPH_NODES = 1000000  # autograd nodes walked to find the leaves a backward reaches (backward steps)
+STEP_BY_OPTIMIZER, STEP_BY_BACKWARD = "optimizer step", "backward"
 RECORDABLE = frozenset(("float64", "float32", "float16", "bfloat16", "int64", "int32", "uint8", "bool"))
 _BAD_NAME_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f|]")
 
@@ -149,6 +152,21 @@ class Tracer(object):
         self.first_step_hook = None  # fn(optimizer), at the first optimizer step, before it runs
         self.hook_kind = None
         self._undo = []
+        # steps without torch.optim: one top-level backward and the parameters after it
+        self.optimizers_created = 0
+        self.step_definition = None  # STEP_BY_OPTIMIZER or STEP_BY_BACKWARD, at the first step
+        self._bw_pending = None  # [(name, leaf)] of a backward step whose update is not yet seen
+        self._bw_last = []  # the leaves of the last backward step (the observer check's parameters)
+        self._leaf_names = {}  # id(leaf) -> (name, weakref): module path, variable or leafN
+        self._leaf_count = 0
+        self.namespace = None  # the notebook's namespace (else the script's __main__ module)
+        # closures (LBFGS): one trace step per optimizer.step(closure); its first evaluation is recorded
+        self._closure_evals = 0
+        self._closure_grads_pending = False
+        self._repeat = False  # a closure evaluation after the first: entries not recorded
+        self.closure_evaluations = 0
+        self.closure_entries_skipped = 0
+        self.cell = None  # the notebook cell running (a trace step records the cell it began in)
 
     # ---- installation ---------------------------------------------------------------------------
 
@@ -190,33 +208,44 @@ class Tracer(object):
 
             def pre(optimizer, args, kwargs):
                 if not _compiling() and tracer.enabled:
-                    tracer._pre_step(optimizer)
+                    tracer._pre_step(optimizer, _has_closure(args, kwargs))
 
             def post(optimizer, args, kwargs):
                 if not _compiling() and tracer.enabled:
                     tracer._post_step(optimizer)
             self._undo.append(opt_module.register_optimizer_step_pre_hook(pre).remove)
             self._undo.append(opt_module.register_optimizer_step_post_hook(post).remove)
+            self._count_optimizers(opt_module.Optimizer, None)
             return
         # torch < 2.0: subclasses override Optimizer.step, so each instance's step is wrapped when
         # Optimizer.__init__ (which every subclass calls) returns. A bound method, because
         # lr_scheduler wraps optimizer.step through its __func__ / __self__.
         self.hook_kind = "optimizer instance step wrappers"
         cls = opt_module.Optimizer
-        original_init = cls.__init__
 
         def traced_step(optimizer, *args, **kwargs):
             if tracer.enabled:
-                tracer._pre_step(optimizer)
+                tracer._pre_step(optimizer, _has_closure(args, kwargs))
             out = type(optimizer).step(optimizer, *args, **kwargs)
             if tracer.enabled:
                 tracer._post_step(optimizer)
             return out
+        self._count_optimizers(cls, lambda optimizer: setattr(optimizer, "step", types.MethodType(traced_step,
+                                                                                                  optimizer)))
+
+    def _count_optimizers(self, cls, then):
+        """Optimizer.__init__ (which every subclass calls) counts the optimizers the script makes: with
+        none, a step is one top-level backward. `then(optimizer)` after it returns (torch < 2.0: wrap step)."""
+        original_init = cls.__init__
+        tracer = self
 
         @functools.wraps(original_init)
         def __init__(optimizer, *args, **kwargs):
             original_init(optimizer, *args, **kwargs)
-            optimizer.step = types.MethodType(traced_step, optimizer)
+            if tracer.enabled:
+                tracer.optimizers_created += 1
+            if then is not None:
+                then(optimizer)
         cls.__init__ = __init__
         self._undo.append(lambda: setattr(cls, "__init__", original_init))
 
@@ -230,12 +259,14 @@ class Tracer(object):
         def backward(tensors, *args, **kwargs):
             if _compiling() or not tracer.enabled or tracer._in_backward:
                 return original(tensors, *args, **kwargs)
-            tracer._on_backward(tensors)
+            leaves = tracer._on_backward(tensors)
             tracer._in_backward += 1  # a reentrant checkpoint calls backward inside backward
             try:
-                return original(tensors, *args, **kwargs)
+                out = original(tensors, *args, **kwargs)
             finally:
                 tracer._in_backward -= 1
+            tracer._after_backward(leaves)
+            return out
         autograd.backward = backward
         self._undo.append(lambda: setattr(autograd, "backward", original))
 
@@ -411,6 +442,8 @@ class Tracer(object):
     def _activity(self):
         """Training work (a training forward, a backward) starts: it belongs to the next step if the
         open step already had its boundary."""
+        if self._bw_pending is not None:
+            self._finish_backward_step()
         if self.recorder is None:
             return
         if self._after_boundary:
@@ -430,6 +463,8 @@ class Tracer(object):
                     self._record("buffer/" + root.prefix + n, b)
             self.recorder.end()
         self.recorder.begin(self.steps_done, None)
+        if self.cell is not None:
+            self.recorder.set_cell(self.cell)
         self._entries_step = 0
         self._open = True
         self._after_boundary = False
@@ -441,21 +476,40 @@ class Tracer(object):
         self._after_boundary = False
 
     def _on_backward(self, tensors):
+        """Before a top-level backward. Inside optimizer.step(closure) it is a closure evaluation (only
+        the first is recorded); with no optimizer made yet it is a step of its own (returns its leaves)."""
         if self.stopped:
             raise StepLimitReached()
         del self._stack[:]  # no forward is active at a backward; frames left by a raising forward go
-        self._step_owner = None
-        self._backward_since_boundary = True
+        in_closure = self._step_owner is not None
+        by_backward = not in_closure and self.optimizers_created == 0
+        leaves = None
+        if in_closure:
+            self._closure_evals += 1
+            self.closure_evaluations += 1
+            self._closure_grads_pending = self._closure_evals == 1
+        else:
+            self._backward_since_boundary = True
+        if by_backward:
+            self._activity()  # closes the previous backward step (its update is done): may stop here
+            if self.step_definition is None:
+                self.step_definition = STEP_BY_BACKWARD
+            try:
+                leaves = self._named_leaves(self._graph_leaves(tensors))
+            except Exception:
+                self._fail()
+                leaves = []
         if self.recorder is None:
-            return
+            return leaves
         try:
-            self._activity()
+            if not by_backward:
+                self._activity()
             torch = self.torch
             for t in ([tensors] if isinstance(tensors, torch.Tensor) else list(tensors)):
                 if not isinstance(t, torch.Tensor):
                     continue
                 t = t.detach()
-                if t.numel() == 1:
+                if t.numel() == 1 and not self._repeat:
                     t = t.double()
                     value = float(t)
                     self.last_loss = value
@@ -465,14 +519,139 @@ class Tracer(object):
                 self._record("loss", t)
         except Exception:
             self._fail()
+        return leaves
 
-    def _pre_step(self, optimizer):
+    def _after_backward(self, leaves):
+        """After a top-level backward: the first closure evaluation's gradients, or a backward step's
+        gradients (the step stays open until its update is seen)."""
+        if self._closure_grads_pending:
+            self._closure_grads_pending = False
+            owner = self._step_owner
+            try:
+                if self.recorder is not None and owner is not None and self._open:
+                    for name, p in self._named_params(owner):
+                        if p.grad is not None:
+                            self._record("grad/" + name, p.grad)
+            except Exception:
+                self._fail()
+            self._repeat = True  # later evaluations of this step's closure are not recorded
+            return
+        if leaves is None:
+            return
+        self._bw_pending = leaves
+        self._bw_last = leaves
+        if self.recorder is None or not self._open:
+            return
+        try:
+            for name, t in leaves:
+                if t.grad is not None:
+                    self._record("grad/" + name, t.grad)
+        except Exception:
+            self._fail()
+
+    def _finish_backward_step(self):
+        """The next training work (or the end) after a backward step: its parameters as updated."""
+        leaves, self._bw_pending = self._bw_pending, None
+        try:
+            if self.recorder is not None and self._open:
+                for name, t in leaves:
+                    self._record("param/" + name, t)
+                for root in self.roots:
+                    for n, b in root.inner.named_buffers():
+                        self._record("buffer/" + root.prefix + n, b)
+                self._close()
+        except Exception:
+            self._fail()
+        self.steps_done += 1
+        if self.steps_done >= self.max_steps:
+            self.stopped = True
+            raise StepLimitReached()
+
+    def _adopt_root(self, optimizer):
+        """The module whose parameters the optimizer steps, found among the variables of the script's
+        frames and its module namespace, registered as the root (as its first forward would)."""
+        try:
+            ids = set(id(p) for g in optimizer.param_groups for p in g["params"])
+            module_cls = self.torch.nn.Module
+            spaces = []
+            frame = sys._getframe(1)
+            while frame is not None and len(spaces) < 64:
+                spaces.append(frame.f_locals)
+                frame = frame.f_back
+            main = sys.modules.get("__main__")
+            spaces.append(self.namespace if self.namespace is not None else getattr(main, "__dict__", {}))
+            for space in spaces:
+                for value in list(space.values()):
+                    if isinstance(value, module_cls) and any(id(p) in ids for p in value.parameters()):
+                        self._root(value)
+                        return
+        except Exception:
+            self._fail()
+
+    def _graph_leaves(self, tensors):
+        """The leaf tensors a backward from `tensors` reaches (AccumulateGrad nodes), in depth-first
+        order from the loss, each once."""
+        torch = self.torch
+        roots = [tensors] if isinstance(tensors, torch.Tensor) else list(tensors)
+        todo = [t.grad_fn for t in reversed(roots) if isinstance(t, torch.Tensor) and t.grad_fn is not None]
+        seen, keep, out, found = set(), [], [], set()
+        while todo and len(seen) < MAX_GRAPH_NODES:
+            fn = todo.pop()
+            if fn is None or id(fn) in seen:
+                continue
+            seen.add(id(fn))
+            keep.append(fn)  # ids stay unique while the node objects live
+            variable = getattr(fn, "variable", None)
+            if variable is not None:
+                if id(variable) not in found:
+                    found.add(id(variable))
+                    out.append(variable)
+                continue
+            todo.extend(f for f, _ in reversed(fn.next_functions) if f is not None)
+        return out
+
+    def _named_leaves(self, leaves):
+        return [(self._leaf_name(t), t) for t in leaves]
+
+    def _leaf_name(self, t):
+        """Module path when a module owns the tensor, else the module-level variable holding it, else
+        leafN by order of first gradient."""
+        known = self._leaf_names.get(id(t))
+        if known is not None and known[1]() is t:
+            return known[0]
+        name = self._param_name(t)
+        if name is None:
+            ns = self.namespace
+            if ns is None:
+                main = sys.modules.get("__main__")
+                ns = getattr(main, "__dict__", None) or {}
+            for key, value in list(ns.items()):
+                if value is t and isinstance(key, str) and not key.startswith("_"):
+                    name = key
+                    break
+        if name is None:
+            name = "leaf%d" % self._leaf_count
+            self._leaf_count += 1
+        try:
+            ref = weakref.ref(t)
+        except TypeError:
+            ref = (lambda: t)
+        self._leaf_names[id(t)] = (name, ref)
+        return name
+
+    def _pre_step(self, optimizer, closure=False):
         if self.stopped:
             raise StepLimitReached()
         if self._step_owner is not None and self._step_owner is not optimizer:
             return  # an optimizer stepping inside another one's step (a wrapper such as Lookahead)
         self._step_owner = optimizer
+        self._closure_evals = 0
+        self._repeat = False
         del self._stack[:]
+        if self.step_definition is None:
+            self.step_definition = STEP_BY_OPTIMIZER
+        if closure and not self._init_recorded and not self.roots:
+            self._adopt_root(optimizer)  # its forwards run inside step(): the init step needs the model now
         try:
             if id(optimizer) not in self._opt_index:
                 self._opt_index[id(optimizer)] = len(self.optimizers)
@@ -489,9 +668,10 @@ class Tracer(object):
                 self._close()  # a second boundary without forward or backward in between
             if not self._open:
                 self._open_step()
-            for name, p in self._named_params(optimizer):
-                if p.grad is not None:
-                    self._record("grad/" + name, p.grad)
+            if not closure:  # with a closure, the first evaluation's gradients (after its backward)
+                for name, p in self._named_params(optimizer):
+                    if p.grad is not None:
+                        self._record("grad/" + name, p.grad)
         except Exception:
             self._fail()
 
@@ -499,6 +679,8 @@ class Tracer(object):
         if self._step_owner is not optimizer:
             return
         self._step_owner = None
+        self._repeat = False
+        self._closure_grads_pending = False
         try:
             if self.recorder is not None and self._open:
                 for name, p in self._named_params(optimizer):
@@ -550,6 +732,11 @@ class Tracer(object):
     def finish(self):
         """At the end of the script: keep complete steps only (a trailing step without optimizer
         step, such as the forward of an iteration that never stepped, is discarded)."""
+        if self._bw_pending is not None and not self.stopped:
+            try:
+                self._finish_backward_step()
+            except StepLimitReached:
+                pass
         self.enabled = False
         if self.recorder is None:
             return
@@ -564,6 +751,9 @@ class Tracer(object):
     def _record(self, name, tensor):
         recorder = self.recorder
         if not recorder.active:
+            return
+        if self._repeat:  # a closure's second and later evaluations within one optimizer step
+            self.closure_entries_skipped += 1
             return
         if self._entries_step >= MAX_ENTRIES_PER_STEP or self.entries_total >= MAX_ENTRIES_TOTAL:
             self.entries_dropped += 1
@@ -610,6 +800,9 @@ class Tracer(object):
         """[{key, name, sha256}] for every parameter of every optimizer that stepped, keyed by
         position (optK.G.J) so that a traced and an untraced run can be compared."""
         out = []
+        if self.step_definition == STEP_BY_BACKWARD:
+            for i, (name, t) in enumerate(self._bw_last):
+                out.append({"key": "bw.%d" % i, "name": name, "sha256": hashlib.sha256(tensor_bytes(t)).hexdigest()})
         for k, optimizer in enumerate(self.optimizers):
             for g, group in enumerate(optimizer.param_groups):
                 for j, p in enumerate(group["params"]):
@@ -623,6 +816,7 @@ class Tracer(object):
         seen, count = set(), 0
         params = [p for r in self.roots for p in r.inner.parameters()]
         params += [p for o in self.optimizers for g in o.param_groups for p in g["params"]]
+        params += [t for _, t in self._bw_last]
         for p in params:
             if id(p) not in seen:
                 seen.add(id(p))
@@ -633,6 +827,14 @@ class Tracer(object):
 
     def roots_summary(self):
         return [{"label": r.label, "type": type(r.inner).__name__, "compiled": r.compiled} for r in self.roots]
+
+
+def _has_closure(args, kwargs):
+    """optimizer.step(closure) or step(closure=...)."""
+    closure = kwargs.get("closure") if kwargs else None
+    if closure is None and args:
+        closure = args[0]
+    return callable(closure)
 
 
 def _flatten(torch, obj, name, found, depth):

@@ -36,8 +36,20 @@ class ScriptConfigTest(unittest.TestCase):
 
     def test_defaults(self):
         cfg = self.load({"path": "train.py"})
-        self.assertEqual(cfg["script"], {"path": "train.py", "args": [], "cwd": None, "max_steps": 30,
-                                         "include": [], "observer": False, "sha256": None})
+        self.assertEqual(cfg["script"], {"kind": "script", "path": "train.py", "module": None, "root": None,
+                                         "args": [], "cwd": None, "max_steps": 30, "include": [],
+                                         "observer": False, "allow_errors": False, "sha256": None})
+
+    def test_module_kind(self):
+        cfg = self.load({"kind": "module", "module": "pkg.train", "cwd": "."})
+        self.assertEqual((cfg["script"]["module"], cfg["script"]["path"]), ("pkg.train", None))
+        for bad in ("pkg..train", "1pkg", "pkg/train", "", None):
+            with self.assertRaises(ProbeError):
+                self.load({"kind": "module", "module": bad, "cwd": "."})
+        with self.assertRaises(ProbeError):
+            self.load({"kind": "module", "module": "pkg.train"})  # no cwd
+        with self.assertRaises(ProbeError):
+            self.load({"kind": "other", "path": "train.py"})
 
     def test_path_only_required_in_script_mode(self):
         self.load({}, mode="fingerprint")
