@@ -111,6 +111,20 @@ export interface ScriptRunInfo {
   steps_recorded?: number | null
   truncated?: boolean | null
   end?: string | null
+  kind?: 'script' | 'module' | 'notebook'
+  module?: string | null
+  /** what one trace step is: an optimizer step, or (no torch.optim optimizer) one top-level backward */
+  step_definition?: 'optimizer step' | 'backward' | null
+  /** optimizer.step(closure): how often the closures ran (the first evaluation of each step is recorded) */
+  closures?: {evaluations: number; entries_skipped?: number} | null
+  notebook?: {
+    cells: number
+    cells_run: number
+    ipython: boolean
+    allow_errors?: boolean
+    skipped_magics: {cell: number; line: number; magic: string}[]
+    errors: {cell: number; first_line: string; error: string}[]
+  } | null
   seeded?: unknown
   eval_forwards?: unknown
   observer_check?: {equal?: boolean | null; params?: number | null; differing?: string[]; untraced_error?: string | null} | null

@@ -124,7 +124,9 @@ function scriptSection(report: AuditReport, width: number): string[] {
     const r = t.runs.find((x) => x.script)
     const s = r?.script
     if (!s) continue
-    const steps = `${s.steps_recorded ?? '?'} step(s)${s.truncated ? ' (stopped on purpose at --max-steps)' : ''}`
+    const unit = s.step_definition === 'backward' ? 'step(s) by backward() (no torch.optim optimizer)' : 'step(s)'
+    const closures = s.closures ? `, closures run ${s.closures.evaluations}× (each step records its first)` : ''
+    const steps = `${s.steps_recorded ?? '?'} ${unit}${closures}${s.truncated ? ' (stopped on purpose at --max-steps)' : ''}`
     const observer = s.observer_check
       ? `; observer check: ${s.observer_check.equal ? 'traced and untraced runs end bitwise equal' : `traced and untraced runs differ (${(s.observer_check.differing ?? []).slice(0, 3).join(', ')})`}`
       : ''
@@ -136,6 +138,19 @@ function scriptSection(report: AuditReport, width: number): string[] {
         '  ',
       ),
     )
+    const nb = s.notebook
+    if (nb) {
+      const magics = nb.skipped_magics.map((m) => `${safeText(m.magic, 60)} (cell ${m.cell})`)
+      const raised = nb.errors.map((e) => `cell ${e.cell} (${safeText(e.first_line, 60)}): ${safeText(e.error, 120)}`)
+      out.push(
+        wrapText(
+          `  notebook: ${nb.cells_run} of ${nb.cells} code cell(s) run${nb.ipython ? ' through IPython' : ''}${magics.length ? `; line magics skipped (no IPython in the target): ${magics.join(', ')}` : ''}`,
+          width,
+          '    ',
+        ),
+      )
+      if (raised.length) out.push(wrapText(`  cells that raised (--allow-errors went on): ${raised.join('; ')}`, width, '    '))
+    }
     if (r!.metrics)
       out.push(
         wrapText(
