@@ -12,7 +12,7 @@ import {RunCache} from './cache.js'
 import {type DataOptions, resolveWorkloadData} from './data.js'
 import {stderrProgress} from './progress.js'
 import {parseFormats, writeReportFiles} from './report-files.js'
-import type {ScriptSpec} from './script-inputs.js'
+import {resolveScriptSpec, type ScriptRequest} from './script-inputs.js'
 import {defaultDemoTargets, findPythonWithTorch, type TargetRef, type TargetSettings, targetsFromRefs} from './targets.js'
 
 export interface AuditRequest {
@@ -21,8 +21,8 @@ export interface AuditRequest {
   settings: TargetSettings
   data: DataOptions
   workloads: WorkloadName[]
-  /** the user's training script instead of the workloads */
-  script?: ScriptSpec
+  /** the user's training script (or module, or notebook) instead of the workloads */
+  script?: ScriptRequest
   repeats: number
   seed: number
   seeds: number
@@ -43,6 +43,8 @@ export interface AuditRequest {
 
 export async function auditRequest(req: AuditRequest): Promise<AuditReport> {
   const formats = parseFormats(req.formats, 'audit')
+  // a mistake in the script's flags is reported before any target is looked at
+  const script = req.script ? await resolveScriptSpec(req.script) : undefined
   const targets = req.refs.length > 0 ? await targetsFromRefs(req.refs, req.settings) : defaultDemoTargets(await findPythonWithTorch())
   const outDir = path.resolve(req.outDir)
   const report = await runAudit({
@@ -55,9 +57,9 @@ export async function auditRequest(req: AuditRequest): Promise<AuditReport> {
     jobs: req.jobs,
     cache: req.cache ? new RunCache() : null,
     epochs: req.epochs,
-    workloads: req.script ? ['script'] : req.workloads,
-    ...(req.script ? {script: req.script} : {}),
-    data: req.script ? {} : await resolveWorkloadData(req.workloads, req.data),
+    workloads: script ? ['script'] : req.workloads,
+    ...(script ? {script} : {}),
+    data: script ? {} : await resolveWorkloadData(req.workloads, req.data),
     timeoutMs: req.timeoutSeconds * 1000,
     outDir,
     command: req.command,

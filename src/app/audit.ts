@@ -24,8 +24,12 @@ import {toolVersion} from './version.js'
 
 export type {AuditOptions, AuditTargetSpec} from './audit-types.js'
 
-export async function runAudit(opts: AuditOptions): Promise<AuditReport> {
-  await ensureOutDir(opts.outDir)
+export async function runAudit(options: AuditOptions): Promise<AuditReport> {
+  await ensureOutDir(options.outDir)
+  // the audit's own output folder is never part of the project copy, wherever it lies
+  const opts: AuditOptions = options.script
+    ? {...options, script: {...options.script, exclude: [...options.script.exclude, path.resolve(options.outDir)]}}
+    : options
   const [host, git] = await Promise.all([hostFingerprint(), gitState()])
   // a user's script brings its own data: no data file, and its digest instead
   const none: EncodedData = {bytes: Buffer.alloc(0), sha256: ''}
@@ -82,7 +86,7 @@ export async function runAudit(opts: AuditOptions): Promise<AuditReport> {
       data_source: opts.workloads
         .map(
           (w) =>
-            `${many ? `${w}: ` : ''}${w === 'script' ? `the script's own (${path.basename(opts.script!.path)})` : opts.data[w]!.source}`,
+            `${many ? `${w}: ` : ''}${w === 'script' ? `the script's own (${opts.script!.path ? path.basename(opts.script!.path) : `-m ${opts.script!.module}`})` : opts.data[w]!.source}`,
         )
         .join(', '),
       data_sha256: first.sha256,

@@ -8,6 +8,7 @@ import {promises as fs} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {probeRoot} from '../targets/probe-path.js'
+import {writeCacheTag} from './out-dir.js'
 
 const FILES = ['fingerprint.json', 'run.json', 'trace.json', 'tensors.safetensors', 'stderr.txt'] as const
 export const DEFAULT_CACHE_MAX_BYTES = 2 * 1024 * 1024 * 1024
@@ -103,6 +104,8 @@ export class RunCache {
   /** Store the artifacts of `runDir` under `key`: write a temp dir, then rename it into place. */
   async store(key: string, runDir: string): Promise<void> {
     await fs.mkdir(this.dir, {recursive: true})
+    // tagged, so backup tools and a project copy (script-project.ts) that happens to hold it skip it
+    await writeCacheTag(this.dir, 'the run cache')
     const tmp = path.join(this.dir, `.tmp-${key.slice(0, 16)}-${process.pid}-${randomBytes(4).toString('hex')}`)
     await fs.mkdir(tmp)
     try {

@@ -37,15 +37,25 @@ export const configSchema = z.strictObject({
     .regex(/^\d+(\.\d+)?$/)
     .default('2'),
   timeout: z.number().int().min(1).default(600),
-  /** the repo's own training script instead of the built-in workloads (paths relative to the config) */
+  /**
+   * the repo's own training script (or notebook, or module) instead of the built-in workloads;
+   * paths relative to the config's folder, which is also the default working directory
+   */
   script: z
     .strictObject({
-      path: z.string().min(1).max(4096),
+      path: z.string().min(1).max(4096).optional(),
+      module: z.string().min(1).max(256).optional(),
+      /** default: the nearest folder at or above the script's holding repro.config.json or .git */
+      project: z.string().min(1).max(4096).optional(),
+      cwd: z.string().min(1).max(4096).optional(),
       args: z.array(z.string().max(4096)).max(1000).default([]),
+      /** files or folders added to the project copy (e.g. gitignored data) */
       include: z.array(z.string().min(1).max(4096)).max(100).default([]),
       max_steps: z.number().int().min(1).max(100_000).default(30),
       observer: z.boolean().default(false),
+      allow_errors: z.boolean().default(false),
     })
+    .refine((s) => (s.path === undefined) !== (s.module === undefined), {message: 'give either path (a script or notebook) or module'})
     .optional(),
   baseline: z.string().min(1).default('reports/baseline.json'),
   policy: z

@@ -19,6 +19,7 @@ import {runAudit} from './audit.js'
 import {RunCache} from './cache.js'
 import {type LoadedConfig, loadCheckConfig} from './check-config.js'
 import {resolveWorkloadData} from './data.js'
+import {resolveScriptSpec} from './script-inputs.js'
 import {type Progress, stderrProgress} from './progress.js'
 import {ALL_FORMATS, writeReportFiles} from './report-files.js'
 import {targetsFromRefs} from './targets.js'
@@ -87,6 +88,22 @@ export async function runCheck(opts: CheckOptions): Promise<CheckReport> {
     label: config.data?.label,
     rows: config.rows,
   })
+  const s = config.script
+  const script = s
+    ? await resolveScriptSpec({
+        ...(s.path !== undefined ? {script: s.path} : {}),
+        ...(s.module !== undefined ? {module: s.module} : {}),
+        ...(s.project !== undefined ? {project: s.project} : {}),
+        ...(s.cwd !== undefined ? {cwd: s.cwd} : {}),
+        include: s.include,
+        args: s.args,
+        maxSteps: s.max_steps,
+        observer: s.observer,
+        allowErrors: s.allow_errors,
+        base: dir,
+        source: 'config',
+      })
+    : undefined
   const audit = await runAudit({
     targets,
     repeats: config.repeats,
@@ -97,19 +114,9 @@ export async function runCheck(opts: CheckOptions): Promise<CheckReport> {
     jobs: opts.jobs,
     cache: opts.cache,
     epochs: config.epochs,
-    workloads: config.script ? ['script'] : workloads,
-    ...(config.script
-      ? {
-          script: {
-            path: path.resolve(dir, config.script.path),
-            args: config.script.args,
-            include: config.script.include.map((d) => path.resolve(dir, d)),
-            maxSteps: config.script.max_steps,
-            observer: config.script.observer,
-          },
-        }
-      : {}),
-    data: config.script ? {} : data,
+    workloads: script ? ['script'] : workloads,
+    ...(script ? {script} : {}),
+    data: script ? {} : data,
     timeoutMs: config.timeout * 1000,
     outDir: opts.outDir,
     command: opts.command,

@@ -9,7 +9,7 @@ import {DATA_FILE, writeProbeInputs} from '../artifacts/inputs.js'
 import {readFingerprintFile, readRunDir} from '../artifacts/run-dir.js'
 import {runProbe, type ProbeMode, type Target} from '../targets/target.js'
 import {cacheKey, probeHash, type RunCache} from './cache.js'
-import {type ScriptSpec, writeScriptInputs} from './script-inputs.js'
+import {type ScriptSpec, scriptProjectContext, writeScriptInputs} from './script-inputs.js'
 
 export interface ProbeRunRequest {
   target: Target
@@ -23,7 +23,7 @@ export interface ProbeRunRequest {
   context?: Record<string, unknown>
   /** reuse and store runs here (train mode); `tag` separates repeats of the same config */
   cache?: {cache: RunCache; host: Record<string, unknown>; tag: string}
-  /** script mode: the user's script and include folders, copied into the inputs */
+  /** script mode: the user's project, copied into the inputs */
   script?: ScriptSpec
 }
 
@@ -69,6 +69,7 @@ export async function trainRun(req: ProbeRunRequest): Promise<{artifacts: RunArt
     outDir: req.outDir,
     timeoutMs: req.timeoutMs,
     env: req.config.knobs.env,
+    ...(req.script ? {project: await scriptProjectContext(req.script)} : {}),
   })
   const artifacts = await readRunDir(req.outDir, req.label)
   if (req.cache && key) await req.cache.cache.store(key, req.outDir)

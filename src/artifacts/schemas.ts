@@ -33,6 +33,8 @@ export const traceEntrySchema = z.object({
 export const traceStepSchema = z.object({
   step: z.union([z.literal('init'), z.number().int().nonnegative()]),
   epoch: z.number().int().nonnegative().nullable(),
+  /** notebooks: the code cell (1-based position among all cells) the step began in */
+  cell: z.number().int().positive().max(100_000).optional(),
   stored: z.boolean(),
   entries: z.array(traceEntrySchema).max(100_000),
 })
@@ -121,13 +123,22 @@ export const probeConfigSchema = z
     /** script mode only: the user's training script, run unchanged under the tracer */
     script: z
       .object({
+        /** how it runs: `python path`, `python -m module`, or a notebook's code cells in order (absent in older runs: script) */
+        kind: z.enum(['script', 'module', 'notebook']).optional(),
         path: z.string().max(4096).nullable(),
+        /** kind module: the dotted name */
+        module: z.string().max(256).nullable().optional(),
+        /** the project copy's root (paths relative to the config's directory) */
+        root: z.string().max(4096).nullable().optional(),
         args: z.array(z.string().max(4096)).max(1000),
         cwd: z.string().max(4096).nullable(),
         max_steps: z.number().int().min(1).max(100_000),
+        /** extra sys.path folders: empty since the layout is kept (older runs listed include folders) */
         include: z.array(z.string().max(4096)).max(100),
         observer: z.boolean(),
-        /** the host's digest of the script and its include folders: an edited script reruns */
+        /** notebooks: go on past a cell that raises */
+        allow_errors: z.boolean().optional(),
+        /** the host's digest of the whole project copy: an edited sibling module reruns */
         sha256: z
           .string()
           .regex(/^[0-9a-f]{64}$/)
@@ -143,7 +154,8 @@ export const runSchema = z
     schema: z.literal('repro.run/1'),
     probe_version: str,
     status: z.enum(['ok', 'error']),
-    error: z.object({type: str, message: str}).nullable(),
+    /** script mode: missing_file names the path (relative to the project copy's root when inside it), missing_module the module */
+    error: z.object({type: str, message: str, path: str.optional(), module: str.optional()}).nullable(),
     knobs_effective: knobsEffective
       .nullable()
       .optional()
@@ -171,6 +183,25 @@ export const runSchema = z
         steps_recorded: z.number().int().nullable().optional(),
         truncated: z.boolean().nullable().optional(),
         end: str.nullable().optional(),
+        kind: z.enum(['script', 'module', 'notebook']).optional(),
+        module: str.nullable().optional(),
+        /** what one trace step is: an optimizer step, or (no torch.optim optimizer) one top-level backward */
+        step_definition: z.enum(['optimizer step', 'backward']).nullable().optional(),
+        closures: z
+          .looseObject({evaluations: z.number().int().nonnegative(), entries_skipped: z.number().int().nonnegative().optional()})
+          .nullable()
+          .optional(),
+        notebook: z
+          .looseObject({
+            cells: z.number().int().nonnegative(),
+            cells_run: z.number().int().nonnegative(),
+            ipython: z.boolean(),
+            allow_errors: z.boolean().optional(),
+            skipped_magics: z.array(z.object({cell: z.number().int(), line: z.number().int(), magic: str})).max(200),
+            errors: z.array(z.object({cell: z.number().int(), first_line: str, error: str})).max(200),
+          })
+          .nullable()
+          .optional(),
         seeded: z.unknown().optional(),
         eval_forwards: z.unknown().optional(),
         observer_check: z

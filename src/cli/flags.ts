@@ -105,7 +105,23 @@ export const parseWorkloads = (values: string[]): WorkloadName[] => expandWorklo
 export const scriptFlags = {
   script: Flags.string({
     description:
-      'Audit your own training script instead of the built-in workloads: run unchanged as __main__ in each target, traced per optimizer step (module outputs, losses, gradients, parameters), seeded, stopped after --max-steps.',
+      'Audit your own training script (or notebook, .ipynb) instead of the built-in workloads: its project is copied into each target and it runs unchanged as __main__, traced per optimizer step (module outputs, losses, gradients, parameters), seeded, stopped after --max-steps.',
+    helpGroup: 'SCRIPT',
+    exclusive: ['module'],
+  }),
+  module: Flags.string({
+    description:
+      'Audit a module of your project instead, run as `python -m NAME` does (e.g. pkg.train), from the working directory; the project root is found from there.',
+    helpGroup: 'SCRIPT',
+    exclusive: ['script'],
+  }),
+  project: Flags.string({
+    description:
+      "The project folder copied into each target. Default: the nearest folder at or above the script's (a module's: the working directory) holding repro.config.json or .git, else the script's folder. In a git work tree: its tracked and untracked-but-not-ignored files.",
+    helpGroup: 'SCRIPT',
+  }),
+  cwd: Flags.string({
+    description: 'Working directory of the script inside the copy (must be inside the project). Default: where repro is started.',
     helpGroup: 'SCRIPT',
   }),
   'script-args': Flags.string({
@@ -113,8 +129,17 @@ export const scriptFlags = {
     helpGroup: 'SCRIPT',
   }),
   include: Flags.string({
-    description: 'A folder the script imports from, copied beside it and put on sys.path. Repeatable.',
+    description:
+      'A file or folder to add to the project copy (e.g. gitignored data), at its path relative to the project root. Repeatable.',
     multiple: true,
+    helpGroup: 'SCRIPT',
+  }),
+  'list-inputs': Flags.boolean({
+    description: 'Print what would be copied into each target (sizes, paths, the root, cwd and script as mapped) and exit without running.',
+    helpGroup: 'SCRIPT',
+  }),
+  'allow-errors': Flags.boolean({
+    description: "Notebooks: go on past a cell that raises (as nbconvert's --allow-errors).",
     helpGroup: 'SCRIPT',
   }),
   'max-steps': Flags.integer({

@@ -1,8 +1,10 @@
 import {Flags} from '@oclif/core'
 import path from 'node:path'
 import {auditRequest} from '../app/audit-request.js'
+import {type InputListing, listScriptInputs, renderInputListing, type ScriptRequest} from '../app/script-inputs.js'
 import {targetOrder} from '../app/targets.js'
 import {ReproCommand} from '../cli/base.js'
+import {ReproError} from '../errors.js'
 import {parseStoreSteps, parseWorkloads, scriptFlags, splitArgs, targetFlags, timestamp, trainingFlags} from '../cli/flags.js'
 import type {AuditReport} from '../core/report.js'
 import {renderTerminal} from '../report/terminal.js'
@@ -19,7 +21,8 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
     '<%= config.bin %> audit --python /usr/bin/python3 --python /usr/bin/python3 \\\n    --set 2:threads=2',
     '<%= config.bin %> audit --image repro-fixture:bookworm --image repro-fixture:trixie',
     '<%= config.bin %> audit --image repro-fixture:bookworm --image repro-fixture:trixie \\\n    --workload all',
-    '<%= config.bin %> audit --script train.py --include src --max-steps 20 \\\n    --image repro-fixture:bookworm --image repro-fixture:trixie',
+    '<%= config.bin %> audit --script train.py --include data --max-steps 20 \\\n    --image repro-fixture:bookworm --image repro-fixture:trixie',
+    '<%= config.bin %> audit --script train.py --include data --list-inputs',
     '<%= config.bin %> audit --python .venv/bin/python --data train.csv --label target --json',
   ]
   static override flags = {
@@ -66,24 +69,41 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
     }),
   }
 
-  async run(): Promise<AuditReport> {
+  async run(): Promise<AuditReport | InputListing> {
     const {flags} = await this.parse(Audit)
+    const script: ScriptRequest | undefined =
+      flags.script !== undefined || flags.module !== undefined
+        ? {
+            ...(flags.script !== undefined ? {script: flags.script} : {}),
+            ...(flags.module !== undefined ? {module: flags.module} : {}),
+            ...(flags.project !== undefined ? {project: flags.project} : {}),
+            ...(flags.cwd !== undefined ? {cwd: flags.cwd} : {}),
+            include: flags.include ?? [],
+            args: splitArgs(flags['script-args']),
+            maxSteps: flags['max-steps'],
+            observer: flags['check-observer'] ?? false,
+            allowErrors: flags['allow-errors'] ?? false,
+            base: process.cwd(),
+            source: 'flags',
+          }
+        : undefined
+    const outDir = flags.out ?? path.join('reports', `audit-${timestamp()}`)
+    if (flags['list-inputs']) {
+      if (!script)
+        throw new ReproError('--list-inputs lists the project copy of a script', {
+          subject: '--list-inputs',
+          hint: 'add --script PATH or --module NAME',
+        })
+      const listing = await listScriptInputs(script, path.resolve(outDir))
+      if (!this.jsonEnabled()) this.log(renderInputListing(listing))
+      return listing
+    }
     const report = await auditRequest({
       refs: targetOrder(this.argv, flags),
       settings: flags,
       data: {csv: flags.data, label: flags.label, rows: flags.rows},
       workloads: parseWorkloads(flags.workload),
-      ...(flags.script
-        ? {
-            script: {
-              path: path.resolve(flags.script),
-              args: splitArgs(flags['script-args']),
-              include: (flags.include ?? []).map((d) => path.resolve(d)),
-              maxSteps: flags['max-steps'],
-              observer: flags['check-observer'] ?? false,
-            },
-          }
-        : {}),
+      ...(script ? {script} : {}),
       repeats: flags.repeats,
       seed: flags.seed,
       seeds: flags.seeds,
@@ -93,7 +113,7 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
       jobs: flags.jobs,
       cache: flags.cache,
       timeoutSeconds: flags.timeout,
-      outDir: flags.out ?? path.join('reports', `audit-${timestamp()}`),
+      outDir,
       formats: flags.format,
       command: ['repro', 'audit', ...this.argv].join(' '),
       progress: this.wantsProgress(),

@@ -16,8 +16,24 @@ export interface ProbeConfig {
   train: {epochs: number; batch_size: number; lr: number; optimizer: 'adam' | 'sgd'; seed: number; val_fraction: number}
   knobs: Knobs
   trace: {enabled: boolean; store_steps: number[] | null}
-  /** script mode: the user's training script, relative to the config's directory */
-  script?: {path: string; args: string[]; cwd: string | null; max_steps: number; include: string[]; observer: boolean; sha256: string}
+  /**
+   * script mode: the user's project, copied under `root`; every path relative to the config's
+   * directory. `path` is null for a module (`module` names it); `include` is always empty now
+   * (extra sys.path folders, kept for compatibility).
+   */
+  script?: {
+    kind: 'script' | 'module' | 'notebook'
+    path: string | null
+    module: string | null
+    root: string
+    args: string[]
+    cwd: string
+    include: string[]
+    max_steps: number
+    observer: boolean
+    allow_errors: boolean
+    sha256: string
+  }
 }
 
 export function defaultProbeConfig(data: {file: string; sha256: string}, seed = 1234, workload: WorkloadName = 'mlp'): ProbeConfig {

@@ -5,6 +5,9 @@
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {ReproError} from '../errors.js'
+import {explainMissingInput, type MissingInput, type ProbeError, type ScriptProjectContext} from './missing-input.js'
+
+export type {ProbeError, ScriptProjectContext} from './missing-input.js'
 
 export type ProbeMode = 'fingerprint' | 'train' | 'script'
 
@@ -17,6 +20,8 @@ export interface ProbeJob {
   timeoutMs: number
   /** environment variables for the probe (the knobs' env), on top of a clean environment */
   env: Record<string, string>
+  /** script mode: the project copy, so a file or module the script misses is named with its fix */
+  project?: ScriptProjectContext
 }
 
 /**
@@ -89,11 +94,16 @@ export async function runProbe(target: Target, job: ProbeJob): Promise<ProbeResu
   const outcome = await target.runProbeImpl({...job, env: {...hostProbeEnv(), ...job.env}})
   await fs.writeFile(path.join(job.outDir, 'stderr.txt'), outcome.stderrTail)
   if (outcome.kind === 'exited' && outcome.exitCode === 0) return outcome
-  throw await explainOutcome(target, outcome, job.outDir)
+  throw await explainOutcome(target, outcome, job.outDir, job.project)
 }
 
 /** The one place a probe run that did not end cleanly becomes a one-line error with its fix. */
-export async function explainOutcome(target: Target, outcome: ProbeOutcome, outDir: string): Promise<ReproError> {
+export async function explainOutcome(
+  target: Target,
+  outcome: ProbeOutcome,
+  outDir: string,
+  project?: ScriptProjectContext,
+): Promise<ReproError> {
   const container = target.kind !== 'python'
   switch (outcome.kind) {
     case 'timed-out':
@@ -138,9 +148,11 @@ export async function explainOutcome(target: Target, outcome: ProbeOutcome, outD
     case 'exited': {
       const probeError = await readProbeError(outDir)
       if (!probeError) return explainCrash(target, outcome)
-      const e = explainProbeError(target, probeError, outcome)
+      const missing = project ? await explainMissingInput(probeError, project) : null
+      const e = explainProbeError(target, probeError, outcome, missing)
       // what failed inside a target depends on its torch: name the version the probe saw
-      const torch = await readTorchVersion(outDir)
+      // (not for a file or module the host found: that is about the copy, not the environment)
+      const torch = missing ? null : await readTorchVersion(outDir)
       return torch && !e.message.includes(torch) ? new ReproError(`${e.message} (torch ${torch})`, {subject: e.subject, hint: e.hint}) : e
     }
   }
@@ -163,11 +175,17 @@ function noInterpreter(target: Target, o: Extract<ProbeOutcome, {kind: 'no-inter
   })
 }
 
-async function readProbeError(outDir: string): Promise<{type: string; message: string} | null> {
+async function readProbeError(outDir: string): Promise<ProbeError | null> {
   try {
     const raw = JSON.parse(await fs.readFile(path.join(outDir, 'run.json'), 'utf8').then((s) => s.slice(0, 1 << 20)))
     if (raw && raw.status === 'error' && raw.error && typeof raw.error.message === 'string') {
-      return {type: String(raw.error.type).slice(0, 100), message: String(raw.error.message).slice(0, 500)}
+      const e = raw.error
+      return {
+        type: String(e.type).slice(0, 100),
+        message: String(e.message).slice(0, 500),
+        ...(typeof e.path === 'string' && e.path.length <= 4096 ? {path: e.path} : {}),
+        ...(typeof e.module === 'string' && e.module.length <= 256 ? {module: e.module} : {}),
+      }
     }
   } catch {
     // no readable run.json: the probe died before writing it
@@ -182,6 +200,8 @@ const SCRIPT_HINTS: Record<string, (t: Target) => string> = {
     'the script itself raised: run it in that environment to see the whole traceback (stderr.txt in the run directory has it)',
   no_optimizer_step: () =>
     'the script finished without an optimizer step: pass arguments that make it train (--script-args), or raise --max-steps if it trains later',
+  missing_file: () =>
+    'the file is not in the project copy: add it with --include if it lives in the project, or set the working directory the script expects with --cwd',
   missing_module: (t) =>
     t.kind === 'python'
       ? 'install that package into the interpreter, or add the folder it lives in with --include'
@@ -209,10 +229,13 @@ const NO_TORCH = /No module named '?torch'?/
 
 export function explainProbeError(
   target: Target,
-  err: {type: string; message: string},
+  err: ProbeError,
   result: ProbeResult & {interpreter?: string},
+  /** a missing file or module found on the host but not copied (missing-input.ts) */
+  missing: MissingInput | null = null,
 ): ReproError {
   if (NO_TORCH.test(err.message) || NO_TORCH.test(result.stderrTail)) return noTorch(target, result.interpreter)
+  if (missing) return new ReproError(oneLine(missing.message), {subject: target.name, hint: missing.hint})
   if (err.type === 'cuda_unavailable') {
     return new ReproError('CUDA was requested but is not available', {
       subject: target.name,
