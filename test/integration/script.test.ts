@@ -1,27 +1,57 @@
 // The user's own training script, end to end with the real probe: examples/ml-repo's train.py
-// (its own package, data file and a two-worker DataLoader) on the host python and on the
-// Debian fixture images, a script with a hidden source of nondeterminism, and the failure modes
-// as one line each.
+// (its own package, data file and a two-worker DataLoader; its project is copied whole) on the
+// host python and on the Debian fixture images, a script with a hidden source of
+// nondeterminism, a repo whose data git ignores, and the failure modes as one line each.
 import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
+import {execFileSync} from 'node:child_process'
+import {mkdirSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {PYTHON, ROOT, repro, tmpDir, unwrap} from './helpers.js'
 import {needs} from './prereqs.js'
 
 const EXAMPLE = path.join(ROOT, 'examples', 'ml-repo')
 const SCRIPTS = path.join(ROOT, 'probe', 'tests', 'scripts')
-const EXAMPLE_ARGS = [
-  '--script',
-  'train.py',
-  '--script-args',
-  '--epochs 2',
-  '--include',
-  'fraudnet',
-  '--include',
-  'data',
-  '--max-steps',
-  '20',
-]
+// fraudnet/ and data/ are tracked: the project copy (examples/ml-repo, which holds repro.config.json) has them
+const EXAMPLE_ARGS = ['--script', 'train.py', '--script-args', '--epochs 2', '--max-steps', '20']
+/** the probe's test scripts are their own project (else the copy would be all of repro's repo) */
+const SCRIPTS_PROJECT = ['--project', SCRIPTS, '--cwd', SCRIPTS]
+
+/** A git repo whose train.py imports a sibling module and reads data/train.bin, which git ignores. */
+function ignoredDataRepo(): string {
+  const repo = tmpDir('repro-script-repo-')
+  mkdirSync(path.join(repo, 'data'))
+  writeFileSync(path.join(repo, '.gitignore'), 'data/\n')
+  writeFileSync(path.join(repo, 'data', 'train.bin'), Buffer.from(Array.from({length: 64}, (_, i) => i)))
+  writeFileSync(
+    path.join(repo, 'model.py'),
+    'import torch\n\n\nclass Net(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.fc = torch.nn.Linear(4, 2)\n\n    def forward(self, x):\n        return self.fc(x)\n',
+  )
+  writeFileSync(
+    path.join(repo, 'train.py'),
+    [
+      'import torch',
+      'from model import Net',
+      '',
+      'with open("data/train.bin", "rb") as f:',
+      '    raw = f.read()',
+      'x = torch.tensor([b / 64.0 for b in raw], dtype=torch.float32).reshape(16, 4)',
+      'y = torch.arange(16) % 2',
+      'net = Net()',
+      'opt = torch.optim.SGD(net.parameters(), lr=0.1)',
+      'for _ in range(3):',
+      '    opt.zero_grad()',
+      '    torch.nn.functional.cross_entropy(net(x), y).backward()',
+      '    opt.step()',
+      '',
+    ].join('\n'),
+  )
+  const git = (...args: string[]) => execFileSync('git', args, {cwd: repo, stdio: 'ignore'})
+  git('init', '-q')
+  git('add', '-A')
+  git('-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '-qm', 'repo')
+  return repo
+}
 
 interface Run {
   cached?: boolean
@@ -102,6 +132,7 @@ describe("the user's training script (real probe)", {skip: needs('torch')}, () =
       PYTHON,
       '--script',
       path.join(SCRIPTS, 'hidden_nondeterminism.py'),
+      ...SCRIPTS_PROJECT,
       '--repeats',
       '2',
       '--json',
@@ -123,6 +154,7 @@ describe("the user's training script (real probe)", {skip: needs('torch')}, () =
       PYTHON,
       '--script',
       path.join(SCRIPTS, 'hidden_nondeterminism.py'),
+      ...SCRIPTS_PROJECT,
       '--repeats',
       '2',
       '--no-explain',
@@ -135,6 +167,43 @@ describe("the user's training script (real probe)", {skip: needs('torch')}, () =
     assert.match(report.verdict.headline, /^not reproducible within a target: .* r1 vs .* r2 first diverge at step 0, fwd\/0 \(forward\)/)
   })
 
+  test('a repo whose data git ignores: without --include data one line names data/train.bin and --include data (exit 2); with it, exit 0', () => {
+    const repo = ignoredDataRepo()
+    const base = ['audit', '--python', PYTHON, '--script', 'train.py', '--repeats', '1', '--no-explain', '--json']
+    const without = repro([...base, '--out', tmpDir()], {cwd: repo})
+    assert.equal(without.status, 2, without.stdout + without.stderr)
+    const line = (JSON.parse(without.stdout) as Report).targets[0]!.error!.line
+    assert.match(
+      line,
+      /^#1 python:\S+: the script needs data\/train\.bin, which exists on the host but was not copied \(git ignores it\) — add it with --include data$/,
+    )
+    const withData = repro([...base, '--include', 'data', '--out', tmpDir()], {cwd: repo})
+    assert.equal(withData.status, 0, withData.stdout + withData.stderr)
+    const run = (JSON.parse(withData.stdout) as Report).targets[0]!.runs[0]!
+    assert.equal(run.script!.steps_recorded, 3)
+  })
+
+  test('--list-inputs: the copy (sizes, paths relative to the root), totals, root, cwd and script as mapped; nothing runs', () => {
+    const repo = ignoredDataRepo()
+    mkdirSync(path.join(repo, 'sub'))
+    const r = repro(['audit', '--script', '../train.py', '--include', '../data', '--include', '../model.py', '--list-inputs'], {
+      cwd: path.join(repo, 'sub'),
+    })
+    assert.equal(r.status, 0, r.stdout + r.stderr)
+    const lines = r.stdout.trimEnd().split('\n')
+    assert.deepEqual(
+      lines.slice(0, 4).map((l) => l.trim().replace(/^\S+ \S+\s+/, '')),
+      ['.gitignore', 'data/train.bin', 'model.py', 'train.py'],
+    )
+    assert.match(lines[1]!, /^\s*64 B {2}data\/train\.bin$/)
+    assert.match(r.stdout, /^4 files, \d+(\.\d)? (B|KiB) \(cap: 5000 files, 64\.0 MiB\)$/m)
+    assert.match(r.stdout, /^root {4}\S+ → project$/m)
+    assert.match(r.stdout, /^cwd {5}project\/sub$/m)
+    assert.match(r.stdout, /^script {2}project\/train\.py$/m)
+    // model.py is tracked: the include adds nothing, and says so on stderr
+    assert.match(r.stderr, /^repro: warning: --include model\.py: adds nothing, it is already wholly in the project copy$/m)
+  })
+
   test('a missing script and a script that raises: one line each, exit 2', () => {
     const missing = repro(['audit', '--script', 'nope.py', '--out', tmpDir()])
     assert.equal(missing.status, 2)
@@ -145,6 +214,7 @@ describe("the user's training script (real probe)", {skip: needs('torch')}, () =
       PYTHON,
       '--script',
       path.join(SCRIPTS, 'failures.py'),
+      ...SCRIPTS_PROJECT,
       '--script-args',
       'raise',
       '--repeats',
@@ -196,6 +266,7 @@ describe("the user's training script in images (real engine)", {skip: needs('doc
       'repro-fixture:trixie',
       '--script',
       path.join(SCRIPTS, 'old_torch_lib.py'),
+      ...SCRIPTS_PROJECT,
       '--repeats',
       '1',
       '--no-explain',
