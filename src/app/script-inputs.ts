@@ -134,7 +134,10 @@ export async function resolveScriptSpec(req: ScriptRequest): Promise<ScriptSpec>
 const manifests = new WeakMap<ScriptSpec, Promise<ProjectManifest>>()
 
 /** The files of the project copy (memoized per spec); its warnings go to stderr once. */
-export function scriptProject(spec: ScriptSpec, warn = (line: string) => process.stderr.write(`repro: warning: ${line}\n`)) {
+export function scriptProject(
+  spec: ScriptSpec,
+  warn: (line: string) => unknown = (line) => process.stderr.write(`repro: warning: ${line}\n`),
+) {
   let m = manifests.get(spec)
   if (!m) {
     m = collectProject({
