@@ -115,7 +115,8 @@ export async function runCheck(opts: CheckOptions): Promise<CheckReport> {
     cache: opts.cache,
     epochs: config.epochs,
     workloads: script ? ['script'] : workloads,
-    ...(script ? {script} : {}),
+    // the baseline is repro's output too: a baseline committed after it was made must not change the copy
+    ...(script ? {script: {...script, exclude: [...script.exclude, baselinePath]}} : {}),
     data: script ? {} : data,
     timeoutMs: config.timeout * 1000,
     outDir: opts.outDir,

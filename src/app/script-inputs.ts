@@ -33,7 +33,7 @@ export interface ScriptSpec {
   observer: boolean
   /** notebooks: go on past a cell that raises */
   allowErrors: boolean
-  /** folders never copied besides the rules (the run's own output folder) */
+  /** folders or files never copied besides the rules (the run's own output folder, check's baseline) */
   exclude: string[]
   /** where the user named it, for hints: command-line flags or repro.config.json */
   source: 'flags' | 'config'

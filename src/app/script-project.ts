@@ -38,7 +38,7 @@ export interface ProjectRequest {
   root: string
   /** absolute paths inside root */
   include: string[]
-  /** absolute folders never copied (the run's own output folder) */
+  /** absolute folders or files never copied (the run's own output folder, check's baseline report) */
   exclude: string[]
   /** always copied, even when git ignores it (the script itself) */
   always?: string
@@ -63,7 +63,9 @@ export async function collectProject(req: ProjectRequest): Promise<ProjectManife
   const listed = await gitFiles(root)
   const files = new Map<string, ProjectFile>()
   const links: string[] = []
+  const excluded = new Set(req.exclude.map((e) => path.resolve(e)))
   const add = async (rel: string) => {
+    if (excluded.has(path.join(root, ...rel.split('/')))) return
     const f = await fileAt(root, realRoot, rel, rules, links)
     if (f) files.set(f.rel, f)
   }

@@ -93,15 +93,20 @@ describe('the project copy', () => {
     assert.ok(m.skipped.some((s) => s.rel === 'reports/audit-1' && /CACHEDIR\.TAG/.test(s.reason)))
   })
 
-  test('no git: every file under the root, the same rules; the out dir of the run excluded explicitly', async () => {
+  test('no git: every file under the root, the same rules; the out dir of the run (and a file such as the baseline) excluded explicitly', async () => {
     const {root} = await repo()
     rmSync(path.join(root, '.git'), {recursive: true})
     write(root, 'out-now/partial.json', '{}')
-    const m = await collectProject({root, include: [], exclude: [path.join(root, 'out-now')], includeName: '--include'})
+    const m = await collectProject({
+      root,
+      include: [],
+      exclude: [path.join(root, 'out-now'), path.join(root, 'notes.txt')],
+      includeName: '--include',
+    })
     assert.equal(m.git, false)
     assert.deepEqual(
       m.files.map((f) => f.rel),
-      ['.gitignore', 'data/train.bin', 'in_link.py', 'model.py', 'notes.txt', 'pkg/m.py', 'train.py'],
+      ['.gitignore', 'data/train.bin', 'in_link.py', 'model.py', 'pkg/m.py', 'train.py'],
     )
   })
 
