@@ -2,7 +2,7 @@ import torch.nn as nn
 
 
 class RNNModel(nn.Module):
-    """Embedding -> multi-layer LSTM -> linear decoder, with dropout around the LSTM."""
+    """Embedding -> multi-layer LSTM -> LayerNorm -> linear decoder, with dropout around the LSTM."""
 
     def __init__(self, ntoken, ninp, nhid, nlayers, dropout=0.5, tie_weights=False):
         super(RNNModel, self).__init__()
@@ -10,6 +10,7 @@ class RNNModel(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.encoder = nn.Embedding(ntoken, ninp)
         self.rnn = nn.LSTM(ninp, nhid, nlayers, dropout=dropout)
+        self.norm = nn.LayerNorm(nhid)  # normalizes the LSTM's output before the decoder
         self.decoder = nn.Linear(nhid, ntoken)
         if tie_weights:
             if nhid != ninp:
@@ -28,7 +29,7 @@ class RNNModel(nn.Module):
     def forward(self, input, hidden):
         emb = self.drop(self.encoder(input))
         output, hidden = self.rnn(emb, hidden)
-        output = self.drop(output)
+        output = self.norm(self.drop(output))
         decoded = self.decoder(output).view(-1, self.ntoken)
         return decoded, hidden
 

@@ -39,7 +39,8 @@ class ScriptFailureTest(ScriptCase, unittest.TestCase):
         self.assertEqual([s["step"] for s in r.trace["steps"]], ["init", 0])  # the partial trace is kept
 
     def test_no_optimizer_step(self):
-        self.assertIn("without a training step (no optimizer step, no backward())", self.assertError(self.failure("no_step"), "no_optimizer_step", 0))
+        message = self.assertError(self.failure("no_step"), "no_optimizer_step", 0)
+        self.assertIn("without a training step (no optimizer step, no backward())", message)
 
     def test_missing_module(self):
         msg = self.assertError(self.failure("missing_module"), "missing_module", steps=0)

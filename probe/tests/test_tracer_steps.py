@@ -4,7 +4,6 @@ trace step per step(), its first evaluation recorded), notebooks (code cells in 
 namespace, IPython syntax without IPython), `python -m` modules, and files or modules the script
 cannot find named in run.json's error."""
 
-import json
 import os
 import shutil
 import unittest

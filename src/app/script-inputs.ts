@@ -8,6 +8,7 @@ import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import type {ScriptProjectContext} from '../targets/target.js'
 import {ReproError} from '../errors.js'
+import {clean, NOTEBOOK_CAPS, NotebookError, parseNotebook} from '../core/notebook.js'
 import {checkCaps, collectProject, findProjectRoot, formatBytes, type ProjectManifest, SCRIPT_CAPS} from './script-project.js'
 
 export {SCRIPT_CAPS} from './script-project.js'
@@ -55,6 +56,22 @@ export interface ScriptRequest {
   source: 'flags' | 'config'
 }
 
+/** A notebook is parsed and validated on the host: hostile or broken JSON is one line, before any target runs. */
+async function checkNotebook(file: string, size: number, subject: string): Promise<void> {
+  const shown = path.basename(file)
+  if (size > NOTEBOOK_CAPS.bytes)
+    throw new ReproError(`${clean(shown, 100)} is ${formatBytes(size)}: over the notebook cap of ${formatBytes(NOTEBOOK_CAPS.bytes)}`, {
+      subject,
+      hint: 'clear its outputs (jupyter nbconvert --clear-output --inplace) or export the training code to a script',
+    })
+  try {
+    parseNotebook(await fs.readFile(file, 'utf8'), shown)
+  } catch (e) {
+    if (e instanceof NotebookError) throw new ReproError(e.message, {subject, hint: e.hint, cause: e})
+    throw e
+  }
+}
+
 const MODULE_NAME = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/
 
 /** Resolve and check what the user asked for: one line naming the flag (or config field) for each mistake. */
@@ -78,8 +95,10 @@ export async function resolveScriptSpec(req: ScriptRequest): Promise<ScriptSpec>
         subject: name('script', 'path'),
         hint: 'pass the path of the training script, e.g. --script train.py',
       })
+    if (scriptPath.endsWith('.ipynb')) await checkNotebook(scriptPath, stat.size, name('script', 'path'))
   }
-  const cwd = abs(req.cwd ?? '.')
+  // a notebook runs in its own folder, as Jupyter starts its kernel there
+  const cwd = abs(req.cwd ?? (scriptPath?.endsWith('.ipynb') ? path.dirname(scriptPath) : '.'))
   if (!(await fs.stat(cwd).catch(() => null))?.isDirectory())
     throw new ReproError(`${cwd} is not a directory`, {subject: name('cwd'), hint: 'pass the folder the script runs from'})
   let root: string

@@ -199,7 +199,13 @@ const SCRIPT_HINTS: Record<string, (t: Target) => string> = {
   script_error: () =>
     'the script itself raised: run it in that environment to see the whole traceback (stderr.txt in the run directory has it)',
   no_optimizer_step: () =>
-    'the script finished without an optimizer step: pass arguments that make it train (--script-args), or raise --max-steps if it trains later',
+    'the script finished without a training step (no optimizer step, no backward()): pass arguments that make it train (--script-args); training in spawned child processes is not traced (docs/scripts.md)',
+  notebook_cell_error: () =>
+    'that cell raised, which stops the notebook as Run All does: fix it, or pass --allow-errors to go on past raising cells (as nbconvert --allow-errors)',
+  notebook_syntax: (t) =>
+    t.kind === 'python'
+      ? 'that IPython syntax needs IPython in the interpreter (apt-get install python3-ipython), or remove the line; line magics such as %matplotlib are skipped without it'
+      : 'that IPython syntax needs IPython in the image (apt-get install python3-ipython), or remove the line; line magics such as %matplotlib are skipped without it',
   missing_file: () =>
     'the file is not in the project copy: add it with --include if it lives in the project, or set the working directory the script expects with --cwd',
   missing_module: (t) =>
