@@ -81,9 +81,15 @@ def _ipython():
     try:
         from IPython.core.interactiveshell import InteractiveShell
         from traitlets.config import Config
+
+        class BatchShell(InteractiveShell):
+            def enable_gui(self, gui=None):
+                """No GUI event loop in a batch run (the base class raises): `%matplotlib inline`
+                selects a backend that needs none, as ipykernel's shell does."""
+
         config = Config()
         config.HistoryManager.enabled = False  # no sqlite history under $HOME
-        shell = InteractiveShell.instance(config=config)
+        shell = BatchShell.instance(config=config)
         return shell, shell.transform_cell
     except Exception:
         return None

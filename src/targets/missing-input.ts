@@ -41,6 +41,25 @@ export interface MissingInput {
 export async function explainMissingInput(err: ProbeError, ctx: ScriptProjectContext): Promise<MissingInput | null> {
   if (err.type === 'missing_file' && err.path) return missingFile(err.path, ctx)
   if (err.type === 'missing_module' && err.module) return missingModule(err.module, ctx)
+  if (err.type === 'script_error' || err.type === 'notebook_cell_error') return mentionedFile(err.message, ctx)
+  return null
+}
+
+/** Path-like words of a message: `data/train.bin`, `./config.yaml`, `weights.pt` (at most 20). */
+const PATHISH = /(?:\.{0,2}\/)?[\w.-]+(?:\/[\w.-]+)+|\b[\w-]+\.[A-Za-z][\w]{0,7}\b/g
+
+/**
+ * A script that checks for its data itself (`if not os.path.exists(p): sys.exit(f"{p} is missing")`)
+ * or raises on it in its own words: a path its message names, relative to the working directory,
+ * that the host has and the copy lacks.
+ */
+async function mentionedFile(message: string, ctx: ScriptProjectContext): Promise<MissingInput | null> {
+  for (const word of (message.match(PATHISH) ?? []).slice(0, 20)) {
+    const rel = toRel(ctx.root, path.resolve(ctx.cwd, word))
+    if (rel === null) continue
+    const found = await missingFile(rel, ctx)
+    if (found) return {message: `${message}: ${found.message.replace(/^the script needs /, '')}`, hint: found.hint}
+  }
   return null
 }
 

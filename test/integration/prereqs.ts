@@ -15,6 +15,8 @@ export const FIXTURE_IMAGES = [
   'repro-fixture:no-python',
   'repro-fixture:no-torch',
   'repro-fixture:hang',
+  'repro-fixture:matplotlib',
+  'repro-fixture:notebook-ipython',
 ]
 
 const ok = (cmd: string, args: string[]) => spawnSync(cmd, args, {stdio: 'ignore', timeout: 60_000}).status === 0

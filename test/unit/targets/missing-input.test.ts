@@ -58,6 +58,22 @@ describe('a missing file or module, named with its fix', () => {
     assert.equal(m!.hint, 'add ".venv" to script.include in repro.config.json')
   })
 
+  test('a script that checks for its data itself and exits naming it: the path in its message is looked up too', async () => {
+    const message = 'SystemExit: data/train/part0.bin is missing: run python3 prepare.py first'
+    const m = await explainMissingInput({type: 'script_error', message}, ctx({cwd: path.join(root, 'data')}))
+    assert.equal(m, null, 'relative to the working directory (data/), data/train/part0.bin is not on the host')
+    const found = await explainMissingInput({type: 'script_error', message}, ctx())
+    assert.deepEqual(found, {
+      message: `${message}: data/train/part0.bin, which exists on the host but was not copied (git ignores it)`,
+      hint: 'add it with --include data/train',
+    })
+    const copied = 'ValueError: bad header in data/val.bin and model.py'
+    assert.equal(
+      await explainMissingInput({type: 'script_error', message: copied}, ctx({copied: new Set(['data/val.bin', 'model.py'])})),
+      null,
+    )
+  })
+
   test('nothing more to say: copied, absent on the host too, or absolute in the target', async () => {
     for (const p of ['data/val.bin', 'data/nope.bin', '/etc/nope', '../up.txt'])
       assert.equal(await explainMissingInput({type: 'missing_file', message: 'm', path: p}, ctx()), null, p)
