@@ -141,6 +141,18 @@ describe('example repositories through repro, host python', {skip: needs('torch'
     assert.equal(s.observer_check!.equal, true)
   })
 
+  test('--module pkg.train runs as python -m does, from the working directory (relative imports, argv[0] the module file)', () => {
+    const dir = path.join(tmpDir(), 'pkgmod')
+    cpSync(path.join(ROOT, 'probe', 'tests', 'scripts', 'pkgmod'), dir, {recursive: true})
+    writeFileSync(path.join(dir, 'repro.config.json'), '{}')
+    const report = audit(['--module', 'trainpkg.train', '--script-args', '--x 1', '--python', PYTHON, '--repeats', '2'], dir, 0)
+    assert.equal(report.verdict.status, 'reproducible')
+    assert.equal(script(report).steps_recorded, 3)
+    const bad = repro(['audit', '--module', 'trainpkg/train', '--python', PYTHON], {cwd: dir})
+    assert.equal(bad.status, 2)
+    assert.match(bad.stderr, /^repro: --module: "trainpkg\/train" is not a dotted module name — /)
+  })
+
   test('the project copy: --include ., a path outside, an out folder inside, a link out of the tree, a file over the cap, a hostile notebook: one line each', () => {
     const repo = exampleRepo('poly-regression')
     const list = (...args: string[]) => repro(['audit', '--script', 'fit.py', ...args, '--list-inputs'], {cwd: repo})
