@@ -1,4 +1,4 @@
-"""Command line: python3 -m repro_probe fingerprint|train|script --config CONFIG.json --out DIR.
+"""Command line: python3 -m repro_probe fingerprint|train|script|replay --config CONFIG.json --out DIR.
 
 Exit codes: 0 artifacts written with status ok, 3 written with status error, 2 bad usage."""
 
@@ -53,7 +53,7 @@ def main(argv=None):
     unset_requested_env()
     emulate_cpu()
     parser = argparse.ArgumentParser(prog="repro_probe", description="repro probe (runs inside a target)")
-    parser.add_argument("mode", choices=["fingerprint", "train", "script"])
+    parser.add_argument("mode", choices=["fingerprint", "train", "script", "replay"])
     parser.add_argument("--config", required=True, help="path of config.json")
     parser.add_argument("--out", required=True, help="output directory")
     args = parser.parse_args(argv)
@@ -61,6 +61,9 @@ def main(argv=None):
     if args.mode == "script":
         from .scriptmode import run_script
         return run_script(args.config, args.out)
+    if args.mode == "replay":
+        from .replay import run_replay
+        return run_replay(args.config, args.out)
     if args.mode == "fingerprint":
         return run_fingerprint(args.config, args.out)
     return run_train(args.config, args.out)
