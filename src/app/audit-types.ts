@@ -3,7 +3,8 @@
 
 import type {ProbeConfig} from '../core/config.js'
 import type {TargetRecord} from '../core/report.js'
-import type {Knobs, RunArtifacts, RunOutcome} from '../core/types.js'
+import type {UpdateReplayPlan} from '../core/replay.js'
+import type {Knobs, RunArtifacts, RunOutcome, TensorValues} from '../core/types.js'
 import type {WorkloadData, WorkloadName} from '../core/workloads.js'
 import type {Target} from '../targets/target.js'
 import type {RunCache} from './cache.js'
@@ -74,6 +75,17 @@ export interface Rerunner {
     label: string,
     dir: string,
   ): Promise<{artifacts: RunArtifacts; seconds: number}>
+  /** the target can run an op replay (a recorded target serves recorded runs only) */
+  canReplay(target: number): boolean
+  /** replay one update of a target's run on the given input values (op replay) */
+  replay(
+    target: number,
+    plan: UpdateReplayPlan,
+    inputs: Map<string, TensorValues>,
+    dir: string,
+    /** the knobs of the run being reproduced (a counterfactual rerun's); default: the target's */
+    knobs?: Knobs,
+  ): Promise<{outputs: Record<string, string>; seconds: number}>
   progress: Progress
 }
 

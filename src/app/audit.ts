@@ -16,8 +16,9 @@ import {type HostFingerprint, hostFingerprint} from '../env/host.js'
 import type {AuditOptions, AuditWorkload, CacheFor, Collected, Rerunner} from './audit-types.js'
 import {scriptDigest} from './script-inputs.js'
 import {collect, runDirName} from './collect.js'
-import {trainRun} from './execute.js'
+import {replayRun, trainRun} from './execute.js'
 import {hostProbeEnv} from '../targets/target.js'
+import {RecordedTarget} from '../targets/recorded.js'
 import {attribute} from './explain.js'
 import {ensureOutDir} from './out-dir.js'
 import {toolVersion} from './version.js'
@@ -122,6 +123,16 @@ function rerunnerFor(opts: AuditOptions, w: AuditWorkload, c: Collected, data: E
         ...(script ? {script} : {}),
       })
     },
+    canReplay: (index) => !(opts.targets[index - 1]!.target instanceof RecordedTarget),
+    replay: (index, plan, inputs, dir, knobs) =>
+      replayRun({
+        target: opts.targets[index - 1]!.target,
+        knobs: knobs ?? c.configs.get(index)!.knobs,
+        plan,
+        inputs,
+        outDir: path.join(opts.outDir, w === 'mlp' ? dir : `${w}-${dir}`),
+        timeoutMs: opts.timeoutMs,
+      }),
   }
 }
 

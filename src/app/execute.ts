@@ -1,10 +1,14 @@
 // One probe run in one target: write inputs, run, read the artifacts back validated, and
 // record what the target was (target.json) so the run directory stands on its own.
 
+import {createHash} from 'node:crypto'
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import type {ProbeConfig} from '../core/config.js'
-import type {RunArtifacts} from '../core/types.js'
+import type {UpdateReplayPlan} from '../core/replay.js'
+import type {Knobs, RunArtifacts, TensorValues} from '../core/types.js'
+import {writeSafetensors, type SafetensorsDType} from '../artifacts/safetensors.js'
+import {readReplayResult} from '../artifacts/run-dir.js'
 import {DATA_FILE, writeProbeInputs} from '../artifacts/inputs.js'
 import {readFingerprintFile, readRunDir} from '../artifacts/run-dir.js'
 import {runProbe, type ProbeMode, type Target} from '../targets/target.js'
@@ -80,4 +84,45 @@ export async function fingerprintRun(req: ProbeRunRequest) {
   const {inputDir, identity} = await prepare(req, 'fingerprint')
   await runProbe(req.target, {mode: 'fingerprint', inputDir, outDir: req.outDir, timeoutMs: req.timeoutMs, env: req.config.knobs.env})
   return {fingerprint: await readFingerprintFile(req.outDir, req.label), identity}
+}
+
+export interface ReplayRunRequest {
+  target: Target
+  /** the knobs of the run whose update is replayed (its env reaches the probe) */
+  knobs: Knobs
+  plan: UpdateReplayPlan
+  /** the plan's input values (replay file names → stored values of the reference run) */
+  inputs: Map<string, TensorValues>
+  outDir: string
+  timeoutMs: number
+}
+
+const ST_DTYPE: Record<TensorValues['dtype'], SafetensorsDType> = {
+  float64: 'F64',
+  float32: 'F32',
+  int64: 'I64',
+  int32: 'I32',
+  uint8: 'U8',
+  bool: 'BOOL',
+}
+
+/** Replay one update in a target on exactly the given bytes (python -m repro_probe replay); its outputs' digests. */
+export async function replayRun(req: ReplayRunRequest): Promise<{outputs: Record<string, string>; seconds: number}> {
+  const inputDir = path.join(req.outDir, 'inputs')
+  await fs.mkdir(inputDir, {recursive: true})
+  const tensors = Object.fromEntries([...req.inputs].map(([name, v]) => [name, {dtype: ST_DTYPE[v.dtype], shape: v.shape, data: v.data}]))
+  const bytes = writeSafetensors(tensors, {generator: 'repro/src/app/execute.ts (op replay)'})
+  await fs.writeFile(path.join(inputDir, 'replay.safetensors'), bytes)
+  const config = {
+    schema: 'repro.replay/1',
+    kind: req.plan.kind,
+    optimizer: req.plan.optimizer,
+    step: req.plan.step,
+    params: req.plan.params,
+    knobs: req.knobs,
+    inputs: {file: 'replay.safetensors', sha256: createHash('sha256').update(bytes).digest('hex')},
+  }
+  await fs.writeFile(path.join(inputDir, 'config.json'), JSON.stringify(config, null, 2))
+  const result = await runProbe(req.target, {mode: 'replay', inputDir, outDir: req.outDir, timeoutMs: req.timeoutMs, env: req.knobs.env})
+  return {outputs: await readReplayResult(req.outDir, req.target.name), seconds: result.seconds}
 }

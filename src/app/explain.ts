@@ -4,6 +4,7 @@
 // judgements are pure (core/attribute.ts); this file only decides which reruns to spend the
 // budget on and runs them.
 
+import {createHash} from 'node:crypto'
 import {
   alignedKnobs,
   classifyCrossPairs,
@@ -21,7 +22,8 @@ import type {ComparedPair, Comparisons} from '../core/pairs.js'
 import {TOLERANCE} from '../core/pairs.js'
 import {summarizeDivergence, type Attribution, type Experiment} from '../core/report.js'
 import {compareTraces, type TraceComparison} from '../core/trace-compare.js'
-import type {RunArtifacts} from '../core/types.js'
+import {judgeReplay, planUpdateReplay, replayInputValues, replayOp} from '../core/replay.js'
+import type {Knobs, RunArtifacts, TensorValues} from '../core/types.js'
 import {isReproError} from '../errors.js'
 import type {Collected, Rerunner} from './audit-types.js'
 
@@ -53,7 +55,9 @@ export async function attribute(input: AttributeInput): Promise<Attribution | un
     where ??= whereItStarts(pair.cmp.first_divergence, b.outcome.module_types)
     if (budget <= 0) continue
     budget -= await zoomIfUnstored(input, pair, budget)
-    budget -= await counterfactuals(input, pair, budget, experiments)
+    const reruns = new Map<string, {run: RunArtifacts; cmp: TraceComparison; knobs: Knobs}>()
+    budget -= await counterfactuals(input, pair, budget, experiments, reruns)
+    budget -= await replayUpdate(input, pair, budget, experiments, reruns)
   }
   const firstPair = drifting[0]?.record
   const residual = residualWhere(experiments, firstPair, firstPair ? first(collected, firstPair.b.target).outcome.module_types : {})
@@ -116,7 +120,13 @@ async function zoomIfUnstored(input: AttributeInput, pair: ComparedPair, budget:
 }
 
 /** Rerun the pair's second target with each differing knob aligned, then all of them. Returns the reruns spent. */
-async function counterfactuals(input: AttributeInput, pair: ComparedPair, budget: number, experiments: Experiment[]): Promise<number> {
+async function counterfactuals(
+  input: AttributeInput,
+  pair: ComparedPair,
+  budget: number,
+  experiments: Experiment[],
+  reruns: Map<string, {run: RunArtifacts; cmp: TraceComparison; knobs: Knobs}>,
+): Promise<number> {
   const {collected} = input
   const a = first(collected, pair.record.a.target)
   const b = first(collected, pair.record.b.target)
@@ -133,14 +143,112 @@ async function counterfactuals(input: AttributeInput, pair: ComparedPair, budget
     spent++
     const id = `e${experiments.length + 1}`
     const label = `${target.name} with ${trial.map((d) => (d.a === null ? `${d.name} unset` : `${d.name}=${String(d.a)}`)).join(', ')}`
+    const aligned = alignedKnobs(knobs, trial)
     const run = await attempt(input, `explain ${id}: ${label}`, () =>
-      input.rerunner.rerun(target.index, {knobs: alignedKnobs(knobs, trial)}, label, `${id}-t${target.index}`),
+      input.rerunner.rerun(target.index, {knobs: aligned}, label, `${id}-t${target.index}`),
     )
     const after: TraceComparison | {failed: string} =
       typeof run === 'string' ? {failed: run} : compareTraces(a.trace, a.values, run.trace, run.values, TOLERANCE)
+    if (typeof run !== 'string' && !('failed' in after)) reruns.set(id, {run, cmp: after, knobs: aligned})
     experiments.push(experimentRecord(id, trial, pair.record, pair.cmp.first_divergence, after))
   }
   return spent
+}
+
+/**
+ * Op replay of an update (core/replay.ts): when the first divergence is in the optimizer update and
+ * no knob explained it, replay that update on the reference run's stored inputs in both targets.
+ * Returns the probe runs spent (two, or none).
+ */
+async function replayUpdate(
+  input: AttributeInput,
+  pair: ComparedPair,
+  budget: number,
+  experiments: Experiment[],
+  reruns: Map<string, {run: RunArtifacts; cmp: TraceComparison; knobs: Knobs}>,
+): Promise<number> {
+  const config = input.collected.configs.get(pair.record.a.target)
+  if (!config || config.script) return 0
+  if (!input.rerunner.canReplay(pair.record.a.target) || !input.rerunner.canReplay(pair.record.b.target)) return 0
+  if (experiments.some((e) => e.kind !== 'replay' && e.outcome === 'disappears')) return 0
+  const a = first(input.collected, pair.record.a.target)
+  // with knobs aligned the divergence may move into the update: replay the aligned rerun's (the
+  // one with the most knobs aligned, as the residual is found), else the pair's own
+  const moved = experiments
+    .filter((e) => e.outcome === 'moves-later' && reruns.has(e.id))
+    .sort((x, y) => y.knobs.length - x.knobs.length)[0]
+  const rerun = moved ? reruns.get(moved.id) : undefined
+  const b = rerun?.run ?? first(input.collected, pair.record.b.target)
+  const fd = rerun ? rerun.cmp.first_divergence : pair.cmp.first_divergence
+  if (!fd) return 0
+  const decision = planUpdateReplay(a, b, fd, {type: config.train.optimizer, lr: config.train.lr})
+  const id = `e${experiments.length + 1}`
+  const base = {id, kind: 'replay' as const, knobs: [], target: pair.record.b.target, against: pair.record.a.target}
+  const before = {step: fd.step, entry: fd.entry}
+  if ('skip' in decision) return 0
+  if ('inputsDiffer' in decision) {
+    const {step, entry} = decision.inputsDiffer
+    experiments.push({
+      ...base,
+      op: `update of step ${fd.step}`,
+      outcome: 'inputs-differ',
+      first_divergence_before: before,
+      first_divergence_after: null,
+      note: `not replayed: its input ${entry} (step ${step}) already differs between the targets, so the drift comes from earlier code`,
+    })
+    return 0
+  }
+  const {plan} = decision
+  const values = replayInputValues(a, plan)
+  if (!values || budget < 2 || !plan.inputs.every((i) => sha256Of(values.get(i.name)!) === i.sha256)) return 0
+  const outputs: Record<string, string>[] = []
+  for (const t of [pair.record.a.target, pair.record.b.target]) {
+    const what = `explain ${id}: replay the ${replayOp(plan)} in #${t}`
+    input.rerunner.progress.start(what)
+    try {
+      const knobs = t === pair.record.b.target ? rerun?.knobs : undefined
+      const r = await input.rerunner.replay(t, plan, values, `${id}-replay-t${t}`, knobs)
+      input.rerunner.progress.done(what, r.seconds)
+      outputs.push(r.outputs)
+    } catch (e) {
+      if (!isReproError(e)) throw e
+      input.rerunner.progress.fail(what, e.oneLine())
+      experiments.push({
+        ...base,
+        op: replayOp(plan),
+        outcome: 'failed',
+        first_divergence_before: before,
+        first_divergence_after: null,
+        note: e.oneLine(),
+      })
+      return 2
+    }
+  }
+  const j = judgeReplay(plan, outputs[0]!, outputs[1]!)
+  const total = Object.keys(plan.recorded.a).length
+  const note =
+    j.outcome === 'not-faithful'
+      ? `a replay did not reproduce its own target's recorded bytes (${j.unfaithful.slice(0, 3).join(', ')}), so it proves nothing`
+      : j.outcome === 'localized'
+        ? `identical inputs (${plan.inputs.length} tensors) give different outputs in ${j.differing.length} of ${total} entries (first: ${j.differing[0]}); each replay reproduces its own target's recorded bytes`
+        : `identical outputs on identical inputs: the update does not change between the targets`
+  const on = moved ? `; on #${pair.record.b.target}'s rerun with ${moved.knobs.map((k) => k.name).join(', ')} aligned (${moved.id})` : ''
+  experiments.push({
+    ...base,
+    op: replayOp(plan),
+    outcome: j.outcome,
+    first_divergence_before: before,
+    first_divergence_after: null,
+    note: note + on,
+  })
+  return 2
+}
+
+/** sha256 of a stored value's bytes, as the probe hashes a tensor (little-endian, contiguous). */
+function sha256Of(v: TensorValues): string {
+  return createHash('sha256')
+    .update(Buffer.from(v.data.buffer, v.data.byteOffset, v.data.byteLength))
+    .digest('hex')
 }
 
 /** One rerun with progress; a known failure comes back as its one-line error. */

@@ -6,7 +6,7 @@ import path from 'node:path'
 import {ReproError} from '../errors.js'
 import type {Fingerprint, RunArtifacts, RunOutcome, StoredValues, TensorValues, Trace} from '../core/types.js'
 import {parseSafetensors, SafetensorsFormatError} from './safetensors.js'
-import {firstIssue, parseFingerprint, runSchema, traceSchema} from './schemas.js'
+import {firstIssue, parseFingerprint, replayResultSchema, runSchema, traceSchema} from './schemas.js'
 
 export const FILE_CAPS = {
   'fingerprint.json': 8 * 1024 * 1024,
@@ -14,6 +14,8 @@ export const FILE_CAPS = {
   'trace.json': 64 * 1024 * 1024,
   'tensors.safetensors': 512 * 1024 * 1024,
   'target.json': 1024 * 1024,
+  'replay.json': 16 * 1024 * 1024,
+  'replay.safetensors': 512 * 1024 * 1024,
 } as const
 export type ArtifactFile = keyof typeof FILE_CAPS
 
@@ -45,6 +47,19 @@ async function readJson(dir: string, file: ArtifactFile, subject: string): Promi
   } catch {
     throw new ReproError(`${file} in ${dir} is not valid JSON (truncated?)`, {subject, hint: HINT_RERUN})
   }
+}
+
+/** An op replay's outputs (replay.json, validated): entry name → sha256. */
+export async function readReplayResult(dir: string, subject: string): Promise<Record<string, string>> {
+  const raw = await readJson(dir, 'replay.json', subject)
+  const parsed = replayResultSchema.safeParse(raw)
+  if (!parsed.success) throw new ReproError(`replay.json in ${dir} is invalid: ${firstIssue(parsed.error)}`, {subject, hint: HINT_RERUN})
+  if (parsed.data.status !== 'ok')
+    throw new ReproError(`the replay failed: ${parsed.data.error?.type ?? 'error'}: ${parsed.data.error?.message ?? ''}`.slice(0, 600), {
+      subject,
+      hint: 'see stderr.txt in the replay directory',
+    })
+  return Object.fromEntries(parsed.data.entries.map((e) => [e.name, e.sha256]))
 }
 
 export async function readFingerprintFile(dir: string, subject: string): Promise<Fingerprint> {

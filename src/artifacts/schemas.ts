@@ -39,6 +39,16 @@ export const traceStepSchema = z.object({
   entries: z.array(traceEntrySchema).max(100_000),
 })
 
+/** replay.json written by the probe's replay mode (docs/artifacts.md, Op replay) */
+export const replayResultSchema = z.object({
+  schema: z.literal('repro.replay-result/1'),
+  status: z.enum(['ok', 'error']),
+  error: z.object({type: z.string().max(100), message: z.string().max(4096)}).nullable(),
+  torch: z.string().max(128).optional(),
+  step: z.number().int().nonnegative().optional(),
+  entries: z.array(traceEntrySchema).max(100_000),
+})
+
 export const traceSchema = z
   .object({
     schema: z.literal('repro.trace/1'),

@@ -137,10 +137,19 @@ export interface SeedVariance {
 /** One counterfactual rerun: target `target` rerun with `knob` set to the other target's value. */
 export interface Experiment {
   id: string
+  /** a counterfactual rerun with knobs aligned (absent in reports made before replays), or an op replay */
+  kind?: 'knob' | 'replay'
+  /** replay: the op replayed on identical inputs in each target (e.g. "Adam update of step 1") */
+  op?: string
   knobs: {name: string; from: unknown; to: unknown}[]
   target: number
   against: number
-  outcome: 'disappears' | 'moves-later' | 'stays' | 'failed'
+  /**
+   * knob: disappears / moves-later / stays / failed. replay: localized (identical inputs, different
+   * outputs), cleared (identical outputs), inputs-differ (no replay: the drift is earlier),
+   * not-faithful (a replay did not reproduce its own target's recorded bytes), failed
+   */
+  outcome: 'disappears' | 'moves-later' | 'stays' | 'failed' | 'localized' | 'cleared' | 'inputs-differ' | 'not-faithful'
   first_divergence_before: {step: string | number; entry: string} | null
   first_divergence_after: {step: string | number; entry: string} | null
   note: string

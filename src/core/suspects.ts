@@ -26,6 +26,7 @@ export interface RankInput {
 export const SCORE = {
   knobRemovesDrift: 100,
   nondeterminismInsideTarget: 90,
+  replayLocalizesDrift: 80,
   knobsTogetherRemoveDrift: 70,
   knobMovesDriftLater: 60,
   seedVarianceCoversGap: 50,
@@ -132,6 +133,7 @@ export const SUSPECT_RULES: SuspectRule[] = [
       }))
     },
   },
+  {name: 'identical inputs replayed in each target give different outputs: the op of that framework release', suspects: replaySuspects},
   {name: 'what no knob explains goes to the library versions, by where it starts', suspects: librarySuspects},
   {
     name: 'the accuracy gap is within seed-to-seed variance',
@@ -155,9 +157,49 @@ export const SUSPECT_RULES: SuspectRule[] = [
 ]
 
 export function rankSuspects(input: RankInput): Suspect[] {
+  const seen = new Set<string>()
   return SUSPECT_RULES.flatMap((rule) => rule.suspects(input))
     .sort((x, y) => y.score - x.score)
+    .filter((x) => {
+      // one suspect per name and kind: the best-supported (a replay beats the same library inferred)
+      const key = `${x.s.kind}|${x.s.name}`
+      if (seen.has(key)) return false
+      seen.add(key)
+      return true
+    })
     .map((x, i) => ({rank: i + 1, ...x.s}))
+}
+
+/**
+ * An op replay that localized the drift (identical inputs, different outputs in the two targets):
+ * the framework release that differs runs that op. High with a sourced entry for exactly that op
+ * and version pair (Adam's update 1.x → 2.x); otherwise medium, "localized, cause not isolated".
+ */
+function replaySuspects(input: RankInput): Scored[] {
+  const out: Scored[] = []
+  for (const e of input.experiments.filter((x) => x.kind === 'replay' && x.outcome === 'localized')) {
+    const row =
+      input.fingerprintChanges.find((r) => r.path === 'torch.version') ??
+      input.fingerprintChanges.find((r) => r.path === 'torch.git_version')
+    if (!row) continue
+    const general = explainPath(row.path)
+    const step = e.first_divergence_before?.step ?? null
+    const refined = general ? refinedChange(general, {phase: 'update', step, a: row.a, b: row.b}) : null
+    const sourced = refined !== null && /^Adam /.test(e.op ?? '') && refined.id.startsWith('adam-')
+    out.push({
+      score: SCORE.replayLocalizesDrift,
+      s: {
+        kind: 'library',
+        name: row.path,
+        a: row.a === undefined ? null : fmt(row.a),
+        b: row.b === undefined ? null : fmt(row.b),
+        confidence: sourced ? 'high' : 'medium',
+        evidence: `${e.id}: the ${e.op ?? 'op'} replayed on identical inputs in #${e.against} and #${e.target} gives different outputs (${e.note})${sourced ? '' : '; localized to that op, cause not isolated'}`,
+        ...explained(sourced ? refined : general),
+      },
+    })
+  }
+  return out
 }
 
 export function libraryRelevance(id: string, where: Where | null): number {
@@ -172,7 +214,7 @@ export function libraryRelevance(id: string, where: Where | null): number {
 /** Library changes worth naming when no knob explains the drift, most specific first, one per knowledge-base entry. */
 function librarySuspects(input: RankInput): Scored[] {
   if (!input.drift || knobsExplainAll(input)) return []
-  const tested = input.experiments.length > 0
+  const tested = input.experiments.some((e) => e.kind !== 'replay')
   const residual = tested
     ? 'with every differing runtime knob aligned the traces still diverge'
     : 'no runtime knob differs between the targets'

@@ -272,11 +272,24 @@ function suspectsSection(report: AuditReport): string {
       })
     parts.push(tableHtml([['#', 'num'], 'kind', 'suspect', 'a', 'b', 'confidence', 'evidence'], rows))
   }
-  if (at.experiments.length > 0) {
+  const replays = at.experiments.filter((e) => e.kind === 'replay')
+  if (replays.length > 0) {
+    const outcome = {localized: 'bad', cleared: 'ok', 'inputs-differ': 'warn', 'not-faithful': 'info', failed: 'info'} as const
+    const rows = replays.map((e) => [
+      td(`<span class="mono">${h(e.id, 80)}</span>`),
+      td(h(e.op ?? 'op', 200)),
+      td(`#${e.against} and #${e.target}`),
+      td(pill(e.outcome, (outcome as Record<string, 'ok' | 'warn' | 'bad' | 'info'>)[e.outcome] ?? 'info')),
+      td(h(e.note, 1000)),
+    ])
+    parts.push(`<h3>Op replays</h3>\n${tableHtml(['experiment', 'op', 'targets', 'outcome', 'note'], rows)}`)
+  }
+  const knobRuns = at.experiments.filter((e) => e.kind !== 'replay')
+  if (knobRuns.length > 0) {
     const fd = (x: {step: string | number; entry: string} | null) =>
       x ? `step ${h(x.step, 20)}, <span class="mono">${h(x.entry, 300)}</span>` : '—'
-    const outcome = {disappears: 'ok', 'moves-later': 'warn', stays: 'bad', failed: 'info'} as const
-    const rows = at.experiments.map((e) => [
+    const outcome: Record<string, 'ok' | 'warn' | 'bad' | 'info'> = {disappears: 'ok', 'moves-later': 'warn', stays: 'bad', failed: 'info'}
+    const rows = knobRuns.map((e) => [
       td(`<span class="mono">${h(e.id, 80)}</span>`),
       td(
         e.knobs

@@ -103,8 +103,26 @@ function suspectsSection(report: AuditReport): string | null {
       })
     parts.push(table(['#', 'kind', 'suspect', 'a', 'b', 'confidence', 'evidence'], rows))
   }
-  if (at.experiments.length > 0) {
-    const rows = at.experiments.map((e) => [
+  const replays = at.experiments.filter((e) => e.kind === 'replay')
+  if (replays.length > 0)
+    parts.push(
+      details(
+        `Op replays (${replays.length})`,
+        table(
+          ['experiment', 'op', 'targets', 'outcome', 'note'],
+          replays.map((e) => [
+            md(e.id, 60),
+            md(e.op ?? 'op', 200),
+            md(`#${e.against} and #${e.target}`),
+            md(e.outcome, 20),
+            md(e.note, 500),
+          ]),
+        ),
+      ),
+    )
+  const knobRuns = at.experiments.filter((e) => e.kind !== 'replay')
+  if (knobRuns.length > 0) {
+    const rows = knobRuns.map((e) => [
       md(e.id, 60),
       md(e.knobs.map((k) => `${k.name}: ${knobValue(k.from)} → ${knobValue(k.to)}`).join(', '), 300),
       md(`#${e.target} vs #${e.against}`),
@@ -115,7 +133,7 @@ function suspectsSection(report: AuditReport): string | null {
     ])
     parts.push(
       details(
-        `Counterfactual reruns (${at.experiments.length})`,
+        `Counterfactual reruns (${knobRuns.length})`,
         table(['experiment', 'knobs', 'targets', 'divergence', 'before', 'after', 'note'], rows),
       ),
     )

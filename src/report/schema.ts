@@ -160,10 +160,12 @@ const attribution = z.looseObject({
   experiments: list(
     z.looseObject({
       id: str(256),
+      kind: z.enum(['knob', 'replay']).optional(),
+      op: str(256).optional(),
       knobs: list(z.looseObject({name: str(256), from: z.unknown(), to: z.unknown()})),
       target: z.number(),
       against: z.number(),
-      outcome: z.enum(['disappears', 'moves-later', 'stays', 'failed']),
+      outcome: z.enum(['disappears', 'moves-later', 'stays', 'failed', 'localized', 'cleared', 'inputs-differ', 'not-faithful']),
       first_divergence_before: stepEntry.nullable(),
       first_divergence_after: stepEntry.nullable(),
       note: str(),

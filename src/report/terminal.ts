@@ -261,9 +261,11 @@ function attributionSection(report: AuditReport, width: number): string[] {
     for (const d of at.seeds.differences) out.push(wrapText(`  #${d.b} vs #${d.a}: ${safeText(d.sentence, 400)}`, width, '    '))
     out.push('')
   }
-  if (at.experiments.length > 0) {
+  const knobRuns = at.experiments.filter((e) => e.kind !== 'replay')
+  const replays = at.experiments.filter((e) => e.kind === 'replay')
+  if (knobRuns.length > 0) {
     const rows = [['id', 'rerun', 'aligned knobs', 'outcome', 'first divergence after']]
-    for (const e of at.experiments) {
+    for (const e of knobRuns) {
       const shown = (v: unknown) => (v === null || v === undefined ? 'unset' : safeText(v, 40))
       const knobs = e.knobs.map((k) => `${k.name}: ${shown(k.from)} → ${shown(k.to)}`).join(', ')
       const after = e.first_divergence_after
@@ -272,6 +274,18 @@ function attributionSection(report: AuditReport, width: number): string[] {
       rows.push([e.id, `#${e.target} (as #${e.against})`, knobs, e.outcome, after])
     }
     out.push('Counterfactual reruns', fitTable(rows, width))
+  }
+  if (replays.length > 0) {
+    out.push('Op replays (identical inputs, replayed in each target)')
+    for (const e of replays)
+      out.push(
+        wrapText(
+          `  ${safeText(e.id, 20)} ${safeText(e.op ?? 'op', 120)}, #${e.against} and #${e.target}: ${e.outcome} — ${safeText(e.note, 500)}`,
+          width,
+          '    ',
+        ),
+      )
+    out.push('')
   }
   out.push(...whereLines(at, width))
   out.push(...suspectsSection(at, width))

@@ -62,7 +62,7 @@ export interface LaunchSpec {
 export interface CreateSpec {
   engine: EngineName
   image: string
-  mode: 'fingerprint' | 'train' | 'script'
+  mode: 'fingerprint' | 'train' | 'script' | 'replay'
   gpus: boolean
   limits: ContainerLimits
   /** only what repro adds to the image's environment (image-launch.probeEnvironment) */

@@ -38,6 +38,9 @@ const OUT_CAPS: Record<string, number> = {
   'run.json': FILE_CAPS['run.json'],
   'trace.json': FILE_CAPS['trace.json'],
   'tensors.safetensors': FILE_CAPS['tensors.safetensors'],
+  // op replay (python -m repro_probe replay): its outputs' digests and values
+  'replay.json': FILE_CAPS['replay.json'],
+  'replay.safetensors': FILE_CAPS['replay.safetensors'],
 }
 const OUT_TOTAL_CAP = Object.values(OUT_CAPS).reduce((a, b) => a + b, 0) + 1024 * 1024
 const STATUS_CAP = 64 * 1024

@@ -9,7 +9,7 @@ import {explainMissingInput, type MissingInput, type ProbeError, type ScriptProj
 
 export type {ProbeError, ScriptProjectContext} from './missing-input.js'
 
-export type ProbeMode = 'fingerprint' | 'train' | 'script'
+export type ProbeMode = 'fingerprint' | 'train' | 'script' | 'replay'
 
 export interface ProbeJob {
   mode: ProbeMode

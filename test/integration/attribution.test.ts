@@ -80,7 +80,7 @@ describe('attribution (real probe)', {skip: needs('torch')}, () => {
     assert.ok(cross.divergence.worst.every((w: {step: number}) => w.step === 0))
   })
 
-  test('bookworm vs trixie: the thread count explains part, the rest starts in the update phase and goes to named library versions; seeds judged', () => {
+  test('bookworm vs trixie: the thread count explains part, the rest starts in the update phase, where the op replay proves torch.version; seeds judged', () => {
     // Thread counts set explicitly: the images' own defaults depend on the host (1/1 on some
     // 2-core VMs, 1/2 on others), and the test must not.
     const r = repro(
@@ -115,11 +115,15 @@ describe('attribution (real probe)', {skip: needs('torch')}, () => {
     assert.equal(threads.outcome, 'moves-later')
     assert.equal(attribution.where.phase, 'forward')
     assert.equal(attribution.residual.phase, 'update')
+    // the rest, replayed: Adam's step-1 update on identical inputs differs between the images
+    const replay = attribution.experiments.find((x: {kind?: string}) => x.kind === 'replay')
+    assert.equal(replay.outcome, 'localized', replay.note)
     const names = attribution.suspects.map((s: {name: string}) => s.name)
-    assert.equal(names[0], 'threads')
-    assert.ok(names.includes('torch.version'), names.join(', '))
-    const torch = attribution.suspects.find((s: {name: string}) => s.name === 'torch.version')
+    assert.deepEqual(names.slice(0, 2), ['torch.version', 'threads'])
+    const torch = attribution.suspects[0]
+    assert.equal(torch.confidence, 'high')
     assert.match(torch.explanation, /lerp_/)
+    assert.equal(attribution.suspects[1].confidence, 'medium')
     assert.equal(attribution.seeds.seeds.length, 2)
     assert.equal(attribution.seeds.differences.length, 1)
     assert.match(attribution.seeds.differences[0].sentence, /accuracy differs by/)

@@ -1,0 +1,165 @@
+// Op replay of an update (core/replay.ts): which inputs it takes from the stored steps, when the
+// drift is earlier (an input differs), how the replays are judged (fidelity first), and the
+// suspect a localized replay makes (core/suspects.ts).
+import {describe, test} from 'node:test'
+import assert from 'node:assert/strict'
+import {judgeReplay, planUpdateReplay, replayInputValues, type UpdateReplayPlan} from '../../../src/core/replay.js'
+import {rankSuspects} from '../../../src/core/suspects.js'
+import type {FingerprintRow} from '../../../src/core/fingerprint-diff.js'
+import type {Experiment} from '../../../src/core/report.js'
+import type {FirstDivergence} from '../../../src/core/trace-compare.js'
+import type {RunArtifacts, TensorValues, TraceEntry, TraceStep} from '../../../src/core/types.js'
+
+const e = (name: string, sha: string): TraceEntry => ({name, dtype: 'float32', shape: [2], sha256: sha.padEnd(64, '0'), nonfinite: 0})
+const value = (x: number): TensorValues => ({dtype: 'float32', shape: [2], data: new Float32Array([x, x])})
+
+/** A two-parameter Adam run: init, step 0, step 1 (all stored); `b` changes digests by name. */
+function run(changed: Record<string, string> = {}): RunArtifacts {
+  const d = (step: string | number, name: string) => changed[`${step}|${name}`] ?? `${step}${name.length}`.replace(/\D/g, 'a')
+  const step = (s: number | 'init', names: string[]): TraceStep => ({
+    step: s,
+    epoch: null,
+    stored: true,
+    entries: names.map((n) => e(n, d(s, n))),
+  })
+  const update = ['param/w', 'opt/w.exp_avg', 'opt/w.exp_avg_sq', 'param/b', 'opt/b.exp_avg', 'opt/b.exp_avg_sq']
+  const steps = [
+    step('init', ['param/w', 'param/b']),
+    step(0, ['out', 'loss', 'grad/w', 'grad/b', ...update]),
+    step(1, ['out', 'loss', 'grad/w', 'grad/b', ...update]),
+  ]
+  const values = new Map<string, TensorValues>()
+  for (const s of steps) for (const x of s.entries) values.set(`${s.step}|${x.name}`, value(1))
+  return {label: 'r', fingerprint: {} as RunArtifacts['fingerprint'], outcome: {} as RunArtifacts['outcome'], trace: {steps}, values}
+}
+const fd = (step: number, entry: string, phase: FirstDivergence['phase'] = 'update'): FirstDivergence => ({
+  step,
+  entry,
+  index_in_step: 0,
+  kind: 'value',
+  phase,
+})
+const adam = {type: 'adam', lr: 0.005}
+
+describe('planning the replay of an update', () => {
+  test('step 1: the parameters after step 0, the gradients of step 1, the optimizer state after step 0', () => {
+    const b = run({'1|opt/w.exp_avg': 'ff'})
+    const d = planUpdateReplay(run(), b, fd(1, 'opt/w.exp_avg'), adam)
+    assert.ok('plan' in d)
+    const plan = d.plan
+    assert.deepEqual(plan.params, ['w', 'b'])
+    assert.deepEqual(
+      plan.inputs.map((i) => `${i.step}|${i.entry}`),
+      ['0|param/w', '1|grad/w', '0|opt/w.exp_avg', '0|opt/w.exp_avg_sq', '0|param/b', '1|grad/b', '0|opt/b.exp_avg', '0|opt/b.exp_avg_sq'],
+    )
+    assert.deepEqual(Object.keys(plan.recorded.a), [
+      'param/w',
+      'opt/w.exp_avg',
+      'opt/w.exp_avg_sq',
+      'param/b',
+      'opt/b.exp_avg',
+      'opt/b.exp_avg_sq',
+    ])
+    assert.notEqual(plan.recorded.a['opt/w.exp_avg'], plan.recorded.b['opt/w.exp_avg'])
+    assert.equal(replayInputValues(run(), plan)!.size, 8)
+  })
+
+  test('step 0 takes the parameters as initialized and no optimizer state', () => {
+    const d = planUpdateReplay(run(), run({'0|param/w': 'ff'}), fd(0, 'param/w'), adam)
+    assert.ok('plan' in d)
+    assert.deepEqual(
+      d.plan.inputs.map((i) => `${i.step}|${i.entry}`),
+      ['init|param/w', '0|grad/w', 'init|param/b', '0|grad/b'],
+    )
+  })
+
+  test('an input that already differs: no replay, the drift is earlier, and it is named', () => {
+    const d = planUpdateReplay(run(), run({'1|grad/b': 'ee', '1|param/b': 'ff'}), fd(1, 'param/b'), adam)
+    assert.deepEqual(d, {inputsDiffer: {step: 1, entry: 'grad/b'}})
+  })
+
+  test('nothing to replay: not an update, unstored steps, an unknown optimizer', () => {
+    assert.ok('skip' in planUpdateReplay(run(), run(), fd(1, 'fwd/mlp.0', 'forward'), adam))
+    const unstored = run()
+    unstored.trace.steps[1]!.stored = false
+    assert.ok('skip' in planUpdateReplay(unstored, run(), fd(1, 'param/w'), adam))
+    assert.ok('skip' in planUpdateReplay(run(), run(), fd(1, 'param/w'), {type: 'rmsprop', lr: 1}))
+  })
+})
+
+describe('judging the replays', () => {
+  const plan = (): UpdateReplayPlan => {
+    const d = planUpdateReplay(run(), run({'1|param/w': 'ff'}), fd(1, 'param/w'), adam)
+    assert.ok('plan' in d)
+    return d.plan
+  }
+  test('each replay reproduces its own recording and they differ: localized', () => {
+    const p = plan()
+    const j = judgeReplay(p, p.recorded.a, p.recorded.b)
+    assert.deepEqual(j, {outcome: 'localized', differing: ['param/w'], unfaithful: []})
+  })
+  test('identical outputs where the recordings differ cannot be faithful to both: proves nothing', () => {
+    const p = plan()
+    const j = judgeReplay(p, p.recorded.a, p.recorded.a)
+    assert.equal(j.outcome, 'not-faithful')
+    assert.deepEqual(j.unfaithful, ['#b param/w'])
+  })
+  test('identical recordings replayed identically: cleared', () => {
+    const p = plan()
+    p.recorded.b = {...p.recorded.a}
+    assert.equal(judgeReplay(p, p.recorded.a, p.recorded.a).outcome, 'cleared')
+  })
+})
+
+describe('the suspect a replay makes', () => {
+  const rows: FingerprintRow[] = [
+    {group: 'framework', path: 'torch.version', change: 'changed', a: '1.13.0a0', b: '2.6.0+debian'} as FingerprintRow,
+    {group: 'cpu_math', path: 'torch.config.onednn', change: 'changed', a: 'v2.6.3', b: 'v3.7.2'} as FingerprintRow,
+  ]
+  const replay = (op: string, step: number, outcome: Experiment['outcome'] = 'localized'): Experiment => ({
+    id: 'e1',
+    kind: 'replay',
+    op,
+    knobs: [],
+    target: 2,
+    against: 1,
+    outcome,
+    first_divergence_before: {step, entry: 'opt/w.exp_avg'},
+    first_divergence_after: null,
+    note: 'identical inputs give different outputs',
+  })
+  const rank = (experiments: Experiment[]) =>
+    rankSuspects({
+      experiments,
+      where: {phase: 'update', module_type: null, step: 1, entry: 'opt/w.exp_avg'},
+      fingerprintChanges: rows,
+      noiseFloors: [],
+      seeds: null,
+      drift: true,
+      workload: 'mlp',
+    })
+
+  test("Adam's update at step 1 localized across 1.x → 2.x: torch.version, high, with the sourced entry; named once", () => {
+    const s = rank([replay('Adam update of step 1', 1)])
+    assert.equal(s[0]!.name, 'torch.version')
+    assert.equal(s[0]!.confidence, 'high')
+    assert.match(s[0]!.evidence, /^e1: the Adam update of step 1 replayed on identical inputs in #1 and #2 gives different outputs/)
+    assert.match(s[0]!.source ?? '', /torch\/optim\/adam\.py$/)
+    assert.equal(s.filter((x) => x.name === 'torch.version').length, 1)
+  })
+
+  test('another op (SGD), or a step no sourced entry covers: medium, localized, cause not isolated', () => {
+    for (const s of [rank([replay('SGD (momentum 0.9) update of step 1', 1)]), rank([replay('Adam update of step 3', 3)])]) {
+      assert.equal(s[0]!.name, 'torch.version')
+      assert.equal(s[0]!.confidence, 'medium')
+      assert.match(s[0]!.evidence, /localized to that op, cause not isolated$/)
+    }
+  })
+
+  test('a cleared or unfaithful replay makes no replay suspect', () => {
+    for (const outcome of ['cleared', 'not-faithful', 'inputs-differ'] as const) {
+      const s = rank([replay('Adam update of step 1', 1, outcome)])
+      assert.ok(!s.some((x) => x.evidence.startsWith('e1:')), outcome)
+    }
+  })
+})
