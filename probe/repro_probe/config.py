@@ -22,7 +22,9 @@ DEFAULTS = {
     "train": {"epochs": 3, "batch_size": 64, "lr": 0.005, "optimizer": "adam",
               "seed": 1234, "val_fraction": 0.2},
     "knobs": DEFAULT_KNOBS,
-    "trace": {"enabled": True, "store_steps": None},
+    # capture: null or {"step": s, "module": dotted path}: the inputs of that submodule's first call
+    # in step s go to capture.safetensors / capture.json, and training stops after step s
+    "trace": {"enabled": True, "store_steps": None, "capture": None},
     # script mode only (python3 -m repro_probe script): the user's training script, run unchanged
     # kind: script (run as `python path`), module (as `python -m module`) or notebook (code cells in order);
     # root: the project copy's root (missing files are named relative to it); paths relative to the config
@@ -127,8 +129,25 @@ def validate(cfg, mode):
             _fail("trace.store_steps must be null or a list of integers")
         for i, s in enumerate(tr["store_steps"]):
             _int(s, "trace.store_steps[%d]" % i, 0)
+    _validate_capture(tr["capture"])
     _validate_script(cfg["script"], mode)
     return cfg
+
+
+MAX_MODULE_PATH = 400
+
+
+def _validate_capture(c):
+    if c is None:
+        return
+    if not isinstance(c, dict) or set(c) != {"step", "module"}:
+        _fail("trace.capture must be null or {\"step\": integer, \"module\": dotted submodule path}")
+    _int(c["step"], "trace.capture.step", 0, 1 << 53)
+    m = c["module"]
+    if not isinstance(m, str) or not m or len(m) > MAX_MODULE_PATH:
+        _fail("trace.capture.module must be a non-empty string of at most %d characters" % MAX_MODULE_PATH)
+    if any(ord(ch) < 32 or 127 <= ord(ch) < 160 or ch in "\u2028\u2029" for ch in m):
+        _fail("trace.capture.module contains control characters: %r" % m[:80])
 
 
 def _path_string(v, where):

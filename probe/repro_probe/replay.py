@@ -8,7 +8,15 @@ holding param/<n>, grad/<n> and (k >= 1) adam opt/<n>.exp_avg, opt/<n>.exp_avg_s
 opt/<n>.momentum_buffer for every name n of `params`.
 Output: replay.json (schema repro.replay-result/1) and replay.safetensors (param/<n> after the update,
 then opt/<n>.<key> of the state after it, keys sorted, "step" left out, as the trace names and stores
-them). On any error replay.json has status error and a minimal run.json carries the error; exit 3."""
+them). On any error replay.json has status error and a minimal run.json carries the error; exit 3.
+
+Kind forward (issue 27): ONE call of a module on the inputs captured in train mode (capture.py) at a
+step: the config carries the train config of the run (its data file next to the config,
+hash-verified), the capture file (capture.safetensors, its sha256 and capture.json's object as
+`meta`) and `toggle` (null or {"mkldnn": false}). The model is built as training builds it, the
+submodule gets the captured state_dict, mode, grad mode and CPU RNG state, and is called on the
+captured arguments; replay.safetensors holds its output named as the trace names it (fwd/<path>,
+fwd/<path>.i, fwd/<path>.i.j), values widened as the trace stores them."""
 
 import hashlib
 import json
@@ -81,8 +89,10 @@ def load_replay_config(path):
         _invalid("config must be a JSON object")
     if cfg.get("schema") != SCHEMA:
         _invalid("schema must be %r, got %r" % (SCHEMA, cfg.get("schema")))
+    if cfg.get("kind") == "forward":
+        return load_forward_config(cfg), os.path.dirname(os.path.abspath(path))
     if cfg.get("kind") != "update":
-        _invalid("kind must be 'update', got %r" % (cfg.get("kind"),))
+        _invalid("kind must be 'update' or 'forward', got %r" % (cfg.get("kind"),))
     for key in sorted(set(cfg) - {"schema", "kind", "optimizer", "step", "params", "knobs", "inputs"}):
         sys.stderr.write("repro_probe: warning: unknown replay config key %r ignored\n" % key[:80])
     opt = cfg.get("optimizer")
@@ -116,6 +126,254 @@ def load_replay_config(path):
     out = {"optimizer": {"type": opt["type"], "lr": lr}, "step": step, "params": list(params), "knobs": knobs,
            "inputs": {"file": fname, "sha256": sha.lower()}}
     return out, os.path.dirname(os.path.abspath(path))
+
+
+def _check_file_name(fname, where):
+    if (not isinstance(fname, str) or not fname or fname in (".", "..") or "/" in fname or "\\" in fname
+            or "\x00" in fname or len(fname) > 255):
+        _invalid("%s must be a plain file name next to the config, got %r" % (where, fname))
+
+
+MAX_OUTPUTS = 64
+MAX_ENTRIES = 100000
+
+
+def _check_train(raw):
+    """The train config of the run reproduced: validated as train mode does, defaults filled in."""
+    from .config import merge_defaults, validate
+    if not isinstance(raw, dict):
+        _invalid("train must be the train-mode config object of the run")
+    warnings = []
+    try:
+        cfg = validate(merge_defaults(raw, warnings), "train")
+    except ProbeError as e:
+        _invalid("train: " + e.message)
+    for w in warnings:
+        sys.stderr.write("repro_probe: warning: train: %s\n" % w)
+    _check_file_name(cfg["data"]["file"], "train.data.file")
+    if cfg["knobs"]["compile"]:
+        _invalid("train.knobs.compile must be off: a forward replay calls the module eagerly")
+    return cfg
+
+
+def _check_meta(meta, step, module):
+    """capture.json's object; returns (arg names, state keys)."""
+    from .capture import SCHEMA as CAPTURE_SCHEMA, is_dense_strides, structure_names
+    if not isinstance(meta, dict):
+        _invalid("capture.meta must be the capture.json object")
+    if meta.get("schema") != CAPTURE_SCHEMA:
+        _invalid("capture.meta.schema must be %r, got %r" % (CAPTURE_SCHEMA, meta.get("schema")))
+    if meta.get("step") != step or not _is_int(meta.get("step")):
+        _invalid("capture.meta.step %r is not the replay's step %d" % (meta.get("step"), step))
+    if meta.get("module") != module:
+        _invalid("capture.meta.module is not the replay's module %r" % module[:80])
+    _check_name(meta.get("type"), "capture.meta.type")
+    for key in ("training", "grad_enabled"):
+        if not isinstance(meta.get(key), bool):
+            _invalid("capture.meta.%s must be a boolean" % key)
+    try:
+        args = structure_names(meta.get("structure"))
+    except ValueError as e:
+        _invalid("capture.meta.structure: %s" % e)
+    rg = meta.get("requires_grad")
+    if not isinstance(rg, dict) or sorted(rg) != sorted(args) or not all(isinstance(v, bool) for v in rg.values()):
+        _invalid("capture.meta.requires_grad must map every tensor of the structure (%s) to a boolean"
+                 % ", ".join(args)[:200])
+    entries = meta.get("entries")
+    if not isinstance(entries, list) or len(entries) > MAX_ENTRIES:
+        _invalid("capture.meta.entries must be a list of at most %d entries" % MAX_ENTRIES)
+    seen = {}
+    for i, e in enumerate(entries):
+        if not isinstance(e, dict):
+            _invalid("capture.meta.entries[%d] must be an object" % i)
+        _check_name(e.get("name"), "capture.meta.entries[%d].name" % i)
+        if e["name"] in seen:
+            _invalid("capture.meta.entries names %r twice" % e["name"][:80])
+        shape = e.get("shape")
+        if not isinstance(shape, list) or not all(_is_int(d) and d >= 0 for d in shape):
+            _invalid("capture.meta.entries[%d].shape must be a list of integers >= 0" % i)
+        if not isinstance(e.get("dtype"), str) or not isinstance(e.get("sha256"), str) or not HEX64.match(e["sha256"]):
+            _invalid("capture.meta.entries[%d] needs a dtype and a 64-hex sha256" % i)
+        seen[e["name"]] = e
+    for name in args:
+        if name not in seen:
+            _invalid("capture.meta.structure names tensor %r, which entries do not hold" % name)
+    if "rng/cpu" not in seen:
+        _invalid("capture.meta.entries hold no rng/cpu")
+    state = []
+    for name in seen:
+        if name.startswith("state/") and len(name) > 6:
+            state.append(name[6:])
+        elif name != "rng/cpu" and name not in args:
+            _invalid("capture.meta.entries hold %r, which is neither in the structure, state/ nor rng/cpu"
+                     % name[:80])
+    strides = meta.get("strides", {})
+    if not isinstance(strides, dict) or not set(strides) <= set(args):
+        _invalid("capture.meta.strides must map tensors of the structure to strides")
+    for name, st in strides.items():
+        if not isinstance(st, list) or not is_dense_strides(seen[name]["shape"], st):
+            _invalid("capture.meta.strides[%r] is not a dense layout of shape %s" % (name[:80], seen[name]["shape"]))
+    return args, sorted(state), seen
+
+
+def load_forward_config(cfg):
+    for key in sorted(set(cfg) - {"schema", "kind", "step", "module", "train", "capture", "toggle"}):
+        sys.stderr.write("repro_probe: warning: unknown replay config key %r ignored\n" % key[:80])
+    step = cfg.get("step")
+    if not _is_int(step) or not 0 <= step <= MAX_STEP:
+        _invalid("step must be an integer >= 0, got %r" % (step,))
+    module = cfg.get("module")
+    _check_name(module, "module")
+    train = _check_train(cfg.get("train"))
+    cap = cfg.get("capture")
+    if not isinstance(cap, dict):
+        _invalid("capture must be {\"file\": name, \"sha256\": hex, \"meta\": capture.json object}")
+    _check_file_name(cap.get("file"), "capture.file")
+    if not isinstance(cap.get("sha256"), str) or not HEX64.match(cap["sha256"]):
+        _invalid("capture.sha256 must be 64 hex characters")
+    args, state, entries = _check_meta(cap.get("meta"), step, module)
+    toggle = cfg.get("toggle")
+    if toggle is not None:
+        if not isinstance(toggle, dict) or not set(toggle) <= {"mkldnn"} or not all(
+                isinstance(v, bool) for v in toggle.values()):
+            _invalid("toggle must be null or {\"mkldnn\": boolean}")
+        toggle = dict(toggle)
+    return {"kind": "forward", "step": step, "module": module, "train": train, "knobs": train["knobs"],
+            "capture": {"file": cap["file"], "sha256": cap["sha256"].lower(), "meta": cap["meta"]},
+            "args": args, "state": state, "entries": entries, "toggle": toggle}
+
+
+def read_capture(cfg, cfg_dir):
+    """Verify capture.safetensors' sha256, its header and each tensor against the meta; returns
+    {name: tensor}."""
+    from .safetensors import SafetensorsError, ST_DTYPES, decode_safetensors, parse_header, tensor_sha256
+    fname = cfg["capture"]["file"]
+    path = os.path.join(cfg_dir, fname)
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_BYTES + 16 * 1024 * 1024 + 8:
+            _invalid("capture file %s is %d bytes, over the cap of 1 GiB of tensor data" % (fname, size))
+        with open(path, "rb") as f:
+            buf = f.read()
+    except OSError as e:
+        _invalid("cannot read capture file %s: %s" % (fname, e))
+    digest = hashlib.sha256(buf).hexdigest()
+    if digest != cfg["capture"]["sha256"]:
+        raise ProbeError("data_hash_mismatch", "capture file %s has sha256 %s, the config says %s"
+                         % (fname, digest, cfg["capture"]["sha256"]))
+    try:
+        header, _, _ = parse_header(buf)
+    except SafetensorsError as e:
+        _invalid("capture file %s: %s" % (fname, e))
+    want = cfg["entries"]
+    extra = sorted(set(header) - set(want))
+    if extra:
+        _invalid("tensor %r in the capture file is not in capture.meta.entries" % extra[0][:80])
+    missing = sorted(set(want) - set(header))
+    if missing:
+        _invalid("tensor %r of capture.meta.entries is missing from the capture file" % missing[0][:80])
+    total = 0
+    for name, (code, shape, begin, end) in header.items():
+        e = want[name]
+        if ST_DTYPES[code][0] != e["dtype"] or shape != e["shape"]:
+            _invalid("tensor %r is %s %s in the capture file, %s %s in capture.meta"
+                     % (name[:80], ST_DTYPES[code][0], shape, e["dtype"][:20], e["shape"]))
+        total += end - begin
+    if total > MAX_BYTES:
+        _invalid("the capture holds %d bytes of tensors, over the cap of 1 GiB" % total)
+    code, shape = header["rng/cpu"][:2]
+    if code != "U8" or len(shape) != 1:
+        _invalid("rng/cpu must be a 1-d uint8 tensor (torch.get_rng_state()), got %s %s"
+                 % (ST_DTYPES[code][0], shape))
+    for name in cfg["args"]:
+        if cfg["capture"]["meta"]["requires_grad"][name] and header[name][0] not in FLOAT_CODES:
+            _invalid("argument %r requires grad but is %s" % (name, ST_DTYPES[header[name][0]][0]))
+    try:
+        tensors, _ = decode_safetensors(buf)
+    except SafetensorsError as e:
+        _invalid("capture file %s: %s" % (fname, e))
+    for name, t in tensors.items():
+        if tensor_sha256(t) != want[name]["sha256"].lower():
+            _invalid("tensor %r of the capture file does not have capture.meta's sha256" % name[:80])
+    return tensors
+
+
+def flatten_output(output, name, out):
+    """As TraceRecorder._record_output names a module's output."""
+    if isinstance(output, (tuple, list)):
+        for i, o in enumerate(output):
+            flatten_output(o, "%s.%d" % (name, i), out)
+    elif hasattr(output, "dtype"):
+        if len(out) >= MAX_OUTPUTS:
+            _invalid("the module's output has more than %d tensors" % MAX_OUTPUTS)
+        out.append((name, output.detach()))
+    return out
+
+
+def replay_forward(torch, cfg, cfg_dir, device):
+    """Build the model as training does, load the captured state into the module, call it once on
+    the captured arguments with the captured mode, grad mode and RNG state. [(name, tensor)]."""
+    from .capture import find_submodule
+    from .data import load_data
+    from .train import autocast_factory, build_model
+    from .workloads import WORKLOADS
+    train = cfg["train"]
+    meta = cfg["capture"]["meta"]
+    tensors = read_capture(cfg, cfg_dir)
+    autocast = autocast_factory(torch, train["knobs"]["amp"], device)
+    data = load_data(train, cfg_dir)
+    data["tensors"] = dict((k, v.to(device)) for k, v in data["tensors"].items())
+    workload = WORKLOADS[train["workload"]]
+    model, _ = build_model(torch, train, workload, data, device, {})
+    try:
+        module = find_submodule(model, cfg["module"])
+    except ProbeError as e:
+        _invalid(e.message)
+    if type(module).__name__ != meta["type"]:
+        _invalid("module %r is a %s, the capture's a %s"
+                 % (cfg["module"][:80], type(module).__name__, meta["type"][:80]))
+    own = module.state_dict()
+    if sorted(own) != cfg["state"]:
+        _invalid("the capture's state/ tensors (%s) are not the module's state_dict (%s)"
+                 % (", ".join(cfg["state"])[:200], ", ".join(sorted(own))[:200]))
+    state = {}
+    for key in cfg["state"]:
+        t = tensors["state/" + key]
+        if t.dtype != own[key].dtype or list(t.shape) != list(own[key].shape):
+            _invalid("state/%s is %s %s, the module's %s %s" % (key[:80], t.dtype, list(t.shape), own[key].dtype,
+                                                                list(own[key].shape)))
+        state[key] = t.to(device)
+    module.load_state_dict(state, strict=True)
+    module.train(meta["training"])
+    strides = meta.get("strides", {})
+
+    def make(name):
+        t = tensors[name]
+        if name in strides and list(t.stride()) != strides[name]:
+            laid = torch.empty_strided(tuple(t.shape), tuple(strides[name]), dtype=t.dtype, device=device)
+            laid.copy_(t)
+            t = laid
+        else:
+            t = t.to(device).clone()
+        if meta["requires_grad"][name]:
+            t.requires_grad_(True)
+        return t
+
+    from .capture import rebuild_args
+    args = rebuild_args(meta["structure"], make)
+    rng = tensors["rng/cpu"]
+    prev_grad = torch.is_grad_enabled()
+    torch.set_grad_enabled(meta["grad_enabled"])
+    try:
+        try:
+            torch.set_rng_state(rng)
+        except RuntimeError as e:
+            _invalid("rng/cpu is not a CPU generator state of this torch: %s" % e)
+        with autocast():
+            output = module(*args)
+        return flatten_output(output, "fwd/" + cfg["module"], [])
+    finally:
+        torch.set_grad_enabled(prev_grad)
 
 
 def expected_names(cfg):
@@ -219,9 +477,12 @@ def replay_update(torch, cfg, tensors, device):
 
 
 def _result(torch, cfg, error, entries, seconds):
-    return {"schema": RESULT_SCHEMA, "status": "error" if error else "ok", "error": error,
-            "torch": getattr(torch, "__version__", None) if torch is not None else None,
-            "step": cfg["step"] if cfg is not None else None, "seconds": seconds, "entries": entries}
+    out = {"schema": RESULT_SCHEMA, "status": "error" if error else "ok", "error": error,
+           "torch": getattr(torch, "__version__", None) if torch is not None else None,
+           "step": cfg["step"] if cfg is not None else None, "seconds": seconds, "entries": entries}
+    if cfg is not None and cfg.get("kind") == "forward":
+        out.update(kind="forward", module=cfg["module"], toggle=cfg["toggle"])
+    return out
 
 
 def run_replay(config_path, out_dir):
@@ -237,10 +498,15 @@ def run_replay(config_path, out_dir):
         import torch
         apply_knobs(torch, cfg["knobs"])
         device = resolve_device(torch, cfg["knobs"]["device"])
-        tensors = read_inputs(cfg, cfg_dir)
+        if cfg.get("kind") == "forward":
+            if cfg["toggle"] is not None and "mkldnn" in cfg["toggle"]:
+                torch.backends.mkldnn.enabled = cfg["toggle"]["mkldnn"]
+            outputs = replay_forward(torch, cfg, cfg_dir, device)
+        else:
+            outputs = replay_update(torch, cfg, read_inputs(cfg, cfg_dir), device)
         from .safetensors import dtype_name, storable, tensor_sha256
         from .trace import count_nonfinite
-        for name, t in replay_update(torch, cfg, tensors, device):
+        for name, t in outputs:
             entries.append({"name": name, "dtype": dtype_name(t.dtype), "shape": list(t.shape),
                             "sha256": tensor_sha256(t), "nonfinite": count_nonfinite(torch, t)})
             stored[name] = storable(t)

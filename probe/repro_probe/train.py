@@ -123,18 +123,24 @@ class Loop(object):
         self.optimizer = make_optimizer(torch, cfg["train"], model)
         self.scaler = make_scaler(torch, knobs["amp"], device)
         self.criterion = workload.criterion(torch)
+        self.capture = None  # capture.Capture when trace.capture is set: armed for its step only
 
     def step(self, rows, step, epoch):
         """Returns the loss as a Python float."""
         recorder, optimizer, scaler = self.recorder, self.optimizer, self.scaler
         inputs, y = self.workload.batch(self.data["tensors"], rows)
         recorder.begin(step, epoch)
+        capture = self.capture if self.capture is not None and self.capture.step == step else None
+        if capture is not None:
+            capture.arm()  # a pre-hook that only reads (copies) the module's inputs: numerics unchanged
         if self.replay is not None and recorder.storing:
             self.replay(inputs, self.autocast)  # before the update: the parameters the compiled forward sees
         optimizer.zero_grad(set_to_none=True)
         with self.autocast():
             out = self.forward(*inputs)
             loss = self.criterion(out, y)
+        if capture is not None:
+            capture.disarm()
         recorder.record_output("out", out.detach())
         recorder.record("loss", loss.detach().double())
         if scaler is not None:
@@ -159,12 +165,23 @@ class Loop(object):
         return evaluate(self.torch, self.workload, self.forward, self.model, self.data, self.autocast)
 
 
-def run_training(torch, cfg, data, device, recorder, result):
-    """Train; fills `result` (model, steps, epochs, final, nonfinite) as it goes."""
+def run_training(torch, cfg, data, device, recorder, result, out_dir=None):
+    """Train; fills `result` (model, steps, epochs, final, nonfinite) as it goes. With trace.capture
+    set, the module's inputs at that step go to capture.safetensors / capture.json in out_dir (by
+    default the command line's --out) and training stops after that step."""
     workload = WORKLOADS[cfg["workload"]]
     autocast = autocast_factory(torch, cfg["knobs"]["amp"], device)  # an unsupported amp fails first
     data["tensors"] = dict((k, v.to(device)) for k, v in data["tensors"].items())
     model, leaves = build_model(torch, cfg, workload, data, device, result)
+    capture = None
+    spec = cfg["trace"].get("capture")
+    if spec is not None:
+        from .capture import Capture
+        if cfg["knobs"]["compile"]:
+            raise ProbeError("invalid_config", "trace.capture needs an eager run (knobs.compile off): "
+                             "a compiled program has no module calls to hook")
+        capture = Capture(torch, model, spec["step"], spec["module"])  # invalid_config if no such module
+        result["capture"] = {"step": spec["step"], "module": spec["module"], "captured": False}
     cache = None
     if cfg["knobs"]["compile"]:
         cache = compiled_mod.prepare(torch, scratch_dir())
@@ -172,6 +189,7 @@ def run_training(torch, cfg, data, device, recorder, result):
     else:
         recorder.attach(leaves)  # forward hooks on every leaf: eager runs only
     loop = Loop(torch, cfg, workload, model, leaves, data, recorder, device, autocast)
+    loop.capture = capture
     try:
         _train_epochs(torch, cfg, data, device, recorder, result, model, loop)
     except ProbeError:
@@ -182,11 +200,29 @@ def run_training(torch, cfg, data, device, recorder, result):
             raise
         raise failure
     result["final_params_sha256"] = params_digest(model)
+    if capture is not None:
+        directory = out_dir if out_dir is not None else _out_dir_from_argv()
+        if directory is None:
+            raise ProbeError("invalid_config", "trace.capture: no out dir to write capture.json in")
+        result["capture"]["captured"] = capture.write(directory) is not None
     if cache:
         stats = compiled_mod.compile_stats(torch)
         regions = compiled_mod.fused_regions(cache, result["model"]["module_types"])
         result["compiled"] = dict(stats, regions=regions, capture="boundaries",
                                   replay="eager replay of every leaf at stored steps (replay/...)")
+
+
+def _out_dir_from_argv():
+    """The --out of `python3 -m repro_probe train --config C --out DIR` (run_training's caller does
+    not pass its out dir)."""
+    import sys
+    argv = sys.argv[1:]
+    for i, a in enumerate(argv):
+        if a == "--out" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--out="):
+            return a[len("--out="):]
+    return None
 
 
 def scratch_dir():
@@ -226,12 +262,17 @@ def _train_epochs(torch, cfg, data, device, recorder, result, model, loop):
 
     gen = torch.Generator().manual_seed(t["seed"])
     step = 0
+    stop = loop.capture.step + 1 if loop.capture is not None else None  # a capture run ends after its step
     model.train()
     for epoch in range(t["epochs"]):
+        if stop is not None and step >= stop:
+            break
         t0 = time.time()
         perm = torch.randperm(data["train_rows"], generator=gen)
         losses = []
         for b in range(nb):
+            if stop is not None and step >= stop:
+                break
             value = loop.step(perm[b * t["batch_size"]:(b + 1) * t["batch_size"]].to(device), step, epoch)
             if not math.isfinite(value):
                 result["nonfinite"]["loss"] += 1
