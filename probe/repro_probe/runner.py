@@ -75,7 +75,7 @@ def _run_json(cfg, result, error, timings):
         "nondeterministic_alerts": result.get("nondeterministic_alerts", []),
         "timings": timings,
     }
-    for key in ("final_params_sha256", "compiled", "knobs_overridden", "script"):  # when there is one
+    for key in ("final_params_sha256", "compiled", "knobs_overridden", "script", "capture"):  # when there is one
         if key in result:
             out[key] = result[key]
     return out

@@ -4,7 +4,7 @@
 import type {ProbeConfig} from '../core/config.js'
 import type {TargetRecord} from '../core/report.js'
 import type {UpdateReplayPlan} from '../core/replay.js'
-import type {Knobs, RunArtifacts, RunOutcome, TensorValues} from '../core/types.js'
+import type {Knobs, RunArtifacts, RunOutcome, StoredValues, TensorValues} from '../core/types.js'
 import type {WorkloadData, WorkloadName} from '../core/workloads.js'
 import type {Target} from '../targets/target.js'
 import type {RunCache} from './cache.js'
@@ -71,10 +71,16 @@ export type AuditWorkload = WorkloadName | 'script'
 export interface Rerunner {
   rerun(
     target: number,
-    change: {knobs?: Knobs; storeSteps?: number[]},
+    change: {knobs?: Knobs; storeSteps?: number[]; capture?: {step: number; module: string}},
     label: string,
     dir: string,
-  ): Promise<{artifacts: RunArtifacts; seconds: number}>
+  ): Promise<{artifacts: RunArtifacts; seconds: number; outDir?: string}>
+  /** replay one module's forward in a target on a capture's bytes (op replay); knobs default to the target's */
+  replayForward(
+    target: number,
+    req: {captureDir: string; step: number; module: string; knobs?: Knobs; toggle: {mkldnn: boolean} | null},
+    dir: string,
+  ): Promise<{outputs: Record<string, string>; values: StoredValues; seconds: number}>
   /** the target can run an op replay (a recorded target serves recorded runs only) */
   canReplay(target: number): boolean
   /** replay one update of a target's run on the given input values (op replay) */

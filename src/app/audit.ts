@@ -16,7 +16,7 @@ import {type HostFingerprint, hostFingerprint} from '../env/host.js'
 import type {AuditOptions, AuditWorkload, CacheFor, Collected, Rerunner} from './audit-types.js'
 import {scriptDigest} from './script-inputs.js'
 import {collect, runDirName} from './collect.js'
-import {replayRun, trainRun} from './execute.js'
+import {replayForwardRun, replayRun, trainRun} from './execute.js'
 import {hostProbeEnv} from '../targets/target.js'
 import {RecordedTarget} from '../targets/recorded.js'
 import {attribute} from './explain.js'
@@ -107,7 +107,8 @@ function rerunnerFor(opts: AuditOptions, w: AuditWorkload, c: Collected, data: E
     rerun: (index, change, label, dir) => {
       const config = c.configs.get(index)!
       const knobs = change.knobs ?? config.knobs
-      const trace = change.storeSteps ? {...config.trace, store_steps: change.storeSteps} : config.trace
+      const stored = change.storeSteps ? {...config.trace, store_steps: change.storeSteps} : config.trace
+      const trace = change.capture ? {...stored, capture: change.capture} : stored
       const target = opts.targets[index - 1]!.target
       const outDir = path.join(opts.outDir, w === 'mlp' ? dir : `${w}-${dir}`)
       // the same inputs as the run it repeats: a script run carries the script, not data
@@ -121,6 +122,20 @@ function rerunnerFor(opts: AuditOptions, w: AuditWorkload, c: Collected, data: E
         label,
         cache: cacheFor('r1'),
         ...(script ? {script} : {}),
+      }).then((r) => ({...r, outDir}))
+    },
+    replayForward: (index, req, dir) => {
+      const config = c.configs.get(index)!
+      return replayForwardRun({
+        target: opts.targets[index - 1]!.target,
+        config: {...config, knobs: req.knobs ?? config.knobs},
+        data: data.bytes,
+        captureDir: req.captureDir,
+        toggle: req.toggle,
+        step: req.step,
+        module: req.module,
+        outDir: path.join(opts.outDir, w === 'mlp' ? dir : `${w}-${dir}`),
+        timeoutMs: opts.timeoutMs,
       })
     },
     canReplay: (index) => !(opts.targets[index - 1]!.target instanceof RecordedTarget),

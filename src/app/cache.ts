@@ -10,7 +10,16 @@ import path from 'node:path'
 import {probeRoot} from '../targets/probe-path.js'
 import {writeCacheTag} from './out-dir.js'
 
-const FILES = ['fingerprint.json', 'run.json', 'trace.json', 'tensors.safetensors', 'stderr.txt'] as const
+// capture.*: a run with trace.capture (op replay) also keeps the module inputs it captured
+const FILES = [
+  'fingerprint.json',
+  'run.json',
+  'trace.json',
+  'tensors.safetensors',
+  'stderr.txt',
+  'capture.json',
+  'capture.safetensors',
+] as const
 export const DEFAULT_CACHE_MAX_BYTES = 2 * 1024 * 1024 * 1024
 
 export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {

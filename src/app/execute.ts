@@ -6,9 +6,9 @@ import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import type {ProbeConfig} from '../core/config.js'
 import type {UpdateReplayPlan} from '../core/replay.js'
-import type {Knobs, RunArtifacts, TensorValues} from '../core/types.js'
+import type {Knobs, RunArtifacts, StoredValues, TensorValues} from '../core/types.js'
 import {writeSafetensors, type SafetensorsDType} from '../artifacts/safetensors.js'
-import {readReplayResult} from '../artifacts/run-dir.js'
+import {readCapped, readCapture, readReplayResult, readStoredValues} from '../artifacts/run-dir.js'
 import {DATA_FILE, writeProbeInputs} from '../artifacts/inputs.js'
 import {readFingerprintFile, readRunDir} from '../artifacts/run-dir.js'
 import {runProbe, type ProbeMode, type Target} from '../targets/target.js'
@@ -125,4 +125,52 @@ export async function replayRun(req: ReplayRunRequest): Promise<{outputs: Record
   await fs.writeFile(path.join(inputDir, 'config.json'), JSON.stringify(config, null, 2))
   const result = await runProbe(req.target, {mode: 'replay', inputDir, outDir: req.outDir, timeoutMs: req.timeoutMs, env: req.knobs.env})
   return {outputs: await readReplayResult(req.outDir, req.target.name), seconds: result.seconds}
+}
+
+export interface ForwardReplayRequest {
+  target: Target
+  /** the train config of the run being reproduced (its knobs carry env and thread toggles) */
+  config: ProbeConfig
+  /** the workload's data (encoded), which the replay rebuilds the model around */
+  data: Buffer
+  /** the reference capture: a train run's out dir holding capture.json and capture.safetensors */
+  captureDir: string
+  /** `{mkldnn: false}` switches oneDNN off in the replay process */
+  toggle: {mkldnn: boolean} | null
+  step: number
+  module: string
+  outDir: string
+  timeoutMs: number
+}
+
+/** Replay one module's forward in a target on a capture's exact bytes; its outputs' digests and values. */
+export async function replayForwardRun(
+  req: ForwardReplayRequest,
+): Promise<{outputs: Record<string, string>; values: StoredValues; seconds: number}> {
+  const inputDir = path.join(req.outDir, 'inputs')
+  await fs.mkdir(inputDir, {recursive: true})
+  const capture = await readCapture(req.captureDir, req.target.name)
+  const captureBytes = await readCapped(req.captureDir, 'capture.safetensors', req.target.name)
+  await fs.writeFile(path.join(inputDir, 'capture.safetensors'), captureBytes)
+  await fs.writeFile(path.join(inputDir, DATA_FILE), req.data)
+  const config = {
+    schema: 'repro.replay/1',
+    kind: 'forward',
+    step: req.step,
+    module: req.module,
+    train: {...req.config, data: {...req.config.data, file: DATA_FILE}, trace: {...req.config.trace, capture: null}},
+    capture: {file: 'capture.safetensors', sha256: createHash('sha256').update(captureBytes).digest('hex'), meta: capture.raw},
+    toggle: req.toggle,
+  }
+  await fs.writeFile(path.join(inputDir, 'config.json'), JSON.stringify(config, null, 2))
+  const result = await runProbe(req.target, {
+    mode: 'replay',
+    inputDir,
+    outDir: req.outDir,
+    timeoutMs: req.timeoutMs,
+    env: req.config.knobs.env,
+  })
+  const outputs = await readReplayResult(req.outDir, req.target.name)
+  const values = await readStoredValues(req.outDir, req.target.name, 'replay.safetensors')
+  return {outputs, values, seconds: result.seconds}
 }

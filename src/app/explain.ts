@@ -22,8 +22,18 @@ import type {ComparedPair, Comparisons} from '../core/pairs.js'
 import {TOLERANCE} from '../core/pairs.js'
 import {summarizeDivergence, type Attribution, type Experiment} from '../core/report.js'
 import {compareTraces, type TraceComparison} from '../core/trace-compare.js'
-import {judgeReplay, planUpdateReplay, replayInputValues, replayOp} from '../core/replay.js'
-import type {Knobs, RunArtifacts, TensorValues} from '../core/types.js'
+import {
+  firstCaptureDifference,
+  judgeOutputs,
+  judgeReplay,
+  planForwardReplay,
+  planUpdateReplay,
+  replayInputValues,
+  replayOp,
+  toggleOutcome,
+} from '../core/replay.js'
+import type {Knobs, RunArtifacts, StoredValues, TensorValues} from '../core/types.js'
+import {readCapture} from '../artifacts/run-dir.js'
 import {isReproError} from '../errors.js'
 import type {Collected, Rerunner} from './audit-types.js'
 
@@ -58,6 +68,7 @@ export async function attribute(input: AttributeInput): Promise<Attribution | un
     const reruns = new Map<string, {run: RunArtifacts; cmp: TraceComparison; knobs: Knobs}>()
     budget -= await counterfactuals(input, pair, budget, experiments, reruns)
     budget -= await replayUpdate(input, pair, budget, experiments, reruns)
+    budget -= await replayForward(input, pair, budget, experiments, reruns)
   }
   const firstPair = drifting[0]?.record
   const residual = residualWhere(experiments, firstPair, firstPair ? first(collected, firstPair.b.target).outcome.module_types : {})
@@ -242,6 +253,186 @@ async function replayUpdate(
     note: note + on,
   })
   return 2
+}
+
+/**
+ * Op replay of a forward op: when the first divergence (after aligning knobs, if a rerun moved it)
+ * is a module's output at a training step, capture that module's inputs in a rerun of each target,
+ * compare the captures, replay the module alone in both on the reference capture's bytes, and
+ * when the outputs differ, replay the second target with toggles (oneDNN off, the first target's
+ * ATen CPU capability, oneDNN capped at AVX2) to see which one reconciles it. Returns the runs spent.
+ */
+async function replayForward(
+  input: AttributeInput,
+  pair: ComparedPair,
+  budget: number,
+  experiments: Experiment[],
+  reruns: Map<string, {run: RunArtifacts; cmp: TraceComparison; knobs: Knobs}>,
+): Promise<number> {
+  const {collected, rerunner} = input
+  const ta = pair.record.a.target
+  const tb = pair.record.b.target
+  const config = collected.configs.get(ta)
+  if (!config || config.script || budget < 4) return 0
+  if (experiments.some((e) => e.kind !== 'replay' && e.outcome === 'disappears')) return 0
+  if (!rerunner.canReplay(ta) || !rerunner.canReplay(tb)) return 0
+  const a = first(collected, ta)
+  const moved = experiments
+    .filter((e) => e.outcome === 'moves-later' && reruns.has(e.id))
+    .sort((x, y) => y.knobs.length - x.knobs.length)[0]
+  const rerun = moved ? reruns.get(moved.id) : undefined
+  const b = rerun?.run ?? first(collected, tb)
+  const fd = rerun ? rerun.cmp.first_divergence : pair.cmp.first_divergence
+  if (!fd) return 0
+  const decision = planForwardReplay(a, b, fd)
+  if ('skip' in decision) return 0
+  const {plan} = decision
+  const bKnobs = rerun?.knobs ?? collected.configs.get(tb)!.knobs
+  const id = `e${experiments.length + 1}`
+  const type = a.outcome.module_types[plan.module] ?? 'module'
+  const op = `${plan.module} (${type}) forward at step ${plan.step}`
+  const base = {id, kind: 'replay' as const, op, knobs: [], target: tb, against: ta}
+  const before = {step: fd.step, entry: fd.entry}
+  const on = moved ? `; on #${tb}'s rerun with ${moved.knobs.map((k) => k.name).join(', ')} aligned (${moved.id})` : ''
+  const failed = (note: string, spent: number) => {
+    experiments.push({...base, outcome: 'failed', first_divergence_before: before, first_divergence_after: null, note})
+    return spent
+  }
+  // 1. capture the module's inputs at that step in both targets
+  const captures: {dir: string; entries: {name: string; sha256: string}[]}[] = []
+  for (const [t, knobs] of [
+    [ta, undefined],
+    [tb, bKnobs],
+  ] as const) {
+    const what = `explain ${id}: capture the inputs of ${plan.module} at step ${plan.step} in #${t}`
+    const capture = {step: plan.step, module: plan.module}
+    const r = await attempt(input, what, () =>
+      rerunner.rerun(t, {...(knobs ? {knobs} : {}), capture}, what, `${id}-capture-t${t}`).then(async (x) => {
+        const meta = await readCapture(x.outDir!, `#${t}`)
+        captures.push({dir: x.outDir!, entries: meta.meta.entries})
+        return x
+      }),
+    )
+    if (typeof r === 'string') return failed(r, captures.length + 1)
+  }
+  const differs = firstCaptureDifference(captures[0]!.entries, captures[1]!.entries)
+  if (differs) {
+    experiments.push({
+      ...base,
+      outcome: 'inputs-differ',
+      first_divergence_before: before,
+      first_divergence_after: null,
+      note: `not replayed: ${plan.module}'s captured ${differs} already differs between the targets, so the drift is in code before it (between modules)${on}`,
+    })
+    return 2
+  }
+  // 2. replay it alone in both, on the first target's capture
+  const replayIn = async (t: number, knobs: Knobs | undefined, toggle: {mkldnn: boolean} | null, label: string, dir: string) => {
+    const what = `explain ${id}: replay ${plan.module} in #${t}${label}`
+    rerunner.progress.start(what)
+    try {
+      const r = await rerunner.replayForward(
+        t,
+        {captureDir: captures[0]!.dir, step: plan.step, module: plan.module, ...(knobs ? {knobs} : {}), toggle},
+        dir,
+      )
+      rerunner.progress.done(what, r.seconds)
+      return r
+    } catch (e) {
+      if (!isReproError(e)) throw e
+      rerunner.progress.fail(what, e.oneLine())
+      return e.oneLine()
+    }
+  }
+  const ra = await replayIn(ta, undefined, null, '', `${id}-replay-t${ta}`)
+  if (typeof ra === 'string') return failed(ra, 3)
+  const rb = await replayIn(tb, bKnobs, null, '', `${id}-replay-t${tb}`)
+  if (typeof rb === 'string') return failed(rb, 4)
+  const j = judgeOutputs(plan.recorded, ra.outputs, rb.outputs)
+  let spent = 4
+  const toggles: NonNullable<Experiment['toggles']> = []
+  if (j.outcome === 'localized') {
+    const gap = maxAbs(ra.values, rb.values)
+    const planned = plannedToggles(a, b, bKnobs)
+    // when no single toggle reconciles, all of them together (the LSTM needs oneDNN off and ATen's AVX2 at once)
+    if (planned.length > 1) planned.push(combinedToggle(planned, bKnobs))
+    for (const t of planned) {
+      if (t.combined && toggles.some((x) => x.outcome === 'bitwise')) break
+      if (spent >= budget) break
+      spent++
+      const r = await replayIn(tb, t.knobs, t.toggle, ` with ${t.name}`, `${id}-toggle${toggles.length + 1}-t${tb}`)
+      if (typeof r === 'string') {
+        toggles.push({toggle: t.name, outcome: /signal|SIGILL|Illegal instruction/i.test(r) ? 'unavailable' : 'failed', max_abs: null})
+        continue
+      }
+      const identical = Object.keys(ra.outputs).every((n) => r.outputs[n] === ra.outputs[n])
+      const after = maxAbs(ra.values, r.values)
+      toggles.push({toggle: t.name, outcome: toggleOutcome(identical, gap, after), max_abs: after})
+    }
+  }
+  const total = Object.keys(plan.recorded.a).length
+  const note =
+    j.outcome === 'not-faithful'
+      ? `a replay did not reproduce its own target's recorded bytes (${j.unfaithful.slice(0, 3).join(', ')}), so it proves nothing`
+      : j.outcome === 'localized'
+        ? `identical inputs (${captures[0]!.entries.length} captured tensors) give different outputs in ${j.differing.length} of ${total} (first: ${j.differing[0]}); each replay reproduces its own target's recorded bytes${toggles.length ? `; toggles on #${tb}: ${toggles.map((x) => `${x.toggle} ${x.outcome}`).join(', ')}` : ''}`
+        : 'identical outputs on identical inputs: the module does not compute differently, look earlier'
+  experiments.push({
+    ...base,
+    outcome: j.outcome,
+    first_divergence_before: before,
+    first_divergence_after: null,
+    note: note + on,
+    ...(toggles.length ? {toggles} : {}),
+  })
+  return spent
+}
+
+function combinedToggle(planned: {name: string; knobs: Knobs; toggle: {mkldnn: boolean} | null}[], bKnobs: Knobs) {
+  const env = Object.assign({}, ...planned.map((t) => t.knobs.env)) as Record<string, string>
+  return {name: planned.map((t) => t.name).join(' + '), knobs: {...bKnobs, env}, toggle: {mkldnn: false}, combined: true}
+}
+
+/** The toggles worth replaying the second target with: oneDNN off; the first target's ATen CPU capability where it differs (the host ran it, so the CPU has it); oneDNN capped at AVX2 where the second runs AVX-512. */
+function plannedToggles(
+  a: RunArtifacts,
+  b: RunArtifacts,
+  bKnobs: Knobs,
+): {name: string; knobs: Knobs; toggle: {mkldnn: boolean} | null; combined?: boolean}[] {
+  const capability = (run: RunArtifacts) => String(pathOf(run.fingerprint, 'torch.config.cpu_capability') ?? '')
+  const out: {name: string; knobs: Knobs; toggle: {mkldnn: boolean} | null; combined?: boolean}[] = [
+    {name: 'mkldnn off', knobs: bKnobs, toggle: {mkldnn: false}},
+  ]
+  const ca = capability(a)
+  const cb = capability(b)
+  if (/^(DEFAULT|AVX2|AVX512)$/i.test(ca) && ca.toUpperCase() !== cb.toUpperCase() && !('ATEN_CPU_CAPABILITY' in bKnobs.env)) {
+    const value = ca.toLowerCase()
+    out.push({name: `ATEN_CPU_CAPABILITY=${value}`, knobs: {...bKnobs, env: {...bKnobs.env, ATEN_CPU_CAPABILITY: value}}, toggle: null})
+  }
+  if (/^AVX512/i.test(cb) && !('ONEDNN_MAX_CPU_ISA' in bKnobs.env))
+    out.push({name: 'ONEDNN_MAX_CPU_ISA=AVX2', knobs: {...bKnobs, env: {...bKnobs.env, ONEDNN_MAX_CPU_ISA: 'AVX2'}}, toggle: null})
+  return out
+}
+
+function pathOf(obj: unknown, dotted: string): unknown {
+  let cur: unknown = obj
+  for (const k of dotted.split('.')) cur = cur && typeof cur === 'object' ? (cur as Record<string, unknown>)[k] : undefined
+  return cur
+}
+
+/** The largest |a − b| over the float tensors two replays output (Infinity when shapes differ or one is missing). */
+function maxAbs(a: StoredValues, b: StoredValues): number {
+  let m = 0
+  for (const [name, x] of a) {
+    const y = b.get(name)
+    if (!y || y.data.length !== x.data.length) return Number.POSITIVE_INFINITY
+    if (!(x.data instanceof Float32Array || x.data instanceof Float64Array)) continue
+    for (let i = 0; i < x.data.length; i++) {
+      const d = Math.abs((x.data[i] as number) - (y.data[i] as number))
+      if (d > m || Number.isNaN(d)) m = Number.isNaN(d) ? Number.POSITIVE_INFINITY : d
+    }
+  }
+  return m
 }
 
 /** sha256 of a stored value's bytes, as the probe hashes a tensor (little-endian, contiguous). */

@@ -6,7 +6,7 @@ import path from 'node:path'
 import {ReproError} from '../errors.js'
 import type {Fingerprint, RunArtifacts, RunOutcome, StoredValues, TensorValues, Trace} from '../core/types.js'
 import {parseSafetensors, SafetensorsFormatError} from './safetensors.js'
-import {firstIssue, parseFingerprint, replayResultSchema, runSchema, traceSchema} from './schemas.js'
+import {captureSchema, firstIssue, parseFingerprint, replayResultSchema, runSchema, traceSchema} from './schemas.js'
 
 export const FILE_CAPS = {
   'fingerprint.json': 8 * 1024 * 1024,
@@ -16,6 +16,8 @@ export const FILE_CAPS = {
   'target.json': 1024 * 1024,
   'replay.json': 16 * 1024 * 1024,
   'replay.safetensors': 512 * 1024 * 1024,
+  'capture.json': 8 * 1024 * 1024,
+  'capture.safetensors': 1024 * 1024 * 1024,
 } as const
 export type ArtifactFile = keyof typeof FILE_CAPS
 
@@ -110,14 +112,27 @@ export async function readTraceFile(dir: string, subject: string): Promise<Trace
   return parsed.data.capture ? {steps: parsed.data.steps, capture: parsed.data.capture} : {steps: parsed.data.steps}
 }
 
-export async function readStoredValues(dir: string, subject: string): Promise<StoredValues> {
-  const buf = await readCapped(dir, 'tensors.safetensors', subject)
+/** A capture (capture.json, validated): the module's inputs at a step, as the probe hashed them. */
+export async function readCapture(dir: string, subject: string) {
+  const raw = await readJson(dir, 'capture.json', subject)
+  const parsed = captureSchema.safeParse(raw)
+  if (!parsed.success) throw new ReproError(`capture.json in ${dir} is invalid: ${firstIssue(parsed.error)}`, {subject, hint: HINT_RERUN})
+  return {meta: parsed.data, raw: raw as Record<string, unknown>}
+}
+
+/** The values of a safetensors artifact (tensors.safetensors, replay.safetensors), capped and validated. */
+export async function readStoredValues(
+  dir: string,
+  subject: string,
+  name: 'tensors.safetensors' | 'replay.safetensors' = 'tensors.safetensors',
+): Promise<StoredValues> {
+  const buf = await readCapped(dir, name, subject)
   let file: ReturnType<typeof parseSafetensors>
   try {
     file = parseSafetensors(buf)
   } catch (e) {
     if (e instanceof SafetensorsFormatError) {
-      throw new ReproError(`tensors.safetensors in ${dir} is corrupt: ${e.message}`, {subject, hint: HINT_RERUN})
+      throw new ReproError(`${name} in ${dir} is corrupt: ${e.message}`, {subject, hint: HINT_RERUN})
     }
     throw e
   }

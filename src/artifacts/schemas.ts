@@ -49,6 +49,17 @@ export const replayResultSchema = z.object({
   entries: z.array(traceEntrySchema).max(100_000),
 })
 
+/** capture.json written by a train run with trace.capture (docs/artifacts.md, Op replay) */
+export const captureSchema = z.object({
+  schema: z.literal('repro.capture/1'),
+  step: z.number().int().nonnegative(),
+  module: z.string().max(400),
+  type: z.string().max(128),
+  training: z.boolean(),
+  grad_enabled: z.boolean(),
+  entries: z.array(traceEntrySchema).max(10_000),
+})
+
 export const traceSchema = z
   .object({
     schema: z.literal('repro.trace/1'),
@@ -129,7 +140,15 @@ export const probeConfigSchema = z
       val_fraction: z.number().min(0).lt(1),
     }),
     knobs: knobsRequested,
-    trace: z.object({enabled: z.boolean(), store_steps: z.array(z.number().int().min(0)).nullable()}),
+    trace: z.object({
+      enabled: z.boolean(),
+      store_steps: z.array(z.number().int().min(0)).nullable(),
+      /** op replay: one module's inputs captured at one step, then the run stops */
+      capture: z
+        .object({step: z.number().int().min(0), module: z.string().min(1).max(400)})
+        .nullable()
+        .optional(),
+    }),
     /** script mode only: the user's training script, run unchanged under the tracer */
     script: z
       .object({
@@ -183,6 +202,11 @@ export const runSchema = z
       })
       .optional(),
     // script mode (the user's own training script)
+    /** a run with trace.capture: which module's inputs were captured at which step (op replay) */
+    capture: z
+      .object({step: z.number().int().nonnegative(), module: z.string().max(400), captured: z.boolean()})
+      .nullable()
+      .optional(),
     knobs_overridden: z.array(z.string().max(128)).max(100).optional(),
     script: z
       .looseObject({

@@ -48,7 +48,13 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
       default: true,
       allowNo: true,
     }),
-    'explain-budget': Flags.integer({description: 'Most extra probe runs spent on explaining.', default: 8, min: 0, max: 100}),
+    'explain-budget': Flags.integer({
+      description:
+        'Most extra probe runs spent on explaining: counterfactual reruns, zoom reruns, op replays (an update replay costs 2, a forward replay 4 plus a toggle each).',
+      default: 12,
+      min: 0,
+      max: 100,
+    }),
     jobs: Flags.integer({
       description: 'Targets run concurrently (GPU targets are still serialized per device).',
       default: 1,

@@ -15,7 +15,8 @@ export interface ProbeConfig {
   model: {hidden: number[]; embedding_dim: number; dropout: number}
   train: {epochs: number; batch_size: number; lr: number; optimizer: 'adam' | 'sgd'; seed: number; val_fraction: number}
   knobs: Knobs
-  trace: {enabled: boolean; store_steps: number[] | null}
+  /** capture: record one module's inputs at one step, then stop (op replay; absent: none) */
+  trace: {enabled: boolean; store_steps: number[] | null; capture?: {step: number; module: string} | null}
   /**
    * script mode: the user's project, copied under `root`; every path relative to the config's
    * directory. `path` is null for a module (`module` names it); `include` is always empty now

@@ -126,3 +126,91 @@ export function judgeReplay(
 export function replayOp(plan: UpdateReplayPlan): string {
   return `${plan.optimizer.type === 'adam' ? 'Adam' : 'SGD (momentum 0.9)'} update of step ${plan.step}`
 }
+
+// ---- forward ops: a module's output where the traces first diverge -----------------------------
+
+export interface ForwardReplayPlan {
+  kind: 'forward'
+  step: number
+  /** the module whose forward output first diverges (its dotted path in the model) */
+  module: string
+  /** each side's recorded outputs of that module at that step (fwd/<module>, fwd/<module>.i…) → sha256 */
+  recorded: {a: Record<string, string>; b: Record<string, string>}
+}
+
+/** The module of a forward entry (`fwd/lstm.0` of an LSTM's tuple output is module `lstm`), or null. */
+export function forwardModule(entry: string, modules: readonly string[]): string | null {
+  if (!entry.startsWith('fwd/') || entry.includes('#')) return null // a second call of a module in a step: not captured
+  const path = entry.slice('fwd/'.length)
+  // the longest module path the entry is, or starts with followed by .<index>
+  const hits = modules.filter((m) => path === m || (path.startsWith(`${m}.`) && /^(\.\d+){1,2}$/.test(path.slice(m.length))))
+  return hits.sort((x, y) => y.length - x.length)[0] ?? null
+}
+
+/** Plan the capture and replay of the module whose forward output first diverges, or say why not. */
+export function planForwardReplay(a: RunArtifacts, b: RunArtifacts, fd: FirstDivergence): {plan: ForwardReplayPlan} | {skip: string} {
+  if (fd.phase !== 'forward' || typeof fd.step !== 'number')
+    return {skip: 'the first divergence is not a forward output of a training step'}
+  const modules = Object.keys(a.outcome.module_types ?? {})
+  const module = forwardModule(fd.entry, modules)
+  if (!module) return {skip: `${fd.entry} is not the output of one module call`}
+  const outputs = (run: RunArtifacts) => {
+    const s = stepOf(run, fd.step)
+    return Object.fromEntries(
+      (s?.entries ?? [])
+        .filter(
+          (e) =>
+            e.name === `fwd/${module}` ||
+            (e.name.startsWith(`fwd/${module}.`) && /^(\.\d+){1,2}$/.test(e.name.slice(`fwd/${module}`.length))),
+        )
+        .map((e) => [e.name, e.sha256]),
+    )
+  }
+  const recorded = {a: outputs(a), b: outputs(b)}
+  if (Object.keys(recorded.a).length === 0) return {skip: `no recorded output of ${module} at step ${fd.step}`}
+  return {plan: {kind: 'forward', step: fd.step, module, recorded}}
+}
+
+/** A capture's tensors (capture.json `entries`): the first whose bytes differ between two targets, or null. */
+export function firstCaptureDifference(
+  a: readonly {name: string; sha256: string}[],
+  b: readonly {name: string; sha256: string}[],
+): string | null {
+  const other = new Map(b.map((e) => [e.name, e.sha256]))
+  for (const e of a) if (e.name !== 'rng/cpu' && other.get(e.name) !== e.sha256) return e.name
+  for (const e of b) if (e.name !== 'rng/cpu' && !a.some((x) => x.name === e.name)) return e.name
+  return null
+}
+
+/** The same judgement for any replay: fidelity to each side's recording first, then a vs b. */
+export function judgeOutputs(
+  recorded: {a: Record<string, string>; b: Record<string, string>},
+  outA: Record<string, string>,
+  outB: Record<string, string>,
+): {outcome: ReplayOutcome; differing: string[]; unfaithful: string[]} {
+  return judgeReplay({recorded} as UpdateReplayPlan, outA, outB)
+}
+
+/** A toggle replayed in the second target, and what it does to the gap with the first target's replay. */
+export interface ToggleResult {
+  /** e.g. "mkldnn off", "ATEN_CPU_CAPABILITY=avx2" */
+  toggle: string
+  /** bitwise: now identical to the first target's replay; closer: max |Δ| smaller; unchanged; unavailable (the CPU cannot) */
+  outcome: 'bitwise' | 'closer' | 'unchanged' | 'unavailable' | 'failed'
+  max_abs: number | null
+}
+
+/** What a toggle's outcome is, from the max |Δ| against the reference replay before and after it. */
+export function toggleOutcome(identical: boolean, before: number | null, after: number | null): ToggleResult['outcome'] {
+  if (identical) return 'bitwise'
+  if (before !== null && after !== null && after < before) return 'closer'
+  return 'unchanged'
+}
+
+/** The fingerprint path a toggle that reconciles the replays names (the library it switches). */
+export const TOGGLE_SUSPECT: Record<string, string> = {
+  'mkldnn off': 'torch.config.onednn',
+  ONEDNN_MAX_CPU_ISA: 'torch.config.onednn',
+  ATEN_CPU_CAPABILITY: 'torch.config.cpu_capability',
+  threads: 'threads',
+}

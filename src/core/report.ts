@@ -141,6 +141,8 @@ export interface Experiment {
   kind?: 'knob' | 'replay'
   /** replay: the op replayed on identical inputs in each target (e.g. "Adam update of step 1") */
   op?: string
+  /** replay: toggles replayed in the second target (mkldnn off, ATEN_CPU_CAPABILITY=…) and what each did */
+  toggles?: {toggle: string; outcome: 'bitwise' | 'closer' | 'unchanged' | 'unavailable' | 'failed'; max_abs: number | null}[]
   knobs: {name: string; from: unknown; to: unknown}[]
   target: number
   against: number

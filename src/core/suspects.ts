@@ -4,6 +4,7 @@
 
 import type {FingerprintRow} from './fingerprint-diff.js'
 import {explainKnob, explainPath, refinedChange, type KnownChange} from './knowledge.js'
+import {TOGGLE_SUSPECT} from './replay.js'
 import type {Experiment, NoiseFloor, SeedVariance, Suspect} from './report.js'
 
 type Where = {phase: string; module_type: string | null; step: string | number; entry: string}
@@ -175,9 +176,58 @@ export function rankSuspects(input: RankInput): Suspect[] {
  * the framework release that differs runs that op. High with a sourced entry for exactly that op
  * and version pair (Adam's update 1.x → 2.x); otherwise medium, "localized, cause not isolated".
  */
+/** The toggles a replay tried, in a few words ("; no toggle reconciles them (mkldnn off: closer, …)"). */
+const toggled = (e: Experiment) =>
+  e.toggles?.length ? `; no toggle reconciles them (${e.toggles.map((t) => `${t.toggle}: ${t.outcome}`).join(', ')})` : ''
+
 function replaySuspects(input: RankInput): Scored[] {
   const out: Scored[] = []
   for (const e of input.experiments.filter((x) => x.kind === 'replay' && x.outcome === 'localized')) {
+    // a toggle that makes the second target's replay bitwise identical to the first's names the library it switches
+    const reconciling = (e.toggles ?? []).find((t) => t.outcome === 'bitwise')
+    if (reconciling) {
+      // several toggles at once (joined by ' + '): each library named, medium (only together)
+      const parts = reconciling.toggle.split(' + ')
+      const paths = [
+        ...new Set(
+          parts.map((p) => Object.keys(TOGGLE_SUSPECT).find((k) => p.startsWith(k))).flatMap((k) => (k ? [TOGGLE_SUSPECT[k]!] : [])),
+        ),
+      ]
+      for (const path of parts.length > 1 ? paths : []) {
+        const changed = input.fingerprintChanges.find((r) => r.path === path)
+        out.push({
+          score: SCORE.replayLocalizesDrift - 10,
+          s: {
+            kind: 'library',
+            name: path,
+            a: changed?.a === undefined ? null : fmt(changed.a),
+            b: changed?.b === undefined ? null : fmt(changed.b),
+            confidence: 'medium',
+            evidence: `${e.id}: the ${e.op ?? 'op'} replayed on identical inputs differs between #${e.against} and #${e.target}; only ${reconciling.toggle} together make #${e.target}'s replay bitwise identical to #${e.against}'s`,
+            ...explained(explainPath(path)),
+          },
+        })
+      }
+      if (parts.length > 1 && paths.length) continue
+      const key = Object.keys(TOGGLE_SUSPECT).find((k) => reconciling.toggle.startsWith(k))
+      const path = key ? TOGGLE_SUSPECT[key]! : null
+      if (path) {
+        const changed = input.fingerprintChanges.find((r) => r.path === path)
+        out.push({
+          score: SCORE.replayLocalizesDrift,
+          s: {
+            kind: 'library',
+            name: path,
+            a: changed?.a === undefined ? null : fmt(changed.a),
+            b: changed?.b === undefined ? null : fmt(changed.b),
+            confidence: 'high',
+            evidence: `${e.id}: the ${e.op ?? 'op'} replayed on identical inputs differs between #${e.against} and #${e.target}; replayed in #${e.target} with ${reconciling.toggle} it is bitwise identical to #${e.against}`,
+            ...explained(explainPath(path)),
+          },
+        })
+        continue
+      }
+    }
     const row =
       input.fingerprintChanges.find((r) => r.path === 'torch.version') ??
       input.fingerprintChanges.find((r) => r.path === 'torch.git_version')
@@ -194,7 +244,7 @@ function replaySuspects(input: RankInput): Scored[] {
         a: row.a === undefined ? null : fmt(row.a),
         b: row.b === undefined ? null : fmt(row.b),
         confidence: sourced ? 'high' : 'medium',
-        evidence: `${e.id}: the ${e.op ?? 'op'} replayed on identical inputs in #${e.against} and #${e.target} gives different outputs (${e.note})${sourced ? '' : '; localized to that op, cause not isolated'}`,
+        evidence: `${e.id}: the ${e.op ?? 'op'} replayed on identical inputs in #${e.against} and #${e.target} gives different outputs, each replay reproducing its own target's recorded bytes${toggled(e)}${sourced ? '' : '; localized to that op, cause not isolated'}`,
         ...explained(sourced ? refined : general),
       },
     })

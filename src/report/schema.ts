@@ -162,6 +162,13 @@ const attribution = z.looseObject({
       id: str(256),
       kind: z.enum(['knob', 'replay']).optional(),
       op: str(256).optional(),
+      toggles: list(
+        z.looseObject({
+          toggle: str(256),
+          outcome: z.enum(['bitwise', 'closer', 'unchanged', 'unavailable', 'failed']),
+          max_abs: z.number().nullable(),
+        }),
+      ).optional(),
       knobs: list(z.looseObject({name: str(256), from: z.unknown(), to: z.unknown()})),
       target: z.number(),
       against: z.number(),

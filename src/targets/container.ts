@@ -41,6 +41,9 @@ const OUT_CAPS: Record<string, number> = {
   // op replay (python -m repro_probe replay): its outputs' digests and values
   'replay.json': FILE_CAPS['replay.json'],
   'replay.safetensors': FILE_CAPS['replay.safetensors'],
+  // a train run with trace.capture: the module's inputs at one step
+  'capture.json': FILE_CAPS['capture.json'],
+  'capture.safetensors': FILE_CAPS['capture.safetensors'],
 }
 const OUT_TOTAL_CAP = Object.values(OUT_CAPS).reduce((a, b) => a + b, 0) + 1024 * 1024
 const STATUS_CAP = 64 * 1024

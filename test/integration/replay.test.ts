@@ -59,4 +59,60 @@ describe('op replay of an optimizer update (real images)', {skip: needs('docker'
       /^Op replays \(identical inputs, replayed in each target\)\n {2}e\d+ Adam update of step 1, #1 and #2: localized — /m,
     )
   })
+
+  test('bookworm vs trixie, lstm and attention: the first divergent module captured in both, replayed alone on identical inputs, then with toggles', () => {
+    const out = tmpDir()
+    const audit = repro(
+      [
+        'audit',
+        ...['--image', 'repro-fixture:bookworm', '--image', 'repro-fixture:trixie', '--workload', 'lstm', '--workload', 'attention'],
+        ...['--repeats', '1', '--json', '--out', out],
+      ],
+      {cacheDir: SHARED_CACHE, timeoutMs: 900_000},
+    )
+    assert.equal(audit.status, 1, audit.stderr)
+    const report = JSON.parse(audit.stdout) as {
+      comparisons: {workload: string; role: string; divergence: {first_divergence: {step: number; entry: string} | null}}[]
+      by_workload: ({workload: string} & Pick<Report, 'attribution'>)[]
+    }
+    const checked: string[] = []
+    const avx512 = /\bavx512f\b/.test(readFileSync('/proc/cpuinfo', 'utf8'))
+    for (const [workload, module, type] of [
+      ['lstm', 'lstm', 'LSTM'],
+      ['attention', 'norm1', 'LayerNorm'],
+    ] as const) {
+      const w = report.by_workload.find((x) => x.workload === workload)!
+      const fd = report.comparisons.find((c) => c.workload === workload && c.role === 'cross')!.divergence.first_divergence
+      if (!fd?.entry.startsWith(`fwd/${module}`)) continue // not this machine's divergence: nothing to replay there
+      checked.push(workload)
+      const e = w.attribution.experiments.find((x) => x.kind === 'replay')!
+      assert.equal(e.op, `${module} (${type}) forward at step ${fd.step}`)
+      assert.equal(e.outcome, 'localized', e.note)
+      assert.match(
+        e.note,
+        /^identical inputs \(\d+ captured tensors\) give different outputs in \d+ of \d+ \(first: fwd\/\S+\); each replay reproduces its own target's recorded bytes; toggles on #2: mkldnn off /,
+      )
+      for (const t of [1, 2]) assert.ok(existsSync(path.join(out, `${workload}-${e.id}-capture-t${t}`, 'capture.json')), `capture in #${t}`)
+      // the replay backs the top suspect, whatever it names
+      assert.ok(w.attribution.suspects[0]!.evidence.startsWith(`${e.id}: `), w.attribution.suspects[0]!.evidence)
+      if (workload === 'lstm' && avx512) {
+        // measured on AVX-512 hosts: oneDNN off and ATen's AVX2 only together make trixie's LSTM bitwise bookworm's
+        const all = (e as unknown as {toggles: {toggle: string; outcome: string}[]}).toggles
+        assert.equal(all.at(-1)!.outcome, 'bitwise', JSON.stringify(all))
+        assert.deepEqual(
+          w.attribution.suspects
+            .slice(0, 2)
+            .map((s) => s.name)
+            .sort(),
+          ['torch.config.cpu_capability', 'torch.config.onednn'],
+        )
+      }
+      if (workload === 'attention' && avx512) {
+        // measured on AVX-512 hosts: LayerNorm changed between 1.13 and 2.6 at the same ISA, no toggle reconciles it
+        assert.deepEqual([w.attribution.suspects[0]!.name, w.attribution.suspects[0]!.confidence], ['torch.version', 'medium'])
+        assert.match(w.attribution.suspects[0]!.evidence, /cause not isolated$/)
+      }
+    }
+    assert.ok(checked.length > 0, 'at least one workload diverges at its module on every CPU measured (lstm and attention both here)')
+  })
 })

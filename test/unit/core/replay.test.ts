@@ -3,7 +3,16 @@
 // suspect a localized replay makes (core/suspects.ts).
 import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
-import {judgeReplay, planUpdateReplay, replayInputValues, type UpdateReplayPlan} from '../../../src/core/replay.js'
+import {
+  firstCaptureDifference,
+  forwardModule,
+  judgeReplay,
+  planForwardReplay,
+  planUpdateReplay,
+  replayInputValues,
+  toggleOutcome,
+  type UpdateReplayPlan,
+} from '../../../src/core/replay.js'
 import {rankSuspects} from '../../../src/core/suspects.js'
 import type {FingerprintRow} from '../../../src/core/fingerprint-diff.js'
 import type {Experiment} from '../../../src/core/report.js'
@@ -161,5 +170,104 @@ describe('the suspect a replay makes', () => {
       const s = rank([replay('Adam update of step 1', 1, outcome)])
       assert.ok(!s.some((x) => x.evidence.startsWith('e1:')), outcome)
     }
+  })
+})
+
+describe('planning the replay of a forward op', () => {
+  test('the module of a forward entry: tuple outputs (.0, .1.0) belong to the module; a second call (#1) is not captured', () => {
+    const modules = ['lstm', 'head', 'blocks.0.norm1', 'blocks.0']
+    assert.equal(forwardModule('fwd/lstm.0', modules), 'lstm')
+    assert.equal(forwardModule('fwd/lstm.1.0', modules), 'lstm')
+    assert.equal(forwardModule('fwd/blocks.0.norm1', modules), 'blocks.0.norm1')
+    assert.equal(forwardModule('fwd/head', modules), 'head')
+    assert.equal(forwardModule('fwd/head#1', modules), null)
+    assert.equal(forwardModule('fwd/other', modules), null)
+    assert.equal(forwardModule('grad/head.weight', modules), null)
+  })
+
+  test("the plan names the module and each side's recorded outputs at that step", () => {
+    const withModules = (r: RunArtifacts) => {
+      r.outcome = {module_types: {w: 'Linear'}} as unknown as RunArtifacts['outcome']
+      r.trace.steps[2]!.entries.unshift(e('fwd/w', '1a'))
+      return r
+    }
+    const a = withModules(run())
+    const b = withModules(run())
+    b.trace.steps[2]!.entries[0] = e('fwd/w', '2b')
+    const d = planForwardReplay(a, b, fd(1, 'fwd/w', 'forward'))
+    assert.ok('plan' in d)
+    assert.deepEqual([d.plan.module, d.plan.step], ['w', 1])
+    assert.notEqual(d.plan.recorded.a['fwd/w'], d.plan.recorded.b['fwd/w'])
+    assert.ok('skip' in planForwardReplay(a, b, fd(1, 'param/w')))
+  })
+
+  test('captures compare by bytes, the RNG state aside; toggles are bitwise, closer or unchanged', () => {
+    const x = [
+      {name: 'arg/0', sha256: 'a'},
+      {name: 'state/weight', sha256: 'b'},
+      {name: 'rng/cpu', sha256: 'c'},
+    ]
+    assert.equal(
+      firstCaptureDifference(
+        x,
+        x.map((y) => (y.name === 'rng/cpu' ? {...y, sha256: 'z'} : y)),
+      ),
+      null,
+    )
+    assert.equal(
+      firstCaptureDifference(
+        x,
+        x.map((y) => (y.name === 'state/weight' ? {...y, sha256: 'z'} : y)),
+      ),
+      'state/weight',
+    )
+    assert.equal(firstCaptureDifference(x, x.slice(1)), 'arg/0')
+    assert.equal(toggleOutcome(true, 1e-6, 0), 'bitwise')
+    assert.equal(toggleOutcome(false, 1e-6, 1e-7), 'closer')
+    assert.equal(toggleOutcome(false, 1e-6, 1e-6), 'unchanged')
+  })
+
+  test('a toggle that reconciles the replays names its library, high; without one the op is localized, medium', () => {
+    const rows: FingerprintRow[] = [
+      {group: 'framework', path: 'torch.version', change: 'changed', a: '1.13.0a0', b: '2.6.0+debian'} as FingerprintRow,
+      {group: 'cpu_math', path: 'torch.config.cpu_capability', change: 'changed', a: 'AVX2', b: 'AVX512'} as FingerprintRow,
+    ]
+    const exp = (toggles: Experiment['toggles']): Experiment => ({
+      id: 'e2',
+      kind: 'replay',
+      op: 'norm1 (LayerNorm) forward at step 0',
+      knobs: [],
+      target: 2,
+      against: 1,
+      outcome: 'localized',
+      first_divergence_before: {step: 0, entry: 'fwd/norm1'},
+      first_divergence_after: null,
+      note: 'n',
+      ...(toggles ? {toggles} : {}),
+    })
+    const rank = (x: Experiment) =>
+      rankSuspects({
+        experiments: [x],
+        where: null,
+        fingerprintChanges: rows,
+        noiseFloors: [],
+        seeds: null,
+        drift: true,
+        workload: 'attention',
+      })
+    const high = rank(
+      exp([
+        {toggle: 'mkldnn off', outcome: 'unchanged', max_abs: 1e-6},
+        {toggle: 'ATEN_CPU_CAPABILITY=avx2', outcome: 'bitwise', max_abs: 0},
+      ]),
+    )
+    assert.deepEqual(
+      [high[0]!.name, high[0]!.confidence, high[0]!.a, high[0]!.b],
+      ['torch.config.cpu_capability', 'high', 'AVX2', 'AVX512'],
+    )
+    assert.match(high[0]!.evidence, /replayed in #2 with ATEN_CPU_CAPABILITY=avx2 it is bitwise identical to #1$/)
+    const medium = rank(exp([{toggle: 'mkldnn off', outcome: 'unchanged', max_abs: 1e-6}]))
+    assert.deepEqual([medium[0]!.name, medium[0]!.confidence], ['torch.version', 'medium'])
+    assert.match(medium[0]!.evidence, /cause not isolated$/)
   })
 })
