@@ -26,13 +26,16 @@ import {
   firstCaptureDifference,
   judgeOutputs,
   judgeReplay,
+  maxAbs,
+  combinedToggle,
+  plannedToggles,
   planForwardReplay,
   planUpdateReplay,
   replayInputValues,
   replayOp,
   toggleOutcome,
 } from '../core/replay.js'
-import type {Knobs, RunArtifacts, StoredValues, TensorValues} from '../core/types.js'
+import type {Knobs, RunArtifacts, TensorValues} from '../core/types.js'
 import {readCapture} from '../artifacts/run-dir.js'
 import {isReproError} from '../errors.js'
 import type {Collected, Rerunner} from './audit-types.js'
@@ -386,53 +389,6 @@ async function replayForward(
     ...(toggles.length ? {toggles} : {}),
   })
   return spent
-}
-
-function combinedToggle(planned: {name: string; knobs: Knobs; toggle: {mkldnn: boolean} | null}[], bKnobs: Knobs) {
-  const env = Object.assign({}, ...planned.map((t) => t.knobs.env)) as Record<string, string>
-  return {name: planned.map((t) => t.name).join(' + '), knobs: {...bKnobs, env}, toggle: {mkldnn: false}, combined: true}
-}
-
-/** The toggles worth replaying the second target with: oneDNN off; the first target's ATen CPU capability where it differs (the host ran it, so the CPU has it); oneDNN capped at AVX2 where the second runs AVX-512. */
-function plannedToggles(
-  a: RunArtifacts,
-  b: RunArtifacts,
-  bKnobs: Knobs,
-): {name: string; knobs: Knobs; toggle: {mkldnn: boolean} | null; combined?: boolean}[] {
-  const capability = (run: RunArtifacts) => String(pathOf(run.fingerprint, 'torch.config.cpu_capability') ?? '')
-  const out: {name: string; knobs: Knobs; toggle: {mkldnn: boolean} | null; combined?: boolean}[] = [
-    {name: 'mkldnn off', knobs: bKnobs, toggle: {mkldnn: false}},
-  ]
-  const ca = capability(a)
-  const cb = capability(b)
-  if (/^(DEFAULT|AVX2|AVX512)$/i.test(ca) && ca.toUpperCase() !== cb.toUpperCase() && !('ATEN_CPU_CAPABILITY' in bKnobs.env)) {
-    const value = ca.toLowerCase()
-    out.push({name: `ATEN_CPU_CAPABILITY=${value}`, knobs: {...bKnobs, env: {...bKnobs.env, ATEN_CPU_CAPABILITY: value}}, toggle: null})
-  }
-  if (/^AVX512/i.test(cb) && !('ONEDNN_MAX_CPU_ISA' in bKnobs.env))
-    out.push({name: 'ONEDNN_MAX_CPU_ISA=AVX2', knobs: {...bKnobs, env: {...bKnobs.env, ONEDNN_MAX_CPU_ISA: 'AVX2'}}, toggle: null})
-  return out
-}
-
-function pathOf(obj: unknown, dotted: string): unknown {
-  let cur: unknown = obj
-  for (const k of dotted.split('.')) cur = cur && typeof cur === 'object' ? (cur as Record<string, unknown>)[k] : undefined
-  return cur
-}
-
-/** The largest |a − b| over the float tensors two replays output (Infinity when shapes differ or one is missing). */
-function maxAbs(a: StoredValues, b: StoredValues): number {
-  let m = 0
-  for (const [name, x] of a) {
-    const y = b.get(name)
-    if (!y || y.data.length !== x.data.length) return Number.POSITIVE_INFINITY
-    if (!(x.data instanceof Float32Array || x.data instanceof Float64Array)) continue
-    for (let i = 0; i < x.data.length; i++) {
-      const d = Math.abs((x.data[i] as number) - (y.data[i] as number))
-      if (d > m || Number.isNaN(d)) m = Number.isNaN(d) ? Number.POSITIVE_INFINITY : d
-    }
-  }
-  return m
 }
 
 /** sha256 of a stored value's bytes, as the probe hashes a tensor (little-endian, contiguous). */

@@ -6,7 +6,7 @@
 // A replay that does not reproduce its own target's recorded bytes proves nothing. Pure: the
 // plan and the judgement; app/explain.ts runs it.
 
-import {storedKey, type RunArtifacts, type TensorValues, type TraceStep} from './types.js'
+import {storedKey, type Knobs, type RunArtifacts, type StoredValues, type TensorValues, type TraceStep} from './types.js'
 import type {FirstDivergence} from './trace-compare.js'
 
 export interface ReplayInput {
@@ -213,4 +213,53 @@ export const TOGGLE_SUSPECT: Record<string, string> = {
   ONEDNN_MAX_CPU_ISA: 'torch.config.onednn',
   ATEN_CPU_CAPABILITY: 'torch.config.cpu_capability',
   threads: 'threads',
+}
+
+export function combinedToggle(planned: {name: string; knobs: Knobs; toggle: {mkldnn: boolean} | null}[], bKnobs: Knobs) {
+  const env = Object.assign({}, ...planned.map((t) => t.knobs.env)) as Record<string, string>
+  return {name: planned.map((t) => t.name).join(' + '), knobs: {...bKnobs, env}, toggle: {mkldnn: false}, combined: true}
+}
+
+/**
+ * The toggles worth replaying the second target with: oneDNN off; the first target's ATen CPU capability where it differs (the host ran it, so the CPU has it); oneDNN capped at AVX2 where the second runs AVX-512.
+ */
+export function plannedToggles(
+  a: RunArtifacts,
+  b: RunArtifacts,
+  bKnobs: Knobs,
+): {name: string; knobs: Knobs; toggle: {mkldnn: boolean} | null; combined?: boolean}[] {
+  const capability = (run: RunArtifacts) => String(pathOf(run.fingerprint, 'torch.config.cpu_capability') ?? '')
+  const out: {name: string; knobs: Knobs; toggle: {mkldnn: boolean} | null; combined?: boolean}[] = [
+    {name: 'mkldnn off', knobs: bKnobs, toggle: {mkldnn: false}},
+  ]
+  const ca = capability(a)
+  const cb = capability(b)
+  if (/^(DEFAULT|AVX2|AVX512)$/i.test(ca) && ca.toUpperCase() !== cb.toUpperCase() && !('ATEN_CPU_CAPABILITY' in bKnobs.env)) {
+    const value = ca.toLowerCase()
+    out.push({name: `ATEN_CPU_CAPABILITY=${value}`, knobs: {...bKnobs, env: {...bKnobs.env, ATEN_CPU_CAPABILITY: value}}, toggle: null})
+  }
+  if (/^AVX512/i.test(cb) && !('ONEDNN_MAX_CPU_ISA' in bKnobs.env))
+    out.push({name: 'ONEDNN_MAX_CPU_ISA=AVX2', knobs: {...bKnobs, env: {...bKnobs.env, ONEDNN_MAX_CPU_ISA: 'AVX2'}}, toggle: null})
+  return out
+}
+
+function pathOf(obj: unknown, dotted: string): unknown {
+  let cur: unknown = obj
+  for (const k of dotted.split('.')) cur = cur && typeof cur === 'object' ? (cur as Record<string, unknown>)[k] : undefined
+  return cur
+}
+
+/** The largest |a − b| over the float tensors two replays output (Infinity when shapes differ or one is missing). */
+export function maxAbs(a: StoredValues, b: StoredValues): number {
+  let m = 0
+  for (const [name, x] of a) {
+    const y = b.get(name)
+    if (!y || y.data.length !== x.data.length) return Number.POSITIVE_INFINITY
+    if (!(x.data instanceof Float32Array || x.data instanceof Float64Array)) continue
+    for (let i = 0; i < x.data.length; i++) {
+      const d = Math.abs((x.data[i] as number) - (y.data[i] as number))
+      if (d > m || Number.isNaN(d)) m = Number.isNaN(d) ? Number.POSITIVE_INFINITY : d
+    }
+  }
+  return m
 }

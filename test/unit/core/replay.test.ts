@@ -10,6 +10,8 @@ import {
   planForwardReplay,
   planUpdateReplay,
   replayInputValues,
+  maxAbs,
+  plannedToggles,
   toggleOutcome,
   type UpdateReplayPlan,
 } from '../../../src/core/replay.js'
@@ -17,6 +19,7 @@ import {rankSuspects} from '../../../src/core/suspects.js'
 import type {FingerprintRow} from '../../../src/core/fingerprint-diff.js'
 import type {Experiment} from '../../../src/core/report.js'
 import type {FirstDivergence} from '../../../src/core/trace-compare.js'
+import {DEFAULT_KNOBS} from '../../../src/core/knobs.js'
 import type {RunArtifacts, TensorValues, TraceEntry, TraceStep} from '../../../src/core/types.js'
 
 const e = (name: string, sha: string): TraceEntry => ({name, dtype: 'float32', shape: [2], sha256: sha.padEnd(64, '0'), nonfinite: 0})
@@ -269,5 +272,39 @@ describe('planning the replay of a forward op', () => {
     const medium = rank(exp([{toggle: 'mkldnn off', outcome: 'unchanged', max_abs: 1e-6}]))
     assert.deepEqual([medium[0]!.name, medium[0]!.confidence], ['torch.version', 'medium'])
     assert.match(medium[0]!.evidence, /cause not isolated$/)
+  })
+})
+
+describe('the toggles a forward replay tries', () => {
+  const withCapability = (cap: string): RunArtifacts => ({
+    ...run(),
+    fingerprint: {torch: {config: {cpu_capability: cap}}} as unknown as RunArtifacts['fingerprint'],
+  })
+  const names = (a: string, b: string) =>
+    plannedToggles(withCapability(a), withCapability(b), {...DEFAULT_KNOBS, env: {}}).map((t) => t.name)
+
+  test("an AVX-512 host, AVX2 torch vs AVX-512 torch: oneDNN off, the first target's capability, oneDNN capped at AVX2", () => {
+    assert.deepEqual(names('AVX2', 'AVX512'), ['mkldnn off', 'ATEN_CPU_CAPABILITY=avx2', 'ONEDNN_MAX_CPU_ISA=AVX2'])
+  })
+
+  test('an AVX2-only host (both at AVX2): no capability toggle and no AVX-512 cap — nothing the CPU lacks is asked for', () => {
+    assert.deepEqual(names('AVX2', 'AVX2'), ['mkldnn off'])
+    // a capability the first target never ran is never planned (it could be a SIGILL)
+    assert.ok(!names('AVX512', 'AVX2').some((n) => /avx512/i.test(n) && n.startsWith('ONEDNN')))
+  })
+
+  test('a variable the second target sets itself is not toggled over it', () => {
+    const knobs = {...DEFAULT_KNOBS, env: {ATEN_CPU_CAPABILITY: 'avx512', ONEDNN_MAX_CPU_ISA: 'AVX512_CORE'}}
+    assert.deepEqual(
+      plannedToggles(withCapability('AVX2'), withCapability('AVX512'), knobs).map((t) => t.name),
+      ['mkldnn off'],
+    )
+  })
+
+  test('max |Δ| over two replays: 0 when equal, the largest difference, Infinity for a missing tensor', () => {
+    const v = (x: number[]) => new Map([['fwd/m', {dtype: 'float32' as const, shape: [x.length], data: new Float32Array(x)}]])
+    assert.equal(maxAbs(v([1, 2]), v([1, 2])), 0)
+    assert.equal(maxAbs(v([1, 2]), v([1, 2.5])), 0.5)
+    assert.equal(maxAbs(v([1, 2]), new Map()), Number.POSITIVE_INFINITY)
   })
 })
