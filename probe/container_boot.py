@@ -18,6 +18,7 @@ import time
 import traceback
 
 RESERVE = 64 * 1024  # kept free for status.json, whatever the probe writes
+STATUS_BYTES = 4096  # status.json is a few hundred bytes
 FULL_BELOW = 16 * 1024  # tmpfs fills to the last page before a write fails with ENOSPC
 
 
@@ -63,6 +64,16 @@ def main(argv):
             f.write(b"\0" * RESERVE)
     except OSError:
         reserve = None
+    # status.json's pages, allocated now: a hostile thread in this very process (a sitecustomize)
+    # can refill the released reserve before the status is written; overwriting in place needs no
+    # new page, so the status still gets out when the work area is full
+    tmp = os.path.join(root, "status.tmp")
+    try:
+        status_file = open(tmp, "r+b" if os.path.exists(tmp) else "w+b")
+        status_file.write(b" " * STATUS_BYTES)
+        status_file.flush()
+    except OSError:
+        status_file = None
     if not wait_for(os.path.join(root, "ready"), linger):
         sys.stderr.write("repro: the probe's inputs never arrived in %s\n" % root)
         return 70
@@ -78,9 +89,15 @@ def main(argv):
         os.unlink(reserve)
     status = {"exit": code, "python": sys.executable, "full": free < FULL_BELOW, "free_bytes": free,
               "uid": os.getuid(), "gid": os.getgid()}
-    tmp = os.path.join(root, "status.tmp")
-    with open(tmp, "w") as f:
-        f.write(json.dumps(status))
+    data = json.dumps(status).encode("utf-8")
+    if status_file is not None and len(data) <= STATUS_BYTES:
+        status_file.seek(0)
+        status_file.write(data)
+        status_file.truncate(len(data))
+        status_file.close()
+    else:
+        with open(tmp, "wb") as f:
+            f.write(data)
     os.rename(tmp, os.path.join(root, "status.json"))
     # repro copies out/ and removes the container; linger only bounds a repro that vanished.
     time.sleep(linger)

@@ -350,6 +350,9 @@ export class ContainerTarget implements Target {
         hint: gpuHint(this.opts.gpus, startError) ?? rlimitHint(startError) ?? `check the engine with \`${engine.name} info\``,
       })
     }
+    // the work area ran full and took the boot process down before it could write its status
+    if (exitCode !== 0 && /No space left on device|\[Errno 28\]/.test(stderrTail))
+      return {kind: 'work-area-full', phase: 'probe', cap: limits.workArea, ...ended}
     // A kept entrypoint that exits without python ever printing a traceback failed on its own.
     if (keep && exitCode !== 0 && !/Traceback|repro_probe|python/i.test(stderrTail))
       return {kind: 'entrypoint-failed', entrypoint: plan.config.entrypoint[0]!, exitCode, ...ended}

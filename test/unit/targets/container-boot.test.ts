@@ -97,4 +97,55 @@ describe('the launcher inside probe containers (probe/container_boot.py)', () =>
       spawnSync('umount', [small])
     }
   })
+
+  test('a hostile thread in the launcher itself takes back the released reserve: the status still gets out, full', {
+    skip: process.getuid?.() !== 0 && 'needs root to mount a small tmpfs',
+  }, async () => {
+    // repro-fixture:fill-work-area's sitecustomize runs in the launcher's python too: once the
+    // probe has ended and the reserve is released, its thread takes that space back, and a status
+    // written into new pages failed with ENOSPC (the launcher died; podman then reported a crash)
+    const root = workArea()
+    const small = mkdtempSync(path.join(os.tmpdir(), 'repro-boot-refill-'))
+    const {spawnSync} = await import('node:child_process')
+    assert.equal(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', small]).status, 0)
+    try {
+      spawnSync('cp', ['-r', path.join(root, 'probe'), small])
+      // the hostile thread winning the race, made deterministic: the space is taken back the
+      // moment the reserve is released
+      const filler = `import os
+_unlink = os.unlink
+def _take_back(path, *args, **kwargs):
+    _unlink(path, *args, **kwargs)
+    if str(path).endswith(".reserve"):
+        root, n = os.path.dirname(str(path)), 0
+        while True:
+            try:
+                with open(os.path.join(root, "junk%d" % n), "wb") as f:
+                    f.write(b"j" * 4096)
+                n += 1
+            except OSError:
+                break
+os.unlink = _take_back
+`
+      const child = spawn(
+        PYTHON,
+        ['-c', filler + BOOT, small, '1', 'train', '--config', `${small}/in/config.json`, '--out', `${small}/out`],
+        {
+          env: {PATH: '/usr/bin:/bin', FILL: '1'},
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      )
+      let stderr = ''
+      child.stderr.on('data', (d) => {
+        stderr += d
+      })
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)))
+      writeFileSync(path.join(small, 'ready'), '')
+      assert.equal(await exited, 3, stderr)
+      const status = JSON.parse(readFileSync(path.join(small, 'status.json'), 'utf8'))
+      assert.deepEqual([status.exit, status.full], [3, true])
+    } finally {
+      spawnSync('umount', [small])
+    }
+  })
 })
