@@ -9,9 +9,7 @@ Names: arg/<i> for positional argument i, arg/<i>.<j> for element j of a tuple/l
 levels at most), state/<key> for the module's state_dict, rng/cpu for torch.get_rng_state().
 structure mirrors the arguments: "T" a tensor, null None, a list a tuple/list."""
 
-import json
 import os
-import struct
 
 from .errors import ProbeError
 
@@ -162,29 +160,16 @@ class Capture(object):
 
 
 def write_exact(path, tensors):
-    """safetensors with every tensor in its own dtype (float16/bfloat16 kept: no widening), laid out
-    in sorted name order as safetensors.write_safetensors does. ProbeError capture_unsupported for a
-    dtype safetensors.ST_DTYPES cannot name."""
-    from .safetensors import ST_DTYPES, _check_name, dtype_name, tensor_bytes
-    codes = dict((v[0], k) for k, v in ST_DTYPES.items())
-    header, blobs, offset = {}, [], 0
-    for name, t in sorted(tensors, key=lambda p: p[0]):
-        _check_name(name)
-        code = codes.get(dtype_name(t.dtype))
-        if code is None:
+    """safetensors with every tensor in its own dtype (float16/bfloat16 kept: no widening), as
+    safetensors.write_safetensors writes it. ProbeError capture_unsupported for a dtype
+    safetensors.ST_DTYPES cannot name."""
+    from .safetensors import ST_DTYPES, SafetensorsError, dtype_name, write_safetensors
+    for name, t in tensors:
+        if dtype_name(t.dtype) not in set(v[0] for v in ST_DTYPES.values()):
             raise ProbeError("capture_unsupported", "captured tensor %s has dtype %s, which capture.safetensors "
                              "cannot hold (%s)" % (name, dtype_name(t.dtype),
                                                    ", ".join(v[0] for v in ST_DTYPES.values())))
-        data = tensor_bytes(t)
-        header[name] = {"dtype": code, "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    raw = json.dumps(header, separators=(",", ":"), allow_nan=False).encode("utf-8")
-    raw += b" " * ((8 - len(raw) % 8) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(raw)))
-        f.write(raw)
-        for data in blobs:
-            f.write(data)
-    os.replace(tmp, path)
+    try:
+        write_safetensors(path, dict(tensors), widen=False)
+    except SafetensorsError as e:
+        raise ProbeError("capture_unsupported", "capture.safetensors: %s" % e)

@@ -73,14 +73,15 @@ def _check_name(name):
         raise SafetensorsError("tensor name with control characters: %r" % (name,))
 
 
-def write_safetensors(path, tensors, metadata=None):
-    """Write {name: tensor} (float16/bfloat16 widened to F32) and optional {str: str} metadata."""
+def write_safetensors(path, tensors, metadata=None, widen=True):
+    """Write {name: tensor} (float16/bfloat16 widened to F32 unless widen=False: every tensor in its
+    own dtype, exact bytes) and optional {str: str} metadata."""
     header = {}
     blobs = []
     offset = 0
     for name in sorted(tensors):
         _check_name(name)
-        t = storable(tensors[name])
+        t = storable(tensors[name]) if widen else tensors[name].detach().cpu().contiguous()
         code = _NAME_TO_ST.get(dtype_name(t.dtype))
         if code is None:
             raise SafetensorsError("unsupported dtype %s for %r" % (t.dtype, name))
