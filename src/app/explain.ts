@@ -68,7 +68,7 @@ export async function attribute(input: AttributeInput): Promise<Attribution | un
     where ??= whereItStarts(pair.cmp.first_divergence, b.outcome.module_types)
     if (budget <= 0) continue
     budget -= await zoomIfUnstored(input, pair, budget)
-    const reruns = new Map<string, {run: RunArtifacts; cmp: TraceComparison; knobs: Knobs}>()
+    const reruns: Reruns = new Map()
     budget -= await counterfactuals(input, pair, budget, experiments, reruns)
     budget -= await replayUpdate(input, pair, budget, experiments, reruns)
     budget -= await replayForward(input, pair, budget, experiments, reruns)
@@ -139,7 +139,7 @@ async function counterfactuals(
   pair: ComparedPair,
   budget: number,
   experiments: Experiment[],
-  reruns: Map<string, {run: RunArtifacts; cmp: TraceComparison; knobs: Knobs}>,
+  reruns: Reruns,
 ): Promise<number> {
   const {collected} = input
   const a = first(collected, pair.record.a.target)
@@ -169,6 +169,32 @@ async function counterfactuals(
   return spent
 }
 
+/** Counterfactual reruns by experiment id: the run, its comparison with the first target, its knobs. */
+type Reruns = Map<string, {run: RunArtifacts; cmp: TraceComparison; knobs: Knobs}>
+
+/**
+ * What an op replay of a pair works on, or null when there is none to do (a script run, a
+ * recorded target, a knob that already removes the drift): the first target's run and the second
+ * one's — with knobs aligned the divergence may move (into an update, say), so the aligned rerun
+ * with the most knobs aligned, as the residual is found, else the pair's own — and where they
+ * first diverge.
+ */
+function replaySubject(input: AttributeInput, pair: ComparedPair, experiments: Experiment[], reruns: Reruns) {
+  const config = input.collected.configs.get(pair.record.a.target)
+  if (!config || config.script) return null
+  if (!input.rerunner.canReplay(pair.record.a.target) || !input.rerunner.canReplay(pair.record.b.target)) return null
+  if (experiments.some((e) => e.kind !== 'replay' && e.outcome === 'disappears')) return null
+  const moved = experiments
+    .filter((e) => e.outcome === 'moves-later' && reruns.has(e.id))
+    .sort((x, y) => y.knobs.length - x.knobs.length)[0]
+  const rerun = moved ? reruns.get(moved.id) : undefined
+  const fd = rerun ? rerun.cmp.first_divergence : pair.cmp.first_divergence
+  if (!fd) return null
+  const a = first(input.collected, pair.record.a.target)
+  const b = rerun?.run ?? first(input.collected, pair.record.b.target)
+  return {config, a, b, fd, moved, rerun}
+}
+
 /**
  * Op replay of an update (core/replay.ts): when the first divergence is in the optimizer update and
  * no knob explained it, replay that update on the reference run's stored inputs in both targets.
@@ -179,22 +205,11 @@ async function replayUpdate(
   pair: ComparedPair,
   budget: number,
   experiments: Experiment[],
-  reruns: Map<string, {run: RunArtifacts; cmp: TraceComparison; knobs: Knobs}>,
+  reruns: Reruns,
 ): Promise<number> {
-  const config = input.collected.configs.get(pair.record.a.target)
-  if (!config || config.script) return 0
-  if (!input.rerunner.canReplay(pair.record.a.target) || !input.rerunner.canReplay(pair.record.b.target)) return 0
-  if (experiments.some((e) => e.kind !== 'replay' && e.outcome === 'disappears')) return 0
-  const a = first(input.collected, pair.record.a.target)
-  // with knobs aligned the divergence may move into the update: replay the aligned rerun's (the
-  // one with the most knobs aligned, as the residual is found), else the pair's own
-  const moved = experiments
-    .filter((e) => e.outcome === 'moves-later' && reruns.has(e.id))
-    .sort((x, y) => y.knobs.length - x.knobs.length)[0]
-  const rerun = moved ? reruns.get(moved.id) : undefined
-  const b = rerun?.run ?? first(input.collected, pair.record.b.target)
-  const fd = rerun ? rerun.cmp.first_divergence : pair.cmp.first_divergence
-  if (!fd) return 0
+  const subject = replaySubject(input, pair, experiments, reruns)
+  if (!subject) return 0
+  const {config, a, b, fd, moved, rerun} = subject
   const decision = planUpdateReplay(a, b, fd, {type: config.train.optimizer, lr: config.train.lr})
   const id = `e${experiments.length + 1}`
   const base = {id, kind: 'replay' as const, knobs: [], target: pair.record.b.target, against: pair.record.a.target}
@@ -270,23 +285,14 @@ async function replayForward(
   pair: ComparedPair,
   budget: number,
   experiments: Experiment[],
-  reruns: Map<string, {run: RunArtifacts; cmp: TraceComparison; knobs: Knobs}>,
+  reruns: Reruns,
 ): Promise<number> {
   const {collected, rerunner} = input
   const ta = pair.record.a.target
   const tb = pair.record.b.target
-  const config = collected.configs.get(ta)
-  if (!config || config.script || budget < 4) return 0
-  if (experiments.some((e) => e.kind !== 'replay' && e.outcome === 'disappears')) return 0
-  if (!rerunner.canReplay(ta) || !rerunner.canReplay(tb)) return 0
-  const a = first(collected, ta)
-  const moved = experiments
-    .filter((e) => e.outcome === 'moves-later' && reruns.has(e.id))
-    .sort((x, y) => y.knobs.length - x.knobs.length)[0]
-  const rerun = moved ? reruns.get(moved.id) : undefined
-  const b = rerun?.run ?? first(collected, tb)
-  const fd = rerun ? rerun.cmp.first_divergence : pair.cmp.first_divergence
-  if (!fd) return 0
+  const subject = budget >= 4 ? replaySubject(input, pair, experiments, reruns) : null
+  if (!subject) return 0
+  const {a, b, fd, moved, rerun} = subject
   const decision = planForwardReplay(a, b, fd)
   if ('skip' in decision) return 0
   const {plan} = decision
