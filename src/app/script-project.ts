@@ -9,6 +9,7 @@ import path from 'node:path'
 import {promisify} from 'node:util'
 import {ReproError} from '../errors.js'
 import {hasCacheTag} from './out-dir.js'
+import {exists, isFile} from '../env/files.js'
 
 export const SCRIPT_CAPS = {bytes: 64 * 1024 * 1024, files: 5000}
 
@@ -248,18 +249,4 @@ async function gitFiles(root: string): Promise<string[] | null> {
   } catch {
     return null
   }
-}
-
-async function exists(p: string): Promise<boolean> {
-  return fs.lstat(p).then(
-    () => true,
-    () => false,
-  )
-}
-
-async function isFile(p: string): Promise<boolean> {
-  return fs.stat(p).then(
-    (s) => s.isFile(),
-    () => false,
-  )
 }

@@ -4,6 +4,7 @@
 
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
+import {exists, isFile} from '../env/files.js'
 
 /** run.json's error (untrusted: capped); `path` and `module` name what a script could not find. */
 export interface ProbeError {
@@ -150,17 +151,3 @@ function toRel(root: string, p: string): string | null {
 }
 
 const unique = (xs: string[]) => [...new Set(xs)]
-
-async function exists(p: string): Promise<boolean> {
-  return fs.lstat(p).then(
-    () => true,
-    () => false,
-  )
-}
-
-async function isFile(p: string): Promise<boolean> {
-  return fs.stat(p).then(
-    (s) => s.isFile(),
-    () => false,
-  )
-}
