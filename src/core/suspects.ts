@@ -186,47 +186,35 @@ function replaySuspects(input: RankInput): Scored[] {
     // a toggle that makes the second target's replay bitwise identical to the first's names the library it switches
     const reconciling = (e.toggles ?? []).find((t) => t.outcome === 'bitwise')
     if (reconciling) {
-      // several toggles at once (joined by ' + '): each library named, medium (only together)
+      // the libraries the toggle switches; several toggles at once (joined by ' + '): each named,
+      // medium (only together), one toggle: its library, high
       const parts = reconciling.toggle.split(' + ')
       const paths = [
         ...new Set(
           parts.map((p) => Object.keys(TOGGLE_SUSPECT).find((k) => p.startsWith(k))).flatMap((k) => (k ? [TOGGLE_SUSPECT[k]!] : [])),
         ),
       ]
-      for (const path of parts.length > 1 ? paths : []) {
+      const together = parts.length > 1
+      const differs = `${e.id}: the ${e.op ?? 'op'} replayed on identical inputs differs between #${e.against} and #${e.target}`
+      const evidence = together
+        ? `${differs}; only ${reconciling.toggle} together make #${e.target}'s replay bitwise identical to #${e.against}'s`
+        : `${differs}; replayed in #${e.target} with ${reconciling.toggle} it is bitwise identical to #${e.against}`
+      for (const path of paths) {
         const changed = input.fingerprintChanges.find((r) => r.path === path)
         out.push({
-          score: SCORE.replayLocalizesDrift - 10,
+          score: together ? SCORE.replayLocalizesDrift - 10 : SCORE.replayLocalizesDrift,
           s: {
             kind: 'library',
             name: path,
             a: changed?.a === undefined ? null : fmt(changed.a),
             b: changed?.b === undefined ? null : fmt(changed.b),
-            confidence: 'medium',
-            evidence: `${e.id}: the ${e.op ?? 'op'} replayed on identical inputs differs between #${e.against} and #${e.target}; only ${reconciling.toggle} together make #${e.target}'s replay bitwise identical to #${e.against}'s`,
+            confidence: together ? 'medium' : 'high',
+            evidence,
             ...explained(explainPath(path)),
           },
         })
       }
-      if (parts.length > 1 && paths.length) continue
-      const key = Object.keys(TOGGLE_SUSPECT).find((k) => reconciling.toggle.startsWith(k))
-      const path = key ? TOGGLE_SUSPECT[key]! : null
-      if (path) {
-        const changed = input.fingerprintChanges.find((r) => r.path === path)
-        out.push({
-          score: SCORE.replayLocalizesDrift,
-          s: {
-            kind: 'library',
-            name: path,
-            a: changed?.a === undefined ? null : fmt(changed.a),
-            b: changed?.b === undefined ? null : fmt(changed.b),
-            confidence: 'high',
-            evidence: `${e.id}: the ${e.op ?? 'op'} replayed on identical inputs differs between #${e.against} and #${e.target}; replayed in #${e.target} with ${reconciling.toggle} it is bitwise identical to #${e.against}`,
-            ...explained(explainPath(path)),
-          },
-        })
-        continue
-      }
+      if (paths.length) continue
     }
     const row =
       input.fingerprintChanges.find((r) => r.path === 'torch.version') ??
