@@ -78,9 +78,16 @@ export interface Rerunner {
   /** replay one module's forward in a target on a capture's bytes (op replay); knobs default to the target's */
   replayForward(
     target: number,
-    req: {captureDir: string; step: number; module: string; knobs?: Knobs; toggle: {mkldnn: boolean} | null},
+    req: {
+      kind: 'forward' | 'backward' | 'init'
+      captureDir?: string
+      step?: number
+      module?: string
+      knobs?: Knobs
+      toggle: {mkldnn: boolean} | null
+    },
     dir: string,
-  ): Promise<{outputs: Record<string, string>; values: StoredValues; seconds: number}>
+  ): Promise<{outputs: Record<string, string>; values: StoredValues; seconds: number; rng_before?: string; onednn?: string[]}>
   /** the target can run an op replay (a recorded target serves recorded runs only) */
   canReplay(target: number): boolean
   /** replay one update of a target's run on the given input values (op replay) */

@@ -124,43 +124,47 @@ export async function replayRun(req: ReplayRunRequest): Promise<{outputs: Record
   }
   await fs.writeFile(path.join(inputDir, 'config.json'), JSON.stringify(config, null, 2))
   const result = await runProbe(req.target, {mode: 'replay', inputDir, outDir: req.outDir, timeoutMs: req.timeoutMs, env: req.knobs.env})
-  return {outputs: await readReplayResult(req.outDir, req.target.name), seconds: result.seconds}
+  return {outputs: (await readReplayResult(req.outDir, req.target.name)).outputs, seconds: result.seconds}
 }
 
 export interface ForwardReplayRequest {
   target: Target
+  /** forward / backward: one module's call (and its backward) on a capture; init: the model's initialization */
+  kind: 'forward' | 'backward' | 'init'
   /** the train config of the run being reproduced (its knobs carry env and thread toggles) */
   config: ProbeConfig
   /** the workload's data (encoded), which the replay rebuilds the model around */
   data: Buffer
-  /** the reference capture: a train run's out dir holding capture.json and capture.safetensors */
-  captureDir: string
+  /** forward / backward: the reference capture, a train run's out dir holding capture.json and capture.safetensors */
+  captureDir?: string
   /** `{mkldnn: false}` switches oneDNN off in the replay process */
   toggle: {mkldnn: boolean} | null
-  step: number
-  module: string
+  step?: number
+  module?: string
   outDir: string
   timeoutMs: number
 }
 
-/** Replay one module's forward in a target on a capture's exact bytes; its outputs' digests and values. */
+/** Replay one module's forward (or backward), or the model's initialization, in a target on exact bytes; its outputs' digests and values. */
 export async function replayForwardRun(
   req: ForwardReplayRequest,
-): Promise<{outputs: Record<string, string>; values: StoredValues; seconds: number}> {
+): Promise<{outputs: Record<string, string>; values: StoredValues; seconds: number; rng_before?: string; onednn?: string[]}> {
   const inputDir = path.join(req.outDir, 'inputs')
   await fs.mkdir(inputDir, {recursive: true})
-  const capture = await readCapture(req.captureDir, req.target.name)
-  const captureBytes = await readCapped(req.captureDir, 'capture.safetensors', req.target.name)
-  await fs.writeFile(path.join(inputDir, 'capture.safetensors'), captureBytes)
   await fs.writeFile(path.join(inputDir, DATA_FILE), req.data)
-  const config = {
-    schema: 'repro.replay/1',
-    kind: 'forward',
-    step: req.step,
-    module: req.module,
-    train: {...req.config, data: {...req.config.data, file: DATA_FILE}, trace: {...req.config.trace, capture: null}},
-    capture: {file: 'capture.safetensors', sha256: createHash('sha256').update(captureBytes).digest('hex'), meta: capture.raw},
-    toggle: req.toggle,
+  const train = {...req.config, data: {...req.config.data, file: DATA_FILE}, trace: {...req.config.trace, capture: null}}
+  let config: Record<string, unknown> = {schema: 'repro.replay/1', kind: 'init', train, toggle: req.toggle}
+  if (req.kind !== 'init') {
+    const capture = await readCapture(req.captureDir!, req.target.name)
+    const captureBytes = await readCapped(req.captureDir!, 'capture.safetensors', req.target.name)
+    await fs.writeFile(path.join(inputDir, 'capture.safetensors'), captureBytes)
+    config = {
+      ...config,
+      kind: req.kind,
+      step: req.step,
+      module: req.module,
+      capture: {file: 'capture.safetensors', sha256: createHash('sha256').update(captureBytes).digest('hex'), meta: capture.raw},
+    }
   }
   await fs.writeFile(path.join(inputDir, 'config.json'), JSON.stringify(config, null, 2))
   const result = await runProbe(req.target, {
@@ -170,7 +174,7 @@ export async function replayForwardRun(
     timeoutMs: req.timeoutMs,
     env: req.config.knobs.env,
   })
-  const outputs = await readReplayResult(req.outDir, req.target.name)
+  const {outputs, rng_before, onednn} = await readReplayResult(req.outDir, req.target.name)
   const values = await readStoredValues(req.outDir, req.target.name, 'replay.safetensors')
-  return {outputs, values, seconds: result.seconds}
+  return {outputs, values, seconds: result.seconds, ...(rng_before ? {rng_before} : {}), ...(onednn ? {onednn} : {})}
 }

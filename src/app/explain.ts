@@ -30,6 +30,8 @@ import {
   combinedToggle,
   plannedToggles,
   planForwardReplay,
+  planInitReplay,
+  entryModule,
   planUpdateReplay,
   replayInputValues,
   replayOp,
@@ -174,25 +176,34 @@ type Reruns = Map<string, {run: RunArtifacts; cmp: TraceComparison; knobs: Knobs
 
 /**
  * What an op replay of a pair works on, or null when there is none to do (a script run, a
- * recorded target, a knob that already removes the drift): the first target's run and the second
- * one's — with knobs aligned the divergence may move (into an update, say), so the aligned rerun
- * with the most knobs aligned, as the residual is found, else the pair's own — and where they
- * first diverge.
+ * recorded target): the first target's run and the second one's — with knobs aligned the
+ * divergence may move (into an update, say), so the aligned rerun with the most knobs aligned, as
+ * the residual is found, else the pair's own — and where they first diverge. When aligning a knob
+ * already removes the drift, the pair's own divergence is replayed as a cross-check, and that
+ * alignment becomes a toggle (`align`): the knob rerun and the replay should agree.
  */
 function replaySubject(input: AttributeInput, pair: ComparedPair, experiments: Experiment[], reruns: Reruns) {
   const config = input.collected.configs.get(pair.record.a.target)
   if (!config || config.script) return null
   if (!input.rerunner.canReplay(pair.record.a.target) || !input.rerunner.canReplay(pair.record.b.target)) return null
-  if (experiments.some((e) => e.kind !== 'replay' && e.outcome === 'disappears')) return null
-  const moved = experiments
-    .filter((e) => e.outcome === 'moves-later' && reruns.has(e.id))
-    .sort((x, y) => y.knobs.length - x.knobs.length)[0]
+  const align = experiments
+    .filter((e) => e.kind !== 'replay' && e.outcome === 'disappears' && reruns.has(e.id))
+    .sort((x, y) => x.knobs.length - y.knobs.length)
+    .map((e) => ({
+      name: `${e.knobs.map((k) => (k.to === null ? `${k.name} unset` : `${k.name}=${String(k.to)}`)).join(' + ')} (as in #${e.against})`,
+      knobs: reruns.get(e.id)!.knobs,
+      toggle: null,
+      combined: false,
+    }))
+  const moved: Experiment | undefined = align.length
+    ? undefined
+    : experiments.filter((e) => e.outcome === 'moves-later' && reruns.has(e.id)).sort((x, y) => y.knobs.length - x.knobs.length)[0]
   const rerun = moved ? reruns.get(moved.id) : undefined
   const fd = rerun ? rerun.cmp.first_divergence : pair.cmp.first_divergence
   if (!fd) return null
   const a = first(input.collected, pair.record.a.target)
   const b = rerun?.run ?? first(input.collected, pair.record.b.target)
-  return {config, a, b, fd, moved, rerun}
+  return {config, a, b, fd, moved, rerun, align}
 }
 
 /**
@@ -209,7 +220,8 @@ async function replayUpdate(
 ): Promise<number> {
   const subject = replaySubject(input, pair, experiments, reruns)
   if (!subject) return 0
-  const {config, a, b, fd, moved, rerun} = subject
+  const {config, a, b, fd, moved, rerun, align} = subject
+  if (align.length) return 0 // a knob explains it; an update replay has no toggle to cross-check it with
   const decision = planUpdateReplay(a, b, fd, {type: config.train.optimizer, lr: config.train.lr})
   const id = `e${experiments.length + 1}`
   const base = {id, kind: 'replay' as const, knobs: [], target: pair.record.b.target, against: pair.record.a.target}
@@ -274,11 +286,13 @@ async function replayUpdate(
 }
 
 /**
- * Op replay of a forward op: when the first divergence (after aligning knobs, if a rerun moved it)
- * is a module's output at a training step, capture that module's inputs in a rerun of each target,
- * compare the captures, replay the module alone in both on the reference capture's bytes, and
- * when the outputs differ, replay the second target with toggles (oneDNN off, the first target's
- * ATen CPU capability, oneDNN capped at AVX2) to see which one reconciles it. Returns the runs spent.
+ * Op replay of a forward op or of the initialization: when the first divergence (after aligning
+ * knobs, if a rerun moved it) is a module's output at a training step, capture that module's inputs
+ * in a rerun of each target, compare the captures, replay the module alone in both on the reference
+ * capture's bytes; when it is at `init`, rebuild the model in both from the same generator state.
+ * When the outputs differ, replay the second target with toggles (oneDNN off, the first target's ATen
+ * CPU capability, oneDNN capped at AVX2, and, as a cross-check, a knob whose rerun removed the drift)
+ * to see which one reconciles it. Returns the runs spent.
  */
 async function replayForward(
   input: AttributeInput,
@@ -290,16 +304,24 @@ async function replayForward(
   const {collected, rerunner} = input
   const ta = pair.record.a.target
   const tb = pair.record.b.target
-  const subject = budget >= 4 ? replaySubject(input, pair, experiments, reruns) : null
+  const subject = budget >= 2 ? replaySubject(input, pair, experiments, reruns) : null
   if (!subject) return 0
-  const {a, b, fd, moved, rerun} = subject
-  const decision = planForwardReplay(a, b, fd)
-  if ('skip' in decision) return 0
-  const {plan} = decision
+  const {a, b, fd, moved, rerun, align} = subject
+  const init = planInitReplay(a, b, fd)
+  const forward = 'plan' in init ? null : planForwardReplay(a, b, fd)
+  if (forward && ('skip' in forward || budget < 4)) return 0
+  const kind = forward ? 'forward' : 'init'
+  const plan = forward && 'plan' in forward ? forward.plan : 'plan' in init ? init.plan : null
+  if (!plan) return 0
   const bKnobs = rerun?.knobs ?? collected.configs.get(tb)!.knobs
   const id = `e${experiments.length + 1}`
-  const type = a.outcome.module_types[plan.module] ?? 'module'
-  const op = `${plan.module} (${type}) forward at step ${plan.step}`
+  const modules = Object.keys(a.outcome.module_types ?? {})
+  const module = plan.kind === 'forward' ? plan.module : entryModule(plan.entry, modules)
+  const type = module ? (a.outcome.module_types[module] ?? 'module') : null
+  const op =
+    plan.kind === 'forward'
+      ? `${plan.module} (${type}) forward at step ${plan.step}`
+      : `initialization${module ? ` (first differing: ${plan.entry}, ${type})` : ''}`
   const base = {id, kind: 'replay' as const, op, knobs: [], target: tb, against: ta}
   const before = {step: fd.step, entry: fd.entry}
   const on = moved ? `; on #${tb}'s rerun with ${moved.knobs.map((k) => k.name).join(', ')} aligned (${moved.id})` : ''
@@ -307,42 +329,47 @@ async function replayForward(
     experiments.push({...base, outcome: 'failed', first_divergence_before: before, first_divergence_after: null, note})
     return spent
   }
-  // 1. capture the module's inputs at that step in both targets
+  // 1. forward: capture the module's inputs at that step in both targets
   const captures: {dir: string; entries: {name: string; sha256: string}[]}[] = []
-  for (const [t, knobs] of [
-    [ta, undefined],
-    [tb, bKnobs],
-  ] as const) {
-    const what = `explain ${id}: capture the inputs of ${plan.module} at step ${plan.step} in #${t}`
-    const capture = {step: plan.step, module: plan.module}
-    const r = await attempt(input, what, () =>
-      rerunner.rerun(t, {...(knobs ? {knobs} : {}), capture}, what, `${id}-capture-t${t}`).then(async (x) => {
-        const meta = await readCapture(x.outDir!, `#${t}`)
-        captures.push({dir: x.outDir!, entries: meta.meta.entries})
-        return x
-      }),
-    )
-    if (typeof r === 'string') return failed(r, captures.length + 1)
+  if (plan.kind === 'forward') {
+    for (const [t, knobs] of [
+      [ta, undefined],
+      [tb, bKnobs],
+    ] as const) {
+      const what = `explain ${id}: capture the inputs of ${plan.module} at step ${plan.step} in #${t}`
+      const capture = {step: plan.step, module: plan.module}
+      const r = await attempt(input, what, () =>
+        rerunner.rerun(t, {...(knobs ? {knobs} : {}), capture}, what, `${id}-capture-t${t}`).then(async (x) => {
+          const meta = await readCapture(x.outDir!, `#${t}`)
+          captures.push({dir: x.outDir!, entries: meta.meta.entries})
+          return x
+        }),
+      )
+      if (typeof r === 'string') return failed(r, captures.length + 1)
+    }
+    const differs = firstCaptureDifference(captures[0]!.entries, captures[1]!.entries)
+    if (differs) {
+      experiments.push({
+        ...base,
+        outcome: 'inputs-differ',
+        first_divergence_before: before,
+        first_divergence_after: null,
+        note: `not replayed: ${plan.module}'s captured ${differs} already differs between the targets, so the drift is in code before it (between modules)${on}`,
+      })
+      return 2
+    }
   }
-  const differs = firstCaptureDifference(captures[0]!.entries, captures[1]!.entries)
-  if (differs) {
-    experiments.push({
-      ...base,
-      outcome: 'inputs-differ',
-      first_divergence_before: before,
-      first_divergence_after: null,
-      note: `not replayed: ${plan.module}'s captured ${differs} already differs between the targets, so the drift is in code before it (between modules)${on}`,
-    })
-    return 2
-  }
-  // 2. replay it alone in both, on the first target's capture
+  let spent = captures.length
+  // 2. replay it alone in both, on the first target's capture (init: from the seed's generator state)
   const replayIn = async (t: number, knobs: Knobs | undefined, toggle: {mkldnn: boolean} | null, label: string, dir: string) => {
-    const what = `explain ${id}: replay ${plan.module} in #${t}${label}`
+    const what = `explain ${id}: replay the ${plan.kind === 'forward' ? plan.module : 'initialization'} in #${t}${label}`
     rerunner.progress.start(what)
     try {
       const r = await rerunner.replayForward(
         t,
-        {captureDir: captures[0]!.dir, step: plan.step, module: plan.module, ...(knobs ? {knobs} : {}), toggle},
+        plan.kind === 'forward'
+          ? {kind, captureDir: captures[0]!.dir, step: plan.step, module: plan.module, ...(knobs ? {knobs} : {}), toggle}
+          : {kind, ...(knobs ? {knobs} : {}), toggle},
         dir,
       )
       rerunner.progress.done(what, r.seconds)
@@ -354,38 +381,64 @@ async function replayForward(
     }
   }
   const ra = await replayIn(ta, undefined, null, '', `${id}-replay-t${ta}`)
-  if (typeof ra === 'string') return failed(ra, 3)
+  if (typeof ra === 'string') return failed(ra, spent + 1)
   const rb = await replayIn(tb, bKnobs, null, '', `${id}-replay-t${tb}`)
-  if (typeof rb === 'string') return failed(rb, 4)
+  if (typeof rb === 'string') return failed(rb, spent + 2)
+  spent += 2
+  if (plan.kind === 'init' && ra.rng_before !== rb.rng_before) {
+    experiments.push({
+      ...base,
+      outcome: 'inputs-differ',
+      first_divergence_before: before,
+      first_divergence_after: null,
+      note: `the generator state the initializers start from differs between the targets (the seeding itself differs), so the initializers are not compared on identical inputs${on}`,
+    })
+    return spent
+  }
   const j = judgeOutputs(plan.recorded, ra.outputs, rb.outputs)
-  let spent = 4
   const toggles: NonNullable<Experiment['toggles']> = []
   if (j.outcome === 'localized') {
     const gap = maxAbs(ra.values, rb.values)
     const planned = plannedToggles(a, b, bKnobs)
     // when no single toggle reconciles, all of them together (the LSTM needs oneDNN off and ATen's AVX2 at once)
     if (planned.length > 1) planned.push(combinedToggle(planned, bKnobs))
-    for (const t of planned) {
+    // oneDNN off is replayed in both targets and the two compared: identical means the difference lives
+    // in oneDNN; every other toggle changes the second target only, against the first one's replay
+    let reference: typeof ra | string | undefined
+    for (const t of [...align, ...planned]) {
       if (t.combined && toggles.some((x) => x.outcome === 'bitwise')) break
-      if (spent >= budget) break
+      const both = !t.combined && t.toggle?.mkldnn === false
+      if (spent + (both ? 2 : 1) > budget) break
+      const name = both ? `${t.name} in both` : t.name
+      if (both) {
+        spent++
+        reference = await replayIn(ta, undefined, t.toggle, ` with ${t.name}`, `${id}-toggle${toggles.length + 1}-t${ta}`)
+      }
       spent++
-      const r = await replayIn(tb, t.knobs, t.toggle, ` with ${t.name}`, `${id}-toggle${toggles.length + 1}-t${tb}`)
-      if (typeof r === 'string') {
-        toggles.push({toggle: t.name, outcome: /signal|SIGILL|Illegal instruction/i.test(r) ? 'unavailable' : 'failed', max_abs: null})
+      const ref = both ? reference! : ra
+      const r =
+        typeof ref === 'string' ? ref : await replayIn(tb, t.knobs, t.toggle, ` with ${t.name}`, `${id}-toggle${toggles.length + 1}-t${tb}`)
+      if (typeof r === 'string' || typeof ref === 'string') {
+        const err = typeof r === 'string' ? r : String(ref)
+        toggles.push({toggle: name, outcome: /signal|SIGILL|Illegal instruction/i.test(err) ? 'unavailable' : 'failed', max_abs: null})
         continue
       }
-      const identical = Object.keys(ra.outputs).every((n) => r.outputs[n] === ra.outputs[n])
-      const after = maxAbs(ra.values, r.values)
-      toggles.push({toggle: t.name, outcome: toggleOutcome(identical, gap, after), max_abs: after})
+      const identical = Object.keys(ref.outputs).every((n) => r.outputs[n] === ref.outputs[n])
+      const after = maxAbs(ref.values, r.values)
+      toggles.push({toggle: name, outcome: toggleOutcome(identical, gap, after), max_abs: after})
     }
   }
   const total = Object.keys(plan.recorded.a).length
+  const inputs = plan.kind === 'forward' ? `identical inputs (${captures[0]!.entries.length} captured tensors)` : 'the same generator state'
   const note =
     j.outcome === 'not-faithful'
       ? `a replay did not reproduce its own target's recorded bytes (${j.unfaithful.slice(0, 3).join(', ')}), so it proves nothing`
       : j.outcome === 'localized'
-        ? `identical inputs (${captures[0]!.entries.length} captured tensors) give different outputs in ${j.differing.length} of ${total} (first: ${j.differing[0]}); each replay reproduces its own target's recorded bytes${toggles.length ? `; toggles on #${tb}: ${toggles.map((x) => `${x.toggle} ${x.outcome}`).join(', ')}` : ''}`
-        : 'identical outputs on identical inputs: the module does not compute differently, look earlier'
+        ? `${inputs} ${plan.kind === 'forward' ? 'give' : 'gives'} different outputs in ${j.differing.length} of ${total} (first: ${j.differing[0]}); each replay reproduces its own target's recorded bytes${toggles.length ? `; toggles on #${tb}: ${toggles.map((x) => `${x.toggle} ${x.outcome}`).join(', ')}` : ''}`
+        : plan.kind === 'forward'
+          ? 'identical outputs on identical inputs: the module does not compute differently, look earlier'
+          : 'identical parameters from the same generator state: the initialization does not differ'
+  const onednn = ra.onednn && rb.onednn ? {onednn: {a: ra.onednn, b: rb.onednn}} : {}
   experiments.push({
     ...base,
     outcome: j.outcome,
@@ -393,6 +446,7 @@ async function replayForward(
     first_divergence_after: null,
     note: note + on,
     ...(toggles.length ? {toggles} : {}),
+    ...onednn,
   })
   return spent
 }

@@ -52,7 +52,16 @@ async function readJson(dir: string, file: ArtifactFile, subject: string): Promi
 }
 
 /** An op replay's outputs (replay.json, validated): entry name → sha256. */
-export async function readReplayResult(dir: string, subject: string): Promise<Record<string, string>> {
+export interface ReplayResult {
+  /** output name → sha256 */
+  outputs: Record<string, string>
+  /** kind init: the generator state's sha256 before the initializers */
+  rng_before?: string
+  /** the oneDNN primitives the replayed op ran (absent: not recorded) */
+  onednn?: string[]
+}
+
+export async function readReplayResult(dir: string, subject: string): Promise<ReplayResult> {
   const raw = await readJson(dir, 'replay.json', subject)
   const parsed = replayResultSchema.safeParse(raw)
   if (!parsed.success) throw new ReproError(`replay.json in ${dir} is invalid: ${firstIssue(parsed.error)}`, {subject, hint: HINT_RERUN})
@@ -61,7 +70,12 @@ export async function readReplayResult(dir: string, subject: string): Promise<Re
       subject,
       hint: 'see stderr.txt in the replay directory',
     })
-  return Object.fromEntries(parsed.data.entries.map((e) => [e.name, e.sha256]))
+  const {rng_before, onednn} = parsed.data
+  return {
+    outputs: Object.fromEntries(parsed.data.entries.map((e) => [e.name, e.sha256])),
+    ...(rng_before ? {rng_before} : {}),
+    ...(onednn ? {onednn: onednn.map((p) => p.replace(/[^\w:.,+-]/g, '?'))} : {}),
+  }
 }
 
 export async function readFingerprintFile(dir: string, subject: string): Promise<Fingerprint> {

@@ -45,8 +45,15 @@ export const replayResultSchema = z.object({
   status: z.enum(['ok', 'error']),
   error: z.object({type: z.string().max(100), message: z.string().max(4096)}).nullable(),
   torch: z.string().max(128).optional(),
-  step: z.number().int().nonnegative().optional(),
+  step: z.number().int().nonnegative().nullable().optional(),
   entries: z.array(traceEntrySchema).max(100_000),
+  /** kind init: sha256 of the generator state every initializer starts from */
+  rng_before: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
+  /** the oneDNN primitives the replayed op ran ("convolution:jit:avx512_core"), from oneDNN's verbose log */
+  onednn: z.array(z.string().max(200)).max(64).optional(),
 })
 
 /** capture.json written by a train run with trace.capture (docs/artifacts.md, Op replay) */

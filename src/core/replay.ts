@@ -171,6 +171,32 @@ export function planForwardReplay(a: RunArtifacts, b: RunArtifacts, fd: FirstDiv
   return {plan: {kind: 'forward', step: fd.step, module, recorded}}
 }
 
+// ---- init: the parameters as initialized ------------------------------------------------------
+
+export interface InitReplayPlan {
+  kind: 'init'
+  /** each side's recorded `init` entries (param/<n>, buffer/<n>) → sha256 */
+  recorded: {a: Record<string, string>; b: Record<string, string>}
+  /** the first entry that differs (its module's initializer is the op) */
+  entry: string
+}
+
+/** Plan the replay of the model's initialization when the traces first differ at `init`, or say why not. */
+export function planInitReplay(a: RunArtifacts, b: RunArtifacts, fd: FirstDivergence): {plan: InitReplayPlan} | {skip: string} {
+  if (fd.step !== 'init') return {skip: 'the first divergence is not at init'}
+  const entries = (run: RunArtifacts) => Object.fromEntries((stepOf(run, 'init')?.entries ?? []).map((e) => [e.name, e.sha256]))
+  const recorded = {a: entries(a), b: entries(b)}
+  if (Object.keys(recorded.a).length === 0) return {skip: 'no recorded init entries'}
+  return {plan: {kind: 'init', recorded, entry: fd.entry}}
+}
+
+/** The module a param/ or buffer/ entry belongs to (`param/mlp.0.weight` → `mlp.0`), or null. */
+export function entryModule(entry: string, modules: readonly string[]): string | null {
+  const m = /^(?:param|buffer|grad)\/(.+)\.[^.]+$/.exec(entry)
+  if (!m) return null
+  return modules.includes(m[1]!) ? m[1]! : null
+}
+
 /** A capture's tensors (capture.json `entries`): the first whose bytes differ between two targets, or null. */
 export function firstCaptureDifference(
   a: readonly {name: string; sha256: string}[],

@@ -143,6 +143,8 @@ export interface Experiment {
   op?: string
   /** replay: toggles replayed in the second target (mkldnn off, ATEN_CPU_CAPABILITY=…) and what each did */
   toggles?: {toggle: string; outcome: 'bitwise' | 'closer' | 'unchanged' | 'unavailable' | 'failed'; max_abs: number | null}[]
+  /** replay: the oneDNN primitives each side's replay ran (a: the first target's), from oneDNN's verbose log */
+  onednn?: {a: string[]; b: string[]}
   knobs: {name: string; from: unknown; to: unknown}[]
   target: number
   against: number

@@ -78,6 +78,23 @@ const describe = (e: Experiment) =>
     ? `${e.knobs[0]!.name} unset (as in #${e.against})`
     : `${e.knobs[0]!.name}=${fmt(e.knobs[0]!.to)} (the value in #${e.against})`
 
+/**
+ * What an op replay that cross-checked a knob (its alignment replayed as a toggle) says about it: the
+ * replay agrees when that toggle makes the second target's replay bitwise identical to the first's.
+ */
+function replayAgrees(input: RankInput, knob: string): string {
+  for (const e of input.experiments.filter((x) => x.kind === 'replay' && x.outcome === 'localized')) {
+    const t = (e.toggles ?? []).find((x) => x.toggle.startsWith(`${knob} `) || x.toggle.startsWith(`${knob}=`))
+    if (!t) continue
+    const mkldnn = (e.toggles ?? []).find((x) => x.toggle.startsWith('mkldnn off in both'))
+    const also = mkldnn?.outcome === 'bitwise' ? '; with oneDNN off in both targets the replays are identical too' : ''
+    return t.outcome === 'bitwise'
+      ? `; the op replay agrees: ${e.id}'s ${e.op ?? 'op'} differs on identical inputs and is bitwise identical replayed with ${t.toggle}${also}`
+      : `; but the op replay does not agree: ${e.id}'s ${e.op ?? 'op'} replayed with ${t.toggle} is ${t.outcome}`
+  }
+  return ''
+}
+
 export const SUSPECT_RULES: SuspectRule[] = [
   {
     name: 'repeats inside a target differ: nondeterminism',
@@ -107,7 +124,7 @@ export const SUSPECT_RULES: SuspectRule[] = [
             e,
             SCORE.knobRemovesDrift,
             'high',
-            `rerunning #${e.target} with ${describe(e)} makes its whole trace bitwise identical to #${e.against}`,
+            `rerunning #${e.target} with ${describe(e)} makes its whole trace bitwise identical to #${e.against}${replayAgrees(input, e.knobs[0]!.name)}`,
           ),
         ),
   },
@@ -181,6 +198,8 @@ const toggled = (e: Experiment) =>
   e.toggles?.length ? `; no toggle reconciles them (${e.toggles.map((t) => `${t.toggle}: ${t.outcome}`).join(', ')})` : ''
 
 function replaySuspects(input: RankInput): Scored[] {
+  // a knob that removes the drift is the cause; a replay then only cross-checks it (replayAgrees)
+  if (knobsExplainAll(input)) return []
   const out: Scored[] = []
   for (const e of input.experiments.filter((x) => x.kind === 'replay' && x.outcome === 'localized')) {
     // a toggle that makes the second target's replay bitwise identical to the first's names the library it switches
@@ -198,7 +217,9 @@ function replaySuspects(input: RankInput): Scored[] {
       const differs = `${e.id}: the ${e.op ?? 'op'} replayed on identical inputs differs between #${e.against} and #${e.target}`
       const evidence = together
         ? `${differs}; only ${reconciling.toggle} together make #${e.target}'s replay bitwise identical to #${e.against}'s`
-        : `${differs}; replayed in #${e.target} with ${reconciling.toggle} it is bitwise identical to #${e.against}`
+        : reconciling.toggle.endsWith(' in both')
+          ? `${differs}; replayed with ${reconciling.toggle.slice(0, -' in both'.length)} in both targets the two are bitwise identical`
+          : `${differs}; replayed in #${e.target} with ${reconciling.toggle} it is bitwise identical to #${e.against}`
       for (const path of paths) {
         const changed = input.fingerprintChanges.find((r) => r.path === path)
         out.push({

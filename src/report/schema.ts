@@ -169,6 +169,7 @@ const attribution = z.looseObject({
           max_abs: z.number().nullable(),
         }),
       ).optional(),
+      onednn: z.object({a: list(str(200)), b: list(str(200))}).optional(),
       knobs: list(z.looseObject({name: str(256), from: z.unknown(), to: z.unknown()})),
       target: z.number(),
       against: z.number(),

@@ -8,6 +8,8 @@ import {
   forwardModule,
   judgeReplay,
   planForwardReplay,
+  planInitReplay,
+  entryModule,
   planUpdateReplay,
   replayInputValues,
   maxAbs,
@@ -306,5 +308,91 @@ describe('the toggles a forward replay tries', () => {
     assert.equal(maxAbs(v([1, 2]), v([1, 2])), 0)
     assert.equal(maxAbs(v([1, 2]), v([1, 2.5])), 0.5)
     assert.equal(maxAbs(v([1, 2]), new Map()), Number.POSITIVE_INFINITY)
+  })
+})
+
+describe('planning the replay of the initialization', () => {
+  test('a divergence at init plans it with every recorded init entry; any other step does not', () => {
+    const a = run()
+    const b = run({'init|param/w': 'ffff'})
+    const d = {step: 'init' as const, entry: 'param/w', index_in_step: 0, kind: 'value' as const, phase: 'update' as const}
+    const planned = planInitReplay(a, b, d)
+    assert.ok('plan' in planned)
+    assert.equal(planned.plan.entry, 'param/w')
+    assert.deepEqual(Object.keys(planned.plan.recorded.a), ['param/w', 'param/b'])
+    assert.notEqual(planned.plan.recorded.a['param/w'], planned.plan.recorded.b['param/w'])
+    assert.ok('skip' in planInitReplay(a, b, fd(1, 'opt/w.exp_avg')))
+  })
+
+  test("an entry's module: the longest known module path before the tensor's own name", () => {
+    assert.equal(entryModule('param/mlp.0.weight', ['mlp.0', 'mlp.1']), 'mlp.0')
+    assert.equal(entryModule('buffer/mlp.1.running_mean', ['mlp.0', 'mlp.1']), 'mlp.1')
+    assert.equal(entryModule('param/tok.weight', ['tok']), 'tok')
+    assert.equal(entryModule('param/W1', ['mlp.0']), null)
+    assert.equal(entryModule('fwd/mlp.0', ['mlp.0']), null)
+  })
+})
+
+describe('a replay that cross-checks a knob', () => {
+  const knob: Experiment = {
+    id: 'e1',
+    kind: 'knob',
+    knobs: [{name: 'env.ONEDNN_MAX_CPU_ISA', from: 'SSE41', to: null}],
+    target: 2,
+    against: 1,
+    outcome: 'disappears',
+    first_divergence_before: {step: 0, entry: 'fwd/stem.conv'},
+    first_divergence_after: null,
+    note: '',
+  }
+  const replay = (toggles: Experiment['toggles']): Experiment => ({
+    id: 'e2',
+    kind: 'replay',
+    op: 'stem.conv (Conv2d) forward at step 0',
+    knobs: [],
+    target: 2,
+    against: 1,
+    outcome: 'localized',
+    first_divergence_before: {step: 0, entry: 'fwd/stem.conv'},
+    first_divergence_after: null,
+    note: '',
+    toggles,
+  })
+  const rank = (experiments: Experiment[]) =>
+    rankSuspects({
+      experiments,
+      where: {phase: 'forward', module_type: 'Conv2d', step: 0, entry: 'fwd/stem.conv'},
+      fingerprintChanges: [],
+      noiseFloors: [],
+      seeds: null,
+      drift: true,
+      workload: 'cnn',
+    })
+
+  test('the knob stays the one high suspect; the replay that agrees is named in its evidence, no library suspect of its own', () => {
+    const s = rank([
+      knob,
+      replay([
+        {toggle: 'env.ONEDNN_MAX_CPU_ISA unset (as in #1)', outcome: 'bitwise', max_abs: 0},
+        {toggle: 'mkldnn off in both', outcome: 'bitwise', max_abs: 0},
+      ]),
+    ])
+    assert.equal(s.length, 1)
+    assert.equal(s[0]!.name, 'env.ONEDNN_MAX_CPU_ISA')
+    assert.equal(s[0]!.confidence, 'high')
+    assert.match(s[0]!.evidence, /the op replay agrees: e2's stem\.conv \(Conv2d\) forward at step 0 differs on identical inputs/)
+    assert.match(s[0]!.evidence, /with oneDNN off in both targets the replays are identical too$/)
+  })
+
+  test('a replay that does not agree says so', () => {
+    const s = rank([knob, replay([{toggle: 'env.ONEDNN_MAX_CPU_ISA unset (as in #1)', outcome: 'closer', max_abs: 1e-7}])])
+    assert.match(s[0]!.evidence, /but the op replay does not agree: e2's .* is closer$/)
+  })
+
+  test('oneDNN off in both targets reconciling names oneDNN, high, when no knob explains the drift', () => {
+    const s = rank([replay([{toggle: 'mkldnn off in both', outcome: 'bitwise', max_abs: 0}])])
+    assert.equal(s[0]!.name, 'torch.config.onednn')
+    assert.equal(s[0]!.confidence, 'high')
+    assert.match(s[0]!.evidence, /replayed with mkldnn off in both targets the two are bitwise identical$/)
   })
 })
