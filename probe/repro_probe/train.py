@@ -123,7 +123,7 @@ class Loop(object):
         self.optimizer = make_optimizer(torch, cfg["train"], model)
         self.scaler = make_scaler(torch, knobs["amp"], device)
         self.criterion = workload.criterion(torch)
-        self.capture = None  # capture.Capture when trace.capture is set: armed for its step only
+        self.capture = None  # capture.Capture / OrderCapture when trace.capture is set: armed for its step only
 
     def step(self, rows, step, epoch):
         """Returns the loss as a Python float."""
@@ -132,7 +132,7 @@ class Loop(object):
         recorder.begin(step, epoch)
         capture = self.capture if self.capture is not None and self.capture.step == step else None
         if capture is not None:
-            capture.arm()  # a pre-hook that only reads (copies) the module's inputs: numerics unchanged
+            capture.arm()  # hooks that only read (copy or hash) inputs and gradients: numerics unchanged
         if self.replay is not None and recorder.storing:
             self.replay(inputs, self.autocast)  # before the update: the parameters the compiled forward sees
         optimizer.zero_grad(set_to_none=True)
@@ -140,7 +140,7 @@ class Loop(object):
             out = self.forward(*inputs)
             loss = self.criterion(out, y)
         if capture is not None:
-            capture.disarm()
+            capture.after_forward()  # the forward pre-hook goes; backward hooks stay for loss.backward()
         recorder.record_output("out", out.detach())
         recorder.record("loss", loss.detach().double())
         if scaler is not None:
@@ -148,6 +148,10 @@ class Loop(object):
             scaler.unscale_(optimizer)
         else:
             loss.backward()
+        if capture is not None:
+            if scaler is not None:
+                capture.loss_scale = float(scaler.get_scale())
+            capture.after_backward()  # capture_unsupported if a backward capture saw no gradient
         for name, p in self.model.named_parameters():
             if p.grad is not None:
                 recorder.record("grad/" + name, p.grad)
@@ -167,8 +171,10 @@ class Loop(object):
 
 def run_training(torch, cfg, data, device, recorder, result, out_dir=None):
     """Train; fills `result` (model, steps, epochs, final, nonfinite) as it goes. With trace.capture
-    set, the module's inputs at that step go to capture.safetensors / capture.json in out_dir (by
-    default the command line's --out) and training stops after that step."""
+    set, the module's inputs at that step (and its grad_output with backward true) go to
+    capture.safetensors / capture.json in out_dir (by default the command line's --out), or with
+    backward "order" the leaves' backward firing order goes to capture.json; training stops after
+    that step (capture.py)."""
     workload = WORKLOADS[cfg["workload"]]
     autocast = autocast_factory(torch, cfg["knobs"]["amp"], device)  # an unsupported amp fails first
     data["tensors"] = dict((k, v.to(device)) for k, v in data["tensors"].items())
@@ -176,12 +182,12 @@ def run_training(torch, cfg, data, device, recorder, result, out_dir=None):
     capture = None
     spec = cfg["trace"].get("capture")
     if spec is not None:
-        from .capture import Capture
+        from .capture import make_capture
         if cfg["knobs"]["compile"]:
             raise ProbeError("invalid_config", "trace.capture needs an eager run (knobs.compile off): "
                              "a compiled program has no module calls to hook")
-        capture = Capture(torch, model, spec["step"], spec["module"])  # invalid_config if no such module
-        result["capture"] = {"step": spec["step"], "module": spec["module"], "captured": False}
+        # a module's inputs (and grad_output with backward true), or backward's firing order of the leaves
+        capture, result["capture"] = make_capture(torch, model, leaves, spec)  # invalid_config if no such module
     cache = None
     if cfg["knobs"]["compile"]:
         cache = compiled_mod.prepare(torch, scratch_dir())
@@ -196,6 +202,9 @@ def run_training(torch, cfg, data, device, recorder, result, out_dir=None):
         raise
     except Exception as e:
         failure = compiled_mod.compile_failure(e, torch.__version__) if cache else None
+        if failure is None and capture is not None:
+            from .capture import hook_failure
+            failure = hook_failure(e)  # a full backward hook on a module whose output is modified in place
         if failure is None:
             raise
         raise failure
