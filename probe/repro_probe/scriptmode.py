@@ -191,11 +191,17 @@ def run_script(config_path, out_dir):
     child_env.update(cfg["knobs"]["env"])
     env = tracer_env(cfg, spec, child_env)
     child_env.update(env)
-    observer = cfg["script"]["observer"]
+    from .script_replay import from_config
+    op = from_config(cfg)  # trace.capture or trace.replay: the run stops at its step
+    observer = cfg["script"]["observer"] and op is None
+    if cfg["script"]["observer"] and op is not None:
+        sys.stderr.write("repro_probe: warning: script.observer is skipped in a run with trace.%s (it stops at "
+                         "step %d)\n" % ("replay" if op.ends_early else "capture", op.step))
     work = tempfile.mkdtemp(prefix="repro-script-") if observer else None
     run_path = os.path.join(out_dir, "run.json")
-    if os.path.exists(run_path):  # a run.json left from before must not pass for this run's
-        os.remove(run_path)
+    for name in ("run.json",) + (op.files if op is not None else ()):
+        if os.path.exists(os.path.join(out_dir, name)):  # left from before: must not pass for this run's
+            os.remove(os.path.join(out_dir, name))
     try:
         params = os.path.join(work, "traced.json") if observer else None
         rc, _ = _run_child("traced", config_path, out_dir, child_env, params)

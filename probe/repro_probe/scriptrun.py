@@ -200,7 +200,7 @@ def run(mode, config_path, out_dir, params_path):
     env = recorded_env(dict((k, os.environ[k]) for k in payload.get("env_set", []) if k in os.environ))
     os.environ[ROLE_ENV] = "child"  # for the processes the script starts
     timings = {"import_seconds": 0.0, "setup_seconds": 0.0, "train_seconds": 0.0}
-    cfg = torch = recorder = tracer = error = None
+    cfg = torch = recorder = tracer = error = op = None
     result = empty_result(None, None, None)
     end = None
     try:
@@ -208,6 +208,9 @@ def run(mode, config_path, out_dir, params_path):
         spec = resolve_script(cfg, cfg_dir)
         result = empty_result(cfg, spec, env)
         knobs, seed, max_steps = cfg["knobs"], cfg["train"]["seed"], cfg["script"]["max_steps"]
+        if mode == "traced":  # op replay: trace.capture or trace.replay (script_replay.py)
+            from .script_replay import from_config
+            op = from_config(cfg)
         from .knobs import apply_env, apply_knobs, effective_knobs, resolve_device
         apply_env(knobs["env"])
         torch = _import_torch(timings)
@@ -216,13 +219,20 @@ def run(mode, config_path, out_dir, params_path):
         device = resolve_device(torch, knobs["device"])
         baseline = effective_knobs(torch, knobs, device)
         result["knobs_effective"] = baseline
-        traced = mode == "traced" and cfg["trace"]["enabled"]
+        if op is not None:
+            op.prepare(torch, cfg_dir, result)  # a replay's capture is checked before the script runs
+        # a capture or replay needs the forward hooks (trace.enabled false: the steps are counted only)
+        traced = mode == "traced" and (cfg["trace"]["enabled"] or op is not None)
         if mode == "traced":
             from .trace import TraceRecorder
             store = cfg["trace"]["store_steps"]
             store = set(store) if store is not None else {0, 1, max_steps - 1}
-            recorder = TraceRecorder(torch, cfg["trace"]["enabled"], store, budget=STORE_BUDGET)
-        tracer = Tracer(torch, recorder, max_steps, traced=traced)  # untraced: no recorder
+            record = cfg["trace"]["enabled"] and not (op is not None and op.ends_early)  # a replay: no trace
+            recorder = TraceRecorder(torch, record, store, budget=STORE_BUDGET)
+        # a capture or replay stops after its step s (the trace of steps <= s is a plain run's)
+        tracer = Tracer(torch, recorder, op.limit if op is not None else max_steps, traced=traced)
+        if op is not None:
+            tracer.watch = op.watch()
         first = {}
 
         def at_first_step(optimizer):
@@ -256,9 +266,13 @@ def run(mode, config_path, out_dir, params_path):
         result["final"].update(tracer.metrics)
         result["nonfinite"]["loss"] = tracer.nonfinite_losses
         _script_results(result, tracer, recorder, seeded, counts, end)
+        if error is None and tracer.stop_error is not None:  # the capture's or replay's own error
+            error = tracer.stop_error
         if error is None and tracer.errors:
             error = ProbeError("tracer_error", "the tracer failed (the trace is incomplete): %s" % tracer.errors[0])
-        if error is None and tracer.steps_done == 0:
+        if error is None and op is not None:
+            op.finish(tracer, out_dir, result)  # the capture's files; a replay whose module never ran
+        if error is None and tracer.steps_done == 0 and not (op is not None and op.ends_early):
             error = ProbeError("no_optimizer_step", "the script ended (%s) without a training step (no optimizer "
                                "step, no backward()): nothing to trace (is the training loop behind an argument, "
                                "or in a child process?)" % end)
@@ -276,6 +290,10 @@ def run(mode, config_path, out_dir, params_path):
         result["nonfinite"]["entries"] = recorder.nonfinite_entries
     if params_path:
         _write_params(params_path, tracer, error, timings)
+    if op is not None:
+        error = op.write_outputs(out_dir, torch, error, t_start)  # a replay: replay.json, replay.safetensors
+        if op.ends_early:
+            recorder = None  # no trace.json: the replay's run recorded none
     return _write_train_outputs(out_dir, cfg, torch, recorder, result, error, timings, t_start, write_safetensors)
 
 

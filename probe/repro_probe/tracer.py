@@ -106,6 +106,14 @@ class Root(object):
         return bool(self.params)
 
 
+class Watch(object):
+    """Tracer.watch: fn(module, args) at the first traced call of the module named `name` in step
+    `step`; `what` names it in errors."""
+
+    def __init__(self, step, name, fn, what):
+        self.step, self.name, self.fn, self.what = step, name, fn, what
+
+
 class Tracer(object):
     def __init__(self, torch, recorder, max_steps, traced=True):
         """traced: forward hooks and entries; recorder: None for the observer's untraced run (the
@@ -167,6 +175,10 @@ class Tracer(object):
         self.closure_evaluations = 0
         self.closure_entries_skipped = 0
         self.cell = None  # the notebook cell running (a trace step records the cell it began in)
+        # op replay (script_replay.py): Watch(step, name, fn) runs fn(module, args) at the first traced
+        # call of the module named `name` (as fwd/<name>) in step `step`; stop_error ends the run
+        self.watch = None
+        self.stop_error = None
 
     # ---- installation ---------------------------------------------------------------------------
 
@@ -334,7 +346,7 @@ class Tracer(object):
             if _compiling() or not tracer.enabled or threading.get_ident() != tracer.thread:
                 return
             try:
-                tracer._enter(module)
+                tracer._enter(module, args)
             except StepLimitReached:
                 raise
             except Exception:
@@ -353,7 +365,7 @@ class Tracer(object):
                 tracer._fail()
         return post
 
-    def _enter(self, module):
+    def _enter(self, module, args=()):
         stack = self._stack
         if stack:
             parent = stack[-1]
@@ -361,6 +373,8 @@ class Tracer(object):
             root = parent[3]
             skip = parent[2] or ("compiled" if parent[4] and root is not None and root.compiled else None)
             stack.append([module, False, skip, root, False])
+            if self.watch is not None and skip is None and root is not None and self.steps_done == self.watch.step:
+                self._watched(module, args, root)
             return
         torch = self.torch
         compiled = type(module).__name__ == "OptimizedModule" and hasattr(module, "_orig_mod")
@@ -398,16 +412,45 @@ class Tracer(object):
         if is_root:
             self._record_output(root.output_name, output)
         elif not had_child:  # a leaf of the call tree (e.g. MultiheadAttention, whose out_proj is not called)
-            path = root.modules.get(id(module))
-            if path is None and root.indexed_step != self.steps_done:
-                root.index(self.steps_done)  # a module added after the root was indexed
-                path = root.modules.get(id(module))
-            if path is None:
-                path = "~" + type(module).__name__  # not registered in the root's module tree
-            name = root.prefix + path
+            name = self._module_name(root, module)
             if name not in self.modules_seen and len(self.modules_seen) < MAX_LISTED:
                 self.modules_seen[name] = type(module).__name__
             self._record_output("fwd/" + name, output)
+
+    def _module_name(self, root, module):
+        """A module's name in fwd/<name>: the root's label prefix and its path in the root's tree."""
+        path = root.modules.get(id(module))
+        if path is None and root.indexed_step != self.steps_done:
+            root.index(self.steps_done)  # a module added after the root was indexed
+            path = root.modules.get(id(module))
+        if path is None:
+            path = "~" + type(module).__name__  # not registered in the root's module tree
+        return root.prefix + path
+
+    def _watched(self, module, args, root):
+        """The watched module's first traced call in its step: the watch's fn runs with every tracer
+        hook off (its own module calls are neither traced nor counted). It returns True to end the
+        script here (StepLimitReached); a ProbeError it raises is the run's error."""
+        watch = self.watch
+        if self._module_name(root, module) != watch.name:
+            return
+        self.watch = None
+        from .errors import ProbeError
+        self.enabled = False
+        try:
+            stop = watch.fn(module, args)
+        except ProbeError as e:
+            self.stop_error, stop = e, True
+        except Exception as e:
+            sys.stderr.write("repro_probe: %s failed:\n%s" % (watch.what, traceback.format_exc()))
+            last = str(e).strip().split("\n")[-1][:500]
+            self.stop_error = ProbeError("exception", "%s: %s: %s" % (watch.what, type(e).__name__, last))
+            stop = True
+        finally:
+            self.enabled = True
+        if stop:
+            self.stopped = True
+            raise StepLimitReached()
 
     def _root(self, module, compiled=False):
         root = self._root_by_id.get(id(module))
