@@ -221,7 +221,6 @@ class Capture(object):
     def _bw_hook(self, module, grad_input, grad_output):
         if self.grad is not None:
             return None
-        from .safetensors import tensor_sha256
         torch = self.torch
         with torch.no_grad():
             structure, tensors, strides = [], [], {}
@@ -233,7 +232,7 @@ class Capture(object):
                 structure.append("T")
                 tensors.append(("gout/%d" % i, c))
                 strides["gout/%d" % i] = list(c.stride())
-            gin = [tensor_sha256(g) if g is not None else None for g in grad_input]
+            gin = [grad_digest(g) for g in grad_input]
         self.grad = {"grad_output": structure, "strides": strides, "grad_input": gin, "tensors": tensors}
         return None
 
@@ -341,7 +340,7 @@ class OrderCapture(object):
         def hook(module, grad_input, grad_output):
             self.calls.append({"module": name, "type": type(module).__name__,
                                "grad_output": [tensor_sha256(g) if g is not None else None for g in grad_output],
-                               "grad_input": [tensor_sha256(g) if g is not None else None for g in grad_input]})
+                               "grad_input": [grad_digest(g) for g in grad_input]})
             return None
         return hook
 
@@ -370,18 +369,33 @@ class OrderCapture(object):
         return meta
 
 
-def make_capture(torch, model, leaves, spec):
+LOSS = "(loss)"  # the training loss (the workload's criterion), as a module path: no real path has "("
+
+
+def grad_digest(g):
+    """sha256 of a gradient; None for none, and for an integer tensor's (torch 1.13's full backward
+    hook hands a zero int64 "gradient" for a loss's class-index target, which no gradient can reach)."""
+    from .safetensors import tensor_sha256
+    if g is None or not (g.is_floating_point() or g.is_complex()):
+        return None
+    return tensor_sha256(g)
+
+
+def make_capture(torch, model, leaves, spec, criterion=None):
     """The capture trace.capture asks for (config._validate_capture checked it): OrderCapture for
     {"backward": "order"}, else Capture of spec["module"] (invalid_config if no such submodule).
     Returns (capture, run.json's "capture" object with captured false)."""
     backward = spec.get("backward", False)
+    if criterion is not None and hasattr(criterion, "register_full_backward_hook"):
+        leaves = list(leaves) + [(LOSS, criterion)]  # it fires first in backward
     if backward == "order":
         return OrderCapture(torch, leaves, spec["step"]), {"step": spec["step"], "backward": "order",
                                                            "captured": False}
     summary = {"step": spec["step"], "module": spec["module"], "captured": False}
     if backward:
         summary["backward"] = True
-    return Capture(torch, model, spec["step"], spec["module"], backward=backward), summary
+    module = criterion if spec["module"] == LOSS and criterion is not None else None
+    return Capture(torch, model, spec["step"], spec["module"], module=module, backward=backward), summary
 
 
 def write_exact(path, tensors):

@@ -178,7 +178,8 @@ class EagerReplay(object):
     parameters), each leaf's output recorded as replay/fwd/<path> and the model's as replay/out,
     with no effect on the run: no backward, buffers (BatchNorm statistics) and RNG state restored.
     Autograd stays on, as in the training forward it stands for: some kernels take another path
-    without it (torch 2.6's CPU LSTM under no_grad differs by up to 0.13, measured), and a replay
+    without it (torch 2.6's CPU LSTM under no_grad runs oneDNN's inference kernel on AVX-512: up to
+    2.1e-7 apart, docs/studies/lstm-no-grad.md), and a replay
     on another path would show a divergence compile did not cause."""
 
     def __init__(self, torch, model, leaves, recorder):

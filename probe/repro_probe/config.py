@@ -23,8 +23,13 @@ DEFAULTS = {
               "seed": 1234, "val_fraction": 0.2},
     "knobs": DEFAULT_KNOBS,
     # capture: null or {"step": s, "module": dotted path}: the inputs of that submodule's first call
-    # in step s go to capture.safetensors / capture.json, and training stops after step s
-    "trace": {"enabled": True, "store_steps": None, "capture": None},
+    # in step s go to capture.safetensors / capture.json, and training stops after step s;
+    # {"step": s, "module": path, "backward": true} also copies that call's grad_output;
+    # {"step": s, "backward": "order"} records the leaves' backward hook firing order (capture.py)
+    # replay (script mode only, script_replay.py): null or {"step": s, "module": name, "capture": {"file",
+    # "sha256", "meta"}, "toggle": null | {"mkldnn": false}}: that module's first call in step s is
+    # replaced by one call on the captured inputs (replay.json / replay.safetensors), then the script stops
+    "trace": {"enabled": True, "store_steps": None, "capture": None, "replay": None},
     # script mode only (python3 -m repro_probe script): the user's training script, run unchanged
     # kind: script (run as `python path`), module (as `python -m module`) or notebook (code cells in order);
     # root: the project copy's root (missing files are named relative to it); paths relative to the config
@@ -130,6 +135,12 @@ def validate(cfg, mode):
         for i, s in enumerate(tr["store_steps"]):
             _int(s, "trace.store_steps[%d]" % i, 0)
     _validate_capture(tr["capture"])
+    _validate_replay(tr["replay"], mode)
+    if mode == "script" and tr["capture"] is not None:
+        if tr["capture"].get("backward", False) is not False:
+            _fail("trace.capture.backward is not supported in script mode (a module capture only)")
+        if tr["replay"] is not None:
+            _fail("trace.capture and trace.replay cannot both be set: a run either captures or replays")
     _validate_script(cfg["script"], mode)
     return cfg
 
@@ -140,14 +151,46 @@ MAX_MODULE_PATH = 400
 def _validate_capture(c):
     if c is None:
         return
-    if not isinstance(c, dict) or set(c) != {"step", "module"}:
-        _fail("trace.capture must be null or {\"step\": integer, \"module\": dotted submodule path}")
+    shape = ("trace.capture must be null, {\"step\": integer, \"module\": dotted submodule path} (optionally "
+             "with \"backward\": true) or {\"step\": integer, \"backward\": \"order\"}")
+    if not isinstance(c, dict) or "step" not in c or not set(c) <= {"step", "module", "backward"}:
+        _fail(shape)
     _int(c["step"], "trace.capture.step", 0, 1 << 53)
-    m = c["module"]
+    backward = c.get("backward", False)
+    if backward == "order":
+        if "module" in c:
+            _fail("trace.capture.backward \"order\" hooks every leaf module: it takes no module")
+        return
+    if not isinstance(backward, bool):
+        _fail("trace.capture.backward must be true, false or \"order\", got %r" % (backward,))
+    if "module" not in c:
+        _fail(shape)
+    _module_path(c["module"], "trace.capture.module")
+
+
+def _module_path(m, where):
     if not isinstance(m, str) or not m or len(m) > MAX_MODULE_PATH:
-        _fail("trace.capture.module must be a non-empty string of at most %d characters" % MAX_MODULE_PATH)
+        _fail("%s must be a non-empty string of at most %d characters" % (where, MAX_MODULE_PATH))
     if any(ord(ch) < 32 or 127 <= ord(ch) < 160 or ch in "\u2028\u2029" for ch in m):
-        _fail("trace.capture.module contains control characters: %r" % m[:80])
+        _fail("%s contains control characters: %r" % (where, m[:80]))
+
+
+def _validate_replay(r, mode):
+    """trace.replay's shape; its capture (file, sha256, meta) and toggle are checked as the `replay`
+    command checks them (replay.check_capture_section) when the script's run starts: invalid_replay."""
+    if r is None:
+        return
+    if mode != "script":
+        _fail("trace.replay is for script mode (a built-in workload replays with `replay` kind forward)")
+    if not isinstance(r, dict) or not {"step", "module", "capture"} <= set(r) or not set(r) <= {
+            "step", "module", "capture", "toggle"}:
+        _fail("trace.replay must be null or {\"step\": integer, \"module\": name, \"capture\": {\"file\", "
+              "\"sha256\", \"meta\"}, \"toggle\": null or {\"mkldnn\": false}}")
+    _int(r["step"], "trace.replay.step", 0, 1 << 53)
+    _module_path(r["module"], "trace.replay.module")
+    if not isinstance(r["capture"], dict):
+        _fail("trace.replay.capture must be {\"file\": name next to the config, \"sha256\": hex, "
+              "\"meta\": capture.json object}")
 
 
 def _path_string(v, where):

@@ -16,7 +16,14 @@ hash-verified), the capture file (capture.safetensors, its sha256 and capture.js
 `meta`) and `toggle` (null or {"mkldnn": false}). The model is built as training builds it, the
 submodule gets the captured state_dict, mode, grad mode and CPU RNG state, and is called on the
 captured arguments; replay.safetensors holds its output named as the trace names it (fwd/<path>,
-fwd/<path>.i, fwd/<path>.i.j), values widened as the trace stores them."""
+fwd/<path>.i, fwd/<path>.i.j), values widened as the trace stores them.
+
+Kind backward (replay_backward.py): the same config with kind "backward" and a capture made with
+trace.capture.backward true (meta.backward, gout/<i> tensors): the module's call as kind forward, then
+torch.autograd.backward(its output, the captured grad_output); replay.safetensors holds
+grad/<module>.<param> (named as the trace names gradients) and gin/<module>/<i>, the gradient of each
+captured argument that requires grad. A backward capture's gout/ entries are accepted (and unused) by
+kind forward too."""
 
 import hashlib
 import json
@@ -91,8 +98,14 @@ def load_replay_config(path):
         _invalid("schema must be %r, got %r" % (SCHEMA, cfg.get("schema")))
     if cfg.get("kind") == "forward":
         return load_forward_config(cfg), os.path.dirname(os.path.abspath(path))
+    if cfg.get("kind") == "init":
+        from .replay_init import load_init_config
+        return load_init_config(cfg, _check_train, _check_toggle), os.path.dirname(os.path.abspath(path))
+    if cfg.get("kind") == "backward":
+        from .replay_backward import load_backward_config
+        return load_backward_config(cfg), os.path.dirname(os.path.abspath(path))
     if cfg.get("kind") != "update":
-        _invalid("kind must be 'update' or 'forward', got %r" % (cfg.get("kind"),))
+        _invalid("kind must be 'update', 'forward', 'init' or 'backward', got %r" % (cfg.get("kind"),))
     for key in sorted(set(cfg) - {"schema", "kind", "optimizer", "step", "params", "knobs", "inputs"}):
         sys.stderr.write("repro_probe: warning: unknown replay config key %r ignored\n" % key[:80])
     opt = cfg.get("optimizer")
@@ -204,7 +217,7 @@ def _check_meta(meta, step, module):
     for name in seen:
         if name.startswith("state/") and len(name) > 6:
             state.append(name[6:])
-        elif name != "rng/cpu" and name not in args:
+        elif name != "rng/cpu" and name not in args and not (meta.get("backward") is True and name.startswith("gout/")):
             _invalid("capture.meta.entries hold %r, which is neither in the structure, state/ nor rng/cpu"
                      % name[:80])
     strides = meta.get("strides", {})
@@ -216,6 +229,16 @@ def _check_meta(meta, step, module):
     return args, sorted(state), seen
 
 
+def _check_toggle(toggle):
+    """null or {"mkldnn": boolean}."""
+    if toggle is not None:
+        if not isinstance(toggle, dict) or not set(toggle) <= {"mkldnn"} or not all(
+                isinstance(v, bool) for v in toggle.values()):
+            _invalid("toggle must be null or {\"mkldnn\": boolean}")
+        toggle = dict(toggle)
+    return toggle
+
+
 def load_forward_config(cfg):
     for key in sorted(set(cfg) - {"schema", "kind", "step", "module", "train", "capture", "toggle"}):
         sys.stderr.write("repro_probe: warning: unknown replay config key %r ignored\n" % key[:80])
@@ -225,22 +248,24 @@ def load_forward_config(cfg):
     module = cfg.get("module")
     _check_name(module, "module")
     train = _check_train(cfg.get("train"))
-    cap = cfg.get("capture")
+    out = check_capture_section(cfg.get("capture"), step, module)
+    out.update(kind="forward", step=step, module=module, train=train, knobs=train["knobs"],
+               toggle=_check_toggle(cfg.get("toggle")))
+    return out
+
+
+def check_capture_section(cap, step, module):
+    """A config's `capture` ({"file": name next to the config, "sha256": hex, "meta": capture.json's
+    object}) for a replay of `module` at `step` (kind forward, and script mode's trace.replay):
+    {"capture", "args", "state", "entries"} as read_capture and load_captured take them."""
     if not isinstance(cap, dict):
         _invalid("capture must be {\"file\": name, \"sha256\": hex, \"meta\": capture.json object}")
     _check_file_name(cap.get("file"), "capture.file")
     if not isinstance(cap.get("sha256"), str) or not HEX64.match(cap["sha256"]):
         _invalid("capture.sha256 must be 64 hex characters")
     args, state, entries = _check_meta(cap.get("meta"), step, module)
-    toggle = cfg.get("toggle")
-    if toggle is not None:
-        if not isinstance(toggle, dict) or not set(toggle) <= {"mkldnn"} or not all(
-                isinstance(v, bool) for v in toggle.values()):
-            _invalid("toggle must be null or {\"mkldnn\": boolean}")
-        toggle = dict(toggle)
-    return {"kind": "forward", "step": step, "module": module, "train": train, "knobs": train["knobs"],
-            "capture": {"file": cap["file"], "sha256": cap["sha256"].lower(), "meta": cap["meta"]},
-            "args": args, "state": state, "entries": entries, "toggle": toggle}
+    return {"capture": {"file": cap["file"], "sha256": cap["sha256"].lower(), "meta": cap["meta"]},
+            "args": args, "state": state, "entries": entries}
 
 
 def read_capture(cfg, cfg_dir):
@@ -318,7 +343,6 @@ def replay_forward(torch, cfg, cfg_dir, device):
     from .train import autocast_factory, build_model
     from .workloads import WORKLOADS
     train = cfg["train"]
-    meta = cfg["capture"]["meta"]
     tensors = read_capture(cfg, cfg_dir)
     autocast = autocast_factory(torch, train["knobs"]["amp"], device)
     data = load_data(train, cfg_dir)
@@ -329,6 +353,15 @@ def replay_forward(torch, cfg, cfg_dir, device):
         module = find_submodule(model, cfg["module"])
     except ProbeError as e:
         _invalid(e.message)
+    args = load_captured(torch, module, cfg, tensors, device)
+    return call_captured(torch, module, cfg, tensors, args, autocast)
+
+
+def load_captured(torch, module, cfg, tensors, device):
+    """Check `module` against the capture (its type; its state_dict's keys, dtypes and shapes), load
+    the captured state (strict) and mode into it; returns the captured positional arguments, laid out
+    with their captured strides on `device`."""
+    meta = cfg["capture"]["meta"]
     if type(module).__name__ != meta["type"]:
         _invalid("module %r is a %s, the capture's a %s"
                  % (cfg["module"][:80], type(module).__name__, meta["type"][:80]))
@@ -360,7 +393,13 @@ def replay_forward(torch, cfg, cfg_dir, device):
         return t
 
     from .capture import rebuild_args
-    args = rebuild_args(meta["structure"], make)
+    return rebuild_args(meta["structure"], make)
+
+
+def call_captured(torch, module, cfg, tensors, args, autocast):
+    """One call of `module` on `args` with the captured grad mode and CPU RNG state; its output as
+    the trace names it ([(name, tensor)]: fwd/<module>, fwd/<module>.i, ...)."""
+    meta = cfg["capture"]["meta"]
     rng = tensors["rng/cpu"]
     prev_grad = torch.is_grad_enabled()
     torch.set_grad_enabled(meta["grad_enabled"])
@@ -476,12 +515,16 @@ def replay_update(torch, cfg, tensors, device):
     return out
 
 
-def _result(torch, cfg, error, entries, seconds):
+def _result(torch, cfg, error, entries, seconds, extra=None):
     out = {"schema": RESULT_SCHEMA, "status": "error" if error else "ok", "error": error,
            "torch": getattr(torch, "__version__", None) if torch is not None else None,
            "step": cfg["step"] if cfg is not None else None, "seconds": seconds, "entries": entries}
-    if cfg is not None and cfg.get("kind") == "forward":
-        out.update(kind="forward", module=cfg["module"], toggle=cfg["toggle"])
+    if cfg is not None and cfg.get("kind") in ("forward", "backward"):
+        out.update(kind=cfg["kind"], module=cfg["module"], toggle=cfg["toggle"])
+    if cfg is not None and cfg.get("kind") == "init":
+        out.update(kind="init", toggle=cfg["toggle"])
+    if error is None:
+        out.update(extra or {})
     return out
 
 
@@ -491,6 +534,7 @@ def run_replay(config_path, out_dir):
     cfg = torch = error = None
     entries = []
     stored = {}
+    extra = {}
     try:
         cfg, cfg_dir = load_replay_config(config_path)
         from .knobs import apply_env, apply_knobs, resolve_device
@@ -498,12 +542,22 @@ def run_replay(config_path, out_dir):
         import torch
         apply_knobs(torch, cfg["knobs"])
         device = resolve_device(torch, cfg["knobs"]["device"])
-        if cfg.get("kind") == "forward":
-            if cfg["toggle"] is not None and "mkldnn" in cfg["toggle"]:
-                torch.backends.mkldnn.enabled = cfg["toggle"]["mkldnn"]
-            outputs = replay_forward(torch, cfg, cfg_dir, device)
-        else:
-            outputs = replay_update(torch, cfg, read_inputs(cfg, cfg_dir), device)
+        if cfg.get("kind") in ("forward", "init", "backward") and (cfg["toggle"] or {}).get("mkldnn") is not None:
+            torch.backends.mkldnn.enabled = cfg["toggle"]["mkldnn"]
+        from .onednn_log import recording
+        with recording(torch) as onednn:  # the oneDNN primitives the replay ran
+            if cfg.get("kind") == "forward":
+                outputs = replay_forward(torch, cfg, cfg_dir, device)
+            elif cfg.get("kind") == "backward":
+                from .replay_backward import replay_backward
+                outputs = replay_backward(torch, cfg, cfg_dir, device)
+            elif cfg.get("kind") == "init":
+                from .replay_init import replay_init
+                outputs, extra["rng_before"] = replay_init(torch, cfg, cfg_dir, device)
+            else:
+                outputs = replay_update(torch, cfg, read_inputs(cfg, cfg_dir), device)
+        if onednn.primitives is not None:
+            extra["onednn"] = onednn.primitives
         from .safetensors import dtype_name, storable, tensor_sha256
         from .trace import count_nonfinite
         for name, t in outputs:
@@ -529,5 +583,5 @@ def run_replay(config_path, out_dir):
     if error is not None:
         entries = []
         write_json(os.path.join(out_dir, "run.json"), {"schema": "repro.run/1", "status": "error", "error": error})
-    write_json(os.path.join(out_dir, "replay.json"), _result(torch, cfg, error, entries, time.time() - t_start))
+    write_json(os.path.join(out_dir, "replay.json"), _result(torch, cfg, error, entries, time.time() - t_start, extra))
     return EXIT_ERROR if error else EXIT_OK

@@ -99,6 +99,9 @@ def _build_module(torch, cfg, cfg_dir, device):
     data = load_data(train, cfg_dir)
     data["tensors"] = dict((k, v.to(device)) for k, v in data["tensors"].items())
     model, _ = build_model(torch, train, WORKLOADS[train["workload"]], data, device, {})
+    from .capture import LOSS
+    if cfg["module"] == LOSS:
+        return WORKLOADS[train["workload"]].criterion(torch)  # the training loss, as train.Loop makes it
     try:
         return find_submodule(model, cfg["module"])
     except ProbeError as e:

@@ -187,7 +187,9 @@ def run_training(torch, cfg, data, device, recorder, result, out_dir=None):
             raise ProbeError("invalid_config", "trace.capture needs an eager run (knobs.compile off): "
                              "a compiled program has no module calls to hook")
         # a module's inputs (and grad_output with backward true), or backward's firing order of the leaves
-        capture, result["capture"] = make_capture(torch, model, leaves, spec)  # invalid_config if no such module
+        criterion = workload.criterion(torch)  # "(loss)": the loss is captured and replayed as a module
+        # invalid_config if no such module
+        capture, result["capture"] = make_capture(torch, model, leaves, spec, criterion)
     cache = None
     if cfg["knobs"]["compile"]:
         cache = compiled_mod.prepare(torch, scratch_dir())
@@ -196,6 +198,8 @@ def run_training(torch, cfg, data, device, recorder, result, out_dir=None):
         recorder.attach(leaves)  # forward hooks on every leaf: eager runs only
     loop = Loop(torch, cfg, workload, model, leaves, data, recorder, device, autocast)
     loop.capture = capture
+    if capture is not None:
+        loop.criterion = criterion  # the instance the hooks are on
     try:
         _train_epochs(torch, cfg, data, device, recorder, result, model, loop)
     except ProbeError:

@@ -73,7 +73,10 @@ class OrderCaptureTest(unittest.TestCase):
         self.assertEqual((meta["schema"], meta["step"], meta["backward"], meta["entries"], meta["loss_scale"]),
                          ("repro.capture/1", 0, "order", [], None))
         self.assertFalse(os.path.exists(os.path.join(out, "capture.safetensors")))
-        calls = meta["backward_order"]
+        # the loss fires first, as "(loss)": its incoming gradient is 1, its outgoing one the head's
+        loss, calls = meta["backward_order"][0], meta["backward_order"][1:]
+        self.assertEqual((loss["module"], loss["type"]), ("(loss)", "CrossEntropyLoss"))
+        self.assertEqual(loss["grad_input"][0], calls[0]["grad_output"][0])
         order = [c["module"] for c in calls]
         # every leaf fires once, the head first (nearest the loss), the stem conv last; the residual
         # block's second conv before its first, and the block before the stem
@@ -98,7 +101,8 @@ class OrderCaptureTest(unittest.TestCase):
         # a second, independent run (one epoch: another process, the same step 0) gives the same list
         r2, got2, _, _ = RUNS.train("cnn", {"step": 0, "backward": "order"}, epochs=1)
         self.assertEqual(r2.returncode, 0, r2.stderr)
-        self.assertEqual(got2["capture"]["backward_order"], calls)
+        self.assertEqual(got2["capture"]["backward_order"], [loss] + calls)
+        self.assertEqual(loss["grad_input"][1], None)  # the class indices: no gradient
 
     def test_observer_order_capture(self):
         """The hooks only read: every trace entry of steps <= s (forward outputs, loss, gradients,
@@ -114,8 +118,8 @@ class OrderCaptureTest(unittest.TestCase):
                 self.assertEqual(grads, step_entries(plain["trace"], step, "grad/"))
                 self.assertEqual(got["trace"]["steps"], plain["trace"]["steps"][:step + 2])
                 # every leaf fired (the embeddings too: integer inputs, but their output has a gradient)
-                self.assertEqual(sorted(c["module"] for c in got["capture"]["backward_order"]),
-                                 sorted(leaves(got["run"])))
+                modules = [c["module"] for c in got["capture"]["backward_order"] if c["module"] != "(loss)"]
+                self.assertEqual(sorted(modules), sorted(leaves(got["run"])))
 
 
 class BackwardCaptureTest(unittest.TestCase):
@@ -191,6 +195,15 @@ class BackwardReplayTest(unittest.TestCase):
                 if module == "attn.core":
                     self.assertEqual([e["name"] for e in res["entries"]],
                                      ["gin/attn.core/0", "gin/attn.core/1", "gin/attn.core/2"])
+
+    def test_the_loss(self):
+        # the loss is captured and replayed as the module "(loss)": its gradient with respect to the
+        # model's output is the order capture's (the head's incoming gradient), bit for bit
+        res, meta = self.check("cnn", "(loss)", 0)
+        self.assertEqual(meta["type"], "CrossEntropyLoss")
+        self.assertEqual([e["name"] for e in res["entries"]], ["gin/(loss)/0"])
+        _, order, _, _ = RUNS.train("cnn", {"step": 0, "backward": "order"})
+        self.assertEqual(res["entries"][0]["sha256"], order["capture"]["backward_order"][1]["grad_output"][0])
 
     def test_forward_replay_of_a_backward_capture(self):
         _, got, out, cfg = RUNS.train("cnn", {"step": 0, "module": "block.conv1", "backward": True})

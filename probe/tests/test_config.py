@@ -44,7 +44,7 @@ class ConfigTest(unittest.TestCase):
         self.assertEqual(cfg["knobs"]["threads"], 2)
         self.assertIsNone(cfg["knobs"]["interop_threads"])
         self.assertEqual(cfg["model"]["hidden"], [64, 32])
-        self.assertEqual(cfg["trace"], {"enabled": True, "store_steps": None, "capture": None})
+        self.assertEqual(cfg["trace"], {"enabled": True, "store_steps": None, "capture": None, "replay": None})
 
     def test_workload_and_deterministic_warn(self):
         cfg, _, _ = self.load(self.base())

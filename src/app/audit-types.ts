@@ -4,6 +4,7 @@
 import type {ProbeConfig} from '../core/config.js'
 import type {TargetRecord} from '../core/report.js'
 import type {UpdateReplayPlan} from '../core/replay.js'
+import type {CaptureSpec} from '../core/config.js'
 import type {Knobs, RunArtifacts, RunOutcome, StoredValues, TensorValues} from '../core/types.js'
 import type {WorkloadData, WorkloadName} from '../core/workloads.js'
 import type {Target} from '../targets/target.js'
@@ -71,7 +72,7 @@ export type AuditWorkload = WorkloadName | 'script'
 export interface Rerunner {
   rerun(
     target: number,
-    change: {knobs?: Knobs; storeSteps?: number[]; capture?: {step: number; module: string}},
+    change: {knobs?: Knobs; storeSteps?: number[]; capture?: CaptureSpec},
     label: string,
     dir: string,
   ): Promise<{artifacts: RunArtifacts; seconds: number; outDir?: string}>

@@ -31,6 +31,12 @@ import {
   plannedToggles,
   planForwardReplay,
   planInitReplay,
+  planBackwardReplay,
+  type BackwardCall,
+  type BackwardReplayPlan,
+  type ForwardReplayPlan,
+  type InitReplayPlan,
+  onednnSummary,
   entryModule,
   planUpdateReplay,
   replayInputValues,
@@ -307,37 +313,89 @@ async function replayForward(
   const subject = budget >= 2 ? replaySubject(input, pair, experiments, reruns) : null
   if (!subject) return 0
   const {a, b, fd, moved, rerun, align} = subject
-  const init = planInitReplay(a, b, fd)
-  const forward = 'plan' in init ? null : planForwardReplay(a, b, fd)
-  if (forward && ('skip' in forward || budget < 4)) return 0
-  const kind = forward ? 'forward' : 'init'
-  const plan = forward && 'plan' in forward ? forward.plan : 'plan' in init ? init.plan : null
-  if (!plan) return 0
   const bKnobs = rerun?.knobs ?? collected.configs.get(tb)!.knobs
   const id = `e${experiments.length + 1}`
-  const modules = Object.keys(a.outcome.module_types ?? {})
-  const module = plan.kind === 'forward' ? plan.module : entryModule(plan.entry, modules)
-  const type = module ? (a.outcome.module_types[module] ?? 'module') : null
-  const op =
-    plan.kind === 'forward'
-      ? `${plan.module} (${type}) forward at step ${plan.step}`
-      : `initialization${module ? ` (first differing: ${plan.entry}, ${type})` : ''}`
-  const base = {id, kind: 'replay' as const, op, knobs: [], target: tb, against: ta}
   const before = {step: fd.step, entry: fd.entry}
   const on = moved ? `; on #${tb}'s rerun with ${moved.knobs.map((k) => k.name).join(', ')} aligned (${moved.id})` : ''
-  const failed = (note: string, spent: number) => {
-    experiments.push({...base, outcome: 'failed', first_divergence_before: before, first_divergence_after: null, note})
-    return spent
+  const init = planInitReplay(a, b, fd)
+  let spent = 0
+  let plan: InitReplayPlan | ForwardReplayPlan | BackwardReplayPlan
+  if ('plan' in init) plan = init.plan
+  else if (fd.phase === 'backward' && typeof fd.step === 'number') {
+    // backward: which module's backward first computes differently, by firing order (one rerun each)
+    if (budget < 6) return 0
+    const orders: BackwardCall[][] = []
+    for (const [t, knobs] of [
+      [ta, undefined],
+      [tb, bKnobs],
+    ] as const) {
+      const what = `explain ${id}: record the backward order at step ${fd.step} in #${t}`
+      const capture = {step: fd.step, backward: 'order' as const}
+      const r = await attempt(input, what, () =>
+        rerunner.rerun(t, {...(knobs ? {knobs} : {}), capture}, what, `${id}-order-t${t}`).then(async (x) => {
+          orders.push((await readCapture(x.outDir!, `#${t}`)).meta.backward_order ?? [])
+          return x
+        }),
+      )
+      spent++
+      if (typeof r === 'string') {
+        experiments.push({
+          ...{id, kind: 'replay' as const, knobs: [], target: tb, against: ta},
+          op: `backward at step ${fd.step}`,
+          outcome: 'failed',
+          first_divergence_before: before,
+          first_divergence_after: null,
+          note: r,
+        })
+        return spent
+      }
+    }
+    const decision = planBackwardReplay(a, b, fd.step, orders[0]!, orders[1]!)
+    if ('skip' in decision) return spent
+    if ('inputsDiffer' in decision) {
+      const {module, after} = decision.inputsDiffer
+      experiments.push({
+        id,
+        kind: 'replay',
+        op: `${module} (${a.outcome.module_types[module] ?? 'module'}) backward at step ${fd.step}`,
+        knobs: [],
+        target: tb,
+        against: ta,
+        outcome: 'inputs-differ',
+        first_divergence_before: before,
+        first_divergence_after: null,
+        note: `not replayed: the gradient reaching ${module} already differs between the targets, so the drift is in code between modules${after ? ` (after ${after}'s backward)` : ' (before the first module backward: the loss)'}${on}`,
+      })
+      return spent
+    }
+    plan = decision.plan
+  } else {
+    const forward = planForwardReplay(a, b, fd)
+    if ('skip' in forward || budget < 4) return 0
+    plan = forward.plan
   }
-  // 1. forward: capture the module's inputs at that step in both targets
+  const kind = plan.kind
+  const modules = Object.keys(a.outcome.module_types ?? {})
+  const module = plan.kind === 'init' ? entryModule(plan.entry, modules) : plan.module
+  const type = plan.kind === 'backward' ? plan.type : module ? (a.outcome.module_types[module] ?? 'module') : null
+  const op =
+    plan.kind === 'init'
+      ? `initialization${module ? ` (first differing: ${plan.entry}, ${type})` : ''}`
+      : `${plan.module} (${type}) ${plan.kind} at step ${plan.step}${plan.kind === 'backward' ? ' (first by execution order)' : ''}`
+  const base = {id, kind: 'replay' as const, op, knobs: [], target: tb, against: ta}
+  const failed = (note: string, n: number) => {
+    experiments.push({...base, outcome: 'failed', first_divergence_before: before, first_divergence_after: null, note})
+    return spent + n
+  }
+  // 1. forward / backward: capture the module's inputs (and grad_output) at that step in both targets
   const captures: {dir: string; entries: {name: string; sha256: string}[]}[] = []
-  if (plan.kind === 'forward') {
+  if (plan.kind !== 'init') {
     for (const [t, knobs] of [
       [ta, undefined],
       [tb, bKnobs],
     ] as const) {
       const what = `explain ${id}: capture the inputs of ${plan.module} at step ${plan.step} in #${t}`
-      const capture = {step: plan.step, module: plan.module}
+      const capture = {step: plan.step, module: plan.module, ...(plan.kind === 'backward' ? {backward: true} : {})}
       const r = await attempt(input, what, () =>
         rerunner.rerun(t, {...(knobs ? {knobs} : {}), capture}, what, `${id}-capture-t${t}`).then(async (x) => {
           const meta = await readCapture(x.outDir!, `#${t}`)
@@ -356,20 +414,20 @@ async function replayForward(
         first_divergence_after: null,
         note: `not replayed: ${plan.module}'s captured ${differs} already differs between the targets, so the drift is in code before it (between modules)${on}`,
       })
-      return 2
+      return spent + 2
     }
   }
-  let spent = captures.length
+  spent += captures.length
   // 2. replay it alone in both, on the first target's capture (init: from the seed's generator state)
   const replayIn = async (t: number, knobs: Knobs | undefined, toggle: {mkldnn: boolean} | null, label: string, dir: string) => {
-    const what = `explain ${id}: replay the ${plan.kind === 'forward' ? plan.module : 'initialization'} in #${t}${label}`
+    const what = `explain ${id}: replay the ${plan.kind === 'init' ? 'initialization' : `${plan.module} ${plan.kind}`} in #${t}${label}`
     rerunner.progress.start(what)
     try {
       const r = await rerunner.replayForward(
         t,
-        plan.kind === 'forward'
-          ? {kind, captureDir: captures[0]!.dir, step: plan.step, module: plan.module, ...(knobs ? {knobs} : {}), toggle}
-          : {kind, ...(knobs ? {knobs} : {}), toggle},
+        plan.kind === 'init'
+          ? {kind, ...(knobs ? {knobs} : {}), toggle}
+          : {kind, captureDir: captures[0]!.dir, step: plan.step, module: plan.module, ...(knobs ? {knobs} : {}), toggle},
         dir,
       )
       rerunner.progress.done(what, r.seconds)
@@ -381,9 +439,9 @@ async function replayForward(
     }
   }
   const ra = await replayIn(ta, undefined, null, '', `${id}-replay-t${ta}`)
-  if (typeof ra === 'string') return failed(ra, spent + 1)
+  if (typeof ra === 'string') return failed(ra, 1)
   const rb = await replayIn(tb, bKnobs, null, '', `${id}-replay-t${tb}`)
-  if (typeof rb === 'string') return failed(rb, spent + 2)
+  if (typeof rb === 'string') return failed(rb, 2)
   spent += 2
   if (plan.kind === 'init' && ra.rng_before !== rb.rng_before) {
     experiments.push({
@@ -429,22 +487,23 @@ async function replayForward(
     }
   }
   const total = Object.keys(plan.recorded.a).length
-  const inputs = plan.kind === 'forward' ? `identical inputs (${captures[0]!.entries.length} captured tensors)` : 'the same generator state'
+  const inputs = plan.kind !== 'init' ? `identical inputs (${captures[0]!.entries.length} captured tensors)` : 'the same generator state'
   const note =
     j.outcome === 'not-faithful'
       ? `a replay did not reproduce its own target's recorded bytes (${j.unfaithful.slice(0, 3).join(', ')}), so it proves nothing`
       : j.outcome === 'localized'
-        ? `${inputs} ${plan.kind === 'forward' ? 'give' : 'gives'} different outputs in ${j.differing.length} of ${total} (first: ${j.differing[0]}); each replay reproduces its own target's recorded bytes${toggles.length ? `; toggles on #${tb}: ${toggles.map((x) => `${x.toggle} ${x.outcome}`).join(', ')}` : ''}`
-        : plan.kind === 'forward'
-          ? 'identical outputs on identical inputs: the module does not compute differently, look earlier'
+        ? `${inputs} ${plan.kind === 'init' ? 'gives' : 'give'} different outputs in ${j.differing.length} of ${total} (first: ${j.differing[0]}); each replay reproduces its own target's recorded bytes${toggles.length ? `; toggles on #${tb}: ${toggles.map((x) => `${x.toggle} ${x.outcome}`).join(', ')}` : ''}`
+        : plan.kind !== 'init'
+          ? `identical outputs on identical inputs: the module's ${plan.kind} does not compute differently, look earlier`
           : 'identical parameters from the same generator state: the initialization does not differ'
   const onednn = ra.onednn && rb.onednn ? {onednn: {a: ra.onednn, b: rb.onednn}} : {}
+  const ran = ra.onednn && rb.onednn && j.outcome !== 'not-faithful' ? `; ${onednnSummary(ra.onednn, rb.onednn, ta, tb)}` : ''
   experiments.push({
     ...base,
     outcome: j.outcome,
     first_divergence_before: before,
     first_divergence_after: null,
-    note: note + on,
+    note: note + ran + on,
     ...(toggles.length ? {toggles} : {}),
     ...onednn,
   })

@@ -57,13 +57,31 @@ export const replayResultSchema = z.object({
 })
 
 /** capture.json written by a train run with trace.capture (docs/artifacts.md, Op replay) */
+const digests = z
+  .array(
+    z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .nullable(),
+  )
+  .max(64)
 export const captureSchema = z.object({
   schema: z.literal('repro.capture/1'),
   step: z.number().int().nonnegative(),
-  module: z.string().max(400),
-  type: z.string().max(128),
-  training: z.boolean(),
-  grad_enabled: z.boolean(),
+  /** absent in a backward-order capture */
+  module: z.string().max(400).optional(),
+  type: z.string().max(128).optional(),
+  training: z.boolean().optional(),
+  grad_enabled: z.boolean().optional(),
+  /** true: the module's grad_output too (gout/<i>); 'order': every leaf's backward digests, nothing else */
+  backward: z.union([z.boolean(), z.literal('order')]).optional(),
+  /** backward true: the digest of each positional argument's gradient (null: none) */
+  grad_input: digests.optional(),
+  /** backward 'order': each leaf module's backward call in firing order */
+  backward_order: z
+    .array(z.object({module: z.string().max(400), type: z.string().max(128), grad_output: digests, grad_input: digests}))
+    .max(100_000)
+    .optional(),
   entries: z.array(traceEntrySchema).max(10_000),
 })
 
@@ -152,7 +170,10 @@ export const probeConfigSchema = z
       store_steps: z.array(z.number().int().min(0)).nullable(),
       /** op replay: one module's inputs captured at one step, then the run stops */
       capture: z
-        .object({step: z.number().int().min(0), module: z.string().min(1).max(400)})
+        .union([
+          z.object({step: z.number().int().min(0), module: z.string().min(1).max(400), backward: z.boolean().optional()}),
+          z.object({step: z.number().int().min(0), backward: z.literal('order')}),
+        ])
         .nullable()
         .optional(),
     }),
@@ -211,7 +232,12 @@ export const runSchema = z
     // script mode (the user's own training script)
     /** a run with trace.capture: which module's inputs were captured at which step (op replay) */
     capture: z
-      .object({step: z.number().int().nonnegative(), module: z.string().max(400), captured: z.boolean()})
+      .object({
+        step: z.number().int().nonnegative(),
+        module: z.string().max(400).optional(),
+        backward: z.union([z.boolean(), z.literal('order')]).optional(),
+        captured: z.boolean(),
+      })
       .nullable()
       .optional(),
     knobs_overridden: z.array(z.string().max(128)).max(100).optional(),

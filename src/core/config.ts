@@ -8,6 +8,13 @@ import type {WorkloadName} from './workloads.js'
 
 export const PROBE_CONFIG_SCHEMA = 'repro.config/1'
 
+/**
+ * trace.capture (op replay): {step, module} one module's forward inputs; with backward true also its
+ * grad_output; {step, backward: 'order'} every leaf module's grad_output / grad_input digests in
+ * backward firing order.
+ */
+export type CaptureSpec = {step: number; module: string; backward?: boolean} | {step: number; backward: 'order'}
+
 export interface ProbeConfig {
   schema: typeof PROBE_CONFIG_SCHEMA
   workload: WorkloadName
@@ -16,7 +23,7 @@ export interface ProbeConfig {
   train: {epochs: number; batch_size: number; lr: number; optimizer: 'adam' | 'sgd'; seed: number; val_fraction: number}
   knobs: Knobs
   /** capture: record one module's inputs at one step, then stop (op replay; absent: none) */
-  trace: {enabled: boolean; store_steps: number[] | null; capture?: {step: number; module: string} | null}
+  trace: {enabled: boolean; store_steps: number[] | null; capture?: CaptureSpec | null}
   /**
    * script mode: the user's project, copied under `root`; every path relative to the config's
    * directory. `path` is null for a module (`module` names it); `include` is always empty now

@@ -289,3 +289,99 @@ export function maxAbs(a: StoredValues, b: StoredValues): number {
   }
   return m
 }
+
+/**
+ * What oneDNN ran in two replays, in a few words (reorders, which only move data, left out):
+ * "oneDNN ran nothing in either", or "oneDNN ran convolution (jit:avx512_core) in #1, … in #2".
+ * Each primitive is "<kind>:<implementation>:<prop_kind>" as the probe records it.
+ */
+export function onednnSummary(a: readonly string[], b: readonly string[], ta: number, tb: number): string {
+  const words = (list: readonly string[]) => {
+    const ran = list.filter((p) => !p.startsWith('reorder:'))
+    if (ran.length === 0) return null
+    const shown = ran.slice(0, 4).map((p) => {
+      const [kind, ...rest] = p.split(':')
+      const impl = rest.slice(0, -1).join(':')
+      return `${kind}${impl ? ` (${impl})` : ''}`
+    })
+    return shown.join(', ') + (ran.length > 4 ? ` and ${ran.length - 4} more` : '')
+  }
+  const [wa, wb] = [words(a), words(b)]
+  if (!wa && !wb) return 'oneDNN ran nothing in either'
+  if (wa === wb) return `oneDNN ran ${wa} in both`
+  return `oneDNN ran ${wa ?? 'nothing'} in #${ta}, ${wb ?? 'nothing'} in #${tb}`
+}
+
+/** Both replays recorded oneDNN's log and neither ran a oneDNN primitive (reorders aside): oneDNN cannot be the cause. */
+export function onednnRanNothing(e: {onednn?: {a: string[]; b: string[]}}): boolean {
+  return !!e.onednn && [...e.onednn.a, ...e.onednn.b].every((p) => p.startsWith('reorder:'))
+}
+
+// ---- backward: the module whose backward first computes differently, by execution order ---------
+
+/** One leaf module's backward call as a backward-order capture records it (capture.json backward_order). */
+export interface BackwardCall {
+  module: string
+  type: string
+  grad_output: (string | null)[]
+  grad_input: (string | null)[]
+}
+
+export interface BackwardReplayPlan {
+  kind: 'backward'
+  step: number
+  /** the module whose backward is replayed ("(loss)": the training loss) */
+  module: string
+  /** its class, as the backward order recorded it */
+  type: string
+  /** each side's recorded outputs: grad/<module>.<param> (the trace) and gin/<module>/<i> (the order capture) */
+  recorded: {a: Record<string, string>; b: Record<string, string>}
+}
+
+const same = (x: readonly (string | null)[], y: readonly (string | null)[]) => x.length === y.length && x.every((v, i) => v === y[i])
+
+/** The gradients of a module's own parameters (grad/<module>.<name>, no deeper path) at a step of a run. */
+function ownGrads(run: RunArtifacts, step: number, module: string): Record<string, string> {
+  const prefix = `grad/${module}.`
+  return Object.fromEntries(
+    (stepOf(run, step)?.entries ?? [])
+      .filter((e) => e.name.startsWith(prefix) && !e.name.slice(prefix.length).includes('.'))
+      .map((e) => [e.name, e.sha256]),
+  )
+}
+
+/**
+ * Walk two targets' backward calls in firing order (the reverse of the trace's parameter order): the
+ * first module whose incoming gradient (grad_output) is identical but whose outgoing gradients (its
+ * grad_input, or its own parameters' gradients in the trace) differ is where backward first computes
+ * differently. An incoming gradient that already differs puts the drift between modules (code outside
+ * any module, after the previous call).
+ */
+export function planBackwardReplay(
+  a: RunArtifacts,
+  b: RunArtifacts,
+  step: number,
+  orderA: readonly BackwardCall[],
+  orderB: readonly BackwardCall[],
+): {plan: BackwardReplayPlan} | {inputsDiffer: {module: string; after: string | null}} | {skip: string} {
+  if (orderA.length === 0) return {skip: 'no module ran a backward at that step'}
+  const seen = new Set<string>()
+  for (let i = 0; i < orderA.length; i++) {
+    const ca = orderA[i]!
+    const cb = orderB[i]
+    if (!cb || cb.module !== ca.module) return {skip: `the two targets call the modules' backward in a different order (at call ${i + 1})`}
+    const first = !seen.has(ca.module)
+    seen.add(ca.module)
+    if (!same(ca.grad_output, cb.grad_output)) return {inputsDiffer: {module: ca.module, after: i > 0 ? orderA[i - 1]!.module : null}}
+    const ga = first ? ownGrads(a, step, ca.module) : {}
+    const gb = first ? ownGrads(b, step, ca.module) : {}
+    const gradsDiffer = Object.keys(ga).some((n) => ga[n] !== gb[n])
+    if (!same(ca.grad_input, cb.grad_input) || gradsDiffer) {
+      if (!first) return {skip: `${ca.module} is called more than once in the step: its backward cannot be replayed alone`}
+      const gin = (call: BackwardCall) =>
+        Object.fromEntries(call.grad_input.flatMap((d, j) => (d === null ? [] : [[`gin/${ca.module}/${j}`, d] as const])))
+      return {plan: {kind: 'backward', step, module: ca.module, type: ca.type, recorded: {a: {...ga, ...gin(ca)}, b: {...gb, ...gin(cb)}}}}
+    }
+  }
+  return {skip: 'every module computes the same gradients from the same incoming gradient'}
+}

@@ -4,7 +4,7 @@
 
 import type {FingerprintRow} from './fingerprint-diff.js'
 import {explainKnob, explainPath, refinedChange, type KnownChange} from './knowledge.js'
-import {TOGGLE_SUSPECT} from './replay.js'
+import {onednnRanNothing, TOGGLE_SUSPECT} from './replay.js'
 import type {Experiment, NoiseFloor, SeedVariance, Suspect} from './report.js'
 
 type Where = {phase: string; module_type: string | null; step: string | number; entry: string}
@@ -283,10 +283,13 @@ function librarySuspects(input: RankInput): Scored[] {
     : ''
   const seen = new Set<string>()
   const libs: {row: FingerprintRow; kb: KnownChange; score: number}[] = []
+  // a replay whose oneDNN log shows no primitive ran (either target) rules oneDNN out: it is dropped
+  const noOnednn = input.experiments.some((e) => e.kind === 'replay' && e.outcome === 'localized' && onednnRanNothing(e))
   for (const row of input.fingerprintChanges) {
     if (!['framework', 'cpu_math', 'gpu'].includes(row.group)) continue
     const kb = explainPath(row.path)
     if (!kb || seen.has(kb.id)) continue
+    if (noOnednn && kb.id.startsWith('onednn-')) continue
     if (kb.workloads && input.workload && input.workload !== 'script' && !kb.workloads.includes(input.workload)) continue
     seen.add(kb.id)
     libs.push({row, kb, score: SCORE.libraryInferred + libraryRelevance(kb.id, loc)})
