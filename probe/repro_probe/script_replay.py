@@ -118,6 +118,7 @@ class ScriptReplay(object):
         self.limit = min(max_steps, self.step + 1)
         self.torch = self.cfg = self.tensors = self.result = None
         self.outputs = None
+        self.onednn = None  # the oneDNN primitives the replayed call ran (onednn_log)
 
     def prepare(self, torch, cfg_dir, result):
         """Validate the capture exactly as `replay` kind forward does (replay.check_capture_section,
@@ -141,8 +142,11 @@ class ScriptReplay(object):
         mkldnn = torch.backends.mkldnn.enabled
         if cfg["toggle"] is not None and "mkldnn" in cfg["toggle"]:
             torch.backends.mkldnn.enabled = cfg["toggle"]["mkldnn"]
+        from .onednn_log import recording
         try:
-            self.outputs = call_captured(torch, module, cfg, self.tensors, captured_args, _no_autocast)
+            with recording(torch) as rec:
+                self.outputs = call_captured(torch, module, cfg, self.tensors, captured_args, _no_autocast)
+            self.onednn = rec.primitives
         finally:
             torch.backends.mkldnn.enabled = mkldnn
         self.result["script"]["replay"]["replayed"] = True
@@ -181,7 +185,8 @@ class ScriptReplay(object):
             if os.path.exists(stale):
                 os.remove(stale)
         cfg = self.cfg or {"kind": "forward", "step": self.step, "module": self.name, "toggle": None}
-        out = _result(torch, cfg, error, entries, time.time() - t_start)
+        extra = {"onednn": self.onednn} if self.onednn is not None else None
+        out = _result(torch, cfg, error, entries, time.time() - t_start, extra)
         out["script"] = True
         write_json(os.path.join(out_dir, "replay.json"), out)
         return error

@@ -16,7 +16,7 @@ import {type HostFingerprint, hostFingerprint} from '../env/host.js'
 import type {AuditOptions, AuditWorkload, CacheFor, Collected, Rerunner} from './audit-types.js'
 import {scriptDigest} from './script-inputs.js'
 import {collect, runDirName} from './collect.js'
-import {replayForwardRun, replayRun, trainRun} from './execute.js'
+import {replayForwardRun, replayRun, scriptReplayRun, trainRun} from './execute.js'
 import {hostProbeEnv} from '../targets/target.js'
 import {RecordedTarget} from '../targets/recorded.js'
 import {attribute} from './explain.js'
@@ -126,6 +126,19 @@ function rerunnerFor(opts: AuditOptions, w: AuditWorkload, c: Collected, data: E
     },
     replayForward: (index, req, dir) => {
       const config = c.configs.get(index)!
+      if (config.script && opts.script)
+        return scriptReplayRun({
+          target: opts.targets[index - 1]!.target,
+          config: {...config, knobs: req.knobs ?? config.knobs},
+          script: opts.script,
+          captureDir: req.captureDir!,
+          step: req.step!,
+          module: req.module!,
+          toggle: req.toggle,
+          outDir: path.join(opts.outDir, w === 'mlp' ? dir : `${w}-${dir}`),
+          timeoutMs: opts.timeoutMs,
+          label: `replay ${req.module} in #${index}`,
+        })
       return replayForwardRun({
         target: opts.targets[index - 1]!.target,
         config: {...config, knobs: req.knobs ?? config.knobs},

@@ -127,6 +127,43 @@ export async function replayRun(req: ReplayRunRequest): Promise<{outputs: Record
   return {outputs: (await readReplayResult(req.outDir, req.target.name)).outputs, seconds: result.seconds}
 }
 
+/**
+ * Replay one of the user's modules in a target (script mode): the script runs as in the capture run,
+ * up to that module's call at that step, which is replaced by one call on the capture's exact bytes.
+ */
+export async function scriptReplayRun(
+  req: Omit<ProbeRunRequest, 'cache' | 'data'> & {
+    script: ScriptSpec
+    captureDir: string
+    step: number
+    module: string
+    toggle: {mkldnn: boolean} | null
+  },
+): Promise<{outputs: Record<string, string>; values: StoredValues; seconds: number; onednn?: string[]}> {
+  const capture = await readCapture(req.captureDir, req.target.name)
+  const captureBytes = await readCapped(req.captureDir, 'capture.safetensors', req.target.name)
+  const replay = {
+    step: req.step,
+    module: req.module,
+    capture: {file: 'capture.safetensors', sha256: createHash('sha256').update(captureBytes).digest('hex'), meta: capture.raw},
+    toggle: req.toggle,
+  }
+  const config = {...req.config, trace: {...req.config.trace, capture: null, replay}}
+  const {inputDir} = await prepare({...req, config, data: null}, 'script')
+  await fs.writeFile(path.join(inputDir, 'capture.safetensors'), captureBytes)
+  const result = await runProbe(req.target, {
+    mode: 'script',
+    inputDir,
+    outDir: req.outDir,
+    timeoutMs: req.timeoutMs,
+    env: req.config.knobs.env,
+    project: await scriptProjectContext(req.script),
+  })
+  const {outputs, onednn} = await readReplayResult(req.outDir, req.target.name)
+  const values = await readStoredValues(req.outDir, req.target.name, 'replay.safetensors')
+  return {outputs, values, seconds: result.seconds, ...(onednn ? {onednn} : {})}
+}
+
 export interface ForwardReplayRequest {
   target: Target
   /** forward / backward: one module's call (and its backward) on a capture; init: the model's initialization */

@@ -190,7 +190,7 @@ type Reruns = Map<string, {run: RunArtifacts; cmp: TraceComparison; knobs: Knobs
  */
 function replaySubject(input: AttributeInput, pair: ComparedPair, experiments: Experiment[], reruns: Reruns) {
   const config = input.collected.configs.get(pair.record.a.target)
-  if (!config || config.script) return null
+  if (!config) return null
   if (!input.rerunner.canReplay(pair.record.a.target) || !input.rerunner.canReplay(pair.record.b.target)) return null
   const align = experiments
     .filter((e) => e.kind !== 'replay' && e.outcome === 'disappears' && reruns.has(e.id))
@@ -227,7 +227,8 @@ async function replayUpdate(
   const subject = replaySubject(input, pair, experiments, reruns)
   if (!subject) return 0
   const {config, a, b, fd, moved, rerun, align} = subject
-  if (align.length) return 0 // a knob explains it; an update replay has no toggle to cross-check it with
+  // a knob explains it (an update replay has no toggle to cross-check it with), or a user's script (its optimizer is its own)
+  if (align.length || config.script) return 0
   const decision = planUpdateReplay(a, b, fd, {type: config.train.optimizer, lr: config.train.lr})
   const id = `e${experiments.length + 1}`
   const base = {id, kind: 'replay' as const, knobs: [], target: pair.record.b.target, against: pair.record.a.target}
@@ -317,11 +318,13 @@ async function replayForward(
   const id = `e${experiments.length + 1}`
   const before = {step: fd.step, entry: fd.entry}
   const on = moved ? `; on #${tb}'s rerun with ${moved.knobs.map((k) => k.name).join(', ')} aligned (${moved.id})` : ''
-  const init = planInitReplay(a, b, fd)
+  // a user's script: its modules' forward (the model is the script's to build, so no init, and no backward capture yet)
+  const script = !!subject.config.script
+  const init = script ? {skip: 'a script run'} : planInitReplay(a, b, fd)
   let spent = 0
   let plan: InitReplayPlan | ForwardReplayPlan | BackwardReplayPlan
   if ('plan' in init) plan = init.plan
-  else if (fd.phase === 'backward' && typeof fd.step === 'number') {
+  else if (fd.phase === 'backward' && typeof fd.step === 'number' && !script) {
     // backward: which module's backward first computes differently, by firing order (one rerun each)
     if (budget < 6) return 0
     const orders: BackwardCall[][] = []

@@ -176,6 +176,20 @@ export const probeConfigSchema = z
         ])
         .nullable()
         .optional(),
+      /** op replay of a user's module (script mode): the script runs up to that call and replaces it by one on the capture */
+      replay: z
+        .object({
+          step: z.number().int().min(0),
+          module: z.string().min(1).max(400),
+          capture: z.object({
+            file: z.string().min(1).max(255),
+            sha256: z.string().regex(/^[0-9a-f]{64}$/),
+            meta: z.record(z.string(), z.unknown()),
+          }),
+          toggle: z.object({mkldnn: z.boolean()}).nullable(),
+        })
+        .nullable()
+        .optional(),
     }),
     /** script mode only: the user's training script, run unchanged under the tracer */
     script: z

@@ -13,6 +13,14 @@ export const PROBE_CONFIG_SCHEMA = 'repro.config/1'
  * grad_output; {step, backward: 'order'} every leaf module's grad_output / grad_input digests in
  * backward firing order.
  */
+/** trace.replay (script mode): run the script up to that module's call at that step and replace it by one call on the capture. */
+export interface ScriptReplaySpec {
+  step: number
+  module: string
+  capture: {file: string; sha256: string; meta: Record<string, unknown>}
+  toggle: {mkldnn: boolean} | null
+}
+
 export type CaptureSpec = {step: number; module: string; backward?: boolean} | {step: number; backward: 'order'}
 
 export interface ProbeConfig {
@@ -23,7 +31,7 @@ export interface ProbeConfig {
   train: {epochs: number; batch_size: number; lr: number; optimizer: 'adam' | 'sgd'; seed: number; val_fraction: number}
   knobs: Knobs
   /** capture: record one module's inputs at one step, then stop (op replay; absent: none) */
-  trace: {enabled: boolean; store_steps: number[] | null; capture?: CaptureSpec | null}
+  trace: {enabled: boolean; store_steps: number[] | null; capture?: CaptureSpec | null; replay?: ScriptReplaySpec | null}
   /**
    * script mode: the user's project, copied under `root`; every path relative to the config's
    * directory. `path` is null for a module (`module` names it); `include` is always empty now
