@@ -50,7 +50,7 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
     }),
     'explain-budget': Flags.integer({
       description:
-        'Most extra probe runs spent on explaining: counterfactual reruns, zoom reruns, op replays (an update replay costs 2, a forward replay 4 plus a toggle each).',
+        'Most extra probe runs spent on explaining: counterfactual reruns, zoom reruns, op replays (an update or init replay costs 2, a forward replay 4, a backward replay 6, plus one a toggle, two for oneDNN off in both).',
       default: 12,
       min: 0,
       max: 100,
