@@ -81,11 +81,29 @@ def _run_json(cfg, result, error, timings):
     return out
 
 
+def interpreter_seconds():
+    """Seconds from this process's creation to now: the interpreter's start-up before the probe's
+    first line (Linux: /proc/self/stat starttime against /proc/uptime, both on the boot clock and
+    10 ms resolution, the same inside a container). None where /proc does not say."""
+    try:
+        with open("/proc/self/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        started = int(fields[19]) / float(os.sysconf("SC_CLK_TCK"))  # field 22 of stat(5)
+        return round(max(0.0, uptime - started), 3)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def run_train(config_path, out_dir):
     from .safetensors import write_safetensors
     t_start = time.time()
     os.makedirs(out_dir, exist_ok=True)
     timings = {"import_seconds": 0.0, "setup_seconds": 0.0, "train_seconds": 0.0}
+    started = interpreter_seconds()
+    if started is not None:
+        timings["interpreter_seconds"] = started
     result = {"knobs_effective": {}, "data": None, "model": None, "steps": 0, "epochs": [],
               "final": {"val_accuracy": None, "val_loss": None, "val_rmse": None, "train_loss": None},
               "nonfinite": {"loss": 0, "entries": 0}, "nondeterministic_alerts": []}
