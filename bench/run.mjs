@@ -11,7 +11,9 @@
 //   BENCH_ONLY=1,3     run only these benchmarks (1 audit/python, 2 audit/docker, 3 compare,
 //                      4 probe instrumentation, 5 cached check, 6 instrumentation per
 //                      workload, 7 the tracer on examples/ml-repo's script, 8 --workload all
-//                      on two images)
+//                      on two images); `npm run bench -- --only 5` (or --only=1,3) says the same.
+//                      A run of some benchmarks prints its table but writes bench/results.md only
+//                      when BENCH_OUT names it (its partial table would replace the full one)
 //   BENCH_OUT=FILE     where the Markdown goes (default bench/results.md)
 //   BENCH_PYTHON       interpreter with torch (default /usr/bin/python3)
 //   BENCH_IMAGE        image for benchmark 2 (default repro-fixture:trixie)
@@ -26,10 +28,22 @@ import {fileURLToPath} from 'node:url'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const QUICK = process.env.BENCH_QUICK === '1'
-const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((s) => s.trim())) : null
+/** --only 5, --only=1,3 (npm run bench -- --only 5), else BENCH_ONLY. */
+function onlyArg(argv) {
+  const i = argv.findIndex((a) => a === '--only' || a.startsWith('--only='))
+  if (i < 0) return process.env.BENCH_ONLY ?? null
+  const v = argv[i] === '--only' ? argv[i + 1] : argv[i].slice('--only='.length)
+  if (!v || !/^\d+(,\d+)*$/.test(v.replace(/\s/g, ''))) {
+    process.stderr.write('bench: --only takes benchmark numbers, e.g. --only 5 or --only 1,3\n')
+    process.exit(2)
+  }
+  return v
+}
+const ONLY_LIST = onlyArg(process.argv.slice(2))
+const ONLY = ONLY_LIST ? new Set(ONLY_LIST.split(',').map((s) => s.trim())) : null
 const PY = process.env.BENCH_PYTHON ?? '/usr/bin/python3'
 const IMAGE = process.env.BENCH_IMAGE ?? 'repro-fixture:trixie'
-const OUT_MD = process.env.BENCH_OUT ? path.resolve(process.env.BENCH_OUT) : QUICK ? null : path.join(ROOT, 'bench', 'results.md')
+const OUT_MD = process.env.BENCH_OUT ? path.resolve(process.env.BENCH_OUT) : QUICK || ONLY ? null : path.join(ROOT, 'bench', 'results.md')
 const REPRO = path.join(ROOT, 'bin', 'run.js')
 const PROBE = path.join(ROOT, 'probe')
 
@@ -484,6 +498,20 @@ function timedCheck(repo, cacheDir, out, expectCached, what) {
   return {seconds: r.seconds, runs: runs.length}
 }
 
+/** Prints the breakdown a warm `repro check` gives with REPRO_TIMINGS=1 (docs/ci.md), when this build has it. */
+function logCheckTimings(repo, cacheDir) {
+  const env = {...process.env, REPRO_CACHE_DIR: cacheDir, REPRO_TIMINGS: '1'}
+  const r = run(process.execPath, [REPRO, 'check', '--out', 'reports/timings'], {
+    cwd: repo,
+    env,
+    ok: [0, 1],
+    what: 'warm repro check (REPRO_TIMINGS=1)',
+  })
+  rmSync(path.join(repo, 'reports', 'timings'), {recursive: true, force: true})
+  const table = r.stderr.slice(Math.max(0, r.stderr.indexOf('repro timings')))
+  if (table.startsWith('repro timings')) log(`5 check: one more warm check, untimed (${r.seconds.toFixed(2)} s):\n${table.trimEnd()}`)
+}
+
 function benchCheck() {
   const bench = '5. cached `repro check`'
   const what = 'warm (cached) `repro check` (A) vs cold (B) in a temp copy of examples/ml-repo'
@@ -508,6 +536,8 @@ function benchCheck() {
     cold.push(c.seconds)
     runs = c.runs
     warm.push(timedCheck(repo, cache, `reports/warm-${i}`, true, 'warm repro check').seconds)
+    // one more warm check, untimed, with REPRO_TIMINGS=1: where its time goes (stderr)
+    if (i === N - 1) logCheckTimings(repo, cache)
     rmSync(cache, {recursive: true, force: true})
   }
   const targets = (cfg.targets ?? []).map((t) => t.image ?? t.python).join(', ')
@@ -662,24 +692,38 @@ function benchWorkloadsAudit() {
     const r = run(process.execPath, args, {env: REPRO_ENV, ok: [0, 1], what: `workload-all audit ${explain ? 'with' : 'without'} explain`})
     const report = readJson(path.join(out, 'report.json'))
     const perWorkload = {}
+    // each run split: interpreter + torch start (the probe's interpreter_seconds + import_seconds),
+    // probe work (its total_seconds after the import), engine and launcher (the rest of the host's
+    // create-to-copy-out seconds)
+    const split = {start: [], work: [], engine: []}
     for (const t of report.targets) {
       if (t.status !== 'ok') throw new BenchError(`${what}: target ${t.name} failed: ${t.error?.line ?? t.status}`)
       for (const x of t.runs) {
         const w = x.workload ?? 'mlp'
         perWorkload[w] = [...(perWorkload[w] ?? []), x.seconds]
+        const tm = x.timings ?? {}
+        if (typeof tm.total_seconds === 'number' && typeof tm.interpreter_seconds === 'number') {
+          split.start.push(tm.interpreter_seconds + (tm.import_seconds ?? 0))
+          split.work.push(tm.total_seconds - (tm.import_seconds ?? 0))
+          split.engine.push(x.seconds - tm.total_seconds - tm.interpreter_seconds)
+        }
       }
     }
     rmSync(out, {recursive: true, force: true})
-    return {seconds: r.seconds, perWorkload}
+    return {seconds: r.seconds, perWorkload, split}
   }
   const [withExplain, without] = interleaved(N, '8 workload-all audit', one(true), one(false))
   const perRun = Object.entries(without[0].perWorkload)
     .map(([w, xs]) => `${w} ${median(xs).toFixed(1)} s`)
     .join(', ')
+  const {split} = without[0]
+  const splitText = split.start.length
+    ? `; each run split (medians over the ${split.start.length} runs): interpreter + torch start ${median(split.start).toFixed(2)} s, probe work ${median(split.work).toFixed(2)} s, engine and launcher (create, copy-in, start, status, copy-out, rm) ${median(split.engine).toFixed(2)} s`
+    : ''
   const pick = (xs) => xs.map((x) => x.seconds)
   row(
     bench,
-    `${what}, wall time with the explain reruns (A; goal ≤ 120 s) vs \`--no-explain\` (B; goal ≤ 60 s), no run cache; probe seconds per run (median of both images' runs, inside the container): ${perRun}`,
+    `${what}, wall time with the explain reruns (A; goal ≤ 120 s) vs \`--no-explain\` (B; goal ≤ 60 s), no run cache; seconds per run from create to copy-out (median of both images' runs): ${perRun}${splitText}`,
     secs(pick(withExplain)),
     secs(pick(without)),
     pairedRatio(pick(withExplain), pick(without)),

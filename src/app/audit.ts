@@ -13,6 +13,7 @@ import {WORKLOADS} from '../core/workloads.js'
 import {encodeWorkloadData, type EncodedData} from '../artifacts/inputs.js'
 import {gitState} from '../env/git.js'
 import {type HostFingerprint, hostFingerprint} from '../env/host.js'
+import {recordSpan, timed} from '../env/timings.js'
 import type {AuditOptions, AuditWorkload, CacheFor, Collected, Rerunner} from './audit-types.js'
 import {scriptDigest} from './script-inputs.js'
 import {collect, runDirName} from './collect.js'
@@ -31,13 +32,14 @@ export async function runAudit(options: AuditOptions): Promise<AuditReport> {
   const opts: AuditOptions = options.script
     ? {...options, script: {...options.script, exclude: [...options.script.exclude, path.resolve(options.outDir)]}}
     : options
-  const [host, git] = await Promise.all([hostFingerprint(), gitState()])
+  // kept per boot in the run cache (env/host.ts says what its key covers); --no-cache measures
+  const [host, git] = await Promise.all([hostFingerprint(opts.cache ? {memoDir: opts.cache.hostMemoDir()} : {}), gitState()])
   // a user's script brings its own data: no data file, and its digest instead
   const none: EncodedData = {bytes: Buffer.alloc(0), sha256: ''}
   const data = new Map(
     opts.workloads.map((w) => [w, w === 'script' ? none : encodeWorkloadData(opts.data[w]!)] as [AuditWorkload, EncodedData]),
   )
-  const scriptSha256 = opts.script ? await scriptDigest(opts.script) : undefined
+  const scriptSha256 = opts.script ? await timed('inputs', 'script digest', () => scriptDigest(opts.script!)) : undefined
   const hostKey = hostCacheKey(host)
   const cacheFor: CacheFor = (tag) => (opts.cache ? {cache: opts.cache, host: hostKey, tag} : undefined)
 
@@ -46,6 +48,7 @@ export async function runAudit(options: AuditOptions): Promise<AuditReport> {
   const comparisons: PairRecord[] = []
   const workloads: Parameters<typeof assembleAuditReport>[0]['workloads'] = []
   const contrasts: WorkloadContrast[] = []
+  const compareStart = performance.now()
   for (const w of opts.workloads) {
     const c = collected.byWorkload.get(w)!
     const compared = compareAll(collected.records, c.runs)
@@ -71,9 +74,11 @@ export async function runAudit(options: AuditOptions): Promise<AuditReport> {
     })
   }
   if (many) contrastWorkloads(contrasts)
+  recordSpan('compare + attribution', 'compare + attribution', compareStart)
   opts.progress.close()
   const first = data.get(opts.workloads[0]!)!
-  return assembleAuditReport({
+  const assembleStart = performance.now()
+  const report = assembleAuditReport({
     created: new Date().toISOString(),
     version: toolVersion(),
     command: opts.command,
@@ -98,6 +103,8 @@ export async function runAudit(options: AuditOptions): Promise<AuditReport> {
     comparisons,
     workloads,
   })
+  recordSpan('assemble report', 'assemble report', assembleStart)
+  return report
 }
 
 /** Reruns of one workload's targets (zoom, counterfactual knobs) with the audit's own settings. */

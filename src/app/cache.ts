@@ -7,6 +7,7 @@ import {createHash, randomBytes} from 'node:crypto'
 import {promises as fs} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import {timed} from '../env/timings.js'
 import {probeRoot} from '../targets/probe-path.js'
 import {writeCacheTag} from './out-dir.js'
 
@@ -48,12 +49,10 @@ export function probeHash(dir = path.join(probeRoot(), 'repro_probe')): Promise<
         .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
         .filter((n) => !n.split(path.sep).includes('__pycache__'))
         .sort()
+      // read side by side, hashed in name order
+      const contents = await Promise.all(names.map((n) => fs.readFile(path.join(dir, n))))
       const h = createHash('sha256')
-      for (const n of names)
-        h.update(n)
-          .update('\0')
-          .update(await fs.readFile(path.join(dir, n)))
-          .update('\0')
+      for (const [i, n] of names.entries()) h.update(n).update('\0').update(contents[i]!).update('\0')
       return h.digest('hex')
     })()
     probeHashMemo.set(dir, memo)
@@ -86,12 +85,24 @@ export class RunCache {
     readonly maxBytes: number = cacheMaxBytes(),
   ) {}
 
+  /**
+   * Where the host fingerprint is kept per boot (env/host.ts): inside the cache, so --no-cache
+   * measures afresh and a fresh cache starts empty. No COMPLETE marker: eviction passes it by.
+   */
+  hostMemoDir(): string {
+    return path.join(this.dir, '.host-fingerprints')
+  }
+
   private entry(key: string): string {
     return path.join(this.dir, key)
   }
 
   /** Copy a cached run into `outDir`; false when there is no complete entry. */
-  async restore(key: string, outDir: string): Promise<boolean> {
+  restore(key: string, outDir: string): Promise<boolean> {
+    return timed('cache restore', key.slice(0, 12), () => this.restoreEntry(key, outDir))
+  }
+
+  private async restoreEntry(key: string, outDir: string): Promise<boolean> {
     const src = this.entry(key)
     const complete = await fs.stat(path.join(src, 'COMPLETE')).then(
       () => true,

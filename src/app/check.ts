@@ -9,6 +9,7 @@ import {evaluatePolicy} from '../core/policy.js'
 import {expandWorkloads} from '../core/workloads.js'
 import type {AuditReport} from '../core/report.js'
 import {GitShowError, gitState, mergeBase, showAtRef} from '../env/git.js'
+import {timed, timedSync} from '../env/timings.js'
 import {ReproError} from '../errors.js'
 import {renderCheckMarkdown} from '../report/check-markdown.js'
 import {escapeWorkflowData, escapeWorkflowProperty} from '../report/escape.js'
@@ -69,12 +70,12 @@ async function loadBaseline(opts: CheckOptions, baselinePath: string): Promise<A
 export async function runCheck(opts: CheckOptions): Promise<CheckReport> {
   const {config, dir} = opts.loaded
   const baselinePath = path.resolve(dir, opts.baselineFile ?? config.baseline)
-  const [git, merge_base] = await Promise.all([gitState(dir), mergeBase(dir, opts.baselineRef)])
-  const baseline = opts.updateBaseline ? null : await loadBaseline(opts, baselinePath)
   const refs = config.targets.map((t) =>
     'image' in t ? {kind: 'image' as const, value: t.image} : {kind: 'python' as const, value: path.resolve(dir, t.python)},
   )
-  const targets = await targetsFromRefs(refs, {
+  // the engine's answers (version, image identities) are awaited while git and the baseline are
+  // read; a git or baseline problem is still the error reported first
+  const pendingTargets = targetsFromRefs(refs, {
     set: config.set,
     engine: config.engine,
     device: config.device,
@@ -82,27 +83,40 @@ export async function runCheck(opts: CheckOptions): Promise<CheckReport> {
     cpus: config.cpus,
     'pids-limit': 1024,
   })
+  pendingTargets.catch(() => undefined)
+  const [git, merge_base] = await Promise.all([gitState(dir), mergeBase(dir, opts.baselineRef)])
+  const baseline = opts.updateBaseline ? null : await timed('baseline', 'read + validate', () => loadBaseline(opts, baselinePath))
+  const targets = await pendingTargets
   const workloads = expandWorkloads(config.workloads)
-  const data = await resolveWorkloadData(workloads, {
-    csv: config.data ? path.resolve(dir, config.data.csv) : undefined,
-    label: config.data?.label,
-    rows: config.rows,
-  })
   const s = config.script
+  // a script brings its own data: the generated sets would go unused (a configured CSV is still
+  // read, so a broken one fails as before)
+  const data =
+    s && !config.data
+      ? {}
+      : await timed('inputs', 'workload data', () =>
+          resolveWorkloadData(workloads, {
+            csv: config.data ? path.resolve(dir, config.data.csv) : undefined,
+            label: config.data?.label,
+            rows: config.rows,
+          }),
+        )
   const script = s
-    ? await resolveScriptSpec({
-        ...(s.path !== undefined ? {script: s.path} : {}),
-        ...(s.module !== undefined ? {module: s.module} : {}),
-        ...(s.project !== undefined ? {project: s.project} : {}),
-        ...(s.cwd !== undefined ? {cwd: s.cwd} : {}),
-        include: s.include,
-        args: s.args,
-        maxSteps: s.max_steps,
-        observer: s.observer,
-        allowErrors: s.allow_errors,
-        base: dir,
-        source: 'config',
-      })
+    ? await timed('inputs', 'script spec', () =>
+        resolveScriptSpec({
+          ...(s.path !== undefined ? {script: s.path} : {}),
+          ...(s.module !== undefined ? {module: s.module} : {}),
+          ...(s.project !== undefined ? {project: s.project} : {}),
+          ...(s.cwd !== undefined ? {cwd: s.cwd} : {}),
+          include: s.include,
+          args: s.args,
+          maxSteps: s.max_steps,
+          observer: s.observer,
+          allowErrors: s.allow_errors,
+          base: dir,
+          source: 'config',
+        }),
+      )
     : undefined
   const audit = await runAudit({
     targets,
@@ -134,13 +148,14 @@ export async function runCheck(opts: CheckOptions): Promise<CheckReport> {
     await fs.writeFile(baselinePath, renderJson(audit))
     return baselineUpdated(stamp, baselinePath, audit)
   }
-  const policy = evaluatePolicy(audit, baseline!, config.policy)
-  return checkResult(
-    stamp,
-    {source: opts.baselineRef ? 'git' : 'file', path: baselinePath, ref: opts.baselineRef ?? null},
-    baseline!,
-    policy,
-    audit,
+  return timedSync('policy', 'policy', () =>
+    checkResult(
+      stamp,
+      {source: opts.baselineRef ? 'git' : 'file', path: baselinePath, ref: opts.baselineRef ?? null},
+      baseline!,
+      evaluatePolicy(audit, baseline!, config.policy),
+      audit,
+    ),
   )
 }
 
@@ -160,7 +175,7 @@ export interface CheckRequest {
 
 /** `repro check` once its flags are parsed: run it, write check.md, check.json and the reports, publish in Actions. */
 export async function checkRequest(req: CheckRequest): Promise<{report: CheckReport; markdown: string; outDir: string}> {
-  const loaded = await loadCheckConfig(req.configFile)
+  const loaded = await timed('config', 'config', () => loadCheckConfig(req.configFile))
   const outDir = path.resolve(req.outDir)
   const report = await runCheck({
     loaded,
@@ -173,10 +188,13 @@ export async function checkRequest(req: CheckRequest): Promise<{report: CheckRep
     progress: stderrProgress(req.progress),
     command: req.command,
   })
-  const markdown = renderCheckMarkdown(report)
+  const markdown = timedSync('render', 'check.md', () => renderCheckMarkdown(report))
+  const json = timedSync('render', 'check.json', () => renderJson(report))
+  // the audit's reports (renders then writes them side by side), then check.md and check.json
   await writeReportFiles(report.audit, outDir, ALL_FORMATS)
-  await fs.writeFile(path.join(outDir, 'check.md'), markdown)
-  await fs.writeFile(path.join(outDir, 'check.json'), renderJson(report))
+  await timed('write reports', 'check.md, check.json', () =>
+    Promise.all([fs.writeFile(path.join(outDir, 'check.md'), markdown), fs.writeFile(path.join(outDir, 'check.json'), json)]),
+  )
   if (isGitHubActions(process.env)) await publishCheck(report, markdown, req.jsonStdout)
   return {report, markdown, outDir}
 }

@@ -12,6 +12,7 @@ import {readCapped, readCapture, readReplayResult, readStoredValues} from '../ar
 import {DATA_FILE, writeProbeInputs} from '../artifacts/inputs.js'
 import {readFingerprintFile, readRunDir} from '../artifacts/run-dir.js'
 import {runProbe, type ProbeMode, type Target} from '../targets/target.js'
+import {timed} from '../env/timings.js'
 import {cacheKey, probeHash, type RunCache} from './cache.js'
 import {type ScriptSpec, scriptProjectContext, writeScriptInputs} from './script-inputs.js'
 
@@ -49,7 +50,7 @@ async function prepare(req: ProbeRunRequest, mode: ProbeMode) {
 
 export async function trainRun(req: ProbeRunRequest): Promise<{artifacts: RunArtifacts; seconds: number; cached: boolean}> {
   const mode: ProbeMode = req.script ? 'script' : 'train'
-  const {inputDir} = await prepare(req, mode)
+  const {inputDir} = await timed('run inputs', 'inputs + target.json', () => prepare(req, mode))
   let key: string | null = null
   if (req.cache) {
     // The data file is named by its sha256 in the config, so the config hash covers the data.
@@ -57,14 +58,14 @@ export async function trainRun(req: ProbeRunRequest): Promise<{artifacts: RunArt
     key = cacheKey({
       v: 1,
       target: await req.target.cacheIdentity(),
-      probe: await probeHash(),
+      probe: await timed('cache key', 'probe hash', () => probeHash()),
       config: {...req.config, data},
       host: req.cache.host,
       tag: req.cache.tag,
     })
     if (await req.cache.cache.restore(key, req.outDir)) {
       // A cached entry is read back through the same validators as a fresh run.
-      return {artifacts: await readRunDir(req.outDir, req.label), seconds: 0, cached: true}
+      return {artifacts: await timed('read cached runs', req.label, () => readRunDir(req.outDir, req.label)), seconds: 0, cached: true}
     }
   }
   const result = await runProbe(req.target, {

@@ -4,6 +4,7 @@
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import type {AuditReport} from '../core/report.js'
+import {timed} from '../env/timings.js'
 import {ReproError} from '../errors.js'
 import {renderHtml} from '../report/html.js'
 import {renderJson} from '../report/json.js'
@@ -43,22 +44,28 @@ export async function writeReportFiles(report: AuditReport, dir: string, formats
       hint: 'pass a writable --out DIR',
     })
   }
-  const files: string[] = []
-  for (const f of formats) {
-    const file = path.join(dir, REPORT_FORMATS[f].file)
-    const text = await REPORT_FORMATS[f].render(report)
-    const tmp = `${file}.tmp-${process.pid}`
-    try {
-      await fs.writeFile(tmp, text)
-      await fs.rename(tmp, file)
-    } catch (e) {
-      await fs.rm(tmp, {force: true})
-      throw new ReproError(`cannot write ${REPORT_FORMATS[f].file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, {
-        subject: dir,
-        hint: 'pass a writable --out DIR',
-      })
-    }
-    files.push(file)
+  // render every format first, then write them side by side
+  const rendered: {file: string; text: string; name: string}[] = []
+  for (const f of formats)
+    rendered.push({
+      file: path.join(dir, REPORT_FORMATS[f].file),
+      name: REPORT_FORMATS[f].file,
+      text: await timed('render', REPORT_FORMATS[f].file, async () => REPORT_FORMATS[f].render(report)),
+    })
+  await timed('write reports', 'report files', () => Promise.all(rendered.map((r) => writeAtomically(dir, r.file, r.name, r.text))))
+  return rendered.map((r) => r.file)
+}
+
+async function writeAtomically(dir: string, file: string, name: string, text: string): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}`
+  try {
+    await fs.writeFile(tmp, text)
+    await fs.rename(tmp, file)
+  } catch (e) {
+    await fs.rm(tmp, {force: true})
+    throw new ReproError(`cannot write ${name} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, {
+      subject: dir,
+      hint: 'pass a writable --out DIR',
+    })
   }
-  return files
 }

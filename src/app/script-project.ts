@@ -10,6 +10,7 @@ import {promisify} from 'node:util'
 import {ReproError} from '../errors.js'
 import {hasCacheTag} from './out-dir.js'
 import {exists, isFile} from '../env/files.js'
+import {surelyOutsideGit} from '../env/git.js'
 
 export const SCRIPT_CAPS = {bytes: 64 * 1024 * 1024, files: 5000}
 
@@ -238,6 +239,8 @@ const run = promisify(execFile)
 
 /** git's view of the root (tracked + untracked-unignored, relative to root), or null outside a work tree. */
 async function gitFiles(root: string): Promise<string[] | null> {
+  // no repository anywhere above the root: git would list nothing, so do not start it
+  if (await surelyOutsideGit(root)) return null
   try {
     const {stdout} = await run('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], {
       cwd: root,

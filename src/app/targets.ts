@@ -8,7 +8,7 @@ import type {Knobs} from '../core/types.js'
 import {ReproError} from '../errors.js'
 import {ContainerTarget} from '../targets/container.js'
 import {DEFAULT_LIMITS, rlimitsFromProc, type EngineName} from '../targets/container-args.js'
-import {detectEngine, sweepOrphans, type Engine} from '../targets/engine.js'
+import {detectEngine, type Engine, type ImageIdentity, inspectImages, makeEngine, sweepBeforeFirstContainer} from '../targets/engine.js'
 import {ENTRYPOINT_MODES, type EntrypointMode, parseSize} from '../targets/image-launch.js'
 import {spawnCapped} from '../targets/process.js'
 import {PythonTarget} from '../targets/python.js'
@@ -150,16 +150,31 @@ export async function targetsFromRefs(refs: TargetRef[], settings: TargetSetting
   }
   const entrypoint = entrypointMode(settings['image-entrypoint'])
   let engine: Engine | null = null
-  if (refs.some((r) => r.kind === 'image')) {
-    engine = await detectEngine(settings.engine as EngineName | 'auto')
-    await sweepOrphans(engine)
+  let inspected = new Map<string, ImageIdentity>()
+  const images = [...new Set(refs.filter((r) => r.kind === 'image').map((r) => r.value))]
+  if (images.length > 0) {
+    // every image in one `image inspect`, beside the engine's `version` (on the likely engine:
+    // docker unless podman was asked for); used only if that is the engine detected
+    const likely: EngineName = settings.engine === 'podman' ? 'podman' : 'docker'
+    const early = inspectImages(makeEngine(likely), images)
+    // orphans of a crashed repro are swept before this process's first container
+    engine = sweepBeforeFirstContainer(await detectEngine(settings.engine as EngineName | 'auto'))
+    if (engine.name === likely) inspected = await early
   }
   return refs.map((ref, i) => {
     const base: Knobs = {...DEFAULT_KNOBS, env: {}, device: cuda ? 'cuda' : 'cpu'}
     const target: Target =
       ref.kind === 'python'
         ? new PythonTarget(ref.value)
-        : new ContainerTarget({engine: engine!, image: ref.value, gpus: cuda, limits, python: pythons[i], entrypoint})
+        : new ContainerTarget({
+            engine: engine!,
+            image: ref.value,
+            gpus: cuda,
+            limits,
+            python: pythons[i],
+            entrypoint,
+            ...(inspected.has(ref.value) ? {identity: inspected.get(ref.value)!} : {}),
+          })
     return {target, knobs: knobsForTarget(base, overrides, i + 1), role: 'target' as const}
   })
 }

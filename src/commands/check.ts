@@ -4,11 +4,12 @@ import {checkRequest} from '../app/check.js'
 import {ReproCommand} from '../cli/base.js'
 import {timestamp} from '../cli/flags.js'
 import type {CheckReport} from '../core/check.js'
+import {recordStartup, timingsEnabled, timingsTable} from '../env/timings.js'
 
 export default class Check extends ReproCommand {
   static override summary = "Pre-merge gate: the repo's audit held against a baseline report and a policy."
   static override description =
-    `Reads repro.config.json (or the "repro" key of package.json): targets, probe settings, repeats/seeds and a policy (accuracy tolerance, reproducibility, which fingerprint changes fail). The baseline is a report file (--baseline, default from the config) or that file at a git ref (--baseline-ref origin/main). Runs are cached by image ID or interpreter, probe, config and host, so an unchanged check takes about a second.
+    `Reads repro.config.json (or the "repro" key of package.json): targets, probe settings, repeats/seeds and a policy (accuracy tolerance, reproducibility, which fingerprint changes fail). The baseline is a report file (--baseline, default from the config) or that file at a git ref (--baseline-ref origin/main). Runs are cached by image ID or interpreter, probe, config and host, so an unchanged check takes about half a second (REPRO_TIMINGS=1 prints where the time goes).
 Writes check.md (also to the GitHub step summary, with annotations, inside Actions), check.json and the audit's reports into --out.
 Exit codes: 0 within policy (or baseline updated), 1 beyond policy, 2 usage or environment error, 3 internal error.`
   static override examples = [
@@ -30,6 +31,7 @@ Exit codes: 0 within policy (or baseline updated), 1 beyond policy, 2 usage or e
   }
 
   async run(): Promise<CheckReport> {
+    recordStartup()
     const {flags} = await this.parse(Check)
     const {report, markdown, outDir} = await checkRequest({
       configFile: flags.config,
@@ -44,6 +46,8 @@ Exit codes: 0 within policy (or baseline updated), 1 beyond policy, 2 usage or e
       command: ['repro', 'check', ...this.argv].join(' '),
     })
     if (!this.jsonEnabled()) this.log(`${markdown.trimEnd()}\n\nReports: ${outDir}`)
+    // REPRO_TIMINGS=1: where the time went, on stderr (docs/ci.md)
+    if (timingsEnabled()) process.stderr.write(timingsTable())
     process.exitCode = report.exit_code
     return report
   }

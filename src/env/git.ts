@@ -1,7 +1,39 @@
 // The git state of the directory repro runs in, stamped into every record (simple-git).
 
+import {promises as fs} from 'node:fs'
 import path from 'node:path'
-import {simpleGit} from 'simple-git'
+import {timed} from './timings.js'
+
+// simple-git takes ~50-100 ms to import: loaded only when there is a repository to ask
+const loadGit = () => import('simple-git').then((m) => m.simpleGit)
+
+/** Variables that point git somewhere else than the directory's own ancestors. */
+const GIT_LOCATION_ENV = ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_COMMON_DIR']
+
+/**
+ * True when git could not find a repository from `dir`: no GIT_DIR-like variable, and no `.git`
+ * (folder, file or link) in `dir` or any folder above it, on its physical path (git discovers
+ * from getcwd(), so a symlinked `dir` is resolved first). False when it might: then git decides.
+ */
+export async function surelyOutsideGit(dir: string, env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
+  if (GIT_LOCATION_ENV.some((v) => env[v])) return false
+  let d: string
+  try {
+    d = await fs.realpath(dir)
+  } catch {
+    return false
+  }
+  for (;;) {
+    const found = await fs.lstat(path.join(d, '.git')).then(
+      () => true,
+      (e: NodeJS.ErrnoException) => e.code !== 'ENOENT' && e.code !== 'ENOTDIR',
+    )
+    if (found) return false
+    const up = path.dirname(d)
+    if (up === d) return true
+    d = up
+  }
+}
 
 export interface GitState {
   repository: boolean
@@ -10,7 +42,14 @@ export interface GitState {
   dirty: boolean | null
 }
 
-export async function gitState(dir: string = process.cwd()): Promise<GitState> {
+export function gitState(dir: string = process.cwd()): Promise<GitState> {
+  return timed('git', 'state', () => readGitState(dir))
+}
+
+async function readGitState(dir: string): Promise<GitState> {
+  // no repository anywhere above: what git would answer, without starting it
+  if (await surelyOutsideGit(dir)) return {repository: false, commit: null, branch: null, dirty: null}
+  const simpleGit = await loadGit()
   const git = simpleGit({baseDir: dir, timeout: {block: 5000}})
   try {
     if (!(await git.checkIsRepo())) return {repository: false, commit: null, branch: null, dirty: null}
@@ -25,8 +64,9 @@ export async function gitState(dir: string = process.cwd()): Promise<GitState> {
 /** The merge-base of HEAD and `ref`, or null (no ref, not a repository, unrelated histories). */
 export async function mergeBase(dir: string, ref: string | undefined): Promise<string | null> {
   if (!ref) return null
+  const simpleGit = await loadGit()
   try {
-    return (await simpleGit({baseDir: dir}).raw(['merge-base', 'HEAD', ref])).trim() || null
+    return (await timed('git', 'merge-base', () => simpleGit({baseDir: dir}).raw(['merge-base', 'HEAD', ref]))).trim() || null
   } catch {
     return null
   }
@@ -47,7 +87,12 @@ export class GitShowError extends Error {
  * top of the repository>`. Throws GitShowError when `dir` is not in a repository or the file
  * is not at that ref.
  */
-export async function showAtRef(dir: string, ref: string, file: string): Promise<{text: string; path: string}> {
+export function showAtRef(dir: string, ref: string, file: string): Promise<{text: string; path: string}> {
+  return timed('git', 'show', () => gitShow(dir, ref, file))
+}
+
+async function gitShow(dir: string, ref: string, file: string): Promise<{text: string; path: string}> {
+  const simpleGit = await loadGit()
   const git = simpleGit({baseDir: dir})
   let top: string
   try {

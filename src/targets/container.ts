@@ -57,6 +57,8 @@ export interface ContainerTargetOptions {
   python?: string | null
   /** `--image-entrypoint`: keep the image's entrypoint, skip it, or decide from what it is */
   entrypoint?: EntrypointMode
+  /** the image as already inspected (inspectImages, at the start of the audit); else inspected when first needed */
+  identity?: ImageIdentity
 }
 
 /** How the probe starts in this image, decided once per target. */
@@ -86,6 +88,7 @@ export class ContainerTarget implements Target {
   constructor(private readonly opts: ContainerTargetOptions) {
     this.kind = opts.engine.name
     this.name = `${opts.engine.name}:${opts.image}`
+    this.image = opts.identity ?? null
   }
 
   private async ensure(): Promise<ImageIdentity> {

@@ -2,6 +2,7 @@
 // identity, and the sweep of orphaned probe containers left by a crashed repro.
 
 import os from 'node:os'
+import {timed} from '../env/timings.js'
 import {ReproError} from '../errors.js'
 import {type EngineName, removeArgs} from './container-args.js'
 import {parseImageConfig, type ImageConfig} from './image-launch.js'
@@ -29,12 +30,12 @@ export function makeEngine(name: EngineName): Engine {
     async exec(args, timeoutMs = 120_000, stdoutCap = 8 * 1024 * 1024, binaryStdout = false, extra = {}) {
       // The engine CLI keeps the user's environment: DOCKER_HOST, DOCKER_CONTEXT, CONTAINER_HOST
       // and their TLS settings are how remote engines are reached.
-      return spawnCapped(name, args, {env: process.env as Record<string, string>, timeoutMs, stdoutCap, binaryStdout, ...extra}).catch(
-        (e: NodeJS.ErrnoException) => {
-          if (e.code === 'ENOENT') throw notInstalled(name)
-          throw e
-        },
-      )
+      return timed('engine', `${name} ${args.slice(0, args[0] === 'image' ? 2 : 1).join(' ')}`, () =>
+        spawnCapped(name, args, {env: process.env as Record<string, string>, timeoutMs, stdoutCap, binaryStdout, ...extra}),
+      ).catch((e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT') throw notInstalled(name)
+        throw e
+      })
     },
   }
 }
@@ -46,29 +47,30 @@ function notInstalled(name: string): ReproError {
   })
 }
 
-async function installed(name: EngineName): Promise<boolean> {
-  try {
-    await spawnCapped(name, ['--version'], {env: process.env as Record<string, string>, timeoutMs: 10_000})
-    return true
-  } catch {
-    return false
-  }
-}
-
 /** `--engine` or auto: docker first, then podman; the daemon must answer. */
 export async function detectEngine(requested: EngineName | 'auto'): Promise<Engine> {
-  let name: EngineName
-  if (requested !== 'auto') name = requested
-  else if (await installed('docker')) name = 'docker'
-  else if (await installed('podman')) name = 'podman'
-  else {
-    throw new ReproError('no container engine is installed (neither docker nor podman)', {
-      subject: 'engine',
-      hint: 'install one (Debian: apt-get install docker.io, or podman), or use --python targets',
-    })
+  if (requested !== 'auto') {
+    const engine = makeEngine(requested)
+    return answering(engine, await askVersion(engine))
   }
-  const engine = makeEngine(name)
-  const r = await engine.exec(['version', '--format', VERSION_FORMAT[name]], 20_000)
+  // auto: the first CLI that starts at all (one `version` call each, not `--version` first)
+  for (const name of ['docker', 'podman'] as const) {
+    const engine = makeEngine(name)
+    const r = await askVersion(engine).catch(() => null)
+    if (r) return answering(engine, r)
+  }
+  throw new ReproError('no container engine is installed (neither docker nor podman)', {
+    subject: 'engine',
+    hint: 'install one (Debian: apt-get install docker.io, or podman), or use --python targets',
+  })
+}
+
+function askVersion(engine: Engine): Promise<SpawnResult> {
+  return engine.exec(['version', '--format', VERSION_FORMAT[engine.name]], 20_000)
+}
+
+function answering(engine: Engine, r: SpawnResult): Engine {
+  const {name} = engine
   if (r.exitCode !== 0 || r.timedOut) {
     const why = lastLine(r.stderrTail) || (r.timedOut ? 'no answer in 20 s' : `exit ${r.exitCode}`)
     throw new ReproError(`the ${name} daemon is not answering (${why})`, {
@@ -117,7 +119,10 @@ export interface ImageIdentity {
 /** Image identity from `inspect`; the image's own strings are untrusted, so they are capped. */
 export function parseImageInspect(stdout: string): ImageIdentity {
   const raw = JSON.parse(stdout) as unknown
-  const first = (Array.isArray(raw) ? raw[0] : raw) as Record<string, unknown> | undefined
+  return imageIdentity((Array.isArray(raw) ? raw[0] : raw) as Record<string, unknown> | undefined)
+}
+
+function imageIdentity(first: Record<string, unknown> | undefined): ImageIdentity {
   if (!first || typeof first !== 'object') throw new Error('empty inspect output')
   const str = (v: unknown) => (typeof v === 'string' ? v.slice(0, 512) : null)
   const strs = (v: unknown) =>
@@ -148,6 +153,25 @@ export async function inspectImage(engine: Engine, image: string): Promise<Image
   const r = await engine.exec(['image', 'inspect', image], 30_000)
   if (r.exitCode !== 0) return null
   return parseImageInspect(r.stdout)
+}
+
+/**
+ * Several images in one `image inspect`, by the name each was given: only when every one is
+ * present (the CLI answers them in order, so the count must match to pair them); otherwise, or
+ * when the engine does not answer, none, and each target inspects its own image.
+ */
+export async function inspectImages(engine: Engine, images: string[]): Promise<Map<string, ImageIdentity>> {
+  const found = new Map<string, ImageIdentity>()
+  try {
+    const r = await engine.exec(['image', 'inspect', ...images], 30_000)
+    if (r.exitCode !== 0 || r.stdoutTruncated) return found
+    const raw = JSON.parse(r.stdout) as unknown
+    if (!Array.isArray(raw) || raw.length !== images.length) return found
+    for (const [i, image] of images.entries()) found.set(image, imageIdentity(raw[i] as Record<string, unknown>))
+    return found
+  } catch {
+    return new Map()
+  }
 }
 
 /** Make sure the image is there: present, or pulled (a pull may fail offline). */
@@ -185,6 +209,24 @@ function alive(pid: number): boolean {
     return true
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * The engine, sweeping orphans (sweepOrphans) once, just before this process creates its first
+ * container: a check whose runs all come from the run cache creates none, and skips the call.
+ */
+export function sweepBeforeFirstContainer(engine: Engine): Engine {
+  let swept: Promise<number> | null = null
+  return {
+    ...engine,
+    async exec(args, ...rest) {
+      if (args[0] === 'create' || args[0] === 'run') {
+        swept ??= sweepOrphans(engine)
+        await swept
+      }
+      return engine.exec(args, ...rest)
+    },
   }
 }
 
