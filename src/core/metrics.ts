@@ -1,5 +1,7 @@
 // Numeric comparison of two stored tensors: one pass over the typed arrays, no per-element
 // allocation. `expected` is the reference run (torch.testing.assert_close argument order).
+// float32 tensors go through a WebAssembly SIMD kernel (compare-kernel.wat, ~7x the JavaScript
+// loop, issue 28); the JavaScript loop (compareF32Js) is used where WebAssembly is not available.
 //
 // Semantics, chosen for reproducibility auditing:
 // - Mismatch: |a - b| > atol + rtol * |b| (b = expected). Integer/bool tensors compare exactly.
@@ -12,16 +14,28 @@
 // - ULP: ordered-integer distance in the tensor's own float type (ulp.ts), so denormals and
 //   crossing zero are counted exactly. For integers the "ULP" is the integer difference.
 // - p99_ulp is the nearest-rank 99th percentile over all positions (zeros included); only the
-//   top 1% of ULP distances is kept (a min-heap), so memory is ~n/100 doubles.
+//   top 1% of ULP distances is kept (a min-heap), so memory is ~n/100 doubles. The float32 kernel
+//   counts distances below 2^16 in histograms and heaps only the larger ones: the same value.
 // - rel_l2 = ||a-b|| / ||b||, cosine = <a,b> / (||a|| ||b||), both over positions finite in
 //   BOTH tensors (non-finite positions show up in nan/inf/max_abs instead). rel_l2 is 0 when
 //   ||b|| = 0 = ||a-b||, Infinity when only ||b|| = 0. cosine is 1 when both are all-zero, 0
-//   when exactly one is.
+//   when exactly one is. The four float64 sums (Σ(a-b)², Σa², Σb², Σab) are in element order,
+//   except in the float32 kernel: two lanes (elements 4k and 4k+2, 4k+1 and 4k+3, each pair added
+//   first), the lanes added at the end. Every other metric of the kernel is the in-order loop's
+//   bit for bit. Bound (n elements, to first order in n 2^-53): the in-order sum is within
+//   γ(n+1) Σ|terms| of the exact sum and the kernel's within γ(n/4+3), γ(k) = k 2^-53, so the two
+//   differ by at most B Σ|terms|, B = (1.25 n + 4) 2^-53; then rel_l2 by at most a relative
+//   B + 2^-50 and cosine by an absolute 2B + 2^-50 (Σ|ab| <= ||a|| ||b||). The zero cases above
+//   are the same (a sum of squares is 0 only when every term is). This is the worst case, 2.3e-9
+//   at n = 2^24; on random data the differences are near √n 2^-53 (bench 3's 2^24 elements:
+//   rel_l2 4e-13 relative, cosine 5e-13, and the kernel's sums are the closer to the exact ones;
+//   test/unit/core/metrics-differential.test.ts holds the bound).
 // - Shape, dtype or length mismatch: shape_mismatch, within_tolerance false, error metrics
 //   (max_abs, max_rel, max_ulp, p99_ulp, rel_l2) Infinity, cosine 0, mismatches = count =
 //   max(length), mismatch_fraction 1, nan/inf/signed_zero_only 0.
 // - An empty tensor compares equal (cosine 1, everything else 0).
 
+import {COMPARE_KERNEL_WASM} from './compare-kernel-wasm.js'
 import type {TensorValues, Tolerance} from './types.js'
 import {HI, LO, ordered32, ulpDistance64Words} from './ulp.js'
 
@@ -46,13 +60,12 @@ const TWO32 = 4294967296
 
 /** Keeps the k largest values pushed; its minimum is then the k-th largest. */
 class TopK {
-  private readonly heap: Float64Array
-  private size = 0
-  constructor(private readonly k: number) {
-    this.heap = new Float64Array(k)
-  }
+  private heap: Float64Array | null = null // allocated at the first push
+  size = 0
+  constructor(private readonly k: number) {}
 
   push(v: number): void {
+    if (this.heap === null) this.heap = new Float64Array(this.k)
     const h = this.heap
     if (this.size < this.k) {
       let i = this.size++
@@ -81,7 +94,18 @@ class TopK {
 
   /** k-th largest, treating every value never pushed as 0. */
   kth(): number {
-    return this.size < this.k ? 0 : this.heap[0]!
+    return this.size < this.k ? 0 : this.heap![0]!
+  }
+
+  /** k-th largest of what was pushed and of `hist` (hist[v] = how many more values equal v, v >= 1). */
+  kthWith(hist: (v: number) => number, top: number): number {
+    if (this.size >= this.k) return this.heap![0]! // hist values are all below every pushed one
+    let need = this.k - this.size
+    for (let v = top; v >= 1; v--) {
+      need -= hist(v)
+      if (need <= 0) return v
+    }
+    return 0
   }
 }
 
@@ -133,7 +157,7 @@ class Acc {
     this.sab += a * b
   }
 
-  finish(): TensorMetrics {
+  finish(p99 = this.top.kth()): TensorMetrics {
     const {sdd, saa, sbb, sab, count} = this
     let relL2: number
     if (sbb === 0) relL2 = sdd === 0 ? 0 : Infinity
@@ -154,7 +178,7 @@ class Acc {
       mismatches: this.mismatches,
       mismatch_fraction: count === 0 ? 0 : this.mismatches / count,
       max_ulp: this.maxUlp,
-      p99_ulp: this.top.kth(),
+      p99_ulp: p99,
       rel_l2: relL2,
       cosine,
       nan: this.nan,
@@ -180,7 +204,8 @@ function nonFinitePair(acc: Acc, a: number, b: number): void {
   acc.unbounded()
 }
 
-function compareF32(x: Float32Array, y: Float32Array, tol: Tolerance): TensorMetrics {
+/** The float32 loop in JavaScript: used where WebAssembly SIMD is not available. */
+function compareF32Js(x: Float32Array, y: Float32Array, tol: Tolerance): TensorMetrics {
   const n = x.length
   const xi = new Int32Array(x.buffer, x.byteOffset, n)
   const yi = new Int32Array(y.buffer, y.byteOffset, n)
@@ -213,6 +238,130 @@ function compareF32(x: Float32Array, y: Float32Array, tol: Tolerance): TensorMet
   acc.sbb += sbb
   acc.sab += sab
   return acc.finish()
+}
+
+// --- float32 in WebAssembly SIMD (compare-kernel.wat; the memory layout is described there) ---
+
+const H = 65536 // ULP distances below H are counted in the kernel's histograms, the rest kept in a TopK
+const CH = 16384 // elements per chunk copied into the kernel's memory
+const STATE = 1048576
+const XB = STATE + 256
+const YB = XB + 4 * CH
+const SPEC = YB + 4 * CH
+const BIG = SPEC + 4 * CH
+
+interface Kernel {
+  f32: (n: number, atol: number, rtol: number) => void
+  u8: Uint8Array
+  f64: Float64Array // state as float64
+  u32: Uint32Array // the whole memory as 32-bit words
+  xs: Float32Array
+  ys: Float32Array
+}
+
+let kernel: Kernel | null | undefined
+let useKernel = true
+
+function loadKernel(): Kernel | null {
+  if (kernel !== undefined) return kernel
+  try {
+    const mod = new WebAssembly.Module(Buffer.from(COMPARE_KERNEL_WASM, 'base64'))
+    const inst = new WebAssembly.Instance(mod, {})
+    const buf = (inst.exports.memory as WebAssembly.Memory).buffer // fixed size: never grows
+    kernel = {
+      f32: inst.exports.f32 as Kernel['f32'],
+      u8: new Uint8Array(buf),
+      f64: new Float64Array(buf, STATE, 32),
+      u32: new Uint32Array(buf),
+      xs: new Float32Array(buf, XB, CH),
+      ys: new Float32Array(buf, YB, CH),
+    }
+  } catch {
+    kernel = null // no WebAssembly SIMD here (e.g. --jitless): the JavaScript loop does it
+  }
+  return kernel
+}
+
+/** Tests only: false makes float32 compares use the JavaScript loop. Returns whether the kernel is in use. */
+export function useCompareKernel(on: boolean): boolean {
+  useKernel = on
+  return on && loadKernel() !== null
+}
+
+function compareF32(x: Float32Array, y: Float32Array, tol: Tolerance): TensorMetrics {
+  // the kernel leaves equal positions out of the mismatch test only through d = 0 <= atol + rtol |b|
+  const k = useKernel && tol.atol >= 0 && tol.rtol >= 0 ? loadKernel() : null
+  if (k === null) return compareF32Js(x, y, tol)
+  const acc = new Acc(x.length)
+  k.u8.fill(0, STATE, XB) // running state: maxima, counts and sums start at 0
+  try {
+    return runF32(k, x, y, tol, acc)
+  } finally {
+    // empty the histograms for the next compare: bins 0..top, the highest any lane used
+    const top = topBin(k)
+    for (let l = 0; l < 4; l++) k.u32.fill(0, l * H, l * H + top + 1)
+  }
+}
+
+function topBin(k: Kernel): number {
+  const s = STATE >> 2
+  return Math.max(k.u32[s + 12]!, k.u32[s + 13]!, k.u32[s + 14]!, k.u32[s + 15]!)
+}
+
+function runF32(k: Kernel, x: Float32Array, y: Float32Array, tol: Tolerance, acc: Acc): TensorMetrics {
+  const n = x.length
+  const {u32, f64} = k
+  const atol = tol.atol
+  const rtol = tol.rtol
+  for (let start = 0; start < n; start += CH) {
+    const len = Math.min(CH, n - start)
+    k.xs.set(x.subarray(start, start + len))
+    k.ys.set(y.subarray(start, start + len))
+    const padded = (len + 3) & ~3
+    if (padded > len) {
+      // pad with +0 in both: an equal pair of zeros changes no metric (bin 0 is never read)
+      k.xs.fill(0, len, padded)
+      k.ys.fill(0, len, padded)
+    }
+    k.f32(padded, atol, rtol)
+    const nspec = u32[(STATE + 192) >> 2]!
+    for (let j = 0; j < nspec; j++) {
+      const i = start + u32[(SPEC >> 2) + j]!
+      specialPair(acc, x[i]!, y[i]!)
+    }
+    const nbig = u32[(STATE + 196) >> 2]!
+    for (let j = 0; j < nbig; j++) {
+      const u = u32[(BIG >> 2) + j]!
+      if (u > acc.maxUlp) acc.maxUlp = u
+      acc.top.push(u)
+    }
+  }
+  // STATE as float64: [0,1] max |a-b|, [2,3] max |a-b|/|b|, [8..15] the sums' two lanes; as 32-bit
+  // words: [8..11] the mismatch count (two int64 lanes), [12..15] the top histogram bin in use
+  const s = STATE >> 2
+  const maxAbs = Math.max(f64[0]!, f64[1]!)
+  const maxRel = Math.max(f64[2]!, f64[3]!)
+  const top = topBin(k)
+  if (maxAbs > acc.maxAbs) acc.maxAbs = maxAbs
+  if (maxRel > acc.maxRel) acc.maxRel = maxRel
+  if (top > acc.maxUlp) acc.maxUlp = top
+  acc.mismatches += u32[s + 8]! + u32[s + 9]! * TWO32 + u32[s + 10]! + u32[s + 11]! * TWO32
+  acc.sdd = f64[8]! + f64[9]!
+  acc.saa = f64[10]! + f64[11]!
+  acc.sbb = f64[12]! + f64[13]!
+  acc.sab = f64[14]! + f64[15]!
+  const p99 = acc.top.kthWith((v) => u32[v]! + u32[v + H]! + u32[v + 2 * H]! + u32[v + 3 * H]!, top)
+  return acc.finish(p99)
+}
+
+/** A position the kernel set aside (Inf/NaN on either side, or -0 vs +0): as compareF32Js counts it. */
+function specialPair(acc: Acc, a: number, b: number): void {
+  if (a === b) {
+    if (a === 0) acc.signedZero++
+    else acc.inf++ // the same infinity on both sides
+    return
+  }
+  nonFinitePair(acc, a, b)
 }
 
 function compareF64(x: Float64Array, y: Float64Array, tol: Tolerance): TensorMetrics {
