@@ -20,7 +20,11 @@ DEFAULTS = {
     "data": {"file": "data.safetensors", "sha256": None},
     "model": {"hidden": [64, 32], "embedding_dim": 4, "dropout": 0.1},
     "train": {"epochs": 3, "batch_size": 64, "lr": 0.005, "optimizer": "adam",
-              "seed": 1234, "val_fraction": 0.2},
+              "seed": 1234, "val_fraction": 0.2,
+              # drop_last: every epoch drops its trailing partial batch (the host sets it for every
+              # target of an audit where one trains data-parallel, so all see the same batches);
+              # collective_timeout: seconds a rank waits in a collective (world_size > 1)
+              "drop_last": False, "collective_timeout": 300},
     "knobs": DEFAULT_KNOBS,
     # capture: null or {"step": s, "module": dotted path}: the inputs of that submodule's first call
     # in step s go to capture.safetensors / capture.json, and training stops after step s;
@@ -116,6 +120,8 @@ def validate(cfg, mode):
     if not _is_num(t["lr"]) or t["lr"] <= 0:
         _fail("train.lr must be a positive finite number, got %r" % (t["lr"],))
     _choice(t["optimizer"], "train.optimizer", ("adam", "sgd"))
+    _bool(t["drop_last"], "train.drop_last")
+    _int(t["collective_timeout"], "train.collective_timeout", 1, 7 * 24 * 3600)
     _int(t["seed"], "train.seed", 0, (1 << 63) - 1)
     if not _is_num(t["val_fraction"]) or not 0 <= t["val_fraction"] < 1:
         _fail("train.val_fraction must be a number in [0, 1), got %r" % (t["val_fraction"],))
@@ -142,7 +148,27 @@ def validate(cfg, mode):
         if tr["replay"] is not None:
             _fail("trace.capture and trace.replay cannot both be set: a run either captures or replays")
     _validate_script(cfg["script"], mode)
+    _validate_distributed(cfg, mode)
     return cfg
+
+
+def _validate_distributed(cfg, mode):
+    """world_size > 1: the batch splits evenly over the ranks; no compile, no op-replay capture."""
+    ws = cfg["knobs"]["world_size"]
+    if ws <= 1:
+        return
+    if mode == "script":
+        _fail("knobs.world_size applies to the built-in workloads; a script runs its own ranks "
+              "(world_size must be 1 in script mode)")
+    bs = cfg["train"]["batch_size"]
+    if bs % ws:
+        _fail("train.batch_size %d does not split evenly over world_size %d ranks: "
+              "choose a batch size divisible by the world size" % (bs, ws))
+    if cfg["knobs"]["compile"]:
+        _fail("knobs.compile with world_size %d: torch.compile under DistributedDataParallel is not "
+              "audited; use compile or world_size > 1, not both" % ws)
+    if cfg["trace"]["capture"] is not None:
+        _fail("trace.capture needs world_size 1 (op replay captures one process)")
 
 
 MAX_MODULE_PATH = 400

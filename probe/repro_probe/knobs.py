@@ -119,9 +119,28 @@ def effective_knobs(torch, knobs, device=None):
         "float32_matmul_precision": flags["float32_matmul_precision"],
         "amp": knobs["amp"],
         "compile": knobs["compile"],
+        "world_size": knobs["world_size"],
+        "ddp_backend": ddp_backend(knobs, device) if knobs["world_size"] > 1 else None,
+        "bucket_cap_mb": _bucket_cap_mb(knobs),
+        "sync_batchnorm": knobs["sync_batchnorm"],
         # REPRO_UNSET_ENV's names are echoed instead of it: unset (None), as the rerun asked
         "env": dict((k, os.environ.get(k)) for k in sorted(_echoed_env(knobs["env"]))),
     }
+
+
+def _bucket_cap_mb(knobs):
+    """DistributedDataParallel's bucket size in effect (torch's default 25), None without DDP."""
+    if knobs["world_size"] <= 1:
+        return None
+    return 25 if knobs["bucket_cap_mb"] is None else knobs["bucket_cap_mb"]
+
+
+def ddp_backend(knobs, device):
+    """The backend the ranks use: the knob, else gloo on the CPU and nccl on CUDA."""
+    if knobs["ddp_backend"] is not None:
+        return knobs["ddp_backend"]
+    kind = device.type if device is not None and hasattr(device, "type") else str(knobs["device"])
+    return "nccl" if kind.startswith("cuda") else "gloo"
 
 
 def _echoed_env(requested):

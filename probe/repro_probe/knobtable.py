@@ -32,6 +32,9 @@ def check_value(knob, value):
         ok = isinstance(value, bool) or value in t.get("also", [])
     elif kind == "int":
         ok = _is_int(value) and t["min"] <= value <= t["max"]
+    elif kind == "number":
+        ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
+              and t["min"] <= value <= t["max"])
     elif kind == "enum":
         ok = value in t["choices"]
     else:  # pattern

@@ -75,7 +75,8 @@ def _run_json(cfg, result, error, timings):
         "nondeterministic_alerts": result.get("nondeterministic_alerts", []),
         "timings": timings,
     }
-    for key in ("final_params_sha256", "compiled", "knobs_overridden", "script", "capture"):  # when there is one
+    # when there is one
+    for key in ("final_params_sha256", "compiled", "knobs_overridden", "script", "capture", "distributed"):
         if key in result:
             out[key] = result[key]
     return out
@@ -133,12 +134,16 @@ def run_train(config_path, out_dir):
         from .train import run_training
         alerts = AlertCollector()
         try:
-            with alerts:
-                run_training(torch, cfg, data, device, recorder, result)
+            if cfg["knobs"]["world_size"] > 1:  # data-parallel: rank processes (ddp.py)
+                from .ddp import run_distributed
+                run_distributed(torch, cfg, config_path, device, recorder, result, out_dir)
+            else:
+                with alerts:
+                    run_training(torch, cfg, data, device, recorder, result)
         finally:
             timings["train_seconds"] = time.time() - t0
             timings["trace_seconds"] = recorder.seconds
-            result["nondeterministic_alerts"] = alerts.alerts()
+            result["nondeterministic_alerts"] = result.get("nondeterministic_alerts") or alerts.alerts()
         result["knobs_effective"] = effective_knobs(torch, cfg["knobs"], device)
     except ProbeError as e:
         error = {"type": e.type, "message": one_line(e.message)}
@@ -159,7 +164,8 @@ def _write_train_outputs(out_dir, cfg, torch, recorder, result, error, timings, 
     try:
         fingerprint = collect(torch)
         if cfg is not None:  # the knobs the environment does not show by itself (amp, compile, device)
-            fingerprint["knobs"] = dict((k, cfg["knobs"][k]) for k in ("amp", "compile", "device"))
+            shown = ("amp", "compile", "device", "world_size", "ddp_backend", "bucket_cap_mb", "sync_batchnorm")
+            fingerprint["knobs"] = dict((k, cfg["knobs"][k]) for k in shown)
         write_json(os.path.join(out_dir, "fingerprint.json"), fingerprint)
     except Exception as e:
         traceback.print_exc()

@@ -46,8 +46,11 @@ def autocast_factory(torch, amp, device):
     return lambda: torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def batches_per_epoch(train_rows, batch_size):
-    """Batches of each epoch; a trailing batch of one row is dropped (BatchNorm needs two)."""
+def batches_per_epoch(train_rows, batch_size, drop_last=False):
+    """Batches of each epoch; a trailing batch of one row is dropped (BatchNorm needs two), and with
+    drop_last every trailing partial batch (data-parallel runs: each rank takes an equal slice)."""
+    if drop_last:
+        return train_rows // batch_size
     n = (train_rows + batch_size - 1) // batch_size
     return n - 1 if train_rows % batch_size == 1 else n
 
@@ -124,10 +127,18 @@ class Loop(object):
         self.scaler = make_scaler(torch, knobs["amp"], device)
         self.criterion = workload.criterion(torch)
         self.capture = None  # capture.Capture / OrderCapture when trace.capture is set: armed for its step only
+        # data-parallel runs (ddp.py): this rank's slice of each global batch, the module validation
+        # runs on (not the DDP wrapper), a call after each step, and whether this rank validates
+        self.rows_of = None
+        self.eval_forward = None
+        self.after_step = None
+        self.evaluate_here = True
 
     def step(self, rows, step, epoch):
         """Returns the loss as a Python float."""
         recorder, optimizer, scaler = self.recorder, self.optimizer, self.scaler
+        if self.rows_of is not None:
+            rows = self.rows_of(rows)
         inputs, y = self.workload.batch(self.data["tensors"], rows)
         recorder.begin(step, epoch)
         capture = self.capture if self.capture is not None and self.capture.step == step else None
@@ -166,7 +177,10 @@ class Loop(object):
         return float(loss.detach().double())
 
     def evaluate(self):
-        return evaluate(self.torch, self.workload, self.forward, self.model, self.data, self.autocast)
+        if not self.evaluate_here:
+            return {"val_loss": None, "val_accuracy": None, "val_rmse": None}
+        forward = self.eval_forward if self.eval_forward is not None else self.forward
+        return evaluate(self.torch, self.workload, forward, self.model, self.data, self.autocast)
 
 
 def run_training(torch, cfg, data, device, recorder, result, out_dir=None):
@@ -266,7 +280,9 @@ def params_digest(model):
 
 def _train_epochs(torch, cfg, data, device, recorder, result, model, loop):
     t = cfg["train"]
-    nb = batches_per_epoch(data["train_rows"], t["batch_size"])
+    # data-parallel ranks take equal slices: a trailing partial batch is always dropped there
+    drop_last = t.get("drop_last", False) or cfg["knobs"].get("world_size", 1) > 1
+    nb = batches_per_epoch(data["train_rows"], t["batch_size"], drop_last)
     if recorder.store_steps is None:
         recorder.store_steps = default_store_steps(t["epochs"], nb)
     recorder.begin("init", None)
@@ -289,6 +305,8 @@ def _train_epochs(torch, cfg, data, device, recorder, result, model, loop):
             value = loop.step(perm[b * t["batch_size"]:(b + 1) * t["batch_size"]].to(device), step, epoch)
             if not math.isfinite(value):
                 result["nonfinite"]["loss"] += 1
+            if loop.after_step is not None:
+                loop.after_step(step)
             losses.append(value)
             step += 1
             result["steps"] = step

@@ -46,7 +46,8 @@ class KnobTableTest(unittest.TestCase):
         base["data"]["sha256"] = "0" * 64
         for knob in KNOBS:
             name, t = knob["name"], knob["type"]
-            bad = {"bool": "yes", "int": t.get("max", 0) + 1, "enum": "nope", "pattern": "tpu"}[t["kind"]]
+            bad = {"bool": "yes", "int": t.get("max", 0) + 1, "number": t.get("max", 0) * 2, "enum": "nope",
+                   "pattern": "tpu"}[t["kind"]]
             cfg = json.loads(json.dumps(base))
             cfg["knobs"][name] = bad
             with self.assertRaises(ProbeError, msg=name):

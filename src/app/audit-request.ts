@@ -4,6 +4,7 @@
 
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
+import {defaultProbeConfig, distributedProblem} from '../core/config.js'
 import type {AuditReport} from '../core/report.js'
 import type {WorkloadName} from '../core/workloads.js'
 import {isGitHubActions, publishToGitHub} from '../report/github.js'
@@ -13,6 +14,7 @@ import {type DataOptions, resolveWorkloadData} from './data.js'
 import {stderrProgress} from './progress.js'
 import {parseFormats, writeReportFiles} from './report-files.js'
 import {resolveScriptSpec, type ScriptRequest} from './script-inputs.js'
+import {ReproError} from '../errors.js'
 import {defaultDemoTargets, findPythonWithTorch, type TargetRef, type TargetSettings, targetsFromRefs} from './targets.js'
 
 export interface AuditRequest {
@@ -46,6 +48,7 @@ export async function auditRequest(req: AuditRequest): Promise<AuditReport> {
   // a mistake in the script's flags is reported before any target is looked at
   const script = req.script ? await resolveScriptSpec(req.script) : undefined
   const targets = req.refs.length > 0 ? await targetsFromRefs(req.refs, req.settings) : defaultDemoTargets(await findPythonWithTorch())
+  checkDistributed(targets, Boolean(script))
   const outDir = path.resolve(req.outDir)
   const report = await runAudit({
     targets,
@@ -74,4 +77,19 @@ export async function auditRequest(req: AuditRequest): Promise<AuditReport> {
     await publishToGitHub(report, process.env, io)
   }
   return report
+}
+
+/** A world size the workloads' batch cannot be split by, or one asked of a script: a usage error naming the target. */
+function checkDistributed(targets: {target: {name: string}; knobs: import('../core/types.js').Knobs}[], script: boolean): void {
+  const batch = defaultProbeConfig({file: '', sha256: ''}).train.batch_size
+  for (const [i, t] of targets.entries()) {
+    const subject = `#${i + 1} ${t.target.name}`
+    if (script && t.knobs.world_size > 1)
+      throw new ReproError(`world_size ${t.knobs.world_size} applies to the built-in workloads`, {
+        subject,
+        hint: 'a script runs its own ranks; audit it at world_size 1 (a torchrun launch of the script is not audited yet)',
+      })
+    const problem = distributedProblem(t.knobs, batch)
+    if (problem) throw new ReproError(problem, {subject, hint: 'change --set world_size (or compile)'})
+  }
 }

@@ -44,6 +44,9 @@ export function targetConfig(
   }
   config.train.epochs = opts.epochs
   config.trace.store_steps = opts.storeSteps
+  // data-parallel ranks take equal slices of each batch, so every target drops the trailing partial one
+  if (opts.targets.some((t) => t.knobs.world_size > 1)) config.train.drop_last = true
+  if (knobs.world_size > 1) config.train.collective_timeout = Math.max(1, Math.ceil(opts.timeoutMs / 1000))
   if (workload === 'script' && opts.script) config.script = scriptSection(opts.script, scriptSha256)
   return config
 }
@@ -169,6 +172,7 @@ async function runWorkload(
         ...(o.script ? {script: o.script} : {}),
         ...(o.knobs_overridden?.length ? {knobs_overridden: o.knobs_overridden} : {}),
         ...(o.metrics ? {metrics: o.metrics} : {}),
+        ...(o.distributed ? {distributed: o.distributed} : {}),
       })
     } catch (e) {
       if (!isReproError(e)) throw e

@@ -106,11 +106,21 @@ function unexercisedKnobs(cross: ComparedPair[], collected: Collected): NonNulla
     for (const d of runKnobDifferences(a, b)) {
       const note = overridden.has(d.name)
         ? 'overridden: the script sets it itself, so it is not aligned by a rerun'
-        : unexercisedBy(d.name, a.outcome.workload, String(b.outcome.knobs_effective['device'] ?? 'cpu'))
+        : unexercisedBy(d.name, a.outcome.workload, String(b.outcome.knobs_effective['device'] ?? 'cpu'), bothWorldSize(a, b))
       if (note && !out.some((u) => u.name === d.name)) out.push({name: d.name, a: String(d.a), b: String(d.b), note})
     }
   }
   return out
+}
+
+/**
+ * The world size both runs train at (the smaller one): a data-parallel setting such as the bucket
+ * size matters only when both sides are data-parallel; with one side at 1 the world size itself is
+ * the difference.
+ */
+function bothWorldSize(a: RunArtifacts, b: RunArtifacts): number {
+  const ws = (r: RunArtifacts) => Number(r.outcome.knobs_effective['world_size'] ?? 1) || 1
+  return Math.min(ws(a), ws(b))
 }
 
 function first(collected: Collected, target: number): RunArtifacts {
@@ -159,7 +169,9 @@ async function counterfactuals(
   // script sets itself cannot be aligned from outside: no rerun for either
   const device = String(b.outcome.knobs_effective['device'] ?? 'cpu')
   const overridden = new Set([...(a.outcome.knobs_overridden ?? []), ...(b.outcome.knobs_overridden ?? [])])
-  const exercised = runKnobDifferences(a, b).filter((d) => !overridden.has(d.name) && !unexercisedBy(d.name, b.outcome.workload, device))
+  const exercised = runKnobDifferences(a, b).filter(
+    (d) => !overridden.has(d.name) && !unexercisedBy(d.name, b.outcome.workload, device, bothWorldSize(a, b)),
+  )
   for (const trial of plannedTrials(exercised)) {
     if (spent >= budget) break
     spent++

@@ -102,9 +102,11 @@ function knobValue(t: KnobType): z.ZodType {
         : z.boolean()
       : t.kind === 'int'
         ? z.number().int().min(t.min).max(t.max)
-        : t.kind === 'enum'
-          ? z.enum(t.choices as [string, ...string[]])
-          : z.string().regex(new RegExp(t.pattern))
+        : t.kind === 'number'
+          ? z.number().min(t.min).max(t.max)
+          : t.kind === 'enum'
+            ? z.enum(t.choices as [string, ...string[]])
+            : z.string().regex(new RegExp(t.pattern))
   return t.nullable ? base.nullable() : base
 }
 
@@ -124,7 +126,16 @@ const knobsEffective = z.looseObject({
   ...Object.fromEntries(
     KNOBS.map((k) => [
       k.name,
-      (k.type.kind === 'bool' ? z.union([z.boolean(), str]) : k.type.kind === 'int' ? z.number().int() : str).nullable().optional(),
+      (k.type.kind === 'bool'
+        ? z.union([z.boolean(), str])
+        : k.type.kind === 'int'
+          ? z.number().int()
+          : k.type.kind === 'number'
+            ? z.number()
+            : str
+      )
+        .nullable()
+        .optional(),
     ]),
   ),
   env: z.record(str, str.nullable()).optional(),
@@ -163,6 +174,13 @@ export const probeConfigSchema = z
       optimizer: z.enum(['adam', 'sgd']),
       seed: z.number().int().min(0),
       val_fraction: z.number().min(0).lt(1),
+      drop_last: z.boolean().optional(),
+      collective_timeout: z
+        .number()
+        .int()
+        .min(1)
+        .max(7 * 24 * 3600)
+        .optional(),
     }),
     knobs: knobsRequested,
     trace: z.object({
@@ -255,6 +273,19 @@ export const runSchema = z
       .nullable()
       .optional(),
     knobs_overridden: z.array(z.string().max(128)).max(100).optional(),
+    /** world_size > 1: the ranks and the replica check (every rank's parameters against rank 0's) */
+    distributed: z
+      .object({
+        world_size: z.number().int().min(2).max(16),
+        backend: z.enum(['gloo', 'nccl']),
+        replicas: z.object({
+          checked: z.array(z.union([z.number().int().nonnegative(), z.literal('end')])).max(100_000),
+          drift: z
+            .object({rank: z.number().int().min(1).max(15), step: z.union([z.number().int().nonnegative(), z.literal('end')])})
+            .nullable(),
+        }),
+      })
+      .optional(),
     script: z
       .looseObject({
         path: str.nullable().optional(),

@@ -28,7 +28,18 @@ export interface ProbeConfig {
   workload: WorkloadName
   data: {file: string; sha256: string}
   model: {hidden: number[]; embedding_dim: number; dropout: number}
-  train: {epochs: number; batch_size: number; lr: number; optimizer: 'adam' | 'sgd'; seed: number; val_fraction: number}
+  train: {
+    epochs: number
+    batch_size: number
+    lr: number
+    optimizer: 'adam' | 'sgd'
+    seed: number
+    val_fraction: number
+    /** drop every epoch's trailing partial batch: set for all targets of an audit where one trains data-parallel */
+    drop_last?: boolean
+    /** seconds a data-parallel rank waits in a collective (the run's timeout) */
+    collective_timeout?: number
+  }
   knobs: Knobs
   /** capture: record one module's inputs at one step, then stop (op replay; absent: none) */
   trace: {enabled: boolean; store_steps: number[] | null; capture?: CaptureSpec | null; replay?: ScriptReplaySpec | null}
@@ -62,4 +73,17 @@ export function defaultProbeConfig(data: {file: string; sha256: string}, seed = 
     knobs: {...DEFAULT_KNOBS, env: {}},
     trace: {enabled: true, store_steps: null},
   }
+}
+
+/**
+ * Why these knobs cannot train the built-in workloads' batches, or null: a world size must split
+ * the batch into equal slices, and torch.compile is not audited under DistributedDataParallel.
+ */
+export function distributedProblem(knobs: Knobs, batchSize: number): string | null {
+  if (knobs.world_size <= 1) return null
+  if (batchSize % knobs.world_size)
+    return `world_size ${knobs.world_size} does not split the batch of ${batchSize} rows into equal slices; use a world size that divides ${batchSize} (1, 2, 4, 8 or 16)`
+  if (knobs.compile)
+    return `compile=true with world_size ${knobs.world_size}: torch.compile under DistributedDataParallel is not audited; drop one of them`
+  return null
 }

@@ -37,7 +37,7 @@ export function knobsMarkdown(): string {
     const def = k.default === null ? 'the build’s own' : `\`${String(k.default)}\``
     const fp = k.fingerprint.length ? k.fingerprint.map((p) => `\`${p}\``).join(', ') : '—'
     out.push(
-      `| \`${k.name}\` | ${cell(k.values)} | ${def} | ${cell(k.summary)} | ${k.alignable ? 'yes' : 'no'} | ${k.device === 'cuda' ? 'CUDA' : 'any device'} | ${k.workloads === 'all' ? 'all' : k.workloads.join(', ')} | ${fp} |`,
+      `| \`${k.name}\` | ${cell(k.values)} | ${def} | ${cell(k.summary)} | ${k.alignable ? 'yes' : 'no'} | ${k.device === 'cuda' ? 'CUDA' : 'any device'}${k.distributedOnly ? ', world_size > 1' : ''} | ${k.workloads === 'all' ? 'all' : k.workloads.join(', ')} | ${fp} |`,
     )
   }
   out.push(

@@ -174,6 +174,34 @@ KNOWN_CHANGES.push(
     source: 'https://docs.pytorch.org/tutorials/intermediate/inductor_debug_cpu.html',
   },
   {
+    id: 'ddp-reduction-order',
+    knobs: ['world_size', 'bucket_cap_mb', 'ddp_backend'],
+    paths: ['knobs.world_size', 'knobs.bucket_cap_mb', 'knobs.ddp_backend'],
+    text: 'DistributedDataParallel averages the gradients of the ranks with an all-reduce over buckets of gradients; the world size (and the bucket size, and the backend’s reduction algorithm) decides the order of those floating-point sums, so gradients differ in the last bits from the first backward on (measured with gloo on torch 1.13: ≤ 3e-8 on an MLP), and each rank’s loss is the mean over its own slice of the batch. With no BatchNorm and no dropout in the model (the attention workload) that is the only difference: only reduction order.',
+    source: 'https://docs.pytorch.org/docs/stable/notes/ddp.html',
+  },
+  {
+    id: 'ddp-per-rank-batchnorm-dropout',
+    knobs: ['world_size'],
+    workloads: ['mlp'],
+    text: 'DistributedDataParallel averages the gradients of the ranks with an all-reduce over buckets of gradients; the world size (and the bucket size, and the backend’s reduction algorithm) decides the order of those floating-point sums, so gradients differ in the last bits from the first backward on (measured with gloo on torch 1.13: ≤ 3e-8 on an MLP), and each rank’s loss is the mean over its own slice of the batch. The MLP changes more: per-rank BatchNorm — each rank normalizes with the mean and variance of its own slice (BatchNorm1d, not SyncBatchNorm, which DDP refuses on the CPU) — and per-rank dropout — each rank draws its own masks from its own generator — so the forward itself differs from the first step on.',
+    source: 'https://docs.pytorch.org/docs/stable/generated/torch.nn.SyncBatchNorm.html',
+  },
+  {
+    id: 'ddp-per-rank-batchnorm',
+    knobs: ['world_size'],
+    workloads: ['cnn'],
+    text: 'DistributedDataParallel averages the gradients of the ranks with an all-reduce over buckets of gradients; the world size (and the bucket size, and the backend’s reduction algorithm) decides the order of those floating-point sums, so gradients differ in the last bits from the first backward on (measured with gloo on torch 1.13: ≤ 3e-8 on an MLP), and each rank’s loss is the mean over its own slice of the batch. The convolution net changes more: per-rank BatchNorm — each rank normalizes with the statistics of its own slice (BatchNorm2d, not SyncBatchNorm) — so its forward differs from the first step on.',
+    source: 'https://docs.pytorch.org/docs/stable/generated/torch.nn.SyncBatchNorm.html',
+  },
+  {
+    id: 'ddp-per-rank-dropout',
+    knobs: ['world_size'],
+    workloads: ['lstm'],
+    text: 'DistributedDataParallel averages the gradients of the ranks with an all-reduce over buckets of gradients; the world size (and the bucket size, and the backend’s reduction algorithm) decides the order of those floating-point sums, so gradients differ in the last bits from the first backward on (measured with gloo on torch 1.13: ≤ 3e-8 on an MLP), and each rank’s loss is the mean over its own slice of the batch. The LSTM changes more: per-rank dropout — each rank draws its own dropout masks between the LSTM layers from its own generator — so its forward differs from the first step on.',
+    source: RANDOMNESS,
+  },
+  {
     id: 'amp-autocast',
     knobs: ['amp'],
     paths: ['knobs.amp'],
@@ -186,8 +214,10 @@ export function knownChange(id: string): KnownChange | null {
   return KNOWN_CHANGES.find((k) => k.id === id) ?? null
 }
 
-export function explainKnob(knob: string): KnownChange | null {
-  return KNOWN_CHANGES.find((k) => k.knobs?.includes(knob)) ?? null
+/** The entry explaining a knob; one written for this workload first (world_size acts differently per model). */
+export function explainKnob(knob: string, workload?: string | null): KnownChange | null {
+  const all = KNOWN_CHANGES.filter((k) => k.knobs?.includes(knob))
+  return all.find((k) => workload && k.workloads?.includes(workload)) ?? all.find((k) => !k.workloads) ?? all[0] ?? null
 }
 
 export function explainPath(path: string): KnownChange | null {

@@ -1,6 +1,7 @@
 // The one report object every renderer walks (terminal, JSON; Markdown/HTML/JUnit later), and
 // the verdict that decides the exit code. Pure: built from comparisons, no I/O.
 
+import {replicaNotes} from './distributed.js'
 import type {FingerprintRow} from './fingerprint-diff.js'
 import type {TraceComparison} from './trace-compare.js'
 import type {Fingerprint, Knobs, RunOutcome} from './types.js'
@@ -35,6 +36,8 @@ export interface RunRecord {
   script?: RunOutcome['script']
   knobs_overridden?: string[]
   metrics?: Record<string, number>
+  /** world_size > 1: the ranks and the replica check */
+  distributed?: RunOutcome['distributed']
 }
 
 /** Per-step digests of a run's trace (src/artifacts/trace-digest.ts): enough to hold a run against a baseline. */
@@ -271,6 +274,9 @@ export function decideVerdict(targets: TargetRecord[], comparisons: PairRecord[]
       headline: `ran, nothing compared: ${targets.length} target(s), one run each — add --repeats 2 to test reproducibility, or a second target to compare against`,
     }
   }
+  // a data-parallel run whose ranks' parameters part: the replicas of one training disagree
+  const replicas = replicaNotes({targets}).find((n) => n.drift)
+  if (replicas) return {status: 'drift', exit_code: 1, headline: `not reproducible within a target: ${replicas.text}${suspect}`}
   if (drifting.length === 0) {
     const variant = comparisons.find((c) => c.role === 'variant')
     const note = variant

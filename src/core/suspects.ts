@@ -68,9 +68,12 @@ const combined = (input: RankInput) => input.experiments.find((e) => e.knobs.len
 const explainedByOne = (input: RankInput) => singles(input).some((e) => e.outcome === 'disappears')
 const knobsExplainAll = (input: RankInput) => explainedByOne(input) || combined(input)?.outcome === 'disappears'
 
-function knobSuspect(e: Experiment, score: number, confidence: Suspect['confidence'], evidence: string): Scored {
+function knobSuspect(e: Experiment, score: number, confidence: Suspect['confidence'], evidence: string, workload?: string | null): Scored {
   const k = e.knobs[0]!
-  return {score, s: {kind: 'knob', name: k.name, a: fmt(k.to), b: fmt(k.from), confidence, evidence, ...explained(explainKnob(k.name))}}
+  return {
+    score,
+    s: {kind: 'knob', name: k.name, a: fmt(k.to), b: fmt(k.from), confidence, evidence, ...explained(explainKnob(k.name, workload))},
+  }
 }
 
 const describe = (e: Experiment) =>
@@ -125,6 +128,7 @@ export const SUSPECT_RULES: SuspectRule[] = [
             SCORE.knobRemovesDrift,
             'high',
             `rerunning #${e.target} with ${describe(e)} makes its whole trace bitwise identical to #${e.against}${replayAgrees(input, e.knobs[0]!.name)}`,
+            input.workload,
           ),
         ),
   },
@@ -136,7 +140,7 @@ export const SUSPECT_RULES: SuspectRule[] = [
         .map((e) => {
           const to = e.first_divergence_after ? `step ${e.first_divergence_after.step}, ${e.first_divergence_after.entry}` : 'later'
           const evidence = `rerunning #${e.target} with ${describe(e)} moves the first divergence later (to ${to}): it explains part of the drift`
-          return knobSuspect(e, SCORE.knobMovesDriftLater, 'medium', evidence)
+          return knobSuspect(e, SCORE.knobMovesDriftLater, 'medium', evidence, input.workload)
         }),
   },
   {
@@ -147,7 +151,15 @@ export const SUSPECT_RULES: SuspectRule[] = [
       const evidence = `only aligning ${c.knobs.map((x) => x.name).join(' + ')} together makes the traces bitwise identical`
       return c.knobs.map((k) => ({
         score: SCORE.knobsTogetherRemoveDrift,
-        s: {kind: 'knob', name: k.name, a: fmt(k.to), b: fmt(k.from), confidence: 'medium', evidence, ...explained(explainKnob(k.name))},
+        s: {
+          kind: 'knob',
+          name: k.name,
+          a: fmt(k.to),
+          b: fmt(k.from),
+          confidence: 'medium',
+          evidence,
+          ...explained(explainKnob(k.name, input.workload)),
+        },
       }))
     },
   },

@@ -55,6 +55,11 @@ export interface Knobs {
   float32_matmul_precision: string | null
   amp: 'off' | 'fp16' | 'bf16'
   compile: boolean
+  /** data-parallel ranks (1: one process, no DDP) */
+  world_size: number
+  ddp_backend: 'gloo' | 'nccl' | null
+  bucket_cap_mb: number | null
+  sync_batchnorm: boolean
   env: Record<string, string>
 }
 
@@ -101,6 +106,14 @@ export interface RunOutcome {
   knobs_overridden?: string[]
   /** a user's script: the metrics it reported (report_metric) */
   metrics?: Record<string, number>
+  /** world_size > 1: the ranks, and the replica check (rank 0's parameters against every rank's at stored steps and the end) */
+  distributed?: DistributedInfo
+}
+
+export interface DistributedInfo {
+  world_size: number
+  backend: 'gloo' | 'nccl'
+  replicas: {checked: (number | 'end')[]; drift: {rank: number; step: number | 'end'} | null}
 }
 
 export interface ScriptRunInfo {

@@ -2,6 +2,7 @@
 // targets, the rerun command, comparisons, suspects; long sections folded into <details>.
 // Every untrusted string goes through escapeMarkdown (inline) or markdownFence (code).
 
+import {replicaNotes} from '../core/distributed.js'
 import {describeFirst, type AuditReport, type PairRecord, type TargetRecord} from '../core/report.js'
 import {workloadView} from '../core/workload-results.js'
 import type {FingerprintRow} from '../core/fingerprint-diff.js'
@@ -251,7 +252,7 @@ export function renderMarkdown(report: AuditReport): string {
     `Rerun:\n\n${markdownFence(report.command.replace(/\n/g, ' '), 'sh')}`,
     ...(report.by_workload
       ? workloadSections(report)
-      : [report.comparisons.length > 0 ? comparisonsSection(report) : null, suspectsSection(report)]),
+      : [report.comparisons.length > 0 ? comparisonsSection(report) : null, replicaSection(report), suspectsSection(report)]),
     alertsSection(report),
     ...fingerprintSections(report),
     ...(report.by_workload ? [] : worstSections(report)),
@@ -270,8 +271,14 @@ function workloadSections(report: AuditReport): string[] {
     if (quiet) return [title]
     const suspects = suspectsSection(view)?.replace(/^### Suspects/, '#### Suspects') ?? null
     const comparisons = comparisonsSection(view).replace(/^### /, '#### ')
-    return [title, comparisons, suspects, ...worstSections(view)].filter((x): x is string => x !== null)
+    return [title, comparisons, replicaSection(view), suspects, ...worstSections(view)].filter((x): x is string => x !== null)
   })
+}
+
+/** Data-parallel targets: the replica check. */
+function replicaSection(report: AuditReport): string | null {
+  const notes = replicaNotes(report)
+  return notes.length ? notes.map((n) => `- ${n.drift ? '❌' : '✅'} ${md(n.text, 2000)}`).join('\n') : null
 }
 
 /** With deterministic=warn: the nondeterministic ops torch warned about, per workload and target. */

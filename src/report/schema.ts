@@ -47,6 +47,16 @@ const runRecord = z.looseObject({
   script: z.looseObject({}).nullable().optional(),
   knobs_overridden: list(str(128), 100).optional(),
   metrics: z.record(str(128), num).optional(),
+  distributed: z
+    .looseObject({
+      world_size: z.number(),
+      backend: str(16),
+      replicas: z.looseObject({
+        checked: list(z.union([z.number(), str(8)]), 100_000),
+        drift: z.looseObject({rank: z.number(), step: z.union([z.number(), str(8)])}).nullable(),
+      }),
+    })
+    .optional(),
   compiled: z
     .looseObject({
       graphs: z.number().nullable(),

@@ -3,6 +3,7 @@
 // are listed once by number with their full names, tables give way column by column, prose
 // wraps, paths keep their end when cut; the full detail stays in the JSON and HTML reports.
 
+import {replicaNotes} from '../core/distributed.js'
 import {type AuditReport, describeFirst, type PairRecord, type RunRecord} from '../core/report.js'
 import {workloadView} from '../core/workload-results.js'
 import {DEFAULT_WIDTH, fitTable, shortenMiddle, wrapText} from './layout.js'
@@ -35,7 +36,12 @@ const mark = (status: AuditReport['verdict']['status']) => (status === 'reproduc
 
 /** Everything one workload's comparisons say (the whole report, when it audited one workload). */
 function workloadSections(report: AuditReport, width: number, maxFingerprintRows: number, withFingerprint = true): string[] {
-  const out = [...comparisonsSection(report, width), ...compiledSection(report, width), ...scriptSection(report, width)]
+  const out = [
+    ...comparisonsSection(report, width),
+    ...replicaSection(report, width),
+    ...compiledSection(report, width),
+    ...scriptSection(report, width),
+  ]
   if (withFingerprint) out.push(...fingerprintSection(report, width, maxFingerprintRows))
   out.push(...largestSection(report, width))
   if (report.attribution) out.push(...attributionSection(report, width))
@@ -55,6 +61,13 @@ function workloadsSections(report: AuditReport, width: number, maxFingerprintRow
     out.push(...(quiet ? [''] : ['', ...workloadSections(view, width, maxFingerprintRows, false)]))
   }
   return out
+}
+
+/** Data-parallel targets: the replica check (every rank's parameters against rank 0's). */
+function replicaSection(report: AuditReport, width: number): string[] {
+  const notes = replicaNotes(report)
+  if (notes.length === 0) return []
+  return [...notes.map((n) => wrapText(`${n.drift ? '✘' : '✔'} ${safeText(n.text, 2000)}`, width, '  ')), '']
 }
 
 /** Targets by number, names in full (wrapped): the tables below refer to them as #N. */

@@ -1,0 +1,32 @@
+// Data-parallel runs (knobs.world_size > 1): what the replica check of each target's runs says,
+// as plain sentences the renderers print. Pure.
+
+import type {AuditReport} from './report.js'
+
+export interface ReplicaNote {
+  target: number
+  /** a rank's parameters drifted from rank 0's in some run */
+  drift: boolean
+  text: string
+}
+
+/** One note per target with data-parallel runs: the world size, the backend and the replica check over its runs. */
+export function replicaNotes(report: Pick<AuditReport, 'targets'>): ReplicaNote[] {
+  const out: ReplicaNote[] = []
+  for (const t of report.targets) {
+    const runs = t.runs.filter((r) => r.distributed)
+    if (runs.length === 0) continue
+    const d = runs[0]!.distributed!
+    const drifted = runs.filter((r) => r.distributed!.replicas.drift)
+    const checks = runs.reduce((n, r) => n + r.distributed!.replicas.checked.length, 0)
+    const where = (r: (typeof runs)[number]) => {
+      const x = r.distributed!.replicas.drift!
+      return `rank ${x.rank} at ${x.step === 'end' ? 'the end' : `step ${x.step}`} (${r.workload ?? 'mlp'} r${r.repeat})`
+    }
+    const text = drifted.length
+      ? `#${t.index} world size ${d.world_size} (${d.backend}): replica check failed — parameters drifted from rank 0's: ${drifted.map(where).join('; ')}`
+      : `#${t.index} world size ${d.world_size} (${d.backend}): replicas agree — every rank's parameters equal rank 0's bit for bit at ${checks} check(s) over ${runs.length} run(s) (stored steps and the end)`
+    out.push({target: t.index, drift: drifted.length > 0, text})
+  }
+  return out
+}
