@@ -1,7 +1,13 @@
 // Data-parallel runs (knobs.world_size > 1): what the replica check of each target's runs says,
 // as plain sentences the renderers print. Pure.
 
-import type {AuditReport} from './report.js'
+import type {DistributedInfo} from './types.js'
+
+/** What the notes read of a report's targets (structural: report.ts builds its verdict from them). */
+interface TargetRuns {
+  index: number
+  runs: {repeat: number; workload?: string; distributed?: DistributedInfo}[]
+}
 
 export interface ReplicaNote {
   target: number
@@ -11,7 +17,7 @@ export interface ReplicaNote {
 }
 
 /** One note per target with data-parallel runs: the world size, the backend and the replica check over its runs. */
-export function replicaNotes(report: Pick<AuditReport, 'targets'>): ReplicaNote[] {
+export function replicaNotes(report: {targets: TargetRuns[]}): ReplicaNote[] {
   const out: ReplicaNote[] = []
   for (const t of report.targets) {
     const runs = t.runs.filter((r) => r.distributed)
