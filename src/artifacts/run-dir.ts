@@ -1,11 +1,13 @@
 // Reads a run directory (docs/artifacts.md) into validated RunArtifacts: every file is
-// size-capped before it is read and parsed through the zod schemas before it is used.
+// size-capped before it is read and parsed through the zod schemas before it is used; stored
+// tensor values are validated up front and read from their file when used (stored-values.ts).
 
-import {promises as fs} from 'node:fs'
+import {closeSync, promises as fs} from 'node:fs'
 import path from 'node:path'
 import {ReproError} from '../errors.js'
-import type {Fingerprint, RunArtifacts, RunOutcome, StoredValues, TensorValues, Trace} from '../core/types.js'
-import {parseSafetensors, SafetensorsFormatError} from './safetensors.js'
+import type {Fingerprint, RunArtifacts, RunOutcome, StoredValues, Trace} from '../core/types.js'
+import {SafetensorsFormatError} from './safetensors.js'
+import {LazyStoredValues, openRegularFile} from './stored-values.js'
 import {captureSchema, firstIssue, parseFingerprint, replayResultSchema, runSchema, traceSchema} from './schemas.js'
 
 export const FILE_CAPS = {
@@ -24,6 +26,12 @@ export type ArtifactFile = keyof typeof FILE_CAPS
 const HINT_RERUN = 'rerun the target with `repro run`, or point at a complete run directory'
 
 export async function readCapped(dir: string, file: ArtifactFile, subject: string): Promise<Buffer> {
+  await checkCapped(dir, file, subject)
+  return fs.readFile(path.join(dir, file))
+}
+
+/** `file` in `dir` exists, is a regular file (not a symlink) and is within its cap; else the ReproError that says which. */
+async function checkCapped(dir: string, file: ArtifactFile, subject: string): Promise<void> {
   const p = path.join(dir, file)
   let stat: Awaited<ReturnType<typeof fs.lstat>>
   try {
@@ -32,14 +40,39 @@ export async function readCapped(dir: string, file: ArtifactFile, subject: strin
     throw new ReproError(`${file} is missing in ${dir}`, {subject, hint: HINT_RERUN})
   }
   // A symlink planted by a hostile target could point anywhere on the host.
-  if (!stat.isFile()) throw new ReproError(`${file} in ${dir} is not a regular file`, {subject, hint: HINT_RERUN})
-  if (stat.size > FILE_CAPS[file]) {
-    throw new ReproError(`${file} is ${stat.size} bytes, over the ${FILE_CAPS[file]}-byte cap`, {
-      subject,
-      hint: 'the probe output is not trusted past its caps; store fewer steps (--store-steps) or check the target',
-    })
+  if (!stat.isFile()) throw notRegular(dir, file, subject)
+  if (stat.size > FILE_CAPS[file]) throw overCap(file, stat.size, subject)
+}
+
+function notRegular(dir: string, file: ArtifactFile, subject: string): ReproError {
+  return new ReproError(`${file} in ${dir} is not a regular file`, {subject, hint: HINT_RERUN})
+}
+
+function overCap(file: ArtifactFile, size: number, subject: string): ReproError {
+  return new ReproError(`${file} is ${size} bytes, over the ${FILE_CAPS[file]}-byte cap`, {
+    subject,
+    hint: 'the probe output is not trusted past its caps; store fewer steps (--store-steps) or check the target',
+  })
+}
+
+/**
+ * `file` in `dir`, checked as readCapped checks it, opened (no symlink followed) rather than
+ * read: its descriptor and size, checked again on the open file.
+ */
+async function openCapped(dir: string, file: ArtifactFile, subject: string): Promise<{fd: number; size: number}> {
+  await checkCapped(dir, file, subject)
+  let opened: ReturnType<typeof openRegularFile>
+  try {
+    opened = openRegularFile(path.join(dir, file))
+  } catch {
+    throw new ReproError(`${file} is missing in ${dir}`, {subject, hint: HINT_RERUN})
   }
-  return fs.readFile(p)
+  if ('notRegular' in opened) throw notRegular(dir, file, subject)
+  if (opened.size > FILE_CAPS[file]) {
+    closeSync(opened.fd)
+    throw overCap(file, opened.size, subject)
+  }
+  return opened
 }
 
 async function readJson(dir: string, file: ArtifactFile, subject: string): Promise<unknown> {
@@ -134,25 +167,25 @@ export async function readCapture(dir: string, subject: string) {
   return {meta: parsed.data, raw: raw as Record<string, unknown>}
 }
 
-/** The values of a safetensors artifact (tensors.safetensors, replay.safetensors), capped and validated. */
+/**
+ * The values of a safetensors artifact (tensors.safetensors, replay.safetensors), capped and
+ * validated — header, names, dtypes, shapes and every offset against the file's size — now;
+ * each entry's values are read from the file when they are asked for (LazyStoredValues). An
+ * invalid file fails here; a file that shrinks after this fails the read, with the same error.
+ * `onRead` (tests) sees every read from the file.
+ */
 export async function readStoredValues(
   dir: string,
   subject: string,
   name: 'tensors.safetensors' | 'replay.safetensors' = 'tensors.safetensors',
+  onRead?: (offset: number, length: number) => void,
 ): Promise<StoredValues> {
-  const buf = await readCapped(dir, name, subject)
-  let file: ReturnType<typeof parseSafetensors>
-  try {
-    file = parseSafetensors(buf)
-  } catch (e) {
-    if (e instanceof SafetensorsFormatError) {
-      throw new ReproError(`${name} in ${dir} is corrupt: ${e.message}`, {subject, hint: HINT_RERUN})
-    }
+  const {fd, size} = await openCapped(dir, name, subject)
+  const corrupt = (e: unknown): never => {
+    if (e instanceof SafetensorsFormatError) throw new ReproError(`${name} in ${dir} is corrupt: ${e.message}`, {subject, hint: HINT_RERUN})
     throw e
   }
-  const values = new Map<string, TensorValues>()
-  for (const name of file.tensors.keys()) values.set(name, file.read(name))
-  return values
+  return LazyStoredValues.fromFile(fd, size, corrupt, onRead)
 }
 
 /** Read a complete training run. `label` names it in errors and reports. */

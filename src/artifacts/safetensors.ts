@@ -25,8 +25,19 @@ export interface TensorInfo {
 export interface SafetensorsFile {
   metadata: Record<string, string>
   tensors: Map<string, TensorInfo>
-  /** Decode one tensor; F16/BF16 are widened to float32. */
+  /** Decode one tensor, read from the source now, into values of its own; F16/BF16 are widened to float32. */
   read(name: string): TensorValues
+}
+
+/**
+ * Where a safetensors file's bytes come from: a buffer in memory, or an open file that is read
+ * one tensor at a time (src/artifacts/stored-values.ts), so a large file is never held whole.
+ */
+export interface ByteSource {
+  /** the file's size: every offset in the header is checked against it before anything is read */
+  readonly byteLength: number
+  /** `length` bytes from `offset` in a fresh buffer of its own (byteOffset 0); shorter only if the source shrank */
+  read(offset: number, length: number): Uint8Array
 }
 
 export class SafetensorsFormatError extends Error {
@@ -42,23 +53,44 @@ function fail(msg: string): never {
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point (they are stripped from untrusted text)
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
 
+/** A safetensors file held in memory; tensors are copied out of it when read. */
 export function parseSafetensors(buf: Uint8Array): SafetensorsFile {
-  if (buf.byteLength < 8) fail(`file is ${buf.byteLength} bytes, shorter than the 8-byte header length`)
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
-  const headerLen = view.getBigUint64(0, true)
+  return openSafetensors({
+    byteLength: buf.byteLength,
+    read: (offset, length) => {
+      const out = new Uint8Array(length)
+      out.set(buf.subarray(offset, offset + length))
+      return out
+    },
+  })
+}
+
+/**
+ * Validates the header of the safetensors file behind `src` — every limit, every offset against
+ * the file's size, no overlaps — and reads no tensor data: `read(name)` fetches one tensor's
+ * bytes when asked.
+ */
+export function openSafetensors(src: ByteSource): SafetensorsFile {
+  const size = src.byteLength
+  if (size < 8) fail(`file is ${size} bytes, shorter than the 8-byte header length`)
+  const lengthBytes = src.read(0, 8)
+  if (lengthBytes.byteLength < 8) fail(`file is ${lengthBytes.byteLength} bytes, shorter than the 8-byte header length`)
+  const headerLen = new DataView(lengthBytes.buffer, lengthBytes.byteOffset, 8).getBigUint64(0, true)
   if (headerLen > BigInt(SAFETENSORS_LIMITS.maxHeaderBytes))
     fail(`header length ${headerLen} exceeds ${SAFETENSORS_LIMITS.maxHeaderBytes} bytes`)
   const n = Number(headerLen)
-  if (8 + n > buf.byteLength) fail(`header length ${n} runs past the end of the ${buf.byteLength}-byte file (truncated?)`)
+  if (8 + n > size) fail(`header length ${n} runs past the end of the ${size}-byte file (truncated?)`)
+  const headerBytes = src.read(8, n)
+  if (headerBytes.byteLength < n) fail(`header length ${n} runs past the end of the file (truncated?)`)
   let header: unknown
   try {
-    header = JSON.parse(new TextDecoder('utf-8', {fatal: true}).decode(buf.subarray(8, 8 + n)))
+    header = JSON.parse(new TextDecoder('utf-8', {fatal: true}).decode(headerBytes))
   } catch {
     fail('header is not valid UTF-8 JSON')
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('header is not a JSON object')
   const dataStart = 8 + n
-  const dataLen = buf.byteLength - dataStart
+  const dataLen = size - dataStart
   const metadata: Record<string, string> = {}
   const tensors = new Map<string, TensorInfo>()
   const entries = Object.entries(header as Record<string, unknown>)
@@ -72,76 +104,85 @@ export function parseSafetensors(buf: Uint8Array): SafetensorsFile {
       }
       continue
     }
-    if (name.length === 0 || name.length > SAFETENSORS_LIMITS.maxNameLength) fail(`tensor name of length ${name.length} is out of bounds`)
-    if (CONTROL.test(name)) fail(`tensor name ${JSON.stringify(name.slice(0, 64))} contains control characters`)
-    if (typeof raw !== 'object' || raw === null) fail(`tensor ${name}: entry is not an object`)
-    const {dtype, shape, data_offsets: offsets} = raw as Record<string, unknown>
-    if (typeof dtype !== 'string' || !(dtype in ITEM_SIZE)) fail(`tensor ${name}: unknown dtype ${JSON.stringify(dtype)}`)
-    if (!Array.isArray(shape) || shape.length > SAFETENSORS_LIMITS.maxRank)
-      fail(`tensor ${name}: shape is not a list of at most ${SAFETENSORS_LIMITS.maxRank} dims`)
-    let elements = 1
-    for (const d of shape) {
-      if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0)
-        fail(`tensor ${name}: dimension ${JSON.stringify(d)} is not a non-negative integer`)
-      elements *= d
-    }
-    if (!Array.isArray(offsets) || offsets.length !== 2) fail(`tensor ${name}: data_offsets is not [begin, end]`)
-    const [begin, end] = offsets as unknown[]
-    if (
-      typeof begin !== 'number' ||
-      typeof end !== 'number' ||
-      !Number.isSafeInteger(begin) ||
-      !Number.isSafeInteger(end) ||
-      begin < 0 ||
-      end < begin
-    ) {
-      fail(`tensor ${name}: data_offsets ${JSON.stringify(offsets)} are invalid`)
-    }
-    if (end > dataLen) fail(`tensor ${name}: data ends at ${end}, past the ${dataLen}-byte data buffer (truncated?)`)
-    const expected = elements * ITEM_SIZE[dtype]!
-    if (end - begin !== expected)
-      fail(`tensor ${name}: ${end - begin} bytes for shape [${shape.join(', ')}] ${dtype}, expected ${expected}`)
-    tensors.set(name, {name, dtype: dtype as SafetensorsDType, shape: shape as number[], begin, end})
+    tensors.set(name, tensorInfo(name, raw, dataLen))
   }
   // Overlap check: sort by offset and require each tensor to start at or after the previous end.
   const ordered = [...tensors.values()].filter((t) => t.end > t.begin).sort((x, y) => x.begin - y.begin)
   for (let i = 1; i < ordered.length; i++) {
     if (ordered[i]!.begin < ordered[i - 1]!.end) fail(`tensors ${ordered[i - 1]!.name} and ${ordered[i]!.name} overlap`)
   }
-  const data = buf.subarray(dataStart)
   return {
     metadata,
     tensors,
     read(name: string): TensorValues {
       const info = tensors.get(name)
       if (!info) fail(`no tensor named ${JSON.stringify(name)}`)
-      return decode(info, data.subarray(info.begin, info.end))
+      const bytes = src.read(dataStart + info.begin, info.end - info.begin)
+      // the header was checked against the file's size when it was opened: a short read means
+      // the file shrank since
+      if (bytes.byteLength !== info.end - info.begin)
+        fail(`tensor ${name}: data ends at ${info.end}, past the end of the file (truncated since it was opened?)`)
+      return decode(info, bytes)
     },
   }
 }
 
-function decode(info: TensorInfo, bytes: Uint8Array): TensorValues {
-  // Copy into a fresh, aligned buffer: typed-array views need aligned offsets, and the copy
-  // decouples the values from the (possibly large) file buffer.
-  const copy = new Uint8Array(bytes)
+/** One header entry, checked: a sane name, a known dtype, a shape, offsets inside the data and matching the shape. */
+function tensorInfo(name: string, raw: unknown, dataLen: number): TensorInfo {
+  if (name.length === 0 || name.length > SAFETENSORS_LIMITS.maxNameLength) fail(`tensor name of length ${name.length} is out of bounds`)
+  if (CONTROL.test(name)) fail(`tensor name ${JSON.stringify(name.slice(0, 64))} contains control characters`)
+  if (typeof raw !== 'object' || raw === null) fail(`tensor ${name}: entry is not an object`)
+  const {dtype, shape, data_offsets: offsets} = raw as Record<string, unknown>
+  if (typeof dtype !== 'string' || !(dtype in ITEM_SIZE)) fail(`tensor ${name}: unknown dtype ${JSON.stringify(dtype)}`)
+  if (!Array.isArray(shape) || shape.length > SAFETENSORS_LIMITS.maxRank)
+    fail(`tensor ${name}: shape is not a list of at most ${SAFETENSORS_LIMITS.maxRank} dims`)
+  let elements = 1
+  for (const d of shape) {
+    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0)
+      fail(`tensor ${name}: dimension ${JSON.stringify(d)} is not a non-negative integer`)
+    elements *= d
+  }
+  if (!Array.isArray(offsets) || offsets.length !== 2) fail(`tensor ${name}: data_offsets is not [begin, end]`)
+  const [begin, end] = offsets as unknown[]
+  if (
+    typeof begin !== 'number' ||
+    typeof end !== 'number' ||
+    !Number.isSafeInteger(begin) ||
+    !Number.isSafeInteger(end) ||
+    begin < 0 ||
+    end < begin
+  ) {
+    fail(`tensor ${name}: data_offsets ${JSON.stringify(offsets)} are invalid`)
+  }
+  if (end > dataLen) fail(`tensor ${name}: data ends at ${end}, past the ${dataLen}-byte data buffer (truncated?)`)
+  const expected = elements * ITEM_SIZE[dtype]!
+  if (end - begin !== expected) fail(`tensor ${name}: ${end - begin} bytes for shape [${shape.join(', ')}] ${dtype}, expected ${expected}`)
+  return {name, dtype: dtype as SafetensorsDType, shape: shape as number[], begin, end}
+}
+
+function decode(info: TensorInfo, raw: Uint8Array): TensorValues {
+  // Typed arrays need aligned offsets; a ByteSource hands out buffers of their own at offset 0,
+  // so the copy is only for a source that does not.
+  const bytes = raw.byteOffset % 8 === 0 ? raw : new Uint8Array(raw)
+  const {buffer, byteOffset, byteLength} = bytes
   const shape = info.shape
   switch (info.dtype) {
     case 'F64':
-      return {dtype: 'float64', shape, data: new Float64Array(copy.buffer)}
+      return {dtype: 'float64', shape, data: new Float64Array(buffer, byteOffset, byteLength / 8)}
     case 'F32':
-      return {dtype: 'float32', shape, data: new Float32Array(copy.buffer)}
+      return {dtype: 'float32', shape, data: new Float32Array(buffer, byteOffset, byteLength / 4)}
     case 'I64':
-      return {dtype: 'int64', shape, data: new BigInt64Array(copy.buffer)}
+      return {dtype: 'int64', shape, data: new BigInt64Array(buffer, byteOffset, byteLength / 8)}
     case 'I32':
-      return {dtype: 'int32', shape, data: new Int32Array(copy.buffer)}
+      return {dtype: 'int32', shape, data: new Int32Array(buffer, byteOffset, byteLength / 4)}
     case 'U8':
-      return {dtype: 'uint8', shape, data: copy}
+      return {dtype: 'uint8', shape, data: bytes}
     case 'BOOL':
-      return {dtype: 'bool', shape, data: copy}
+      return {dtype: 'bool', shape, data: bytes}
     case 'F16':
-      return {dtype: 'float32', shape, data: widenHalf(copy, halfToFloat)}
+      return {dtype: 'float32', shape, data: widenHalf(bytes, halfToFloat)}
     case 'BF16':
-      return {dtype: 'float32', shape, data: widenHalf(copy, bfloat16ToFloat)}
+      return {dtype: 'float32', shape, data: widenHalf(bytes, bfloat16ToFloat)}
   }
 }
 
