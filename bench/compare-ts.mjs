@@ -1,31 +1,42 @@
 #!/usr/bin/env node
 // Child of bench/run.mjs: times the TS compare core (`compareValues`, dist/src/core/metrics.js)
 // on two float32 arrays read from FILE (a then b, raw little-endian). Prints one JSON line:
-// {"seconds": [...], "metrics": {...}}. Run in its own process so the harness's heap is not in
-// the way. Usage: node bench/compare-ts.mjs FILE N REPS
+// {"seconds": [...], "metrics": {...}}, seconds per call. Run in its own process so the
+// harness's heap is not in the way, and so its peak RSS is the compare's: the file is read
+// straight into the two arrays, with no copy of it besides. INNER calls (default 1) make one
+// timed sample, for arrays too small to time one call.
+// Usage: node bench/compare-ts.mjs FILE N REPS [INNER]
 
-import {readFileSync} from 'node:fs'
+import {closeSync, openSync, readSync} from 'node:fs'
 import {performance} from 'node:perf_hooks'
 import {fileURLToPath} from 'node:url'
 import path from 'node:path'
 
-const [file, nArg, repsArg] = process.argv.slice(2)
+const [file, nArg, repsArg, innerArg = '1'] = process.argv.slice(2)
 const n = Number(nArg)
 const reps = Number(repsArg)
-if (!file || !Number.isInteger(n) || n <= 0 || !Number.isInteger(reps) || reps <= 0) {
-  process.stderr.write('usage: compare-ts.mjs FILE N REPS\n')
+const inner = Number(innerArg)
+if (!file || !Number.isInteger(n) || n <= 0 || !Number.isInteger(reps) || reps <= 0 || !Number.isInteger(inner) || inner <= 0) {
+  process.stderr.write('usage: compare-ts.mjs FILE N REPS [INNER]\n')
   process.exit(2)
 }
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const {compareValues} = await import(path.join(root, 'dist/src/core/metrics.js'))
 
-const buf = readFileSync(file)
-if (buf.length !== 8 * n) throw new Error(`${file}: ${buf.length} bytes, expected ${8 * n}`)
-// copy into aligned buffers (a Buffer's byteOffset need not be a multiple of 4)
+// read each half straight into its own (aligned) array
 const a = new Float32Array(n)
 const b = new Float32Array(n)
-new Uint8Array(a.buffer).set(buf.subarray(0, 4 * n))
-new Uint8Array(b.buffer).set(buf.subarray(4 * n, 8 * n))
+const fd = openSync(file, 'r')
+for (const [k, arr] of [a, b].entries()) {
+  const bytes = new Uint8Array(arr.buffer)
+  let got = 0
+  while (got < bytes.length) {
+    const r = readSync(fd, bytes, got, bytes.length - got, k * 4 * n + got)
+    if (r === 0) throw new Error(`${file}: ends early, expected ${8 * n} bytes`)
+    got += r
+  }
+}
+closeSync(fd)
 
 const tol = {rtol: 1.3e-6, atol: 1e-5}
 const actual = {dtype: 'float32', shape: [n], data: a}
@@ -34,7 +45,7 @@ let metrics = compareValues(actual, expected, tol) // warm-up: JIT
 const seconds = []
 for (let r = 0; r < reps; r++) {
   const t0 = performance.now()
-  metrics = compareValues(actual, expected, tol)
-  seconds.push((performance.now() - t0) / 1000)
+  for (let i = 0; i < inner; i++) metrics = compareValues(actual, expected, tol)
+  seconds.push((performance.now() - t0) / 1000 / inner)
 }
 process.stdout.write(`${JSON.stringify({seconds, metrics})}\n`)

@@ -11,7 +11,9 @@
 //   BENCH_ONLY=1,3     run only these benchmarks (1 audit/python, 2 audit/docker, 3 compare,
 //                      4 probe instrumentation, 5 cached check, 6 instrumentation per
 //                      workload, 7 the tracer on examples/ml-repo's script, 8 --workload all
-//                      on two images); `npm run bench -- --only 5` (or --only=1,3) says the same.
+//                      on two images, 9 compare scaling 10^4…10^8 elements, 10 audit scaling
+//                      2/4/8 targets × --jobs 1/2); `npm run bench -- --only 5` (or --only=1,3)
+//                      says the same.
 //                      A run of some benchmarks prints its table but writes bench/results.md only
 //                      when BENCH_OUT names it (its partial table would replace the full one)
 //   BENCH_OUT=FILE     where the Markdown goes (default bench/results.md)
@@ -77,19 +79,20 @@ function tail(s, n = 2000) {
   return s.length > n ? `…${s.slice(-n)}` : s
 }
 
-// CPU time (user + sys of the command and every descendant it waited for) through GNU time,
-// when present: on a shared machine it is far less noisy than wall time. Containers' CPU time
-// is not a descendant of the docker CLI, so it is only reported for local runs.
+// CPU time (user + sys of the command and every descendant it waited for) and peak RSS (the
+// largest of the command and its descendants) through GNU time, when present: on a shared
+// machine CPU time is far less noisy than wall time. Containers' CPU time is not a descendant of
+// the docker CLI, so it is only reported for local runs.
 const GNU_TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null
 let timeFileSeq = 0
 
 /**
- * Runs a command to completion, timing its wall clock (and CPU time with `cpu: true`); throws
- * unless its exit code is in `ok`.
+ * Runs a command to completion, timing its wall clock (and CPU time and peak RSS in KiB with
+ * `cpu: true`); throws unless its exit code is in `ok`.
  */
 function run(cmd, args, {env, cwd = ROOT, ok = [0], what, cpu = false} = {}) {
   const timeFile = cpu && GNU_TIME ? path.join(tmp, `time-${timeFileSeq++}.txt`) : null
-  const [file, argv] = timeFile ? [GNU_TIME, ['-o', timeFile, '-f', '%U %S', cmd, ...args]] : [cmd, args]
+  const [file, argv] = timeFile ? [GNU_TIME, ['-o', timeFile, '-f', '%U %S %M', cmd, ...args]] : [cmd, args]
   const start = process.hrtime.bigint()
   const r = spawnSync(file, argv, {
     cwd,
@@ -106,13 +109,15 @@ function run(cmd, args, {env, cwd = ROOT, ok = [0], what, cpu = false} = {}) {
     )
   }
   let cpuSeconds = null
+  let maxRssKiB = null
   if (timeFile) {
-    const m = /^([\d.]+) ([\d.]+)\s*$/m.exec(readFileSync(timeFile, 'utf8'))
+    const m = /^([\d.]+) ([\d.]+) (\d+)\s*$/m.exec(readFileSync(timeFile, 'utf8'))
     if (!m) throw new BenchError(`${what ?? cmd}: cannot read CPU time from ${GNU_TIME}`)
     cpuSeconds = Number(m[1]) + Number(m[2])
+    maxRssKiB = Number(m[3])
     rmSync(timeFile, {force: true})
   }
-  return {seconds, cpuSeconds, status: r.status, stdout: r.stdout, stderr: r.stderr}
+  return {seconds, cpuSeconds, maxRssKiB, status: r.status, stdout: r.stdout, stderr: r.stderr}
 }
 
 function median(xs) {
@@ -161,13 +166,13 @@ function noCache() {
   return noCacheFlag
 }
 
-function auditArgs(target, repeats, out) {
-  return [REPRO, 'audit', ...target, '--repeats', String(repeats), '--no-explain', ...noCache(), '--format', 'json', '--out', out]
+function auditArgs(target, repeats, out, extra = []) {
+  return [REPRO, 'audit', ...target, '--repeats', String(repeats), '--no-explain', ...noCache(), '--format', 'json', '--out', out, ...extra]
 }
 
 /** Audit exit 0 = reproducible, 1 = drift (still a complete, timed run); anything else fails. */
-function timedAudit(target, repeats, out, what, {cpu = false} = {}) {
-  const r = run(process.execPath, auditArgs(target, repeats, out), {env: REPRO_ENV, ok: [0, 1], what, cpu})
+function timedAudit(target, repeats, out, what, {cpu = false, extra = []} = {}) {
+  const r = run(process.execPath, auditArgs(target, repeats, out, extra), {env: REPRO_ENV, ok: [0, 1], what, cpu})
   if (r.status === 1) log(`warning: ${what} reported drift (exit 1); timing kept`)
   const report = readJson(path.join(out, 'report.json'))
   for (const t of report.targets ?? []) {
@@ -365,7 +370,10 @@ function writeArrays(file, n) {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
-  const a = new Float32Array(n)
+  // both arrays live in the one buffer that is written (10^8 elements: 800 MB, not twice that)
+  const buf = Buffer.alloc(8 * n)
+  const a = new Float32Array(buf.buffer, buf.byteOffset, n)
+  const b = new Float32Array(buf.buffer, buf.byteOffset + 4 * n, n)
   for (let i = 0; i < n; i += 2) {
     const u = 1 - rand()
     const v = rand()
@@ -373,16 +381,29 @@ function writeArrays(file, n) {
     a[i] = r * Math.cos(2 * Math.PI * v)
     if (i + 1 < n) a[i + 1] = r * Math.sin(2 * Math.PI * v)
   }
-  const b = new Float32Array(a)
-  const bi = new Int32Array(b.buffer)
+  b.set(a)
+  const bi = new Int32Array(buf.buffer, buf.byteOffset + 4 * n, n)
   for (let i = 0; i < n; i++) {
     if (i % 1000 === 999) b[i] = a[i] + (a[i] < 0 ? -1e-4 : 1e-4)
     else if (a[i] !== 0) bi[i] += Math.floor(rand() * 9) - 4
   }
-  const buf = Buffer.alloc(8 * n)
-  Buffer.from(a.buffer).copy(buf, 0)
-  Buffer.from(b.buffer).copy(buf, 4 * n)
   writeFileSync(file, buf)
+}
+
+/** Both sides must have computed the same thing, or the timing means nothing (numpy's `metrics` may hold the mismatch count alone). */
+function checkSameMetrics(ts, np) {
+  const m = ts.metrics
+  const q = np.metrics
+  const close = (x, y, rel) => Math.abs(x - y) <= rel * Math.max(Math.abs(x), Math.abs(y))
+  if (
+    m.mismatches !== q.mismatches ||
+    m.within_tolerance !== np.allclose ||
+    (q.max_abs !== undefined && !close(m.max_abs, q.max_abs, 1e-6)) ||
+    (q.rel_l2 !== undefined && !close(m.rel_l2, q.rel_l2, 1e-6)) ||
+    (q.cosine !== undefined && Math.abs(m.cosine - q.cosine) > 1e-9)
+  ) {
+    throw new BenchError(`TS and numpy disagree on the metrics:\nTS    ${JSON.stringify(m)}\nnumpy ${JSON.stringify(q)}`)
+  }
 }
 
 function benchCompare() {
@@ -397,19 +418,8 @@ function benchCompare() {
   )
   log(`3 compare: numpy allclose and full metrics, ${reps} reps each (+1 warm-up)`)
   const np = JSON.parse(run(PY, [path.join(ROOT, 'bench', 'compare_np.py'), file, String(n), String(reps)], {what: 'numpy compare'}).stdout)
-  // both sides must have computed the same thing, or the timing means nothing
+  checkSameMetrics(ts, np)
   const m = ts.metrics
-  const q = np.metrics
-  const close = (x, y, rel) => Math.abs(x - y) <= rel * Math.max(Math.abs(x), Math.abs(y))
-  if (
-    m.mismatches !== q.mismatches ||
-    m.within_tolerance !== np.allclose ||
-    !close(m.max_abs, q.max_abs, 1e-6) ||
-    !close(m.rel_l2, q.rel_l2, 1e-6) ||
-    Math.abs(m.cosine - q.cosine) > 1e-9
-  ) {
-    throw new BenchError(`TS and numpy disagree on the metrics:\nTS    ${JSON.stringify(m)}\nnumpy ${JSON.stringify(q)}`)
-  }
   rmSync(file, {force: true})
   const bytes = 8 * n // both inputs
   const gbps = (s) => bytes / s / 1e9
@@ -732,6 +742,87 @@ function benchWorkloadsAudit() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 9. Compare scaling: TS compare vs np.allclose from 10^4 to 10^8 float32 elements
+
+/** A duration per call in the unit that suits it. */
+function perCall(s) {
+  return s < 1e-3 ? `${(s * 1e6).toFixed(1)} µs` : s < 1 ? `${(s * 1e3).toFixed(2)} ms` : `${s.toFixed(2)} s`
+}
+
+function benchCompareScaling() {
+  const exponents = QUICK ? [4, 5, 6] : [4, 5, 6, 7, 8]
+  // each child process times `reps` samples; the TS and numpy children alternate `runs` times
+  const runs = QUICK ? 1 : 3
+  for (const e of exponents) {
+    const n = 10 ** e
+    const file = path.join(tmp, `scaling-${e}.f32`)
+    log(`9 compare scaling: writing 2 × float32[10^${e}] (${((4 * n) / 2 ** 20).toFixed(1)} MiB each)`)
+    writeArrays(file, n)
+    // calls per timed sample: about 10^7 elements' worth, so the small sizes are timed over many calls
+    const inner = Math.max(1, Math.round(1e7 / n))
+    const reps = QUICK ? 1 : e >= 8 ? 2 : 3
+    const args = [file, String(n), String(reps), String(inner)]
+    const [ts, np] = interleaved(
+      runs,
+      `9 compare scaling 10^${e}`,
+      () => {
+        const r = run(process.execPath, [path.join(ROOT, 'bench', 'compare-ts.mjs'), ...args], {what: 'TS compare', cpu: true})
+        return {...JSON.parse(r.stdout), rss: r.maxRssKiB}
+      },
+      () => {
+        const r = run(PY, [path.join(ROOT, 'bench', 'compare_np.py'), ...args, '--allclose-only'], {what: 'numpy allclose', cpu: true})
+        return {...JSON.parse(r.stdout), rss: r.maxRssKiB}
+      },
+    )
+    checkSameMetrics(ts[0], np[0])
+    rmSync(file, {force: true})
+    const tsS = ts.flatMap((x) => x.seconds)
+    const npS = np.flatMap((x) => x.allclose_seconds)
+    const gbps = (s) => (8 * n) / s / 1e9
+    const rss = (xs) => (xs[0].rss === null ? 'peak RSS —' : `peak RSS ${(median(xs.map((x) => x.rss)) / 1024).toFixed(0)} MiB`)
+    const cell = (xs, rs) =>
+      `${perCall(median(xs))} (${perCall(Math.min(...xs))}–${perCall(Math.max(...xs))}), ${gbps(median(xs)).toFixed(2)} GB/s, ${rss(rs)}`
+    row(
+      `9. compare scaling, 10^${e}`,
+      `TS \`compareValues\` (A) vs numpy ${np[0].numpy} \`np.allclose\` (B) on bench 3's kind of pair, 2 × float32[10^${e}] (${((4 * n) / 2 ** 20).toFixed(e >= 6 ? 0 : 2)} MiB each, ${ts[0].metrics.mismatches} mismatches); time per call (${inner} call${inner > 1 ? 's' : ''} per sample), GB/s of both inputs, peak RSS of the child process (GNU time), which reads the file straight into the two arrays; ratio: throughput A / B`,
+      cell(tsS, ts),
+      cell(npS, np),
+      median(npS) / median(tsS),
+      `${runs} × ${reps} samples each, processes alternated`,
+    )
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10. Audit scaling: 2, 4, 8 local-python targets with --jobs 1 and --jobs 2
+
+function benchAuditScaling() {
+  const counts = QUICK ? [2] : [2, 4, 8]
+  const N = QUICK ? 1 : 2
+  for (const k of counts) {
+    const target = Array.from({length: k}, () => ['--python', PY]).flat()
+    const one = (jobs) => (i) => {
+      const out = path.join(tmp, `b10-${k}-j${jobs}-${i}`)
+      const r = timedAudit(target, 1, out, `repro audit, ${k} targets, --jobs ${jobs}`, {cpu: true, extra: ['--jobs', String(jobs)]})
+      rmSync(out, {recursive: true, force: true})
+      return r
+    }
+    const [two, single] = interleaved(N, `10 audit scaling, ${k} targets`, one(2), one(1))
+    const wall = (xs) => xs.map((x) => x.seconds)
+    const cpu = (xs) => (xs[0].cpuSeconds === null ? '' : `; CPU time (user + sys) A ${secs(xs.map((x) => x.cpuSeconds))}`)
+    const cpuB = single[0].cpuSeconds === null ? '' : `, B ${secs(single.map((x) => x.cpuSeconds))}`
+    row(
+      `10. audit scaling, ${k} targets`,
+      `\`repro audit\` with ${k} × \`--python ${PY}\`, \`--repeats 1 --no-explain ${noCache().join(' ')} --format json\`: \`--jobs 2\` (A) vs \`--jobs 1\` (B), wall time, ${os.availableParallelism()} cores; ${k} probe runs, ${(median(wall(single)) / k).toFixed(2)} s per run with --jobs 1${cpu(two)}${cpuB}`,
+      secs(wall(two)),
+      secs(wall(single)),
+      pairedRatio(wall(two), wall(single)),
+      `${N} each, interleaved`,
+    )
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 
 function machineLine() {
   const cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : ''
@@ -762,7 +853,7 @@ function markdown(machine, elapsed) {
   const lines = [
     '# repro benchmarks',
     '',
-    `Generated by \`npm run bench\`${QUICK ? ' (BENCH_QUICK=1: smoke run, one repetition)' : ''} — ${elapsed.toFixed(0)} s in all. A and B are measured in the same bench run, interleaved (alternating which goes first); the ratio is the median of the per-repetition ratios A_i / B_i, which cancels most of the drift of a shared machine's load. For 3a/3b it is median throughput(A) / median throughput(B), so > 1 means the TS core is faster. Measured values: median (min–max).`,
+    `Generated by \`npm run bench\`${QUICK ? ' (BENCH_QUICK=1: smoke run, one repetition)' : ''} — ${elapsed.toFixed(0)} s in all. A and B are measured in the same bench run, interleaved (alternating which goes first); the ratio is the median of the per-repetition ratios A_i / B_i, which cancels most of the drift of a shared machine's load. For 3a/3b and 9 it is median throughput(A) / median throughput(B), so > 1 means the TS core is faster. Measured values: median (min–max).`,
     '',
     '| benchmark | what | measured A | measured B | ratio | repetitions |',
     '|---|---|---|---|---|---|',
@@ -792,6 +883,8 @@ async function main() {
     [6, benchWorkloads],
     [7, benchScript],
     [8, benchWorkloadsAudit],
+    [9, benchCompareScaling],
+    [10, benchAuditScaling],
   ]
   for (const [id, fn] of benches) if (wanted(id)) fn()
   const elapsed = (Date.now() - t0) / 1000
