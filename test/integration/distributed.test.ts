@@ -5,7 +5,10 @@
 // (probe/tests/test_ddp.py).
 import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
-import {PYTHON, repro, SHARED_CACHE, tmpDir, unwrap} from './helpers.js'
+import {spawn} from 'node:child_process'
+import {chmodSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import path from 'node:path'
+import {PYTHON, repro, ROOT, SHARED_CACHE, sleep, testEnv, tmpDir, unwrap, waitFor} from './helpers.js'
 import {needs} from './prereqs.js'
 
 const FAST = ['--epochs', '1', '--rows', '512']
@@ -18,6 +21,51 @@ interface Report {
     experiments: {knobs: {name: string}[]; outcome: string}[]
     suspects: {kind: string; name: string; confidence: string; evidence: string; explanation: string | null}[]
   }
+}
+
+/** pids of live processes whose environment holds `marker` (the ranks inherit the probe's). */
+function withMarker(marker: string): number[] {
+  const found: number[] = []
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue
+    try {
+      if (readFileSync(`/proc/${pid}/environ`).includes(marker)) found.push(Number(pid))
+    } catch {
+      // gone, or not ours
+    }
+  }
+  return found
+}
+
+/**
+ * A python whose sitecustomize (on its PYTHONPATH, which the ranks inherit) stops rank 1 forever
+ * after its 2nd optimizer step, so rank 0 waits in the all-reduce.
+ */
+function pythonWithHangingRank(): string {
+  const dir = tmpDir('repro-rank-hang-')
+  writeFileSync(
+    path.join(dir, 'sitecustomize.py'),
+    [
+      'import time',
+      'import torch',
+      'import torch.distributed as dist',
+      'original = torch.optim.Adam.step',
+      'count = [0]',
+      'def step(self, *a, **k):',
+      '    out = original(self, *a, **k)',
+      '    if dist.is_initialized() and dist.get_rank() == 1:',
+      '        count[0] += 1',
+      '        if count[0] == 2:',
+      '            time.sleep(3600)',
+      '    return out',
+      'torch.optim.Adam.step = step',
+      '',
+    ].join('\n'),
+  )
+  const python = path.join(dir, 'python3')
+  writeFileSync(python, `#!/bin/sh\nPYTHONPATH=${dir}\${PYTHONPATH:+:$PYTHONPATH} exec ${PYTHON} "$@"\n`)
+  chmodSync(python, 0o755)
+  return python
 }
 
 function audit(workload: string, extra: string[]): {status: number | null; report: Report; stderr: string} {
@@ -79,5 +127,36 @@ describe('world size as a knob (gloo ranks on the CPU)', {skip: needs('torch')},
     assert.equal(r.status, 2)
     assert.match(r.stderr, /#2 python:.*world_size 3 does not split the batch of 64 rows/)
     assert.equal(r.stderr.trim().split('\n').length <= 2, true, r.stderr)
+  })
+
+  test('a rank that hangs: --timeout ends the run with one line, exit 2, no rank left; Ctrl-C the same', async () => {
+    const marker = `RANK_MARK=timeout-${process.pid}`
+    const args = ['audit', '--python', pythonWithHangingRank(), '--set', 'world_size=2']
+    const r = repro([...args, '--set', `env.${marker}`, '--timeout', '25', '--out', tmpDir(), ...FAST], {timeoutMs: 300_000})
+    assert.equal(r.status, 2, r.stdout + r.stderr)
+    assert.match(unwrap(r.stdout + r.stderr), /timed out after 25 s/)
+    assert.deepEqual(withMarker(marker), [])
+
+    const mark2 = `RANK_MARK=sigint-${process.pid}`
+    const child = spawn(
+      process.execPath,
+      [path.join(ROOT, 'bin', 'run.js'), ...args, '--set', `env.${mark2}`, '--out', tmpDir(), ...FAST],
+      {
+        env: testEnv(),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
+    let stderr = ''
+    child.stderr.on('data', (d) => {
+      stderr += String(d)
+    })
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+    // the probe and both ranks are up (rank 1 then hangs after its 2nd step)
+    assert.ok(await waitFor(() => withMarker(mark2).length >= 3, 120_000), 'the ranks never started')
+    await sleep(500)
+    child.kill('SIGINT')
+    const code = await exited
+    assert.equal(code, 130, stderr)
+    assert.ok(await waitFor(() => withMarker(mark2).length === 0, 10_000), `left: ${withMarker(mark2).join(' ')}`)
   })
 })
