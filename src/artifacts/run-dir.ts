@@ -148,6 +148,7 @@ export async function readRunFile(dir: string, subject: string): Promise<RunOutc
     ...(r.compiled ? {compiled: r.compiled} : {}),
     ...(r.script ? {script: r.script} : {}),
     ...(r.knobs_overridden ? {knobs_overridden: r.knobs_overridden} : {}),
+    ...(r.distributed ? {distributed: r.distributed} : {}),
     ...(metricsOf(r.final) ? {metrics: metricsOf(r.final)!} : {}),
   }
 }

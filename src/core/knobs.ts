@@ -363,7 +363,8 @@ export function knobSuffix(knobs: Knobs): string {
   const parts: string[] = []
   for (const spec of KNOBS) {
     const v = knobs[spec.name]
-    if (JSON.stringify(v) !== JSON.stringify(spec.default)) parts.push(`${spec.name}=${v}`)
+    // a run recorded before the knob existed has no value for it: the default, as it ran
+    if (v !== undefined && JSON.stringify(v) !== JSON.stringify(spec.default)) parts.push(`${spec.name}=${v}`)
   }
   for (const [k, v] of Object.entries(knobs.env)) parts.push(`env.${k}=${v}`)
   return parts.length ? ` [${parts.join(', ')}]` : ''

@@ -1,7 +1,7 @@
 import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
-import {DEFAULT_KNOBS, isEnvKnob, KnobError, knobsForTarget, parseKnobOverride} from '../../../src/core/knobs.js'
+import {DEFAULT_KNOBS, isEnvKnob, KnobError, knobSuffix, knobsForTarget, parseKnobOverride, unexercisedBy} from '../../../src/core/knobs.js'
 import {explainKnob, explainPath} from '../../../src/core/knowledge.js'
 import {probeRoot} from '../../../src/targets/probe-path.js'
 
@@ -83,5 +83,40 @@ describe('environment defaults that change numerics are recorded (ENV_VARIABLES)
       LD_PRELOAD: '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2',
       ONEDNN_MAX_CPU_ISA: 'AVX2',
     })
+  })
+})
+
+describe('data-parallel knobs (world_size, ddp_backend, bucket_cap_mb, sync_batchnorm)', () => {
+  const base = {...DEFAULT_KNOBS, env: {}}
+  test('parse: world_size 1-16, bucket_cap_mb a number of MiB, ddp_backend gloo|nccl|default', () => {
+    assert.equal(knobsForTarget(base, [parseKnobOverride('2:world_size=4')], 2).world_size, 4)
+    assert.throws(() => parseKnobOverride('world_size=17'), KnobError)
+    assert.throws(() => parseKnobOverride('world_size=0'), KnobError)
+    assert.equal(knobsForTarget(base, [parseKnobOverride('bucket_cap_mb=0.001')], 1).bucket_cap_mb, 0.001)
+    assert.equal(knobsForTarget(base, [parseKnobOverride('bucket_cap_mb=.5')], 1).bucket_cap_mb, 0.5)
+    assert.throws(() => parseKnobOverride('bucket_cap_mb=1e3'), KnobError)
+    assert.throws(() => parseKnobOverride('bucket_cap_mb=0'), KnobError)
+    assert.equal(knobsForTarget(base, [parseKnobOverride('ddp_backend=default')], 1).ddp_backend, null)
+    assert.throws(() => parseKnobOverride('ddp_backend=mpi'), KnobError)
+  })
+  test('a setting of DDP itself is unexercised unless both sides train data-parallel; world_size never is', () => {
+    assert.match(unexercisedBy('bucket_cap_mb', 'mlp', 'cpu', 1) ?? '', /world_size 1/)
+    assert.equal(unexercisedBy('bucket_cap_mb', 'mlp', 'cpu', 2), null)
+    assert.equal(unexercisedBy('world_size', 'attention', 'cpu', 1), null)
+    assert.match(unexercisedBy('sync_batchnorm', 'mlp', 'cpu', 2) ?? '', /CUDA only/)
+    assert.match(unexercisedBy('sync_batchnorm', 'attention', 'cuda', 2) ?? '', /not exercised by attention/)
+  })
+  test('a run recorded before the knobs existed names no "world_size=undefined" (it ran with the defaults)', () => {
+    const {world_size: _w, ddp_backend: _d, bucket_cap_mb: _b, sync_batchnorm: _s, ...old} = {...base, threads: 2}
+    assert.equal(knobSuffix(old as typeof base), ' [threads=2]')
+    assert.equal(knobSuffix({...base, world_size: 2}), ' [world_size=2]')
+  })
+  test('the explanation follows the workload: reduction order only for attention, per-rank state for the others', () => {
+    assert.match(explainKnob('world_size', 'attention')?.text ?? '', /only reduction order/)
+    assert.match(explainKnob('world_size', 'mlp')?.text ?? '', /per-rank BatchNorm .*per-rank dropout/)
+    assert.match(explainKnob('world_size', 'cnn')?.text ?? '', /per-rank BatchNorm/)
+    assert.match(explainKnob('world_size', 'lstm')?.text ?? '', /per-rank dropout/)
+    assert.match(explainKnob('world_size', null)?.text ?? '', /reduction order/)
+    assert.match(explainKnob('bucket_cap_mb', 'mlp')?.source ?? '', /^https:/)
   })
 })

@@ -1,5 +1,6 @@
 import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
+import {replicaNotes} from '../../../src/core/distributed.js'
 import {decideVerdict} from '../../../src/core/report.js'
 import {sampleReport} from '../report/sample.js'
 
@@ -51,5 +52,39 @@ describe('the verdict with repeats that differ', () => {
     const v = decideVerdict(ok, [pair('repeat', 1, 1, true), pair('repeat', 2, 2, true), pair('cross', 1, 2, false)])
     assert.deepEqual([v.status, v.exit_code], ['drift', 1])
     assert.match(v.headline, /^drift between targets: #1 r1 vs #2 r1/)
+  })
+})
+
+describe('the verdict with data-parallel runs (the replica check)', () => {
+  const report = sampleReport()
+  const ok = report.targets.filter((t) => t.status === 'ok').slice(0, 1)
+  const same = report.comparisons.find((c) => c.divergence.bitwise_identical) ?? report.comparisons[0]!
+  const bitwise = {
+    ...structuredClone(same),
+    role: 'repeat' as const,
+    divergence: {...structuredClone(same.divergence), bitwise_identical: true, first_divergence: null},
+  }
+  const withReplicas = (drift: {rank: number; step: number | 'end'} | null) =>
+    ok.map((t) => ({
+      ...structuredClone(t),
+      runs: t.runs.map((r) => ({
+        ...r,
+        distributed: {world_size: 2, backend: 'gloo' as const, replicas: {checked: [0, 1, 'end' as const], drift}},
+      })),
+    }))
+
+  test('ranks that agree: bitwise reproducible, and the note says the replicas agree', () => {
+    const targets = withReplicas(null)
+    assert.equal(decideVerdict(targets, [bitwise]).exit_code, 0)
+    const notes = replicaNotes({targets})
+    assert.equal(notes.length, 1)
+    assert.equal(notes[0]!.drift, false)
+    assert.match(notes[0]!.text, /world size 2 \(gloo\): replicas agree/)
+  })
+
+  test('a rank whose parameters part from rank 0 makes bitwise repeats "not reproducible within a target", naming rank and step', () => {
+    const v = decideVerdict(withReplicas({rank: 1, step: 3}), [bitwise])
+    assert.deepEqual([v.status, v.exit_code], ['drift', 1])
+    assert.match(v.headline, /not reproducible within a target: #\d+ world size 2 \(gloo\): replica check failed .*rank 1 at step 3/)
   })
 })
