@@ -36,13 +36,15 @@ DEFAULTS = {
     "trace": {"enabled": True, "store_steps": None, "capture": None, "replay": None},
     # script mode only (python3 -m repro_probe script): the user's training script, run unchanged
     # kind: script (run as `python path`), module (as `python -m module`) or notebook (code cells in order);
-    # root: the project copy's root (missing files are named relative to it); paths relative to the config
+    # root: the project copy's root (missing files are named relative to it); paths relative to the config;
+    # nproc: ranks started by torchrun (1: the script runs in one process, as `python path`)
     "script": {"kind": "script", "path": None, "module": None, "root": None, "args": [], "cwd": None,
-               "max_steps": 30, "include": [], "observer": False, "allow_errors": False,
+               "max_steps": 30, "include": [], "observer": False, "allow_errors": False, "nproc": 1,
                "sha256": None},  # sha256: the host's digest of the project copy (for its run cache)
 }
 
 MAX_SCRIPT_STEPS = 100000
+MAX_SCRIPT_NPROC = 16
 
 
 def _fail(msg):
@@ -148,6 +150,9 @@ def validate(cfg, mode):
         if tr["replay"] is not None:
             _fail("trace.capture and trace.replay cannot both be set: a run either captures or replays")
     _validate_script(cfg["script"], mode)
+    if cfg["script"]["nproc"] > 1 and (tr["capture"] is not None or tr["replay"] is not None):
+        _fail("trace.%s needs script.nproc 1 (op replay captures one process)"
+              % ("capture" if tr["capture"] is not None else "replay"))
     _validate_distributed(cfg, mode)
     return cfg
 
@@ -158,8 +163,8 @@ def _validate_distributed(cfg, mode):
     if ws <= 1:
         return
     if mode == "script":
-        _fail("knobs.world_size applies to the built-in workloads; a script runs its own ranks "
-              "(world_size must be 1 in script mode)")
+        _fail("knobs.world_size applies to the built-in workloads; a script's ranks are script.nproc "
+              "(torchrun), so world_size must be 1 in script mode")
     bs = cfg["train"]["batch_size"]
     if bs % ws:
         _fail("train.batch_size %d does not split evenly over world_size %d ranks: "
@@ -249,6 +254,9 @@ def _validate_script(s, mode):
     for i, d in enumerate(s["include"]):
         _path_string(d, "script.include[%d]" % i)
     _bool(s["observer"], "script.observer")
+    _int(s["nproc"], "script.nproc", 1, MAX_SCRIPT_NPROC)
+    if s["nproc"] > 1 and s["kind"] == "notebook":
+        _fail("script.nproc %d: a notebook runs in one process (torchrun starts scripts and modules)" % s["nproc"])
     if s["sha256"] is not None and not (isinstance(s["sha256"], str) and re.match(r"^[0-9a-f]{64}$", s["sha256"])):
         _fail("script.sha256 must be null or 64 hex characters")
 

@@ -2,7 +2,9 @@
 Resolves the user's script, prepares the environment of its process tree (PYTHONPATH with the
 bootstrap sitecustomize first, PYTHONHASHSEED, the tracer's settings), runs it traced in a fresh
 process (scriptrun.py) and, with script.observer, once more untraced, then records the observer
-check in run.json. A run whose process dies without artifacts still gets a run.json here."""
+check in run.json. A run whose process dies without artifacts still gets a run.json here.
+script.nproc > 1: the script runs under torchrun (torchrun.py), rank 0 traced, the other ranks
+untraced; their final parameters against rank 0's are the replica check (run.json distributed)."""
 
 import json
 import os
@@ -65,6 +67,8 @@ def tracer_env(cfg, spec, environ):
     if "PYTHONHASHSEED" not in environ:  # knobs.env or the caller's value wins
         out["PYTHONHASHSEED"] = str(seed % (1 << 32))
     out[ROLE_ENV] = "main"
+    if cfg["script"]["nproc"] > 1:
+        out["USE_LIBUV"] = "0"  # init_process_group's own stores (Debian's torch 2.x has no libuv)
     torch_knobs = dict((k, v) for k, v in knobs.items() if k not in ("env", "device", "amp", "compile"))
     payload = {"seed": seed, "knobs": torch_knobs, "env_set": sorted(list(out) + [TRACER_ENV])}
     out[TRACER_ENV] = json.dumps(payload, sort_keys=True, separators=(",", ":"))
@@ -125,10 +129,19 @@ def _write_failure(out_dir, cfg, spec, env, error, t_start):
                                 t_start, write_safetensors)
 
 
-def _run_child(mode, config_path, out_dir, env, params_path):
-    cmd = [sys.executable, "-m", "repro_probe.scriptrun", mode, "--config", config_path, "--out", out_dir]
+def child_command(mode, config_path, out_dir, params_path, nproc=1, ranks_dir=None):
+    """The run process, or (nproc > 1) torchrun starting nproc of them on this node."""
+    run = ["-m", "repro_probe.scriptrun", mode, "--config", config_path, "--out", out_dir]
     if params_path:
-        cmd += ["--params", params_path]
+        run += ["--params", params_path]
+    if nproc <= 1:
+        return [sys.executable] + run
+    return ([sys.executable, "-m", "repro_probe.torchrun", "--standalone", "--nproc_per_node", str(nproc),
+             "--monitor_interval", "0.1"] + run + ["--ranks", ranks_dir])
+
+
+def _run_child(mode, config_path, out_dir, env, params_path, nproc=1, ranks_dir=None):
+    cmd = child_command(mode, config_path, out_dir, params_path, nproc, ranks_dir)
     t0 = time.time()
     rc = subprocess.call(cmd, env=env)
     return rc, time.time() - t0
@@ -171,6 +184,50 @@ def observer_check(traced, untraced):
     return check
 
 
+# errors every rank raises alike (the tracer's launch checks): reported without naming a rank
+SAME_IN_EVERY_RANK = ("distributed_env", "nccl_unavailable", "spawn_children")
+
+
+def _rank_error(ranks_dir, rank):
+    """The error rank r (> 0) wrote in its run.json, as the run's: its type, the message naming it."""
+    run = _read_json(os.path.join(ranks_dir, "rank%d" % rank, "run.json"))
+    err = run.get("error") if isinstance(run, dict) and run.get("status") == "error" else None
+    if not isinstance(err, dict) or not isinstance(err.get("message"), str):
+        return None
+    out = dict(err)
+    if err.get("type") not in SAME_IN_EVERY_RANK:
+        out["message"] = one_line("rank %d: %s" % (rank, err["message"]))
+    return out
+
+
+def replica_check(rank0, ranks_dir, nproc):
+    """Every rank's final parameter digests against rank 0's. Returns (replicas, error): error is the
+    first rank's own error, or rank_failed for a rank that ended without writing its digests."""
+    drift = None
+    mine = dict((p["key"], p["sha256"]) for p in rank0["params"]) if rank0 else None
+    for r in range(1, nproc):
+        err = _rank_error(ranks_dir, r)
+        if err is not None:
+            return {"checked": [], "drift": None}, err
+        theirs = _read_json(os.path.join(ranks_dir, "rank%d.json" % r))
+        if theirs is None or theirs.get("error"):
+            return {"checked": [], "drift": None}, {
+                "type": "rank_failed", "message": "rank %d ended without writing its parameters (killed, or its "
+                "process died; stderr has torchrun's report)" % r}
+        same = mine is not None and dict((p["key"], p["sha256"]) for p in theirs["params"]) == mine
+        if drift is None and not (same and theirs["steps"] == rank0["steps"]):
+            drift = {"rank": r, "step": "end"}
+    return {"checked": ["end"], "drift": drift}, None
+
+
+def _first_rank_error(ranks_dir, nproc):
+    for r in range(1, nproc):
+        err = _rank_error(ranks_dir, r)
+        if err is not None:
+            return err
+    return None
+
+
 def run_script(config_path, out_dir):
     t_start = time.time()
     out_dir = os.path.abspath(out_dir)
@@ -182,6 +239,9 @@ def run_script(config_path, out_dir):
         for w in warnings:
             sys.stderr.write("repro_probe: warning: %s\n" % w)
         spec = resolve_script(cfg, cfg_dir)
+        if cfg["script"]["nproc"] > 1 and spec["kind"] == "notebook":
+            raise ProbeError("invalid_config", "script.nproc %d: a notebook runs in one process (torchrun starts "
+                             "scripts and modules)" % cfg["script"]["nproc"])
     except ProbeError as e:
         return _write_failure(out_dir, cfg, spec, env, {"type": e.type, "message": one_line(e.message)}, t_start)
     if cfg["knobs"]["amp"] != "off" or cfg["knobs"]["compile"]:
@@ -197,26 +257,46 @@ def run_script(config_path, out_dir):
     if cfg["script"]["observer"] and op is not None:
         sys.stderr.write("repro_probe: warning: script.observer is skipped in a run with trace.%s (it stops at "
                          "step %d)\n" % ("replay" if op.ends_early else "capture", op.step))
-    work = tempfile.mkdtemp(prefix="repro-script-") if observer else None
+    nproc = cfg["script"]["nproc"]
+    work = tempfile.mkdtemp(prefix="repro-script-") if observer or nproc > 1 else None
+
+    def ranks_dir(name):
+        return os.path.join(work, name) if nproc > 1 else None
     run_path = os.path.join(out_dir, "run.json")
     for name in ("run.json",) + (op.files if op is not None else ()):
         if os.path.exists(os.path.join(out_dir, name)):  # left from before: must not pass for this run's
             os.remove(os.path.join(out_dir, name))
     try:
-        params = os.path.join(work, "traced.json") if observer else None
-        rc, _ = _run_child("traced", config_path, out_dir, child_env, params)
+        params = os.path.join(work, "traced.json") if work else None
+        rc, _ = _run_child("traced", config_path, out_dir, child_env, params, nproc, ranks_dir("ranks"))
         run = _read_json(run_path)
-        if run is None or run.get("schema") != "repro.run/1" or rc not in (EXIT_OK, EXIT_ERROR):
-            msg = ("the script's process ended with %s before the probe wrote its artifacts "
-                   "(os._exit() in the script, or a crash in native code)" % _describe_exit(rc))
-            return _write_failure(out_dir, cfg, spec, env, {"type": "script_error", "message": msg}, t_start)
+        if run is None or run.get("schema") != "repro.run/1" or (nproc == 1 and rc not in (EXIT_OK, EXIT_ERROR)):
+            error = _first_rank_error(ranks_dir("ranks"), nproc) if nproc > 1 else None
+            if error is None:
+                msg = ("the script's process ended with %s before the probe wrote its artifacts "
+                       "(os._exit() in the script, or a crash in native code)" % _describe_exit(rc))
+                if nproc > 1:
+                    msg = ("torchrun's ranks ended (%s) before rank 0 wrote its artifacts (a rank died or was "
+                           "killed; stderr has torchrun's report)" % _describe_exit(rc))
+                error = {"type": "script_error", "message": msg}
+            return _write_failure(out_dir, cfg, spec, env, error, t_start)
+        if nproc > 1 and run["status"] == "ok":
+            replicas, error = replica_check(_read_json(params), ranks_dir("ranks"), nproc)
+            run.setdefault("distributed", {"world_size": nproc, "backend": "gloo"})["replicas"] = replicas
+            if error is not None:
+                run["status"], run["error"] = "error", error
+                sys.stderr.write("repro_probe: %s: %s\n" % (error["type"], error["message"]))
+            elif replicas["drift"] is not None:
+                sys.stderr.write("repro_probe: warning: replica check: rank %d's parameters differ from rank 0's "
+                                 "at the end\n" % replicas["drift"]["rank"])
+            write_json(run_path, run)
         if observer:
             t0 = time.time()
             if run["status"] == "ok":
                 untraced_dir = os.path.join(work, "untraced")
                 os.makedirs(untraced_dir)
                 rc2, _ = _run_child("untraced", config_path, untraced_dir, child_env,
-                                    os.path.join(work, "untraced.json"))
+                                    os.path.join(work, "untraced.json"), nproc, ranks_dir("ranks-untraced"))
                 check = observer_check(_read_json(params), _read_json(os.path.join(work, "untraced.json")))
                 if check["untraced_error"] is None and rc2 != EXIT_OK:
                     check["untraced_error"] = {"type": "exception", "message": "untraced run: %s" % _describe_exit(rc2)}

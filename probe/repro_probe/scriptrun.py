@@ -1,14 +1,18 @@
 """Script mode, the process that runs the user's script (started by scriptmode.py):
 `python -m repro_probe.scriptrun traced|untraced --config CONFIG.json --out DIR [--params FILE]`.
 Applies the knobs, seeds, installs the tracer (untraced: only the step counter), runs the script
-as __main__ with its argv, sys.path and cwd, classifies how it ended and writes the artifacts."""
+as __main__ with its argv, sys.path and cwd, classifies how it ended and writes the artifacts.
+Under torchrun (script.nproc > 1, `--ranks DIR`) rank 0 runs as asked and every other rank untraced
+into DIR/rank<r>, writing its parameter digests to DIR/rank<r>.json (scriptmode's replica check)."""
 
 import argparse
+import ctypes
 import errno
 import gc
 import json
 import os
 import runpy
+import signal
 import socket
 import sys
 import time
@@ -21,6 +25,7 @@ from .errors import ProbeError
 from .jsonio import one_line, write_json
 from .scriptmode import EXIT_ERROR, empty_result, recorded_env, resolve_script
 from .seeding import ROLE_ENV, TRACER_ENV, patch_dataloader, seed_all
+from .torchrun import AGENT_PID_ENV, stores_without_libuv
 from .tracer import MAX_ENTRIES_PER_STEP, MAX_ENTRIES_TOTAL, STORE_BUDGET, StepLimitReached, Tracer
 
 NETWORK_ERRNOS = frozenset((errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ECONNREFUSED, errno.ENETDOWN,
@@ -191,7 +196,18 @@ def _script_results(result, tracer, recorder, seeded, counts, end):
     s["tracer_errors"] = list(tracer.errors)
 
 
-def run(mode, config_path, out_dir, params_path):
+def distributed_section(world_size, tracer, knobs_effective):
+    """run.json `distributed` of rank 0 (scriptmode fills in the replica check): the backend the
+    script's init_process_group set up (gloo when it set up none; nccl when it trained on CUDA with it)."""
+    backend = (tracer.dist_backend or "gloo").lower() if tracer is not None else "gloo"
+    on_cuda = str((knobs_effective or {}).get("device") or "").startswith("cuda")
+    nccl = "nccl" in backend and ("gloo" not in backend or on_cuda)
+    return {"world_size": world_size, "backend": "nccl" if nccl else "gloo",
+            "replicas": {"checked": [], "drift": None}}
+
+
+def run(mode, config_path, out_dir, params_path, world_size=1):
+    """world_size > 1: this is rank 0 of a torchrun launch (scriptmode.run_script)."""
     from .runner import _import_torch, _write_train_outputs
     from .safetensors import write_safetensors
     t_start = time.time()
@@ -215,6 +231,8 @@ def run(mode, config_path, out_dir, params_path):
         apply_env(knobs["env"])
         torch = _import_torch(timings)
         t0 = time.time()
+        if cfg["script"]["nproc"] > 1:
+            stores_without_libuv()  # the ranks' client of torchrun's store (Debian's torch 2.x has no libuv)
         apply_knobs(torch, knobs)
         device = resolve_device(torch, knobs["device"])
         baseline = effective_knobs(torch, knobs, device)
@@ -268,6 +286,8 @@ def run(mode, config_path, out_dir, params_path):
         _script_results(result, tracer, recorder, seeded, counts, end)
         if error is None and tracer.stop_error is not None:  # the capture's or replay's own error
             error = tracer.stop_error
+        if tracer.launch_error is not None:  # even where the script caught it and failed otherwise
+            error = tracer.launch_error
         if error is None and tracer.errors:
             error = ProbeError("tracer_error", "the tracer failed (the trace is incomplete): %s" % tracer.errors[0])
         if error is None and op is not None:
@@ -288,6 +308,8 @@ def run(mode, config_path, out_dir, params_path):
     if recorder is not None:
         recorder.active = False
         result["nonfinite"]["entries"] = recorder.nonfinite_entries
+    if world_size > 1:
+        result["distributed"] = distributed_section(world_size, tracer, result["knobs_effective"])
     if params_path:
         _write_params(params_path, tracer, error, timings)
     if op is not None:
@@ -308,16 +330,38 @@ def _write_params(path, tracer, error, timings):
                       "script_seconds": timings["train_seconds"], "params": params}, compact=True)
 
 
+def _end_with_agent():
+    """A torchrun rank ends with torchrun: torch >= 2.0 starts each rank in a session of its own, so a
+    kill of the probe's process group (the host's timeout, Ctrl-C) would not reach it."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
+    except (OSError, AttributeError):
+        return
+    agent = os.environ.get(AGENT_PID_ENV)
+    if agent and agent.isdigit() and os.getppid() != int(agent):
+        os._exit(EXIT_ERROR)  # torchrun ended before this rank could ask to end with it
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="repro_probe.scriptrun", description="run the user's script (script mode)")
     parser.add_argument("mode", choices=["traced", "untraced"])
     parser.add_argument("--config", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--params", help="write the final parameter digests here (observer check)")
+    parser.add_argument("--ranks", help="a torchrun rank: ranks other than 0 run untraced into this folder")
     args = parser.parse_args(argv)
+    mode, out, world_size = args.mode, os.path.abspath(args.out), 1
+    params = args.params and os.path.abspath(args.params)
+    if args.ranks:
+        _end_with_agent()
+        rank, world_size = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+        if rank > 0:
+            ranks = os.path.abspath(args.ranks)
+            mode, out = "untraced", os.path.join(ranks, "rank%d" % rank)
+            params = os.path.join(ranks, "rank%d.json" % rank)
+            world_size = 1  # only rank 0 writes run.json's distributed section
     try:
-        code = run(args.mode, os.path.abspath(args.config), os.path.abspath(args.out),
-                   args.params and os.path.abspath(args.params))
+        code = run(mode, os.path.abspath(args.config), out, params, world_size)
     except BaseException:
         traceback.print_exc()
         code = EXIT_ERROR

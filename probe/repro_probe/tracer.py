@@ -82,14 +82,24 @@ def autocast_state(torch):
     return "off"
 
 
+def unwrap(module, compiled):
+    """The user's module inside torch.compile's OptimizedModule (compiled) and DistributedDataParallel
+    (its .module): names then match a run of the bare model."""
+    inner = getattr(module, "_orig_mod", module) if compiled else module
+    ddp = getattr(sys.modules.get("torch.nn.parallel"), "DistributedDataParallel", None)
+    if ddp is not None and isinstance(inner, ddp):
+        inner = inner.module
+    return inner
+
+
 class Root(object):
     """A module whose forward ran when no other module forward was active (or that was compiled in
     place), with the names of its modules and parameters. A compiled root (torch.compile's
-    OptimizedModule) is named through the module it wraps."""
+    OptimizedModule) and a DistributedDataParallel root are named through the module they wrap."""
 
     def __init__(self, module, label, compiled):
         self.module = module
-        self.inner = getattr(module, "_orig_mod", module) if compiled else module
+        self.inner = unwrap(module, compiled)
         self.label = label  # "" for the main root
         self.prefix = label + ":" if label else ""
         self.output_name = "out/" + label if label else "out"
@@ -179,6 +189,10 @@ class Tracer(object):
         # call of the module named `name` (as fwd/<name>) in step `step`; stop_error ends the run
         self.watch = None
         self.stop_error = None
+        # torch.distributed: the backend init_process_group set up (run.json distributed.backend), and a
+        # launch mistake found by the wrappers (env:// without torchrun, nccl without CUDA, spawn children)
+        self.dist_backend = None
+        self.launch_error = None
 
     # ---- installation ---------------------------------------------------------------------------
 
@@ -189,6 +203,8 @@ class Tracer(object):
         self._install_optimizer_hooks()
         self._patch_backward()
         self._patch_socket()
+        self._patch_distributed()
+        self._patch_spawn()
         if self.traced:
             from torch.nn.modules import module as nn_module
             kwargs = {}
@@ -310,6 +326,80 @@ class Tracer(object):
             socket.socket.connect, socket.socket.connect_ex = original_connect, original_connect_ex
         self._undo.append(undo)
 
+    def _patch_distributed(self):
+        """torch.distributed.init_process_group: the backend it set up, and two launch mistakes as one
+        line each (ProbeError) instead of a hang or a traceback."""
+        dist = sys.modules.get("torch.distributed")
+        original = getattr(dist, "init_process_group", None)
+        if original is None or not dist.is_available():
+            return
+        tracer = self
+
+        @functools.wraps(original)
+        def init_process_group(*args, **kwargs):
+            if tracer.enabled:
+                tracer._check_init(original, args, kwargs)
+            out = original(*args, **kwargs)
+            if tracer.enabled:
+                try:
+                    tracer.dist_backend = str(dist.get_backend())
+                except Exception:
+                    tracer._fail()
+            return out
+        dist.init_process_group = init_process_group
+        self._undo.append(lambda: setattr(dist, "init_process_group", original))
+
+    def _check_init(self, original, args, kwargs):
+        import inspect
+        from .errors import ProbeError
+        try:
+            bound = inspect.signature(original).bind_partial(*args, **kwargs).arguments
+        except (TypeError, ValueError):
+            return  # torch raises its own error for arguments it does not take
+        backend = str(bound.get("backend") or "").lower()
+        if "nccl" in backend and not self.torch.cuda.is_available():
+            self._launch_error(ProbeError("nccl_unavailable", "the script asks init_process_group for the nccl "
+                                          "backend, which needs CUDA, and this target has no CUDA device"))
+        init_method = bound.get("init_method")
+        if bound.get("store") is not None or (init_method is not None and not str(init_method).startswith("env://")):
+            return
+        missing = [name for name, arg in (("RANK", "rank"), ("WORLD_SIZE", "world_size"), ("MASTER_ADDR", None),
+                                          ("MASTER_PORT", None))
+                   if name not in os.environ and (arg is None or bound.get(arg, -1) in (None, -1))]
+        if missing:
+            self._launch_error(ProbeError("distributed_env", "the script calls init_process_group with env:// but %s "
+                                          "%s not set: it expects a launcher such as torchrun to start its ranks"
+                                          % ("/".join(missing), "is" if len(missing) == 1 else "are")))
+
+    def _patch_spawn(self):
+        """torch.multiprocessing.spawn / start_processes before the first training step: the training
+        runs in the children, which are seeded but not traced."""
+        mp = sys.modules.get("torch.multiprocessing")
+        spawn_module = sys.modules.get("torch.multiprocessing.spawn")
+        tracer = self
+        for owner in (mp, spawn_module):
+            for name in ("spawn", "start_processes"):
+                original = getattr(owner, name, None)
+                if not callable(original) or getattr(original, "_repro_wrapped", False):
+                    continue
+
+                def wrapper(*args, _original=original, _name=name, **kwargs):
+                    if tracer.enabled and tracer.steps_done == 0:
+                        from .errors import ProbeError
+                        tracer._launch_error(ProbeError(
+                            "spawn_children", "the script trains in torch.multiprocessing.%s children, which are "
+                            "not traced (only the process that runs the script is)" % _name))
+                    return _original(*args, **kwargs)
+                wrapper = functools.wraps(original)(wrapper)
+                wrapper._repro_wrapped = True
+                setattr(owner, name, wrapper)
+                self._undo.append(functools.partial(setattr, owner, name, original))
+
+    def _launch_error(self, error):
+        """A launch mistake: the run's error even if the script catches the exception."""
+        self.launch_error = self.launch_error or error
+        raise error
+
     def _note_host(self, host):
         if isinstance(host, bytes):
             host = host.decode("ascii", "replace")
@@ -411,7 +501,9 @@ class Tracer(object):
             return
         if is_root:
             self._record_output(root.output_name, output)
-        elif not had_child:  # a leaf of the call tree (e.g. MultiheadAttention, whose out_proj is not called)
+        elif not had_child and not (module is root.inner and module is not root.module):
+            # a leaf of the call tree (e.g. MultiheadAttention, whose out_proj is not called); not the
+            # module a DistributedDataParallel root wraps (its output is the root's `out`)
             name = self._module_name(root, module)
             if name not in self.modules_seen and len(self.modules_seen) < MAX_LISTED:
                 self.modules_seen[name] = type(module).__name__
@@ -459,7 +551,7 @@ class Tracer(object):
         if compiled:
             self.compiled = True
             _bind_is_compiling(self.torch)
-        inner = getattr(module, "_orig_mod", module) if compiled else module
+        inner = unwrap(module, compiled)
         has_params = any(True for _ in inner.parameters())
         if has_params and not any(r.has_params() for r in self.roots):
             label = ""

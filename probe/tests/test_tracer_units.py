@@ -38,7 +38,7 @@ class ScriptConfigTest(unittest.TestCase):
         cfg = self.load({"path": "train.py"})
         self.assertEqual(cfg["script"], {"kind": "script", "path": "train.py", "module": None, "root": None,
                                          "args": [], "cwd": None, "max_steps": 30, "include": [],
-                                         "observer": False, "allow_errors": False, "sha256": None})
+                                         "observer": False, "allow_errors": False, "nproc": 1, "sha256": None})
 
     def test_module_kind(self):
         cfg = self.load({"kind": "module", "module": "pkg.train", "cwd": "."})
