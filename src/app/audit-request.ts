@@ -87,7 +87,7 @@ function checkDistributed(targets: {target: {name: string}; knobs: import('../co
     if (script && t.knobs.world_size > 1)
       throw new ReproError(`world_size ${t.knobs.world_size} applies to the built-in workloads`, {
         subject,
-        hint: 'a script runs its own ranks; audit it at world_size 1 (a torchrun launch of the script is not audited yet)',
+        hint: "a script's ranks are --script-nproc N (torchrun starts them); audit it at world_size 1",
       })
     const problem = distributedProblem(t.knobs, batch)
     if (problem) throw new ReproError(problem, {subject, hint: 'change --set world_size (or compile)'})

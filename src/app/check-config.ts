@@ -52,6 +52,8 @@ export const configSchema = z.strictObject({
       /** files or folders added to the project copy (e.g. gitignored data) */
       include: z.array(z.string().min(1).max(4096)).max(100).default([]),
       max_steps: z.number().int().min(1).max(100_000).default(30),
+      /** ranks under torchrun (rank 0 traced, the others' final parameters checked against it) */
+      nproc: z.number().int().min(1).max(16).default(1),
       observer: z.boolean().default(false),
       allow_errors: z.boolean().default(false),
     })

@@ -111,6 +111,7 @@ export async function runCheck(opts: CheckOptions): Promise<CheckReport> {
           include: s.include,
           args: s.args,
           maxSteps: s.max_steps,
+          nproc: s.nproc,
           observer: s.observer,
           allowErrors: s.allow_errors,
           base: dir,

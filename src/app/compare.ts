@@ -39,6 +39,8 @@ export async function compareRunDirs(dirs: string[], command: string): Promise<A
         epochs: a.outcome.epochs,
         knobs_effective: a.outcome.knobs_effective,
         timings: a.outcome.timings,
+        ...(a.outcome.script ? {script: a.outcome.script} : {}),
+        ...(a.outcome.distributed ? {distributed: a.outcome.distributed} : {}),
       })
     } catch (e) {
       if (!isReproError(e)) throw e

@@ -30,6 +30,8 @@ export interface ScriptSpec {
   /** files or folders on the host (absolute, inside root) added beyond what git lists */
   include: string[]
   maxSteps: number
+  /** ranks torchrun starts (1: one process, as `python path`) */
+  nproc: number
   /** also run it untraced and compare the final parameters (the observer check) */
   observer: boolean
   /** notebooks: go on past a cell that raises */
@@ -49,6 +51,8 @@ export interface ScriptRequest {
   include: string[]
   args: string[]
   maxSteps: number
+  /** ranks under torchrun (default 1) */
+  nproc?: number
   observer: boolean
   allowErrors: boolean
   /** relative paths are relative to this (where repro runs, or the config's folder); also the default cwd */
@@ -97,6 +101,15 @@ export async function resolveScriptSpec(req: ScriptRequest): Promise<ScriptSpec>
       })
     if (scriptPath.endsWith('.ipynb')) await checkNotebook(scriptPath, stat.size, name('script', 'path'))
   }
+  const nproc = req.nproc ?? 1
+  if (nproc > 1 && scriptPath?.endsWith('.ipynb'))
+    throw new ReproError(
+      `${path.basename(scriptPath)} is a notebook: ${name('script-nproc', 'nproc')} ${nproc} starts ranks with torchrun, which runs scripts and modules`,
+      {
+        subject: name('script-nproc', 'nproc'),
+        hint: `export the training code to a script (jupyter nbconvert --to script ${path.basename(scriptPath)}) and pass that, or drop ${name('script-nproc', 'nproc')}`,
+      },
+    )
   // a notebook runs in its own folder, as Jupyter starts its kernel there
   const cwd = abs(req.cwd ?? (scriptPath?.endsWith('.ipynb') ? path.dirname(scriptPath) : '.'))
   if (!(await fs.stat(cwd).catch(() => null))?.isDirectory())
@@ -142,6 +155,7 @@ export async function resolveScriptSpec(req: ScriptRequest): Promise<ScriptSpec>
     args: req.args,
     include,
     maxSteps: req.maxSteps,
+    nproc,
     observer: req.observer,
     allowErrors: req.allowErrors,
     exclude: [],
@@ -217,6 +231,7 @@ export function scriptSection(spec: ScriptSpec, sha256: string) {
     // extra sys.path folders: the layout is kept now, so none (kept for older probes' configs)
     include: [] as string[],
     max_steps: spec.maxSteps,
+    nproc: spec.nproc,
     observer: spec.observer,
     allow_errors: spec.allowErrors,
     sha256,

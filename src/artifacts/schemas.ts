@@ -225,6 +225,8 @@ export const probeConfigSchema = z
         /** extra sys.path folders: empty since the layout is kept (older runs listed include folders) */
         include: z.array(z.string().max(4096)).max(100),
         observer: z.boolean(),
+        /** ranks torchrun starts, rank 0 traced (absent in older runs: 1) */
+        nproc: z.number().int().min(1).max(16).optional(),
         /** notebooks: go on past a cell that raises */
         allow_errors: z.boolean().optional(),
         /** the host's digest of the whole project copy: an edited sibling module reruns */

@@ -149,6 +149,14 @@ export const scriptFlags = {
     max: 100_000,
     helpGroup: 'SCRIPT',
   }),
+  'script-nproc': Flags.integer({
+    description:
+      "Run the script as N data-parallel ranks under torchrun (torch.distributed.run --standalone): rank 0 is traced, every other rank untraced, and their final parameters must equal rank 0's (the replica check). Not for notebooks.",
+    default: 1,
+    min: 1,
+    max: 16,
+    helpGroup: 'SCRIPT',
+  }),
   'check-observer': Flags.boolean({
     description:
       'Also run the script untraced in each target and require bitwise-equal final parameters (proves the tracer changes no numerics).',

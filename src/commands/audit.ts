@@ -23,6 +23,7 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
     '<%= config.bin %> audit --image repro-fixture:bookworm --image repro-fixture:trixie \\\n    --workload all',
     '<%= config.bin %> audit --script train.py --include data --max-steps 20 \\\n    --image repro-fixture:bookworm --image repro-fixture:trixie',
     '<%= config.bin %> audit --script train.py --include data --list-inputs',
+    '<%= config.bin %> audit --script train_ddp.py --script-nproc 2 --python /usr/bin/python3',
     '<%= config.bin %> audit --python .venv/bin/python --data train.csv --label target --json',
   ]
   static override flags = {
@@ -87,6 +88,7 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
             include: flags.include ?? [],
             args: splitArgs(flags['script-args']),
             maxSteps: flags['max-steps'],
+            nproc: flags['script-nproc'],
             observer: flags['check-observer'] ?? false,
             allowErrors: flags['allow-errors'] ?? false,
             base: process.cwd(),

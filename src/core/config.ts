@@ -57,6 +57,8 @@ export interface ProbeConfig {
     cwd: string
     include: string[]
     max_steps: number
+    /** ranks torchrun starts (1: the script runs in one process) */
+    nproc: number
     observer: boolean
     allow_errors: boolean
     sha256: string

@@ -28,6 +28,11 @@ export function entryPhase(name: string): Phase {
   return 'other'
 }
 
+/** Entries of the model's state (gradients, parameters, buffers, optimizer state): what ranks that split the data still share. */
+export function isStateEntry(name: string): boolean {
+  return name.startsWith('grad/') || name.startsWith('param/') || name.startsWith('buffer/') || name.startsWith('opt/')
+}
+
 export type EntryDiffKind = 'value' | 'shape' | 'missing_in_a' | 'missing_in_b'
 
 export interface FirstDivergence {
@@ -104,6 +109,8 @@ export interface TraceComparison {
 export interface TraceCompareOptions {
   fp32: Tolerance
   fp64: Tolerance
+  /** compare only the entries this accepts (absent: all); the others are neither counted nor reported */
+  only?: (name: string) => boolean
 }
 
 function stepOrder(s: StepId): number {
@@ -202,8 +209,9 @@ class TraceComparer {
   ) {}
 
   step(id: StepId, sa: TraceStep | undefined, sb: TraceStep | undefined): void {
-    const ea = sa?.entries ?? []
-    const eb = sb?.entries ?? []
+    const only = this.opts.only
+    const ea = only ? (sa?.entries ?? []).filter((e) => only(e.name)) : (sa?.entries ?? [])
+    const eb = only ? (sb?.entries ?? []).filter((e) => only(e.name)) : (sb?.entries ?? [])
     const summary: StepSummary = {
       step: id,
       epoch: sa?.epoch ?? sb?.epoch ?? null,

@@ -2,7 +2,7 @@
 // targets, the rerun command, comparisons, suspects; long sections folded into <details>.
 // Every untrusted string goes through escapeMarkdown (inline) or markdownFence (code).
 
-import {replicaNotes} from '../core/distributed.js'
+import {replicaNotes, scriptWorldSizesNote} from '../core/distributed.js'
 import {describeFirst, type AuditReport, type PairRecord, type TargetRecord} from '../core/report.js'
 import {workloadView} from '../core/workload-results.js'
 import type {FingerprintRow} from '../core/fingerprint-diff.js'
@@ -277,8 +277,10 @@ function workloadSections(report: AuditReport): string[] {
 
 /** Data-parallel targets: the replica check. */
 function replicaSection(report: AuditReport): string | null {
-  const notes = replicaNotes(report)
-  return notes.length ? notes.map((n) => `- ${n.drift ? '❌' : '✅'} ${md(n.text, 2000)}`).join('\n') : null
+  const notes = replicaNotes(report).map((n) => `- ${n.drift ? '❌' : '✅'} ${md(n.text, 2000)}`)
+  const sizes = scriptWorldSizesNote(report)
+  if (sizes) notes.push(`- ${md(sizes, 300)}`)
+  return notes.length ? notes.join('\n') : null
 }
 
 /** With deterministic=warn: the nondeterministic ops torch warned about, per workload and target. */

@@ -3,7 +3,7 @@
 // are listed once by number with their full names, tables give way column by column, prose
 // wraps, paths keep their end when cut; the full detail stays in the JSON and HTML reports.
 
-import {replicaNotes} from '../core/distributed.js'
+import {replicaNotes, scriptWorldSizesNote} from '../core/distributed.js'
 import {type AuditReport, describeFirst, type PairRecord, type RunRecord} from '../core/report.js'
 import {workloadView} from '../core/workload-results.js'
 import {DEFAULT_WIDTH, fitTable, shortenMiddle, wrapText} from './layout.js'
@@ -175,6 +175,8 @@ function scriptSection(report: AuditReport, width: number): string[] {
         ),
       )
   }
+  const sizes = scriptWorldSizesNote(report)
+  if (sizes) out.push(wrapText(sizes, width, '  '))
   if (out.length) out.push('')
   return out
 }

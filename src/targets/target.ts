@@ -217,6 +217,12 @@ const SCRIPT_HINTS: Record<string, (t: Target) => string> = {
       ? 'the script needs the network: give it its data locally (the run is not network-isolated for --python targets, but reproducibility needs local inputs)'
       : 'image targets run without a network: bundle the data with the script (--include) or in the image',
   tracer_error: () => 'repro could not trace this script: rerun with --debug and report it',
+  // launch mistakes of a data-parallel script (the tracer's init_process_group and spawn wrappers)
+  distributed_env: () =>
+    "the script expects a launcher's ranks: pass --script-nproc N (script.nproc in repro.config.json) to run it under torchrun",
+  spawn_children: () => 'launch the ranks with --script-nproc N instead (torchrun runs the script once per rank; rank 0 is traced)',
+  nccl_unavailable: () => "use the gloo backend on a CPU target (init_process_group('gloo')), or run on a CUDA target with --device cuda",
+  rank_failed: () => "a rank of the script died: stderr.txt in the run directory has torchrun's report",
 }
 
 /** torch.version from the fingerprint the probe wrote next to its failed run.json, if any (untrusted: capped, one line). */
