@@ -5,7 +5,8 @@
 #           if none answers, fixture images built), Podman (Debian's podman, catatonit, runc;
 #           configured where the host needs it, fixture images loaded into it), openssh
 #           server and client (remote-engine tests), Debian's chromium (HTML report tests),
-#           python3-flake8 (the probe's linter) and python3-jsonschema (contract tests)
+#           python3-flake8 (the probe's linter) and python3-jsonschema (contract tests), and a
+#           single-node Slurm cluster (scripts/slurm-setup.sh: slurmctld, slurmd, munge)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 containers=""
@@ -73,4 +74,6 @@ if [ -n "$containers" ]; then
     apt_install podman catatonit runc
   fi
   bash scripts/podman-setup.sh
+  say "a single-node Slurm cluster (scripts/slurm-setup.sh; the --executor slurm tests)"
+  bash scripts/slurm-setup.sh
 fi

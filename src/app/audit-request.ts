@@ -15,7 +15,7 @@ import {stderrProgress} from './progress.js'
 import {parseFormats, writeReportFiles} from './report-files.js'
 import {resolveScriptSpec, type ScriptRequest} from './script-inputs.js'
 import {ReproError} from '../errors.js'
-import {defaultDemoTargets, findPythonWithTorch, type TargetRef, type TargetSettings, targetsFromRefs} from './targets.js'
+import {defaultDemoTargets, findPythonWithTorch, slurmOptions, type TargetRef, type TargetSettings, targetsFromRefs} from './targets.js'
 
 export interface AuditRequest {
   /** targets in command-line order; none → the embedded default (the host's python vs itself) */
@@ -47,6 +47,12 @@ export async function auditRequest(req: AuditRequest): Promise<AuditReport> {
   const formats = parseFormats(req.formats, 'audit')
   // a mistake in the script's flags is reported before any target is looked at
   const script = req.script ? await resolveScriptSpec(req.script) : undefined
+  const slurm = slurmOptions(req.settings)
+  if (slurm && req.refs.length === 0)
+    throw new ReproError('--executor slurm needs targets: the embedded default derives its variant from a first local run', {
+      subject: 'audit',
+      hint: 'name the interpreters the nodes have, e.g. --python /usr/bin/python3 --python /usr/bin/python3',
+    })
   const targets = req.refs.length > 0 ? await targetsFromRefs(req.refs, req.settings) : defaultDemoTargets(await findPythonWithTorch())
   checkDistributed(targets, Boolean(script))
   const outDir = path.resolve(req.outDir)
@@ -58,7 +64,8 @@ export async function auditRequest(req: AuditRequest): Promise<AuditReport> {
     explainBudget: req.explainBudget,
     storeSteps: req.storeSteps,
     jobs: req.jobs,
-    cache: req.cache ? new RunCache() : null,
+    // the run cache keys on this host; a cluster's nodes are not this host
+    cache: req.cache && !slurm ? new RunCache() : null,
     epochs: req.epochs,
     workloads: script ? ['script'] : req.workloads,
     ...(script ? {script} : {}),

@@ -3,6 +3,7 @@
 // own python with torch, audited against itself plus a thread-count variant.
 
 import {existsSync, readFileSync} from 'node:fs'
+import path from 'node:path'
 import {DEFAULT_KNOBS, KnobError, knobsForTarget, parseKnobOverride, type KnobOverride} from '../core/knobs.js'
 import type {Knobs} from '../core/types.js'
 import {ReproError} from '../errors.js'
@@ -12,6 +13,7 @@ import {detectEngine, type Engine, type ImageIdentity, inspectImages, makeEngine
 import {ENTRYPOINT_MODES, type EntrypointMode, parseSize} from '../targets/image-launch.js'
 import {spawnCapped} from '../targets/process.js'
 import {PythonTarget} from '../targets/python.js'
+import {defaultStaging, type SlurmOptions, SlurmTarget} from '../targets/slurm.js'
 import type {Target} from '../targets/target.js'
 import type {AuditTargetSpec} from './audit-types.js'
 
@@ -27,6 +29,27 @@ export interface TargetSettings {
   'python-in-image'?: string[]
   'image-entrypoint'?: string
   'work-area'?: string
+  /** local (default) or slurm: where probe runs execute */
+  executor?: string
+  'slurm-partition'?: string
+  'slurm-account'?: string
+  'slurm-time'?: string
+  'slurm-gres'?: string
+  'slurm-arg'?: string[]
+  staging?: string
+}
+
+/** The Slurm executor's options from the settings, or null for local runs. */
+export function slurmOptions(settings: TargetSettings): SlurmOptions | null {
+  if ((settings.executor ?? 'local') !== 'slurm') return null
+  return {
+    ...(settings['slurm-partition'] ? {partition: settings['slurm-partition']} : {}),
+    ...(settings['slurm-account'] ? {account: settings['slurm-account']} : {}),
+    ...(settings['slurm-time'] ? {time: settings['slurm-time']} : {}),
+    ...(settings['slurm-gres'] ? {gres: settings['slurm-gres']} : {}),
+    args: settings['slurm-arg'] ?? [],
+    staging: path.resolve(settings.staging ?? defaultStaging()),
+  }
 }
 
 /** `--python-in-image [N:]PATH` → the interpreter for target `index` (1-based), or null. */
@@ -130,6 +153,13 @@ export function hostHasNvidiaGpu(): boolean {
 /** Target specs for targets named in order (`--set N:` numbers them as given). */
 export async function targetsFromRefs(refs: TargetRef[], settings: TargetSettings): Promise<AuditTargetSpec[]> {
   const overrides = parseOverrides(settings.set, refs.length)
+  const slurm = slurmOptions(settings)
+  const image = refs.find((r) => r.kind === 'image')
+  if (slurm && image)
+    throw new ReproError(`--executor slurm runs --python targets; ${image.value} is an image`, {
+      subject: `--image ${image.value}`,
+      hint: 'audit images with --executor local for now (Slurm runs of images are not built yet), or give the interpreter the nodes have with --python',
+    })
   const cuda = settings.device === 'cuda' || (settings.device === 'auto' && hostHasNvidiaGpu())
   const pythons = refs.map((_, i) => pythonInImage(settings['python-in-image'], i + 1, refs.length))
   refs.forEach((r, i) => {
@@ -165,7 +195,9 @@ export async function targetsFromRefs(refs: TargetRef[], settings: TargetSetting
     const base: Knobs = {...DEFAULT_KNOBS, env: {}, device: cuda ? 'cuda' : 'cpu'}
     const target: Target =
       ref.kind === 'python'
-        ? new PythonTarget(ref.value)
+        ? slurm
+          ? new SlurmTarget(new PythonTarget(ref.value), slurm)
+          : new PythonTarget(ref.value)
         : new ContainerTarget({
             engine: engine!,
             image: ref.value,

@@ -57,6 +57,34 @@ export const targetFlags = {
   timeout: Flags.integer({description: 'Seconds before a probe run is killed.', default: 600, min: 1}),
 }
 
+/** Where probe runs execute: here (local) or as Slurm jobs (audit only). */
+export const executorFlags = {
+  executor: Flags.string({
+    description:
+      'Where probe runs execute: local (here), or slurm (each run a Slurm job via sbatch; --python targets; compare, attribution and reports stay here; the run cache is off).',
+    options: ['local', 'slurm'],
+    default: 'local',
+    helpGroup: 'EXECUTOR',
+  }),
+  'slurm-partition': Flags.string({description: 'Slurm partition (sbatch --partition).', helpGroup: 'EXECUTOR'}),
+  'slurm-account': Flags.string({description: 'Slurm account (sbatch --account).', helpGroup: 'EXECUTOR'}),
+  'slurm-time': Flags.string({
+    description: "Slurm time limit per job (sbatch --time). Default: the run's --timeout plus 5 minutes.",
+    helpGroup: 'EXECUTOR',
+  }),
+  'slurm-gres': Flags.string({description: 'Generic resources per job (sbatch --gres), e.g. gpu:h100:1.', helpGroup: 'EXECUTOR'}),
+  'slurm-arg': Flags.string({
+    description: 'One more sbatch argument, as given (e.g. --slurm-arg=--qos=low). Repeatable.',
+    multiple: true,
+    helpGroup: 'EXECUTOR',
+  }),
+  staging: Flags.string({
+    description:
+      "Folder shared by this host and the cluster's nodes where runs are staged. Default: a folder under the temp dir (a single-node cluster).",
+    helpGroup: 'EXECUTOR',
+  }),
+}
+
 export const trainingFlags = {
   seed: Flags.integer({description: 'Training seed (python, torch, batch order).', default: 1234, min: 0}),
   epochs: Flags.integer({description: 'Training epochs.', default: 3, min: 1, max: 1000}),

@@ -5,7 +5,16 @@ import {type InputListing, listScriptInputs, renderInputListing, type ScriptRequ
 import {targetOrder} from '../app/targets.js'
 import {ReproCommand} from '../cli/base.js'
 import {ReproError} from '../errors.js'
-import {parseStoreSteps, parseWorkloads, scriptFlags, splitArgs, targetFlags, timestamp, trainingFlags} from '../cli/flags.js'
+import {
+  executorFlags,
+  parseStoreSteps,
+  parseWorkloads,
+  scriptFlags,
+  splitArgs,
+  targetFlags,
+  timestamp,
+  trainingFlags,
+} from '../cli/flags.js'
 import type {AuditReport} from '../core/report.js'
 import {renderTerminal} from '../report/terminal.js'
 
@@ -28,6 +37,7 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
   ]
   static override flags = {
     ...targetFlags,
+    ...executorFlags,
     ...trainingFlags,
     ...scriptFlags,
     repeats: Flags.integer({

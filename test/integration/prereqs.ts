@@ -6,7 +6,7 @@ import {spawnSync} from 'node:child_process'
 import {existsSync} from 'node:fs'
 import {PYTHON} from './helpers.js'
 
-export type Prereq = 'torch' | 'docker' | 'fixture-images' | 'chromium'
+export type Prereq = 'torch' | 'docker' | 'fixture-images' | 'chromium' | 'slurm'
 
 export const CHROMIUM = process.env['REPRO_TEST_CHROMIUM'] ?? '/usr/bin/chromium'
 export const FIXTURE_IMAGES = [
@@ -28,6 +28,10 @@ const CHECKS: Record<Prereq, () => string | null> = {
     ok('docker', ['image', 'inspect', ...FIXTURE_IMAGES])
       ? null
       : 'the fixture images are missing (bash fixtures/images/build.sh builds them)',
+  slurm: () =>
+    ok('sh', ['-c', "sinfo -h -N -o '%t' | grep -Eq '^(idle|mix|alloc)'"])
+      ? null
+      : 'no Slurm cluster answers (bash scripts/slurm-setup.sh starts a single-node one)',
   chromium: () => (existsSync(CHROMIUM) ? null : `no Chromium at ${CHROMIUM} (apt-get install chromium, or set REPRO_TEST_CHROMIUM)`),
 }
 const memo = new Map<Prereq, string | null>()
