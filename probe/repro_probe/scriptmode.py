@@ -136,8 +136,10 @@ def child_command(mode, config_path, out_dir, params_path, nproc=1, ranks_dir=No
         run += ["--params", params_path]
     if nproc <= 1:
         return [sys.executable] + run
+    # torchrun's logs go to the ranks' folder (its default, a /tmp/torchelastic_* folder, stays behind)
     return ([sys.executable, "-m", "repro_probe.torchrun", "--standalone", "--nproc_per_node", str(nproc),
-             "--monitor_interval", "0.1"] + run + ["--ranks", ranks_dir])
+             "--monitor_interval", "0.1", "--log_dir", os.path.join(ranks_dir, "torchrun")]
+            + run + ["--ranks", ranks_dir])
 
 
 def _run_child(mode, config_path, out_dir, env, params_path, nproc=1, ranks_dir=None):
