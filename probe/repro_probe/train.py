@@ -163,9 +163,8 @@ class Loop(object):
             if scaler is not None:
                 capture.loss_scale = float(scaler.get_scale())
             capture.after_backward()  # capture_unsupported if a backward capture saw no gradient
-        for name, p in self.model.named_parameters():
-            if p.grad is not None:
-                recorder.record("grad/" + name, p.grad)
+        recorder.record_many(("grad/" + name, p.grad) for name, p in self.model.named_parameters()
+                             if p.grad is not None)
         if scaler is not None:
             scaler.step(optimizer)
             scaler.update()
@@ -205,6 +204,7 @@ def run_training(torch, cfg, data, device, recorder, result, out_dir=None):
         # invalid_config if no such module
         capture, result["capture"] = make_capture(torch, model, leaves, spec, criterion)
     cache = None
+    recorder.hash_in_background()  # large entries hashed on a spare CPU (trace.py), same digests
     if cfg["knobs"]["compile"]:
         cache = compiled_mod.prepare(torch, scratch_dir())
         recorder.capture = "boundaries"
@@ -316,4 +316,5 @@ def _train_epochs(torch, cfg, data, device, recorder, result, model, loop):
         result["epochs"].append(entry)
     last = result["epochs"][-1]
     result["final"] = dict((k, last[k]) for k in ("val_accuracy", "val_loss", "val_rmse", "train_loss"))
+    recorder.finish_hashing()  # the worker's last digests: their time counts in train_seconds
     result["nonfinite"]["entries"] = recorder.nonfinite_entries
