@@ -58,6 +58,9 @@ describe('--script-nproc: a data-parallel script under torchrun (real probe)', {
     const pair = (JSON.parse(json.stdout) as Report).comparisons[0]!
     // 4 steps of 4 grad/ and 4 param/ entries, and init's 4 param/ (fwd/, out and loss are per-rank)
     assert.equal(pair.divergence.counts!.entries, 36)
+    // torchrun sets OMP_NUM_THREADS=1 for N > 1: recorded, and in the diff
+    const omp = pair.fingerprint_changes.find((c) => c.path === 'env.OMP_NUM_THREADS')
+    assert.equal(omp?.b, '1', JSON.stringify(pair.fingerprint_changes))
     if (process.env['OMP_NUM_THREADS'] === undefined) {
       const omp = pair.fingerprint_changes.find((c) => c.path === 'env.OMP_NUM_THREADS')
       assert.ok(omp, JSON.stringify(pair.fingerprint_changes.map((c) => c.path)))
