@@ -719,8 +719,13 @@ function benchWorkloadsAudit() {
         }
       }
     }
+    // the experiments' own wall time by kind (attribution.explain_seconds, per workload)
+    const explained = {zoom: 0, knob_reruns: 0, replays: 0}
+    for (const at of [report.attribution, ...(report.by_workload ?? []).map((w) => w.attribution)]) {
+      for (const k of Object.keys(explained)) explained[k] += at?.explain_seconds?.[k] ?? 0
+    }
     rmSync(out, {recursive: true, force: true})
-    return {seconds: r.seconds, perWorkload, split}
+    return {seconds: r.seconds, perWorkload, split, explained}
   }
   const [withExplain, without] = interleaved(N, '8 workload-all audit', one(true), one(false))
   const perRun = Object.entries(without[0].perWorkload)
@@ -730,10 +735,12 @@ function benchWorkloadsAudit() {
   const splitText = split.start.length
     ? `; each run split (medians over the ${split.start.length} runs): interpreter + torch start ${median(split.start).toFixed(2)} s, probe work ${median(split.work).toFixed(2)} s, engine and launcher (create, copy-in, start, status, copy-out, rm) ${median(split.engine).toFixed(2)} s`
     : ''
+  const e = withExplain.map((x) => x.explained)
+  const explainText = `; with explain (medians): zoom ${median(e.map((x) => x.zoom)).toFixed(1)} s, knob reruns ${median(e.map((x) => x.knob_reruns)).toFixed(1)} s, op replays ${median(e.map((x) => x.replays)).toFixed(1)} s (timed apart), so A without the replays ${median(withExplain.map((x) => x.seconds - x.explained.replays)).toFixed(1)} s (goal ≤ 120 s)`
   const pick = (xs) => xs.map((x) => x.seconds)
   row(
     bench,
-    `${what}, wall time with the explain reruns (A; goal ≤ 120 s) vs \`--no-explain\` (B; goal ≤ 60 s), no run cache; seconds per run from create to copy-out (median of both images' runs): ${perRun}${splitText}`,
+    `${what}, wall time with the explain reruns (A; goal ≤ 120 s) vs \`--no-explain\` (B; goal ≤ 60 s), no run cache; seconds per run from create to copy-out (median of both images' runs): ${perRun}${splitText}${explainText}`,
     secs(pick(withExplain)),
     secs(pick(without)),
     pairedRatio(pick(withExplain), pick(without)),

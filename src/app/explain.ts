@@ -71,15 +71,25 @@ export async function attribute(input: AttributeInput): Promise<Attribution | un
   const experiments: Experiment[] = []
   let budget = input.budget
   let where: Attribution['where'] = null
+  // wall time of each kind of experiment, reported apart (the op replays include their capture reruns)
+  const seconds = {zoom: 0, knob_reruns: 0, replays: 0}
+  const timed = async (kind: keyof typeof seconds, spend: () => Promise<number>): Promise<number> => {
+    const t0 = performance.now()
+    try {
+      return await spend()
+    } finally {
+      seconds[kind] += (performance.now() - t0) / 1000
+    }
+  }
   for (const pair of drifting) {
     const b = first(collected, pair.record.b.target)
     where ??= whereItStarts(pair.cmp.first_divergence, b.outcome.module_types)
     if (budget <= 0) continue
-    budget -= await zoomIfUnstored(input, pair, budget)
+    budget -= await timed('zoom', () => zoomIfUnstored(input, pair, budget))
     const reruns: Reruns = new Map()
-    budget -= await counterfactuals(input, pair, budget, experiments, reruns)
-    budget -= await replayUpdate(input, pair, budget, experiments, reruns)
-    budget -= await replayForward(input, pair, budget, experiments, reruns)
+    budget -= await timed('knob_reruns', () => counterfactuals(input, pair, budget, experiments, reruns))
+    budget -= await timed('replays', () => replayUpdate(input, pair, budget, experiments, reruns))
+    budget -= await timed('replays', () => replayForward(input, pair, budget, experiments, reruns))
   }
   const firstPair = drifting[0]?.record
   const residual = residualWhere(experiments, firstPair, firstPair ? first(collected, firstPair.b.target).outcome.module_types : {})
@@ -93,7 +103,22 @@ export async function attribute(input: AttributeInput): Promise<Attribution | un
     drift: drifting.length > 0,
     workload: firstPair ? first(collected, firstPair.b.target).outcome.workload : null,
   })
-  return {noise_floor, seeds, experiments, where, residual, suspects, ...(unexercised.length ? {unexercised} : {})}
+  const spent = seconds.zoom + seconds.knob_reruns + seconds.replays > 0
+  return {
+    noise_floor,
+    seeds,
+    experiments,
+    where,
+    residual,
+    suspects,
+    ...(unexercised.length ? {unexercised} : {}),
+    ...(spent ? {explain_seconds: roundSeconds(seconds)} : {}),
+  }
+}
+
+function roundSeconds(s: {zoom: number; knob_reruns: number; replays: number}): NonNullable<Attribution['explain_seconds']> {
+  const r = (x: number) => Math.round(x * 100) / 100
+  return {zoom: r(s.zoom), knob_reruns: r(s.knob_reruns), replays: r(s.replays)}
 }
 
 /** Knobs that differ between targets but cannot matter to this workload on this device. */

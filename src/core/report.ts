@@ -187,6 +187,12 @@ export interface Attribution {
   suspects: Suspect[]
   /** knobs that differ between targets but that this workload (or this device) does not exercise */
   unexercised?: {name: string; a: string; b: string; note: string}[]
+  /**
+   * wall seconds the experiments took, by kind: the zoom reruns, the counterfactual (knob) reruns,
+   * and the op replays with their capture reruns (absent when no experiment ran, and in reports
+   * made before it was recorded)
+   */
+  explain_seconds?: {zoom: number; knob_reruns: number; replays: number}
 }
 
 /** One workload of an audit of several: its verdict and its attribution. */
@@ -312,4 +318,17 @@ export function describeFirst(c: PairRecord): string {
   const fd = c.divergence.first_divergence
   if (!fd) return 'no entry'
   return `step ${fd.step}, ${fd.entry} (${fd.phase})`
+}
+
+/** The experiments' wall time by kind, in one line (null when none ran or the report predates it). */
+export function explainSecondsLine(at: Attribution): string | null {
+  const s = at.explain_seconds
+  if (!s) return null
+  const total = s.zoom + s.knob_reruns + s.replays
+  const parts = [
+    ...(s.zoom > 0 ? [`zoom ${s.zoom.toFixed(1)} s`] : []),
+    ...(s.knob_reruns > 0 ? [`knob reruns ${s.knob_reruns.toFixed(1)} s`] : []),
+    ...(s.replays > 0 ? [`op replays ${s.replays.toFixed(1)} s`] : []),
+  ]
+  return `Experiments took ${total.toFixed(1)} s${parts.length ? `: ${parts.join(', ')}` : ''}`
 }

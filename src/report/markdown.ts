@@ -3,7 +3,7 @@
 // Every untrusted string goes through escapeMarkdown (inline) or markdownFence (code).
 
 import {replicaNotes, scriptWorldSizesNote} from '../core/distributed.js'
-import {describeFirst, type AuditReport, type PairRecord, type TargetRecord} from '../core/report.js'
+import {describeFirst, explainSecondsLine, type AuditReport, type PairRecord, type TargetRecord} from '../core/report.js'
 import {workloadView} from '../core/workload-results.js'
 import type {FingerprintRow} from '../core/fingerprint-diff.js'
 import {escapeMarkdown as md, markdownFence, safeHttpsUrl} from './escape.js'
@@ -139,6 +139,8 @@ function suspectsSection(report: AuditReport): string | null {
       ),
     )
   }
+  const took = explainSecondsLine(at)
+  if (took) parts.push(`${md(took, 300)}.`)
   if (at.noise_floor.length > 0) {
     const rows = at.noise_floor.map((n) => [
       md(n.name, 200),

@@ -205,6 +205,7 @@ const attribution = z.looseObject({
     }),
   ),
   unexercised: list(z.looseObject({name: str(256), a: str(), b: str(), note: str()}), 100).optional(),
+  explain_seconds: z.looseObject({zoom: z.number(), knob_reruns: z.number(), replays: z.number()}).optional(),
 })
 
 const verdict = z.looseObject({

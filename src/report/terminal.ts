@@ -4,7 +4,7 @@
 // wraps, paths keep their end when cut; the full detail stays in the JSON and HTML reports.
 
 import {replicaNotes, scriptWorldSizesNote} from '../core/distributed.js'
-import {type AuditReport, describeFirst, type PairRecord, type RunRecord} from '../core/report.js'
+import {type AuditReport, describeFirst, explainSecondsLine, type PairRecord, type RunRecord} from '../core/report.js'
 import {workloadView} from '../core/workload-results.js'
 import {DEFAULT_WIDTH, fitTable, shortenMiddle, wrapText} from './layout.js'
 import {formatNumber, formatSigned, safeText} from './text.js'
@@ -302,6 +302,8 @@ function attributionSection(report: AuditReport, width: number): string[] {
       )
     out.push('')
   }
+  const took = explainSecondsLine(at)
+  if (took) out.push(wrapText(took, width, '  '), '')
   out.push(...whereLines(at, width))
   out.push(...suspectsSection(at, width))
   if (at.unexercised?.length) {
