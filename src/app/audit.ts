@@ -9,6 +9,7 @@ import {auditSeeds} from '../core/audit-plan.js'
 import {compareAll} from '../core/pairs.js'
 import {contrastWorkloads, type WorkloadContrast} from '../core/suspects.js'
 import type {AuditReport, PairRecord} from '../core/report.js'
+import type {ProbeConfig} from '../core/config.js'
 import {WORKLOADS} from '../core/workloads.js'
 import {encodeWorkloadData, type EncodedData} from '../artifacts/inputs.js'
 import {gitState} from '../env/git.js'
@@ -22,6 +23,7 @@ import {hostProbeEnv} from '../targets/target.js'
 import {RecordedTarget} from '../targets/recorded.js'
 import {attribute} from './explain.js'
 import {ensureOutDir} from './out-dir.js'
+import {limiter, withDevice} from './pool.js'
 import {toolVersion} from './version.js'
 
 export type {AuditOptions, AuditTargetSpec} from './audit-types.js'
@@ -49,19 +51,26 @@ export async function runAudit(options: AuditOptions): Promise<AuditReport> {
   const workloads: Parameters<typeof assembleAuditReport>[0]['workloads'] = []
   const contrasts: WorkloadContrast[] = []
   const compareStart = performance.now()
-  for (const w of opts.workloads) {
+  // every workload's experiments at once, their reruns and replays bounded together by --jobs
+  const limit = limiter(Math.max(1, opts.jobs))
+  const explained = opts.workloads.map((w) => {
     const c = collected.byWorkload.get(w)!
     const compared = compareAll(collected.records, c.runs)
     if (many || w !== 'mlp') for (const p of compared.records) p.workload = w
-    comparisons.push(...compared.records)
-    const rerunner = rerunnerFor(opts, w, c, data.get(w)!, cacheFor)
-    const attribution = await attribute({
+    const rerunner = limitedRerunner(rerunnerFor(opts, w, c, data.get(w)!, cacheFor), limit)
+    const attribution = attribute({
       collected: c,
       compared,
       seeds: auditSeeds(opts.seed, opts.seeds),
       budget: opts.explainBudget,
       rerunner,
     })
+    return {w, c, compared, attribution}
+  })
+  const attributions = await Promise.all(explained.map((e) => e.attribution))
+  for (const [i, {w, c, compared}] of explained.entries()) {
+    comparisons.push(...compared.records)
+    const attribution = attributions[i]
     const metric = w === 'script' ? 'val_accuracy' : WORKLOADS[w].outcomeMetric
     workloads.push({workload: w, outcome_metric: metric, ...(attribution ? {attribution} : {})})
     contrasts.push({
@@ -107,7 +116,21 @@ export async function runAudit(options: AuditOptions): Promise<AuditReport> {
   return report
 }
 
-/** Reruns of one workload's targets (zoom, counterfactual knobs) with the audit's own settings. */
+/** The rerunner with each rerun and replay waiting for a slot of `limit`. */
+function limitedRerunner(r: Rerunner, limit: ReturnType<typeof limiter>): Rerunner {
+  return {
+    progress: r.progress,
+    rerun: (...args) => limit(() => r.rerun(...args)),
+    replayForward: (...args) => limit(() => r.replayForward(...args)),
+    replay: (...args) => limit(() => r.replay(...args)),
+    canReplay: (target) => r.canReplay(target),
+  }
+}
+
+/**
+ * Reruns of one workload's targets (zoom, counterfactual knobs, op replays) with the audit's own
+ * settings; a run on a GPU holds that device's lock like the audit's own runs.
+ */
 function rerunnerFor(opts: AuditOptions, w: AuditWorkload, c: Collected, data: EncodedData, cacheFor: CacheFor): Rerunner {
   return {
     progress: opts.progress,
@@ -120,55 +143,63 @@ function rerunnerFor(opts: AuditOptions, w: AuditWorkload, c: Collected, data: E
       const outDir = path.join(opts.outDir, w === 'mlp' ? dir : `${w}-${dir}`)
       // the same inputs as the run it repeats: a script run carries the script, not data
       const script = config.script ? opts.script : undefined
-      return trainRun({
-        target,
-        config: {...config, knobs, trace},
-        data: data.bytes.length ? data.bytes : null,
-        outDir,
-        timeoutMs: opts.timeoutMs,
-        label,
-        cache: cacheFor('r1'),
-        ...(script ? {script} : {}),
-      }).then((r) => ({...r, outDir}))
+      return withDevice(knobs.device, () =>
+        trainRun({
+          target,
+          config: {...config, knobs, trace},
+          data: data.bytes.length ? data.bytes : null,
+          outDir,
+          timeoutMs: opts.timeoutMs,
+          label,
+          cache: cacheFor('r1'),
+          ...(script ? {script} : {}),
+        }),
+      ).then((r) => ({...r, outDir}))
     },
     replayForward: (index, req, dir) => {
       const config = c.configs.get(index)!
-      if (config.script && opts.script)
-        return scriptReplayRun({
-          target: opts.targets[index - 1]!.target,
-          config: {...config, knobs: req.knobs ?? config.knobs},
-          script: opts.script,
-          captureDir: req.captureDir!,
-          step: req.step!,
-          module: req.module!,
-          toggle: req.toggle,
-          outDir: path.join(opts.outDir, w === 'mlp' ? dir : `${w}-${dir}`),
-          timeoutMs: opts.timeoutMs,
-          label: `replay ${req.module} in #${index}`,
-        })
-      return replayForwardRun({
-        target: opts.targets[index - 1]!.target,
-        config: {...config, knobs: req.knobs ?? config.knobs},
-        data: data.bytes,
-        kind: req.kind,
-        ...(req.captureDir ? {captureDir: req.captureDir} : {}),
-        toggle: req.toggle,
-        ...(req.step !== undefined ? {step: req.step} : {}),
-        ...(req.module !== undefined ? {module: req.module} : {}),
-        outDir: path.join(opts.outDir, w === 'mlp' ? dir : `${w}-${dir}`),
-        timeoutMs: opts.timeoutMs,
-      })
+      return withDevice((req.knobs ?? config.knobs).device, () => replayForwardOn(index, req, dir, config))
     },
     canReplay: (index) => !(opts.targets[index - 1]!.target instanceof RecordedTarget),
     replay: (index, plan, inputs, dir, knobs) =>
-      replayRun({
+      withDevice((knobs ?? c.configs.get(index)!.knobs).device, () =>
+        replayRun({
+          target: opts.targets[index - 1]!.target,
+          knobs: knobs ?? c.configs.get(index)!.knobs,
+          plan,
+          inputs,
+          outDir: path.join(opts.outDir, w === 'mlp' ? dir : `${w}-${dir}`),
+          timeoutMs: opts.timeoutMs,
+        }),
+      ),
+  }
+
+  function replayForwardOn(index: number, req: Parameters<Rerunner['replayForward']>[1], dir: string, config: ProbeConfig) {
+    if (config.script && opts.script)
+      return scriptReplayRun({
         target: opts.targets[index - 1]!.target,
-        knobs: knobs ?? c.configs.get(index)!.knobs,
-        plan,
-        inputs,
+        config: {...config, knobs: req.knobs ?? config.knobs},
+        script: opts.script,
+        captureDir: req.captureDir!,
+        step: req.step!,
+        module: req.module!,
+        toggle: req.toggle,
         outDir: path.join(opts.outDir, w === 'mlp' ? dir : `${w}-${dir}`),
         timeoutMs: opts.timeoutMs,
-      }),
+        label: `replay ${req.module} in #${index}`,
+      })
+    return replayForwardRun({
+      target: opts.targets[index - 1]!.target,
+      config: {...config, knobs: req.knobs ?? config.knobs},
+      data: data.bytes,
+      kind: req.kind,
+      ...(req.captureDir ? {captureDir: req.captureDir} : {}),
+      toggle: req.toggle,
+      ...(req.step !== undefined ? {step: req.step} : {}),
+      ...(req.module !== undefined ? {module: req.module} : {}),
+      outDir: path.join(opts.outDir, w === 'mlp' ? dir : `${w}-${dir}`),
+      timeoutMs: opts.timeoutMs,
+    })
   }
 }
 

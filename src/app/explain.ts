@@ -163,13 +163,14 @@ async function zoomIfUnstored(input: AttributeInput, pair: ComparedPair, budget:
   const stored = (run: RunArtifacts) => run.trace.steps.find((s) => s.step === fd?.step)?.stored === true
   if (!fd || fd.step === 'init' || (stored(a) && stored(b)) || budget < 2) return 0
   const step = fd.step
-  const zoomed: RunArtifacts[] = []
-  for (const t of [pair.record.a.target, pair.record.b.target]) {
-    const what = `zoom: #${t} storing step ${step}`
-    const run = await attempt(input, what, () => input.rerunner.rerun(t, {storeSteps: [step]}, what, `zoom-s${step}-t${t}`))
-    if (typeof run === 'string') return 2
-    zoomed.push(run)
-  }
+  // both sides at once (the rerunner bounds them by --jobs)
+  const zoomed = await Promise.all(
+    [pair.record.a.target, pair.record.b.target].map((t) => {
+      const what = `zoom: #${t} storing step ${step}`
+      return attempt(input, what, () => input.rerunner.rerun(t, {storeSteps: [step]}, what, `zoom-s${step}-t${t}`))
+    }),
+  )
+  if (typeof zoomed[0] === 'string' || typeof zoomed[1] === 'string') return 2
   pair.record.divergence = summarizeDivergence(
     compareTraces(zoomed[0]!.trace, zoomed[0]!.values, zoomed[1]!.trace, zoomed[1]!.values, TOLERANCE),
   )
@@ -189,7 +190,6 @@ async function counterfactuals(
   const b = first(collected, pair.record.b.target)
   const target = collected.records.find((r) => r.index === pair.record.b.target)!
   const knobs = collected.configs.get(target.index)!.knobs
-  let spent = 0
   // a knob this workload or device does not exercise cannot explain anything, and one a user's
   // script sets itself cannot be aligned from outside: no rerun for either
   const device = String(b.outcome.knobs_effective['device'] ?? 'cpu')
@@ -197,21 +197,26 @@ async function counterfactuals(
   const exercised = runKnobDifferences(a, b).filter(
     (d) => !overridden.has(d.name) && !unexercisedBy(d.name, b.outcome.workload, device, bothWorldSize(a, b)),
   )
-  for (const trial of plannedTrials(exercised)) {
-    if (spent >= budget) break
-    spent++
-    const id = `e${experiments.length + 1}`
-    const label = `${target.name} with ${trial.map((d) => (d.a === null ? `${d.name} unset` : `${d.name}=${String(d.a)}`)).join(', ')}`
-    const aligned = alignedKnobs(knobs, trial)
-    const run = await attempt(input, `explain ${id}: ${label}`, () =>
-      input.rerunner.rerun(target.index, {knobs: aligned}, label, `${id}-t${target.index}`),
-    )
+  // planned up front and run side by side (the rerunner bounds them by --jobs); recorded in plan order
+  const trials = plannedTrials(exercised)
+    .slice(0, Math.max(0, budget))
+    .map((trial, i) => ({trial, id: `e${experiments.length + 1 + i}`, aligned: alignedKnobs(knobs, trial)}))
+  const runs = await Promise.all(
+    trials.map(({trial, id, aligned}) => {
+      const label = `${target.name} with ${trial.map((d) => (d.a === null ? `${d.name} unset` : `${d.name}=${String(d.a)}`)).join(', ')}`
+      return attempt(input, `explain ${id}: ${label}`, () =>
+        input.rerunner.rerun(target.index, {knobs: aligned}, label, `${id}-t${target.index}`),
+      )
+    }),
+  )
+  for (const [i, {trial, id, aligned}] of trials.entries()) {
+    const run = runs[i]!
     const after: TraceComparison | {failed: string} =
       typeof run === 'string' ? {failed: run} : compareTraces(a.trace, a.values, run.trace, run.values, TOLERANCE)
     if (typeof run !== 'string' && !('failed' in after)) reruns.set(id, {run, cmp: after, knobs: aligned})
     experiments.push(experimentRecord(id, trial, pair.record, pair.cmp.first_divergence, after))
   }
-  return spent
+  return trials.length
 }
 
 /** Counterfactual reruns by experiment id: the run, its comparison with the first target, its knobs. */
@@ -430,21 +435,29 @@ async function replayForward(
   // 1. forward / backward: capture the module's inputs (and grad_output) at that step in both targets
   const captures: {dir: string; entries: {name: string; sha256: string}[]}[] = []
   if (plan.kind !== 'init') {
-    for (const [t, knobs] of [
-      [ta, undefined],
-      [tb, bKnobs],
-    ] as const) {
-      const what = `explain ${id}: capture the inputs of ${plan.module} at step ${plan.step} in #${t}`
-      const capture = {step: plan.step, module: plan.module, ...(plan.kind === 'backward' ? {backward: true} : {})}
-      const r = await attempt(input, what, () =>
-        rerunner.rerun(t, {...(knobs ? {knobs} : {}), capture}, what, `${id}-capture-t${t}`).then(async (x) => {
-          const meta = await readCapture(x.outDir!, `#${t}`)
-          captures.push({dir: x.outDir!, entries: meta.meta.entries})
-          return x
-        }),
-      )
-      if (typeof r === 'string') return failed(r, captures.length + 1)
-    }
+    // both targets' captures at once (the rerunner bounds them by --jobs), kept in target order
+    const capture = {step: plan.step, module: plan.module, ...(plan.kind === 'backward' ? {backward: true} : {})}
+    const got = await Promise.all(
+      (
+        [
+          [ta, undefined],
+          [tb, bKnobs],
+        ] as const
+      ).map(async ([t, knobs]) => {
+        const what = `explain ${id}: capture the inputs of ${plan.module} at step ${plan.step} in #${t}`
+        let taken: {dir: string; entries: {name: string; sha256: string}[]} | null = null
+        const r = await attempt(input, what, () =>
+          rerunner.rerun(t, {...(knobs ? {knobs} : {}), capture}, what, `${id}-capture-t${t}`).then(async (x) => {
+            const meta = await readCapture(x.outDir!, `#${t}`)
+            taken = {dir: x.outDir!, entries: meta.meta.entries}
+            return x
+          }),
+        )
+        return typeof r === 'string' ? r : taken!
+      }),
+    )
+    for (const g of got) if (typeof g === 'string') return failed(g, 2)
+    captures.push(...(got as {dir: string; entries: {name: string; sha256: string}[]}[]))
     const differs = firstCaptureDifference(captures[0]!.entries, captures[1]!.entries)
     if (differs) {
       experiments.push({

@@ -12,6 +12,26 @@ export async function pool(count: number, jobs: number, work: (index: number) =>
   await Promise.all(Array.from({length: Math.min(jobs, count)}, worker))
 }
 
+/**
+ * At most `n` of the calls it wraps run at once, the rest wait in call order: the explain stage's
+ * reruns and replays share the audit's --jobs this way, across workloads and experiments.
+ */
+export function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let running = 0
+  const waiting: (() => void)[] = []
+  return async (fn) => {
+    if (running >= n) await new Promise<void>((resolve) => waiting.push(resolve))
+    else running++
+    try {
+      return await fn()
+    } finally {
+      const next = waiting.shift()
+      if (next) next()
+      else running--
+    }
+  }
+}
+
 const deviceLocks = new Map<string, Promise<unknown>>()
 
 /** Run `fn` holding the lock of `device` when it is a GPU (`cuda`, `cuda:N`); CPU runs freely. */

@@ -67,7 +67,8 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
       max: 100,
     }),
     jobs: Flags.integer({
-      description: 'Targets run concurrently (GPU targets are still serialized per device).',
+      description:
+        "Probe runs at once: the targets side by side, then the explain stage's reruns and op replays of every workload (GPU runs are still serialized per device).",
       default: 1,
       min: 1,
       max: 64,

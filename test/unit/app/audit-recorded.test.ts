@@ -34,6 +34,7 @@ async function replay(
   c: Case,
   cache: RunCache | null = null,
   pick: number[] | null = null,
+  jobs = 1,
 ): Promise<{report: AuditReport; recorded: AuditReport}> {
   const dir = path.join(ROOT, 'fixtures', 'runs', name)
   const recorded = JSON.parse(readFileSync(path.join(dir, 'recorded-report.json'), 'utf8')) as AuditReport
@@ -52,7 +53,7 @@ async function replay(
     seeds: c.seeds,
     explainBudget: 8,
     storeSteps: c.storeSteps,
-    jobs: 1,
+    jobs,
     cache,
     epochs: 1,
     workloads: ['mlp'],
@@ -111,6 +112,15 @@ describe('runAudit on recorded runs (no torch, no engine)', () => {
       }
     })
   }
+
+  test('--jobs 3: the explain stage runs its reruns side by side and reports the same experiments, in the same order, as --jobs 1', async () => {
+    for (const [name, c] of Object.entries(CASES)) {
+      const one = await replay(name, c)
+      const three = await replay(name, c, null, null, 3)
+      assert.ok((three.report.attribution?.experiments.length ?? 0) >= 1, `${name}: experiments ran`)
+      assert.deepEqual(summary(three.report), summary(one.report), name)
+    }
+  })
 
   test('bookworm-trixie: threads explains the forward part; the rest starts in the update and goes to torch (Adam’s lerp)', async () => {
     const {report} = await replay('bookworm-trixie', CASES['bookworm-trixie']!)
