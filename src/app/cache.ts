@@ -93,6 +93,14 @@ export class RunCache {
     return path.join(this.dir, '.host-fingerprints')
   }
 
+  /**
+   * Where what an image holds at its entrypoint's path is kept per image ID
+   * (targets/image-file-memo.ts); like the host memo, --no-cache reads the image afresh.
+   */
+  imageMemoDir(): string {
+    return path.join(this.dir, '.image-files')
+  }
+
   private entry(key: string): string {
     return path.join(this.dir, key)
   }

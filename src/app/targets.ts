@@ -150,8 +150,15 @@ export function hostHasNvidiaGpu(): boolean {
   return existsSync('/proc/driver/nvidia/version')
 }
 
-/** Target specs for targets named in order (`--set N:` numbers them as given). */
-export async function targetsFromRefs(refs: TargetRef[], settings: TargetSettings): Promise<AuditTargetSpec[]> {
+/**
+ * Target specs for targets named in order (`--set N:` numbers them as given). `imageMemoDir`:
+ * where image targets keep what they read from an image, per image ID (the run cache's).
+ */
+export async function targetsFromRefs(
+  refs: TargetRef[],
+  settings: TargetSettings,
+  {imageMemoDir}: {imageMemoDir?: string} = {},
+): Promise<AuditTargetSpec[]> {
   const overrides = parseOverrides(settings.set, refs.length)
   const slurm = slurmOptions(settings)
   const image = refs.find((r) => r.kind === 'image')
@@ -206,6 +213,7 @@ export async function targetsFromRefs(refs: TargetRef[], settings: TargetSetting
             python: pythons[i],
             entrypoint,
             ...(inspected.has(ref.value) ? {identity: inspected.get(ref.value)!} : {}),
+            ...(imageMemoDir ? {memoDir: imageMemoDir} : {}),
           })
     return {target, knobs: knobsForTarget(base, overrides, i + 1), role: 'target' as const}
   })
