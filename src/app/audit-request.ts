@@ -57,8 +57,8 @@ export async function auditRequest(req: AuditRequest): Promise<AuditReport> {
   const cache = req.cache && !slurm ? new RunCache() : null
   const targets =
     req.refs.length > 0
-      ? await targetsFromRefs(req.refs, req.settings, cache ? {imageMemoDir: cache.imageMemoDir()} : {})
-      : defaultDemoTargets(await findPythonWithTorch())
+      ? await targetsFromRefs(req.refs, req.settings, cache?.targetMemoDirs())
+      : defaultDemoTargets(await findPythonWithTorch(), cache?.targetMemoDirs())
   checkDistributed(targets, Boolean(script))
   const outDir = path.resolve(req.outDir)
   const report = await runAudit({

@@ -85,7 +85,7 @@ export async function runCheck(opts: CheckOptions): Promise<CheckReport> {
       cpus: config.cpus,
       'pids-limit': 1024,
     },
-    opts.cache ? {imageMemoDir: opts.cache.imageMemoDir()} : {},
+    opts.cache?.targetMemoDirs(),
   )
   pendingTargets.catch(() => undefined)
   const [git, merge_base] = await Promise.all([gitState(dir), mergeBase(dir, opts.baselineRef)])

@@ -16,6 +16,7 @@ import {PythonTarget} from '../targets/python.js'
 import {defaultStaging, type SlurmOptions, SlurmTarget} from '../targets/slurm.js'
 import type {Target} from '../targets/target.js'
 import type {AuditTargetSpec} from './audit-types.js'
+import type {TargetMemoDirs} from './cache.js'
 
 /** How targets run: knob overrides and the container settings, as flags or a config give them. */
 export interface TargetSettings {
@@ -151,14 +152,10 @@ export function hostHasNvidiaGpu(): boolean {
 }
 
 /**
- * Target specs for targets named in order (`--set N:` numbers them as given). `imageMemoDir`:
- * where image targets keep what they read from an image, per image ID (the run cache's).
+ * Target specs for targets named in order (`--set N:` numbers them as given). `memos`: where
+ * targets keep what they read about themselves between checks (the run cache's, RunCache.targetMemoDirs).
  */
-export async function targetsFromRefs(
-  refs: TargetRef[],
-  settings: TargetSettings,
-  {imageMemoDir}: {imageMemoDir?: string} = {},
-): Promise<AuditTargetSpec[]> {
+export async function targetsFromRefs(refs: TargetRef[], settings: TargetSettings, memos?: TargetMemoDirs): Promise<AuditTargetSpec[]> {
   const overrides = parseOverrides(settings.set, refs.length)
   const slurm = slurmOptions(settings)
   const image = refs.find((r) => r.kind === 'image')
@@ -204,7 +201,7 @@ export async function targetsFromRefs(
       ref.kind === 'python'
         ? slurm
           ? new SlurmTarget(new PythonTarget(ref.value), slurm)
-          : new PythonTarget(ref.value)
+          : new PythonTarget(ref.value, memos ? {memoDir: memos.pythonDistributions} : {})
         : new ContainerTarget({
             engine: engine!,
             image: ref.value,
@@ -213,7 +210,7 @@ export async function targetsFromRefs(
             python: pythons[i],
             entrypoint,
             ...(inspected.has(ref.value) ? {identity: inspected.get(ref.value)!} : {}),
-            ...(imageMemoDir ? {memoDir: imageMemoDir} : {}),
+            ...(memos ? {memoDir: memos.imageFiles} : {}),
           })
     return {target, knobs: knobsForTarget(base, overrides, i + 1), role: 'target' as const}
   })
@@ -239,12 +236,13 @@ export async function findPythonWithTorch(candidates = PYTHON_CANDIDATES): Promi
 }
 
 /** The embedded default: one python against itself, plus the same python with threads changed. */
-export function defaultDemoTargets(python: string): AuditTargetSpec[] {
+export function defaultDemoTargets(python: string, memos?: TargetMemoDirs): AuditTargetSpec[] {
+  const memo = memos ? {memoDir: memos.pythonDistributions} : {}
   const knobs: Knobs = {...DEFAULT_KNOBS, env: {}}
   return [
-    {target: new PythonTarget(python), knobs, role: 'target'},
+    {target: new PythonTarget(python, memo), knobs, role: 'target'},
     {
-      target: new PythonTarget(python),
+      target: new PythonTarget(python, memo),
       knobs: {...knobs, threads: 2},
       role: 'variant',
       // Flip the thread count relative to what the first run reported as its default.

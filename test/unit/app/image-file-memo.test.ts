@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import {chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import {RunCache} from '../../../src/app/cache.js'
+import {RunCache, type TargetMemoDirs} from '../../../src/app/cache.js'
 import {targetsFromRefs} from '../../../src/app/targets.js'
 import {readImageFileMemo, writeImageFileMemo} from '../../../src/targets/image-file-memo.js'
 import {writeTar} from '../../../src/targets/tar.js'
@@ -66,8 +66,8 @@ process.exit(0)
 const SETTINGS = {engine: 'docker', device: 'cpu', memory: '4g', cpus: '2', 'pids-limit': 1024}
 const REFS = [{kind: 'image' as const, value: 'img:ep'}]
 
-async function identity(memo: {imageMemoDir?: string}) {
-  const [spec] = await targetsFromRefs(REFS, SETTINGS, memo)
+async function identity(memos?: TargetMemoDirs) {
+  const [spec] = await targetsFromRefs(REFS, SETTINGS, memos)
   return spec!.target.cacheIdentity()
 }
 
@@ -77,9 +77,9 @@ describe('image entrypoint file memo', () => {
     process.env['PATH'] = docker.bin
     const cache = new RunCache(mkdtempSync(path.join(os.tmpdir(), 'repro-epmemo-')))
     try {
-      const first = await identity({imageMemoDir: cache.imageMemoDir()})
+      const first = await identity(cache.targetMemoDirs())
       assert.equal(docker.creates(), 1)
-      const second = await identity({imageMemoDir: cache.imageMemoDir()})
+      const second = await identity(cache.targetMemoDirs())
       assert.equal(docker.creates(), 1, 'the memo answered: no create, cp, rm')
       assert.deepEqual(second, first)
     } finally {
@@ -92,9 +92,9 @@ describe('image entrypoint file memo', () => {
     process.env['PATH'] = docker.bin
     const cache = new RunCache(mkdtempSync(path.join(os.tmpdir(), 'repro-epmemo-')))
     try {
-      await identity({imageMemoDir: cache.imageMemoDir()})
+      await identity(cache.targetMemoDirs())
       docker.set(ID('b'), 0o644)
-      await assert.rejects(identity({imageMemoDir: cache.imageMemoDir()}), /is not executable/)
+      await assert.rejects(identity(cache.targetMemoDirs()), /is not executable/)
       assert.equal(docker.creates(), 2)
     } finally {
       process.env['PATH'] = savedPath
@@ -105,8 +105,8 @@ describe('image entrypoint file memo', () => {
     const docker = fakeDocker()
     process.env['PATH'] = docker.bin
     try {
-      await identity({})
-      await identity({})
+      await identity()
+      await identity()
       assert.equal(docker.creates(), 2)
     } finally {
       process.env['PATH'] = savedPath
