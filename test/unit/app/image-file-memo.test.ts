@@ -14,8 +14,13 @@ import {readImageFileMemo, writeImageFileMemo} from '../../../src/targets/image-
 import {writeTar} from '../../../src/targets/tar.js'
 
 const savedPath = process.env['PATH']
+// the fake CLI answers, not the host daemon's socket (src/targets/docker-api.ts)
+const savedApi = process.env['REPRO_DOCKER_API']
+process.env['REPRO_DOCKER_API'] = '0'
 after(() => {
   process.env['PATH'] = savedPath
+  if (savedApi === undefined) delete process.env['REPRO_DOCKER_API']
+  else process.env['REPRO_DOCKER_API'] = savedApi
 })
 
 const ID = (c: string) => `sha256:${c.repeat(64)}`
