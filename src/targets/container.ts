@@ -179,7 +179,10 @@ export class ContainerTarget implements Target {
   /** readImageFile through the memo (same image ID, same files), when there is a memo folder. */
   private async imageFile(imageId: string, paths: string[]): Promise<FileHead | 'missing'> {
     const dir = this.opts.memoDir
-    const key = {engine: this.opts.engine.name, imageId, paths}
+    // the engine's platform too: one multi-platform ID can hold another variant's files elsewhere
+    const {server} = this.opts.engine
+    const engine = `${this.opts.engine.name} ${server ? `${server.os}/${server.architecture}` : '?'}`
+    const key = {engine, imageId, paths}
     const memo = dir ? await readImageFileMemo(dir, key) : null
     if (memo) return memo
     const file = await this.readImageFile(paths)

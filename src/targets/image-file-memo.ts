@@ -14,6 +14,7 @@ const MEMO_FORMAT = 1
 const MEMO_KEEP = 256
 
 export interface ImageFileMemoKey {
+  /** the engine and its platform (`docker linux/amd64`) */
   engine: string
   /** the image's content-addressed ID (sha256:…); anything else is never memoized */
   imageId: string

@@ -127,6 +127,11 @@ describe('image entrypoint file memo', () => {
     await writeImageFileMemo(dir, key, head)
     assert.deepEqual(await readImageFileMemo(dir, key), head)
     assert.equal(await readImageFileMemo(dir, {...key, engine: 'podman'}), null, 'another engine reads its own')
+    // one multi-platform image ID, two engines on other platforms: each reads its own variant
+    const amd = {...key, engine: 'docker linux/amd64'}
+    await writeImageFileMemo(dir, amd, head)
+    assert.deepEqual(await readImageFileMemo(dir, amd), head)
+    assert.equal(await readImageFileMemo(dir, {...key, engine: 'docker linux/arm64'}), null, 'another platform reads its own')
     assert.equal(await readImageFileMemo(dir, {...key, paths: ['/other']}), null, 'other paths: another memo')
     await writeImageFileMemo(dir, key, 'missing')
     assert.equal(await readImageFileMemo(dir, key), 'missing')
