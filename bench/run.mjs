@@ -497,7 +497,7 @@ function prepareMlRepo() {
 
 function timedCheck(repo, cacheDir, out, expectCached, what, bin = REPRO, extraEnv = {}) {
   const env = {...process.env, REPRO_CACHE_DIR: cacheDir, ...extraEnv}
-  const r = run(process.execPath, [bin, 'check', '--out', out], {cwd: repo, env, ok: [0, 1], what})
+  const r = run(process.execPath, [bin, 'check', '--out', out], {cwd: repo, env, ok: [0, 1], what, cpu: true})
   if (r.status === 1) log(`warning: ${what} is beyond policy (exit 1); timing kept`)
   const check = readJson(path.join(repo, out, 'check.json'))
   const runs = (check.audit?.targets ?? []).flatMap((t) => t.runs ?? [])
@@ -507,7 +507,7 @@ function timedCheck(repo, cacheDir, out, expectCached, what, bin = REPRO, extraE
       `${what}: expected every run ${expectCached ? 'cached' : 'fresh'}, got ${JSON.stringify(runs.map((x) => Boolean(x.cached)))}`,
     )
   rmSync(path.join(repo, out), {recursive: true, force: true})
-  return {seconds: r.seconds, runs: runs.length, stderr: r.stderr}
+  return {seconds: r.seconds, cpuSeconds: r.cpuSeconds, runs: runs.length, stderr: r.stderr}
 }
 
 /**
@@ -595,13 +595,18 @@ function benchCheck() {
     b.cache = path.join(tmp, `check-cache-warm-${b.name.replace(/\W/g, '')}`)
     timedCheck(repo, b.cache, 'reports/fill', false, `cold repro check (${b.name}, fills its cache)`, b.bin)
     b.wall = []
+    b.cpu = []
     b.tables = []
   }
   const W = CFG.checkWarmN
   for (let i = 0; i < W; i++) {
     log(`5 check: warm repetition ${i + 1}/${W}${baseBin ? ' (this build and the baseline, alternating which goes first)' : ''}`)
     const order = i % 2 === 0 ? builds : [...builds].reverse()
-    for (const b of order) b.wall.push(timedCheck(repo, b.cache, `reports/w-${i}`, true, `warm repro check (${b.name})`, b.bin).seconds)
+    for (const b of order) {
+      const r = timedCheck(repo, b.cache, `reports/w-${i}`, true, `warm repro check (${b.name})`, b.bin)
+      b.wall.push(r.seconds)
+      if (r.cpuSeconds !== null) b.cpu.push(r.cpuSeconds)
+    }
     for (const b of order) {
       const t = parseTimings(
         timedCheck(repo, b.cache, `reports/t-${i}`, true, `warm check, REPRO_TIMINGS=1 (${b.name})`, b.bin, {REPRO_TIMINGS: '1'}).stderr,
@@ -625,6 +630,17 @@ function benchCheck() {
     base ? pairedRatio(self.wall, base.wall) : '—',
     `${W}${base ? ' pairs' : ''} + ${W} with timings${base ? ' each' : ''}`,
   )
+  // CPU time (user + sys of node and the processes it waits for: the docker CLI, python) moves
+  // far less with the load of a shared machine than wall time
+  if (self.cpu.length === W && (!base || base.cpu.length === W))
+    row(
+      '5c. warm `repro check`, CPU time',
+      `the same warm checks as 5b (without REPRO_TIMINGS), user + sys CPU time of the command and the processes it waited for (GNU time; not the docker daemon's)${base ? ': this build (A) vs the baseline build (B)' : ''}`,
+      secs(self.cpu),
+      base ? secs(base.cpu) : '—',
+      base ? pairedRatio(self.cpu, base.cpu) : '—',
+      `${W}${base ? ' pairs' : ''}`,
+    )
   for (const b of builds) rmSync(b.cache, {recursive: true, force: true})
 }
 
