@@ -546,6 +546,8 @@ function medianPhases(tables) {
 // build's warm check, interleaved with this one's, each on its own run cache, and sets the
 // two breakdowns side by side.
 const CHECK_BASELINE = process.env.BENCH_CHECK_BASELINE ? path.resolve(process.env.BENCH_CHECK_BASELINE) : null
+/** 5b's phases (median ms per build), written under the table */
+let checkBreakdown = null
 
 function benchCheck() {
   const bench = '5. cached `repro check`'
@@ -622,9 +624,15 @@ function benchCheck() {
   const breakdown = names.map((k) => `${k.trim()} ${phases.map((p) => fmt(p, k)).join(' / ')}`).join(' · ')
   const totals = phases.map((p) => fmt(p, 'total (process start to now)')).join(' / ')
   log(`5 check: phases (ms${base ? ', this build / baseline' : ''}): ${breakdown} · total ${totals}`)
+  // the breakdown goes under the table (a long cell would widen every row of it)
+  checkBreakdown = {
+    builds: builds.map((b) => (b === self ? 'this build (A)' : `baseline (B, ${path.basename(CHECK_BASELINE)})`)),
+    rows: [...names, 'total (process start to now)'].map((k) => [k.startsWith('of which') ? `  ${k}` : k, ...phases.map((p) => fmt(p, k))]),
+    runs: W,
+  }
   row(
     '5b. warm `repro check`, where the time goes',
-    `warm \`repro check\` ${setting}, ${base ? `this build (A) vs the baseline build BENCH_CHECK_BASELINE (B, ${path.basename(CHECK_BASELINE)}), interleaved, each on its own warm cache` : 'this build (A)'}, wall time; then ${W} more warm checks ${base ? 'of each ' : ''}with REPRO_TIMINGS=1 (docs/ci.md): median ms per phase${base ? ', A / B' : ''} (phases overlap: the engine calls run beside git and the baseline): ${breakdown || 'no REPRO_TIMINGS table'} · total to the end of run() ${totals}`,
+    `warm \`repro check\` ${setting}, ${base ? `this build (A) vs the baseline build BENCH_CHECK_BASELINE (B), interleaved, each on its own warm cache` : 'this build (A)'}, wall time; then ${W} more warm checks ${base ? 'of each ' : ''}with REPRO_TIMINGS=1: median ms per phase in the table below the machine line`,
     secs(self.wall),
     base ? secs(base.wall) : '—',
     base ? pairedRatio(self.wall, base.wall) : '—',
@@ -955,6 +963,17 @@ function markdown(machine, elapsed) {
     `Machine: ${machine}`,
     '',
   ]
+  if (checkBreakdown) {
+    const b = checkBreakdown
+    lines.push(
+      `Bench 5b, where a warm \`repro check\` spends its time: median ms of ${b.runs} warm checks with \`REPRO_TIMINGS=1\` (docs/ci.md) per build. Phases overlap (the engine calls run beside git and the baseline), so they do not add up to the total.`,
+      '',
+      `| phase | ${b.builds.join(' | ')} |`,
+      `|---|${b.builds.map(() => '---:').join('|')}|`,
+      ...b.rows.map((r) => `| ${r.map(escapeCell).join(' | ')} |`),
+      '',
+    )
+  }
   return lines.join('\n')
 }
 
