@@ -1,5 +1,6 @@
 // The container engine CLI (docker or podman): detection, the daemon health check, image
-// identity, and the sweep of orphaned probe containers left by a crashed repro.
+// identity, and the sweep of orphaned probe containers left by a crashed repro. The version and
+// image questions go to the local docker daemon's socket where the CLI would (docker-api.ts).
 
 import os from 'node:os'
 import {timed} from '../env/timings.js'
