@@ -1,11 +1,14 @@
 // The git state of the directory repro runs in, stamped into every record (simple-git).
 
 import {promises as fs} from 'node:fs'
+import {createRequire} from 'node:module'
 import path from 'node:path'
 import {timed} from './timings.js'
 
-// simple-git takes ~50-100 ms to import: loaded only when there is a repository to ask
-const loadGit = () => import('simple-git').then((m) => m.simpleGit)
+// simple-git takes ~50-100 ms to import: loaded only when there is a repository to ask; with
+// require, not import() (see measureHost in host.ts: a CommonJS package import()ed beside
+// another can come back empty under node 20 with a symlinked node_modules)
+const loadGit = async () => (createRequire(import.meta.url)('simple-git') as typeof import('simple-git')).simpleGit
 
 /** Variables that point git somewhere else than the directory's own ancestors. */
 const GIT_LOCATION_ENV = ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_COMMON_DIR']
