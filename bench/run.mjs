@@ -19,6 +19,8 @@
 //   BENCH_OUT=FILE     where the Markdown goes (default bench/results.md)
 //   BENCH_PYTHON       interpreter with torch (default /usr/bin/python3)
 //   BENCH_IMAGE        image for benchmark 2 (default repro-fixture:trixie)
+//   BENCH_CHECK_BASELINE=DIR  another built checkout (e.g. main's): bench 5b measures its warm
+//                      `repro check` beside this build's, interleaved, with both breakdowns
 //
 // Needs a built dist/ (the npm script runs tsc first).
 
@@ -51,8 +53,8 @@ const PROBE = path.join(ROOT, 'probe')
 
 // Repetitions: sized so the full bench stays around 5 minutes on 2 cores.
 const CFG = QUICK
-  ? {localR: 2, localN: 1, dockerR: 1, dockerN: 1, elems: 4 << 20, cmpReps: 2, probeN: 1, checkN: 1}
-  : {localR: 3, localN: 6, dockerR: 2, dockerN: 4, elems: 16 << 20, cmpReps: 7, probeN: 7, checkN: 3}
+  ? {localR: 2, localN: 1, dockerR: 1, dockerN: 1, elems: 4 << 20, cmpReps: 2, probeN: 1, checkN: 1, checkWarmN: 2}
+  : {localR: 3, localN: 6, dockerR: 2, dockerN: 4, elems: 16 << 20, cmpReps: 7, probeN: 7, checkN: 3, checkWarmN: 11}
 
 const t0 = Date.now()
 function log(msg) {
@@ -493,9 +495,9 @@ function prepareMlRepo() {
   return repo
 }
 
-function timedCheck(repo, cacheDir, out, expectCached, what) {
-  const env = {...process.env, REPRO_CACHE_DIR: cacheDir}
-  const r = run(process.execPath, [REPRO, 'check', '--out', out], {cwd: repo, env, ok: [0, 1], what})
+function timedCheck(repo, cacheDir, out, expectCached, what, bin = REPRO, extraEnv = {}) {
+  const env = {...process.env, REPRO_CACHE_DIR: cacheDir, ...extraEnv}
+  const r = run(process.execPath, [bin, 'check', '--out', out], {cwd: repo, env, ok: [0, 1], what, cpu: true})
   if (r.status === 1) log(`warning: ${what} is beyond policy (exit 1); timing kept`)
   const check = readJson(path.join(repo, out, 'check.json'))
   const runs = (check.audit?.targets ?? []).flatMap((t) => t.runs ?? [])
@@ -505,22 +507,47 @@ function timedCheck(repo, cacheDir, out, expectCached, what) {
       `${what}: expected every run ${expectCached ? 'cached' : 'fresh'}, got ${JSON.stringify(runs.map((x) => Boolean(x.cached)))}`,
     )
   rmSync(path.join(repo, out), {recursive: true, force: true})
-  return {seconds: r.seconds, runs: runs.length}
+  return {seconds: r.seconds, cpuSeconds: r.cpuSeconds, runs: runs.length, stderr: r.stderr}
 }
 
-/** Prints the breakdown a warm `repro check` gives with REPRO_TIMINGS=1 (docs/ci.md), when this build has it. */
-function logCheckTimings(repo, cacheDir) {
-  const env = {...process.env, REPRO_CACHE_DIR: cacheDir, REPRO_TIMINGS: '1'}
-  const r = run(process.execPath, [REPRO, 'check', '--out', 'reports/timings'], {
-    cwd: repo,
-    env,
-    ok: [0, 1],
-    what: 'warm repro check (REPRO_TIMINGS=1)',
-  })
-  rmSync(path.join(repo, 'reports', 'timings'), {recursive: true, force: true})
-  const table = r.stderr.slice(Math.max(0, r.stderr.indexOf('repro timings')))
-  if (table.startsWith('repro timings')) log(`5 check: one more warm check, untimed (${r.seconds.toFixed(2)} s):\n${table.trimEnd()}`)
+/**
+ * The REPRO_TIMINGS=1 table a check prints on stderr (src/env/timings.ts) as phase → wall ms,
+ * with module loading also split into @oclif/core and the rest; null when the build has none.
+ */
+function parseTimings(stderr) {
+  const at = stderr.indexOf('repro timings')
+  if (at < 0) return null
+  const phases = new Map()
+  for (const line of stderr.slice(at).split('\n').slice(1)) {
+    const m = /^ {2}(\S.*?) {2,}(\d*) +(\d+)(?: +\d+ +\d+)? *$/.exec(line)
+    if (m) {
+      phases.set(m[1], Number(m[3]))
+      continue
+    }
+    const d = /^ {2}module loading: @oclif\/core (\d+)/.exec(line)
+    if (d) phases.set('of which @oclif/core', Number(d[1]))
+  }
+  // the split right after the phase it splits
+  const oclif = phases.get('of which @oclif/core')
+  if (oclif === undefined) return phases
+  phases.delete('of which @oclif/core')
+  return new Map([...phases].flatMap((e) => (e[0] === 'module loading' ? [e, ['of which @oclif/core', oclif]] : [e])))
 }
+
+/** Median ms per phase over several tables (a phase missing from some counts as 0 there). */
+function medianPhases(tables) {
+  const names = []
+  for (const t of tables) for (const k of t.keys()) if (!names.includes(k)) names.push(k)
+  return new Map(names.map((k) => [k, median(tables.map((t) => t.get(k) ?? 0))]))
+}
+
+// BENCH_CHECK_BASELINE=DIR: another built checkout of repro (the baseline: `git archive main |
+// tar -x -C DIR`, node_modules linked, `npm run build` there). Bench 5 then also measures that
+// build's warm check, interleaved with this one's, each on its own run cache, and sets the
+// two breakdowns side by side.
+const CHECK_BASELINE = process.env.BENCH_CHECK_BASELINE ? path.resolve(process.env.BENCH_CHECK_BASELINE) : null
+/** 5b's phases (median ms per build), written under the table */
+let checkBreakdown = null
 
 function benchCheck() {
   const bench = '5. cached `repro check`'
@@ -534,6 +561,9 @@ function benchCheck() {
     const missing = t.image ? dockerImageOk(t.image) : null
     if (missing) return skip(bench, what, missing)
   }
+  const baseBin = CHECK_BASELINE ? path.join(CHECK_BASELINE, 'bin', 'run.js') : null
+  if (baseBin && !existsSync(path.join(CHECK_BASELINE, 'dist', 'src', 'commands', 'check.js')))
+    throw new BenchError(`BENCH_CHECK_BASELINE=${CHECK_BASELINE} has no built repro check (run npm run build there)`)
   const N = CFG.checkN
   const repo = prepareMlRepo()
   const warm = []
@@ -546,19 +576,80 @@ function benchCheck() {
     cold.push(c.seconds)
     runs = c.runs
     warm.push(timedCheck(repo, cache, `reports/warm-${i}`, true, 'warm repro check').seconds)
-    // one more warm check, untimed, with REPRO_TIMINGS=1: where its time goes (stderr)
-    if (i === N - 1) logCheckTimings(repo, cache)
     rmSync(cache, {recursive: true, force: true})
   }
   const targets = (cfg.targets ?? []).map((t) => t.image ?? t.python).join(', ')
+  const setting = `in a temp copy of examples/ml-repo (${targets}, ${runs} probe runs, baseline file, no git)`
   row(
     bench,
-    `\`repro check\` in a temp copy of examples/ml-repo (${targets}, ${runs} probe runs, baseline file, no git): second run on the run cache the first filled (A) vs on an empty cache (B), wall time`,
+    `\`repro check\` ${setting}: second run on the run cache the first filled (A) vs on an empty cache (B), wall time`,
     secs(warm),
     secs(cold),
     pairedRatio(warm, cold),
     `${N} pairs, fresh cache each`,
   )
+
+  // 5b: this build's warm check against the baseline build's, interleaved, each on its own
+  // cache (filled by one cold check of that build), then K more of each with REPRO_TIMINGS=1
+  // (untimed from outside) for the breakdown
+  const builds = [{name: 'this build', bin: REPRO}, ...(baseBin ? [{name: 'baseline', bin: baseBin}] : [])]
+  for (const b of builds) {
+    b.cache = path.join(tmp, `check-cache-warm-${b.name.replace(/\W/g, '')}`)
+    timedCheck(repo, b.cache, 'reports/fill', false, `cold repro check (${b.name}, fills its cache)`, b.bin)
+    b.wall = []
+    b.cpu = []
+    b.tables = []
+  }
+  const W = CFG.checkWarmN
+  for (let i = 0; i < W; i++) {
+    log(`5 check: warm repetition ${i + 1}/${W}${baseBin ? ' (this build and the baseline, alternating which goes first)' : ''}`)
+    const order = i % 2 === 0 ? builds : [...builds].reverse()
+    for (const b of order) {
+      const r = timedCheck(repo, b.cache, `reports/w-${i}`, true, `warm repro check (${b.name})`, b.bin)
+      b.wall.push(r.seconds)
+      if (r.cpuSeconds !== null) b.cpu.push(r.cpuSeconds)
+    }
+    for (const b of order) {
+      const t = parseTimings(
+        timedCheck(repo, b.cache, `reports/t-${i}`, true, `warm check, REPRO_TIMINGS=1 (${b.name})`, b.bin, {REPRO_TIMINGS: '1'}).stderr,
+      )
+      if (t) b.tables.push(t)
+    }
+  }
+  const [self, base] = builds
+  const phases = builds.map((b) => (b.tables.length ? medianPhases(b.tables) : null))
+  const names = []
+  for (const p of phases) for (const k of p?.keys() ?? []) if (!names.includes(k) && !k.startsWith('total')) names.push(k)
+  const fmt = (p, k) => (p?.has(k) ? String(Math.round(p.get(k))) : '–')
+  const breakdown = names.map((k) => `${k.trim()} ${phases.map((p) => fmt(p, k)).join(' / ')}`).join(' · ')
+  const totals = phases.map((p) => fmt(p, 'total (process start to now)')).join(' / ')
+  log(`5 check: phases (ms${base ? ', this build / baseline' : ''}): ${breakdown} · total ${totals}`)
+  // the breakdown goes under the table (a long cell would widen every row of it)
+  checkBreakdown = {
+    builds: builds.map((b) => (b === self ? 'this build (A)' : `baseline (B, ${path.basename(CHECK_BASELINE)})`)),
+    rows: [...names, 'total (process start to now)'].map((k) => [k.startsWith('of which') ? `  ${k}` : k, ...phases.map((p) => fmt(p, k))]),
+    runs: W,
+  }
+  row(
+    '5b. warm `repro check`, where the time goes',
+    `warm \`repro check\` ${setting}, ${base ? `this build (A) vs the baseline build BENCH_CHECK_BASELINE (B), interleaved, each on its own warm cache` : 'this build (A)'}, wall time; then ${W} more warm checks ${base ? 'of each ' : ''}with REPRO_TIMINGS=1: median ms per phase in the table below the machine line`,
+    secs(self.wall),
+    base ? secs(base.wall) : '—',
+    base ? pairedRatio(self.wall, base.wall) : '—',
+    `${W}${base ? ' pairs' : ''} + ${W} with timings${base ? ' each' : ''}`,
+  )
+  // CPU time (user + sys of node and the processes it waits for: the docker CLI, python) moves
+  // far less with the load of a shared machine than wall time
+  if (self.cpu.length === W && (!base || base.cpu.length === W))
+    row(
+      '5c. warm `repro check`, CPU time',
+      `the same warm checks as 5b (without REPRO_TIMINGS), user + sys CPU time of the command and the processes it waited for (GNU time; not the docker daemon's)${base ? ': this build (A) vs the baseline build (B)' : ''}`,
+      secs(self.cpu),
+      base ? secs(base.cpu) : '—',
+      base ? pairedRatio(self.cpu, base.cpu) : '—',
+      `${W}${base ? ' pairs' : ''}`,
+    )
+  for (const b of builds) rmSync(b.cache, {recursive: true, force: true})
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -872,6 +963,17 @@ function markdown(machine, elapsed) {
     `Machine: ${machine}`,
     '',
   ]
+  if (checkBreakdown) {
+    const b = checkBreakdown
+    lines.push(
+      `Bench 5b, where a warm \`repro check\` spends its time: median ms of ${b.runs} warm checks with \`REPRO_TIMINGS=1\` (docs/ci.md) per build. Phases overlap (the engine calls run beside git and the baseline), so they do not add up to the total.`,
+      '',
+      `| phase | ${b.builds.join(' | ')} |`,
+      `|---|${b.builds.map(() => '---:').join('|')}|`,
+      ...b.rows.map((r) => `| ${r.map(escapeCell).join(' | ')} |`),
+      '',
+    )
+  }
   return lines.join('\n')
 }
 

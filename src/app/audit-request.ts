@@ -53,7 +53,12 @@ export async function auditRequest(req: AuditRequest): Promise<AuditReport> {
       subject: 'audit',
       hint: 'name the interpreters the nodes have, e.g. --python /usr/bin/python3 --python /usr/bin/python3',
     })
-  const targets = req.refs.length > 0 ? await targetsFromRefs(req.refs, req.settings) : defaultDemoTargets(await findPythonWithTorch())
+  // the run cache keys on this host; a cluster's nodes are not this host
+  const cache = req.cache && !slurm ? new RunCache() : null
+  const targets =
+    req.refs.length > 0
+      ? await targetsFromRefs(req.refs, req.settings, cache?.targetMemoDirs())
+      : defaultDemoTargets(await findPythonWithTorch(), cache?.targetMemoDirs())
   checkDistributed(targets, Boolean(script))
   const outDir = path.resolve(req.outDir)
   const report = await runAudit({
@@ -64,8 +69,7 @@ export async function auditRequest(req: AuditRequest): Promise<AuditReport> {
     explainBudget: req.explainBudget,
     storeSteps: req.storeSteps,
     jobs: req.jobs,
-    // the run cache keys on this host; a cluster's nodes are not this host
-    cache: req.cache && !slurm ? new RunCache() : null,
+    cache,
     epochs: req.epochs,
     workloads: script ? ['script'] : req.workloads,
     ...(script ? {script} : {}),

@@ -79,6 +79,11 @@ export function cacheKey(parts: Record<string, unknown>): string {
   return createHash('sha256').update(canonicalJson(parts)).digest('hex')
 }
 
+export interface TargetMemoDirs {
+  imageFiles: string
+  pythonDistributions: string
+}
+
 export class RunCache {
   constructor(
     readonly dir: string = cacheDir(),
@@ -91,6 +96,16 @@ export class RunCache {
    */
   hostMemoDir(): string {
     return path.join(this.dir, '.host-fingerprints')
+  }
+
+  /**
+   * Where targets keep what they read about themselves between checks, checked again before
+   * use: what an image holds at its entrypoint's path, per image ID (targets/image-file-memo.ts),
+   * and a local python's installed distributions (targets/python-identity.ts). Like the host
+   * memo: inside the cache, so --no-cache reads them afresh.
+   */
+  targetMemoDirs(): TargetMemoDirs {
+    return {imageFiles: path.join(this.dir, '.image-files'), pythonDistributions: path.join(this.dir, '.python-distributions')}
   }
 
   private entry(key: string): string {

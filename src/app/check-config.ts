@@ -7,6 +7,7 @@ import {z} from 'zod'
 import {DEFAULT_POLICY, type Policy} from '../core/policy.js'
 import {WORKLOAD_NAMES} from '../core/workloads.js'
 import {ReproError} from '../errors.js'
+import {PARSE_ONCE} from '../artifacts/parse-once.js'
 
 const target = z.union([z.strictObject({image: z.string().min(1).max(512)}), z.strictObject({python: z.string().min(1).max(4096)})])
 
@@ -114,7 +115,7 @@ export async function loadCheckConfig(explicit: string | undefined, cwd = proces
   } else {
     throw noConfig(cwd)
   }
-  const parsed = configSchema.safeParse(raw)
+  const parsed = configSchema.safeParse(raw, PARSE_ONCE)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!
     const where = issue.path.length ? issue.path.map(String).join('.') : '(top level)'

@@ -75,14 +75,18 @@ export async function runCheck(opts: CheckOptions): Promise<CheckReport> {
   )
   // the engine's answers (version, image identities) are awaited while git and the baseline are
   // read; a git or baseline problem is still the error reported first
-  const pendingTargets = targetsFromRefs(refs, {
-    set: config.set,
-    engine: config.engine,
-    device: config.device,
-    memory: config.memory,
-    cpus: config.cpus,
-    'pids-limit': 1024,
-  })
+  const pendingTargets = targetsFromRefs(
+    refs,
+    {
+      set: config.set,
+      engine: config.engine,
+      device: config.device,
+      memory: config.memory,
+      cpus: config.cpus,
+      'pids-limit': 1024,
+    },
+    opts.cache?.targetMemoDirs(),
+  )
   pendingTargets.catch(() => undefined)
   const [git, merge_base] = await Promise.all([gitState(dir), mergeBase(dir, opts.baselineRef)])
   const baseline = opts.updateBaseline ? null : await timed('baseline', 'read + validate', () => loadBaseline(opts, baselinePath))

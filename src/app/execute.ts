@@ -57,7 +57,7 @@ export async function trainRun(req: ProbeRunRequest): Promise<{artifacts: RunArt
     const {file: _file, ...data} = req.config.data
     key = cacheKey({
       v: 1,
-      target: await req.target.cacheIdentity(),
+      target: await timed('target identity', req.label, () => req.target.cacheIdentity()),
       probe: await timed('cache key', 'probe hash', () => probeHash()),
       config: {...req.config, data},
       host: req.cache.host,

@@ -16,6 +16,7 @@ import {PythonTarget} from '../targets/python.js'
 import {defaultStaging, type SlurmOptions, SlurmTarget} from '../targets/slurm.js'
 import type {Target} from '../targets/target.js'
 import type {AuditTargetSpec} from './audit-types.js'
+import type {TargetMemoDirs} from './cache.js'
 
 /** How targets run: knob overrides and the container settings, as flags or a config give them. */
 export interface TargetSettings {
@@ -150,8 +151,11 @@ export function hostHasNvidiaGpu(): boolean {
   return existsSync('/proc/driver/nvidia/version')
 }
 
-/** Target specs for targets named in order (`--set N:` numbers them as given). */
-export async function targetsFromRefs(refs: TargetRef[], settings: TargetSettings): Promise<AuditTargetSpec[]> {
+/**
+ * Target specs for targets named in order (`--set N:` numbers them as given). `memos`: where
+ * targets keep what they read about themselves between checks (the run cache's, RunCache.targetMemoDirs).
+ */
+export async function targetsFromRefs(refs: TargetRef[], settings: TargetSettings, memos?: TargetMemoDirs): Promise<AuditTargetSpec[]> {
   const overrides = parseOverrides(settings.set, refs.length)
   const slurm = slurmOptions(settings)
   const image = refs.find((r) => r.kind === 'image')
@@ -197,7 +201,7 @@ export async function targetsFromRefs(refs: TargetRef[], settings: TargetSetting
       ref.kind === 'python'
         ? slurm
           ? new SlurmTarget(new PythonTarget(ref.value), slurm)
-          : new PythonTarget(ref.value)
+          : new PythonTarget(ref.value, memos ? {memoDir: memos.pythonDistributions} : {})
         : new ContainerTarget({
             engine: engine!,
             image: ref.value,
@@ -206,6 +210,7 @@ export async function targetsFromRefs(refs: TargetRef[], settings: TargetSetting
             python: pythons[i],
             entrypoint,
             ...(inspected.has(ref.value) ? {identity: inspected.get(ref.value)!} : {}),
+            ...(memos ? {memoDir: memos.imageFiles} : {}),
           })
     return {target, knobs: knobsForTarget(base, overrides, i + 1), role: 'target' as const}
   })
@@ -231,12 +236,13 @@ export async function findPythonWithTorch(candidates = PYTHON_CANDIDATES): Promi
 }
 
 /** The embedded default: one python against itself, plus the same python with threads changed. */
-export function defaultDemoTargets(python: string): AuditTargetSpec[] {
+export function defaultDemoTargets(python: string, memos?: TargetMemoDirs): AuditTargetSpec[] {
+  const memo = memos ? {memoDir: memos.pythonDistributions} : {}
   const knobs: Knobs = {...DEFAULT_KNOBS, env: {}}
   return [
-    {target: new PythonTarget(python), knobs, role: 'target'},
+    {target: new PythonTarget(python, memo), knobs, role: 'target'},
     {
-      target: new PythonTarget(python),
+      target: new PythonTarget(python, memo),
       knobs: {...knobs, threads: 2},
       role: 'variant',
       // Flip the thread count relative to what the first run reported as its default.

@@ -9,6 +9,7 @@ import type {Fingerprint, RunArtifacts, RunOutcome, StoredValues, Trace} from '.
 import {SafetensorsFormatError} from './safetensors.js'
 import {LazyStoredValues, openRegularFile} from './stored-values.js'
 import {captureSchema, firstIssue, parseFingerprint, replayResultSchema, runSchema, traceSchema} from './schemas.js'
+import {PARSE_ONCE} from './parse-once.js'
 
 export const FILE_CAPS = {
   'fingerprint.json': 8 * 1024 * 1024,
@@ -96,7 +97,7 @@ export interface ReplayResult {
 
 export async function readReplayResult(dir: string, subject: string): Promise<ReplayResult> {
   const raw = await readJson(dir, 'replay.json', subject)
-  const parsed = replayResultSchema.safeParse(raw)
+  const parsed = replayResultSchema.safeParse(raw, PARSE_ONCE)
   if (!parsed.success) throw new ReproError(`replay.json in ${dir} is invalid: ${firstIssue(parsed.error)}`, {subject, hint: HINT_RERUN})
   if (parsed.data.status !== 'ok')
     throw new ReproError(`the replay failed: ${parsed.data.error?.type ?? 'error'}: ${parsed.data.error?.message ?? ''}`.slice(0, 600), {
@@ -122,7 +123,7 @@ export async function readFingerprintFile(dir: string, subject: string): Promise
 
 export async function readRunFile(dir: string, subject: string): Promise<RunOutcome> {
   const raw = await readJson(dir, 'run.json', subject)
-  const parsed = runSchema.safeParse(raw)
+  const parsed = runSchema.safeParse(raw, PARSE_ONCE)
   if (!parsed.success) throw new ReproError(`run.json in ${dir} is invalid: ${firstIssue(parsed.error)}`, {subject, hint: HINT_RERUN})
   const r = parsed.data
   // runs made before workloads existed are the tabular mlp's
@@ -155,7 +156,7 @@ export async function readRunFile(dir: string, subject: string): Promise<RunOutc
 
 export async function readTraceFile(dir: string, subject: string): Promise<Trace> {
   const raw = await readJson(dir, 'trace.json', subject)
-  const parsed = traceSchema.safeParse(raw)
+  const parsed = traceSchema.safeParse(raw, PARSE_ONCE)
   if (!parsed.success) throw new ReproError(`trace.json in ${dir} is invalid: ${firstIssue(parsed.error)}`, {subject, hint: HINT_RERUN})
   return parsed.data.capture ? {steps: parsed.data.steps, capture: parsed.data.capture} : {steps: parsed.data.steps}
 }
@@ -163,7 +164,7 @@ export async function readTraceFile(dir: string, subject: string): Promise<Trace
 /** A capture (capture.json, validated): the module's inputs at a step, as the probe hashed them. */
 export async function readCapture(dir: string, subject: string) {
   const raw = await readJson(dir, 'capture.json', subject)
-  const parsed = captureSchema.safeParse(raw)
+  const parsed = captureSchema.safeParse(raw, PARSE_ONCE)
   if (!parsed.success) throw new ReproError(`capture.json in ${dir} is invalid: ${firstIssue(parsed.error)}`, {subject, hint: HINT_RERUN})
   return {meta: parsed.data, raw: raw as Record<string, unknown>}
 }

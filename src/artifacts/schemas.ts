@@ -6,6 +6,7 @@ import {PROBE_CONFIG_SCHEMA} from '../core/config.js'
 import {ENV_NAME_PATTERN, KNOBS, type KnobType} from '../core/knobs.js'
 import {WORKLOAD_NAMES, type WorkloadName} from '../core/workloads.js'
 import type {Fingerprint, Json} from '../core/types.js'
+import {PARSE_ONCE} from './parse-once.js'
 
 const MAX_STRING = 4096
 const str = z.string().max(MAX_STRING)
@@ -427,7 +428,7 @@ export function parseFingerprint(value: unknown): Fingerprint {
   if (typeof fp !== 'object' || fp === null || Array.isArray(fp)) throw new Error('fingerprint is not a JSON object')
   if (fp['schema'] !== 'repro.fingerprint/1')
     throw new Error(`fingerprint schema is ${JSON.stringify(fp['schema'])}, expected "repro.fingerprint/1"`)
-  const typed = fingerprintSchema.safeParse(fp)
+  const typed = fingerprintSchema.safeParse(fp, PARSE_ONCE)
   if (!typed.success) throw new Error(firstIssue(typed.error))
   return fp
 }

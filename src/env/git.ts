@@ -1,11 +1,15 @@
 // The git state of the directory repro runs in, stamped into every record (simple-git).
 
+import {execFile} from 'node:child_process'
 import {promises as fs} from 'node:fs'
+import {createRequire} from 'node:module'
 import path from 'node:path'
 import {timed} from './timings.js'
 
-// simple-git takes ~50-100 ms to import: loaded only when there is a repository to ask
-const loadGit = () => import('simple-git').then((m) => m.simpleGit)
+// simple-git takes ~50-100 ms to import: loaded only for a merge-base or a baseline at a ref; with
+// require, not import() (see measureHost in host.ts: a CommonJS package import()ed beside
+// another can come back empty under node 20 with a symlinked node_modules)
+const loadGit = async () => (createRequire(import.meta.url)('simple-git') as typeof import('simple-git')).simpleGit
 
 /** Variables that point git somewhere else than the directory's own ancestors. */
 const GIT_LOCATION_ENV = ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_COMMON_DIR']
@@ -46,19 +50,43 @@ export function gitState(dir: string = process.cwd()): Promise<GitState> {
   return timed('git', 'state', () => readGitState(dir))
 }
 
+const NOT_A_REPOSITORY: GitState = {repository: false, commit: null, branch: null, dirty: null}
+
 async function readGitState(dir: string): Promise<GitState> {
   // no repository anywhere above: what git would answer, without starting it
-  if (await surelyOutsideGit(dir)) return {repository: false, commit: null, branch: null, dirty: null}
-  const simpleGit = await loadGit()
-  const git = simpleGit({baseDir: dir, timeout: {block: 5000}})
-  try {
-    if (!(await git.checkIsRepo())) return {repository: false, commit: null, branch: null, dirty: null}
-    const status = await git.status()
-    const commit = await git.revparse(['HEAD']).catch(() => null)
-    return {repository: true, commit: commit?.trim() || null, branch: status.current ?? null, dirty: !status.isClean()}
-  } catch {
-    return {repository: false, commit: null, branch: null, dirty: null}
+  if (await surelyOutsideGit(dir)) return NOT_A_REPOSITORY
+  // one `git status` gives the commit, the branch and the dirty state (porcelain v2's branch
+  // headers), where simple-git took three git processes and ~40 ms to load
+  const status = await new Promise<string | null>((resolve) => {
+    execFile(
+      'git',
+      ['status', '--porcelain=v2', '--branch', '--untracked-files=all'],
+      {cwd: dir, timeout: 5000, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8'},
+      (error, stdout) => resolve(error ? null : stdout),
+    )
+  })
+  return status === null ? NOT_A_REPOSITORY : parseGitStatus(status)
+}
+
+/**
+ * `git status --porcelain=v2 --branch` → the stamp: `# branch.oid` (`(initial)` before the first
+ * commit), `# branch.head` (`(detached)`: HEAD, as simple-git named it), and dirty when any file is
+ * changed, staged, conflicted or untracked (an entry line).
+ */
+export function parseGitStatus(text: string): GitState {
+  let commit: string | null = null
+  let branch: string | null = null
+  let dirty = false
+  for (const line of text.split('\n')) {
+    if (line.startsWith('# branch.oid ')) {
+      const oid = line.slice('# branch.oid '.length).trim()
+      commit = /^[0-9a-f]{40,64}$/.test(oid) ? oid : null
+    } else if (line.startsWith('# branch.head ')) {
+      const head = line.slice('# branch.head '.length).trim()
+      branch = head === '(detached)' ? 'HEAD' : head || null
+    } else if (line && !line.startsWith('#')) dirty = true
   }
+  return {repository: true, commit, branch, dirty}
 }
 
 /** The merge-base of HEAD and `ref`, or null (no ref, not a repository, unrelated histories). */

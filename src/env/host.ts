@@ -12,6 +12,7 @@
 
 import {createHash, randomBytes} from 'node:crypto'
 import {promises as fs} from 'node:fs'
+import {createRequire} from 'node:module'
 import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -69,7 +70,11 @@ async function within<T>(ms: number, p: Promise<T>, fallback: T, missed: () => v
 
 /** The fingerprint measured with systeminformation (loaded only here: it is slow to import). */
 export async function measureHost(timeoutMs = 4000): Promise<HostMeasurement> {
-  const {default: si} = await import('systeminformation')
+  // require, not import(): a CommonJS package import()ed while others load (simple-git beside
+  // it, git state and host fingerprint are read together) can come back as an empty namespace
+  // under node 20 when node_modules is reached through a symlink (pnpm, worktrees): si.cpu
+  // was undefined. require() of the same package always returns its finished exports.
+  const si = createRequire(import.meta.url)('systeminformation') as typeof import('systeminformation')
   let complete = true
   const missed = () => {
     complete = false

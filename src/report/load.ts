@@ -6,6 +6,7 @@ import type {AuditReport} from '../core/report.js'
 import {ReproError} from '../errors.js'
 import {cleanText} from './escape.js'
 import {reportSchema} from './schema.js'
+import {PARSE_ONCE} from '../artifacts/parse-once.js'
 
 export const MAX_REPORT_BYTES = 64 * 1024 * 1024
 
@@ -75,7 +76,7 @@ export function parseReport(text: string, file: string): AuditReport {
       })
     }
   }
-  const parsed = reportSchema.safeParse(raw)
+  const parsed = reportSchema.safeParse(raw, PARSE_ONCE)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
     const where = issue ? formatPath(issue.path) : ''

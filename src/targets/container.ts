@@ -27,6 +27,7 @@ import {
   treatEntrypoint,
   WORK_AREA,
 } from './image-launch.js'
+import {readImageFileMemo, writeImageFileMemo} from './image-file-memo.js'
 import {probeRoot} from './probe-path.js'
 import type {SpawnResult} from './process.js'
 import {extractTar, type FileHead, firstTarEntry, TarError, type TarInput, writeTar} from './tar.js'
@@ -59,6 +60,8 @@ export interface ContainerTargetOptions {
   entrypoint?: EntrypointMode
   /** the image as already inspected (inspectImages, at the start of the audit); else inspected when first needed */
   identity?: ImageIdentity
+  /** keep what the image holds at its entrypoint's path here, per image ID (image-file-memo.ts) */
+  memoDir?: string
 }
 
 /** How the probe starts in this image, decided once per target. */
@@ -157,7 +160,7 @@ export class ContainerTarget implements Target {
     const mode = this.opts.entrypoint ?? 'auto'
     const cfg = img.config
     const needed = mode === 'skip' ? null : entrypointFileNeeded(cfg.entrypoint)
-    const file = needed ? await this.readImageFile(executableCandidates(needed, cfg.env['PATH'], cfg.workdir)) : null
+    const file = needed ? await this.imageFile(img.id, executableCandidates(needed, cfg.env['PATH'], cfg.workdir)) : null
     const cls = classifyEntrypoint(cfg.entrypoint, file)
     const entrypoint = treatEntrypoint(mode, cls, cfg.entrypoint)
     if (entrypoint.problem === 'not-executable')
@@ -171,6 +174,20 @@ export class ContainerTarget implements Target {
         hint: 'start the probe without it: --image-entrypoint skip (or auto)',
       })
     return {config: cfg, entrypoint, candidates: interpreterCandidates(this.opts.python)}
+  }
+
+  /** readImageFile through the memo (same image ID, same files), when there is a memo folder. */
+  private async imageFile(imageId: string, paths: string[]): Promise<FileHead | 'missing'> {
+    const dir = this.opts.memoDir
+    // the engine's platform too: one multi-platform ID can hold another variant's files elsewhere
+    const {server} = this.opts.engine
+    const engine = `${this.opts.engine.name} ${server ? `${server.os}/${server.architecture}` : '?'}`
+    const key = {engine, imageId, paths}
+    const memo = dir ? await readImageFileMemo(dir, key) : null
+    if (memo) return memo
+    const file = await this.readImageFile(paths)
+    if (dir) await writeImageFileMemo(dir, key, file)
+    return file
   }
 
   /**

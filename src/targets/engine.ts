@@ -1,10 +1,12 @@
 // The container engine CLI (docker or podman): detection, the daemon health check, image
-// identity, and the sweep of orphaned probe containers left by a crashed repro.
+// identity, and the sweep of orphaned probe containers left by a crashed repro. The version and
+// image questions go to the local docker daemon's socket where the CLI would (docker-api.ts).
 
 import os from 'node:os'
 import {timed} from '../env/timings.js'
 import {ReproError} from '../errors.js'
 import {type EngineName, removeArgs} from './container-args.js'
+import {dockerApiGet, imagePath, localDockerSocket} from './docker-api.js'
 import {parseImageConfig, type ImageConfig} from './image-launch.js'
 import {spawnCapped, type SpawnOptions, type SpawnResult} from './process.js'
 import {lastLine} from './target.js'
@@ -51,11 +53,13 @@ function notInstalled(name: string): ReproError {
 export async function detectEngine(requested: EngineName | 'auto'): Promise<Engine> {
   if (requested !== 'auto') {
     const engine = makeEngine(requested)
-    return answering(engine, await askVersion(engine))
+    return (await versionViaApi(engine)) ?? answering(engine, await askVersion(engine))
   }
   // auto: the first CLI that starts at all (one `version` call each, not `--version` first)
   for (const name of ['docker', 'podman'] as const) {
     const engine = makeEngine(name)
+    const viaApi = await versionViaApi(engine)
+    if (viaApi) return viaApi
     const r = await askVersion(engine).catch(() => null)
     if (r) return answering(engine, r)
   }
@@ -63,6 +67,26 @@ export async function detectEngine(requested: EngineName | 'auto'): Promise<Engi
     subject: 'engine',
     hint: 'install one (Debian: apt-get install docker.io, or podman), or use --python targets',
   })
+}
+
+/**
+ * The local docker daemon's version through its socket (docker-api.ts), or null: not docker, not
+ * the local socket, or no clean answer (then the CLI asks, and words any error).
+ */
+async function versionViaApi(engine: Engine): Promise<Engine | null> {
+  const socket = engine.name === 'docker' ? localDockerSocket() : null
+  if (!socket) return null
+  const a = await timed('engine', 'docker API: version', () => dockerApiGet(socket, '/version', 5_000))
+  if (a?.status !== 200) return null
+  try {
+    const v = JSON.parse(a.body) as {Version?: unknown; Os?: unknown; Arch?: unknown}
+    if (typeof v.Version !== 'string' || typeof v.Os !== 'string' || typeof v.Arch !== 'string' || !v.Version || !v.Os || !v.Arch)
+      return null
+    engine.server = {version: v.Version, os: v.Os, architecture: v.Arch}
+    return engine
+  } catch {
+    return null
+  }
 }
 
 function askVersion(engine: Engine): Promise<SpawnResult> {
@@ -161,6 +185,8 @@ export async function inspectImage(engine: Engine, image: string): Promise<Image
  * when the engine does not answer, none, and each target inspects its own image.
  */
 export async function inspectImages(engine: Engine, images: string[]): Promise<Map<string, ImageIdentity>> {
+  const viaApi = engine.name === 'docker' ? await inspectViaApi(images) : null
+  if (viaApi) return viaApi
   const found = new Map<string, ImageIdentity>()
   try {
     const r = await engine.exec(['image', 'inspect', ...images], 30_000)
@@ -171,6 +197,25 @@ export async function inspectImages(engine: Engine, images: string[]): Promise<M
     return found
   } catch {
     return new Map()
+  }
+}
+
+/**
+ * inspectImages through the local docker socket: each image's own request, side by side. Every
+ * one found: their identities; one missing: none (each target inspects, or pulls, its own);
+ * anything else (no socket, an error, an odd name): null, and the CLI asks.
+ */
+async function inspectViaApi(images: string[]): Promise<Map<string, ImageIdentity> | null> {
+  const socket = localDockerSocket()
+  const paths = images.map(imagePath)
+  if (!socket || paths.some((p) => p === null)) return null
+  const answers = await Promise.all(paths.map((p) => timed('engine', 'docker API: image inspect', () => dockerApiGet(socket, p!, 30_000))))
+  if (answers.some((a) => a === null || (a.status !== 200 && a.status !== 404))) return null
+  if (answers.some((a) => a!.status === 404)) return new Map()
+  try {
+    return new Map(images.map((image, i) => [image, imageIdentity(JSON.parse(answers[i]!.body) as Record<string, unknown>)]))
+  } catch {
+    return null
   }
 }
 

@@ -1,39 +1,26 @@
 // The local-python target: runs the probe with a given interpreter (venv, conda env, system
 // python) in a fresh temp dir with a clean environment and a timeout on the process tree.
 
-import {createHash} from 'node:crypto'
 import {promises as fs, constants as fsc} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {ReproError} from '../errors.js'
 import {probeRoot} from './probe-path.js'
+import {DistributionsError, pythonDistributions} from './python-identity.js'
 import {spawnCapped} from './process.js'
 import type {ProbeJob, ProbeOutcome, Target, TargetIdentity} from './target.js'
 
 const CLEAN_PATH = '/usr/local/bin:/usr/bin:/bin'
 
-// Lists dist-info/egg-info entries (and their mtimes) on the interpreter's full sys.path;
-// `site` is imported explicitly because -S skipped it, so user/venv site dirs count too.
-const DISTRIBUTIONS_SCRIPT = [
-  'import os, site, sys',
-  'site.main()',
-  'out = []',
-  'for d in sys.path:',
-  '    try:',
-  '        names = sorted(os.listdir(d or "."))',
-  '    except OSError:',
-  '        continue',
-  '    for n in names:',
-  '        if n.endswith((".dist-info", ".egg-info")):',
-  '            out.append("%s/%s %d" % (d, n, int(os.stat(os.path.join(d, n)).st_mtime)))',
-  'print("\\n".join(out))',
-].join('\n')
-
 export class PythonTarget implements Target {
   readonly kind = 'python' as const
   readonly name: string
 
-  constructor(readonly interpreter: string) {
+  /** `memoDir`: where the installed distributions are kept between runs (python-identity.ts) */
+  constructor(
+    readonly interpreter: string,
+    private readonly opts: {memoDir?: string} = {},
+  ) {
     this.name = `python:${interpreter}`
   }
 
@@ -54,22 +41,22 @@ export class PythonTarget implements Target {
     const stat = await fs.stat(real)
     // Installed distributions (names carry versions) with their mtimes, without importing
     // torch: a pip or apt upgrade changes this, so the cache never reuses a stale run.
-    const r = await spawnCapped(this.interpreter, ['-S', '-c', DISTRIBUTIONS_SCRIPT], {
+    const distributions = await pythonDistributions(this.interpreter, real, {
       env: {PATH: CLEAN_PATH, LANG: 'C.UTF-8'},
-      timeoutMs: 30_000,
-      stdoutCap: 4 * 1024 * 1024,
-    })
-    if (r.exitCode !== 0)
+      ...(this.opts.memoDir ? {memoDir: this.opts.memoDir} : {}),
+    }).catch((e: unknown) => {
+      if (!(e instanceof DistributionsError)) throw e
       throw new ReproError(`cannot list the installed packages of ${this.interpreter}`, {
         subject: this.name,
         hint: 'check that the interpreter runs, or pass --no-cache',
       })
+    })
     return {
       kind: 'python',
       real_path: real,
       size: stat.size,
       mtime: stat.mtimeMs,
-      distributions: createHash('sha256').update(r.stdout).digest('hex'),
+      distributions: distributions.digest,
     }
   }
 

@@ -11,8 +11,13 @@ import {cacheKey} from '../../../src/app/cache.js'
 import {targetsFromRefs} from '../../../src/app/targets.js'
 
 const savedPath = process.env['PATH']
+// the fake CLI answers, not the host daemon's socket (src/targets/docker-api.ts)
+const savedApi = process.env['REPRO_DOCKER_API']
+process.env['REPRO_DOCKER_API'] = '0'
 after(() => {
   process.env['PATH'] = savedPath
+  if (savedApi === undefined) delete process.env['REPRO_DOCKER_API']
+  else process.env['REPRO_DOCKER_API'] = savedApi
 })
 
 const ID = (c: string) => `sha256:${c.repeat(64)}`

@@ -7,7 +7,7 @@ import {spawnSync} from 'node:child_process'
 import {mkdirSync, mkdtempSync, symlinkSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import {gitState, surelyOutsideGit} from '../../../src/env/git.js'
+import {gitState, parseGitStatus, surelyOutsideGit} from '../../../src/env/git.js'
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'repro-git-'))
 const hasGit = spawnSync('git', ['--version']).status === 0
@@ -53,5 +53,55 @@ describe('git state', () => {
     const outside = tmp()
     assert.equal(await surelyOutsideGit(outside, {GIT_DIR: path.join(repo, '.git')}), false)
     assert.equal(await surelyOutsideGit(path.join(outside, 'missing')), false, 'a folder that is not there: left to git')
+  })
+
+  test('one `git status`: commit, branch and dirty state as git reports them', {skip: !hasGit}, async () => {
+    const repo = tmp()
+    git(repo, 'init', '-q', '-b', 'trunk')
+    writeFileSync(path.join(repo, 'f.txt'), 'x')
+    assert.deepEqual(
+      await gitState(repo),
+      {repository: true, commit: null, branch: 'trunk', dirty: true},
+      'no commit yet, one untracked file',
+    )
+    git(repo, 'add', 'f.txt')
+    git(repo, 'commit', '-qm', 'one')
+    const head = spawnSync('git', ['rev-parse', 'HEAD'], {cwd: repo, encoding: 'utf8'}).stdout.trim()
+    assert.deepEqual(await gitState(repo), {repository: true, commit: head, branch: 'trunk', dirty: false})
+    writeFileSync(path.join(repo, 'f.txt'), 'y')
+    assert.equal((await gitState(repo)).dirty, true, 'a modified file')
+    git(repo, 'checkout', '-q', '--', 'f.txt')
+    writeFileSync(path.join(repo, '.gitignore'), 'out/\n')
+    git(repo, 'add', '.gitignore')
+    git(repo, 'commit', '-qm', 'two')
+    mkdirSync(path.join(repo, 'out'))
+    writeFileSync(path.join(repo, 'out', 'report.json'), '{}')
+    assert.equal((await gitState(repo)).dirty, false, 'an ignored file is not a change')
+    git(repo, 'checkout', '-q', '--detach', 'HEAD~1')
+    // at that commit out/ is not ignored yet: untracked, so dirty
+    assert.deepEqual(await gitState(repo), {repository: true, commit: head, branch: 'HEAD', dirty: true}, 'detached: HEAD')
+    // inside .git there is no work tree: not a repository, as before
+    assert.equal((await gitState(path.join(repo, '.git'))).repository, false)
+  })
+
+  test('parseGitStatus reads porcelain v2', () => {
+    const oid = 'a'.repeat(40)
+    assert.deepEqual(parseGitStatus(`# branch.oid ${oid}\n# branch.head main\n# branch.upstream origin/main\n# branch.ab +1 -0\n`), {
+      repository: true,
+      commit: oid,
+      branch: 'main',
+      dirty: false,
+    })
+    assert.equal(
+      parseGitStatus(`# branch.oid ${oid}\n# branch.head main\n1 .M N... 100644 100644 100644 ${oid} ${oid} f.txt\n`).dirty,
+      true,
+    )
+    assert.equal(parseGitStatus(`# branch.oid ${oid}\n# branch.head main\n? new.txt\n`).dirty, true)
+    assert.deepEqual(parseGitStatus('# branch.oid (initial)\n# branch.head (detached)\n'), {
+      repository: true,
+      commit: null,
+      branch: 'HEAD',
+      dirty: false,
+    })
   })
 })

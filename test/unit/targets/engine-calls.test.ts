@@ -10,8 +10,13 @@ import path from 'node:path'
 import {detectEngine, sweepBeforeFirstContainer} from '../../../src/targets/engine.js'
 
 const savedPath = process.env['PATH']
+// the fake CLI answers, not the host daemon's socket (src/targets/docker-api.ts)
+const savedApi = process.env['REPRO_DOCKER_API']
+process.env['REPRO_DOCKER_API'] = '0'
 after(() => {
   process.env['PATH'] = savedPath
+  if (savedApi === undefined) delete process.env['REPRO_DOCKER_API']
+  else process.env['REPRO_DOCKER_API'] = savedApi
 })
 
 /** A folder holding fake CLIs: each logs `name args…` to log.txt and answers `version`. */
