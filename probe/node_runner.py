@@ -230,9 +230,12 @@ def run_image(spec, here, status_path):
 
     def engine_run(args, stdin=None, cap=None, timeout=300):
         """The engine's CLI; (exit code, stdout bytes, stderr bytes); stdout stops at cap."""
-        p = subprocess.Popen([engine] + args, cwd=scratch, env=env,
-                             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            p = subprocess.Popen([engine] + args, cwd=scratch, env=env,
+                                 stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except OSError as e:  # no engine on this node
+            return 127, b"", ("%s on node %s: %s\n" % (engine, socket.gethostname(), e)).encode("utf-8")
         try:
             out, err = p.communicate(stdin, timeout=timeout)
         except BaseException:
@@ -338,6 +341,8 @@ def run_image(spec, here, status_path):
 def remove_container(engine, env, scratch, name, remove):
     """`rm -f -v` the container, again while the engine still lists it (a `create` that TERM cut
     short may finish in the daemon after its client died)."""
+    if shutil.which(engine, path=env.get("PATH")) is None:
+        return
     for attempt in range(5):
         subprocess.run([engine] + remove + [name], cwd=scratch, env=env, stdin=subprocess.DEVNULL,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
