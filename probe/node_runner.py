@@ -13,15 +13,28 @@ written atomically (a temporary file renamed over it) when the probe ends, the t
 Slurm sends TERM (scancel, the time limit, preemption): {exit, signal, seconds, timed_out,
 terminated, stderr_tail, node}. stderr goes to the job's own stderr as well (the last 64 KiB are
 kept in the status).
+
+An image run (SPEC.json has "image" instead of "python" and "argv") runs the probe's container
+the way repro does locally, with the engine on this node: `create` with the options, image and
+command repro computed on the submit host (the options adjusted to this job's allocation first:
+its GPUs, and its memory and CPUs where the user set none), `start`, the inputs tar copied in
+with `cp -`, status.json of the container's launcher polled with `cp`, `out/` streamed into
+out.tar, and the container removed (`rm -f -v`) whatever happens, TERM from Slurm included:
+the engine's daemon, not this job, is the container's parent, so Slurm would never kill it.
+status.json then also has image_id (the ID the engine ran) and container (what happened).
 """
 
+import io
 import json
 import os
+import pwd
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import time
@@ -45,6 +58,8 @@ def main(argv):
     def here(p):
         return p if os.path.isabs(p) else os.path.join(base, p)
     status_path = here(spec["status"])
+    if "image" in spec:
+        return run_image(spec, here, status_path)
     work = tempfile.mkdtemp(prefix="repro-node-")
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": work, "LANG": "C.UTF-8",
            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "PYTHONNOUSERSITE": "1",
@@ -95,7 +110,247 @@ def main(argv):
         "seconds": round(time.time() - t0, 3), "timed_out": state["timed_out"],
         "terminated": state["terminated"], "stderr_tail": text, "node": socket.gethostname()})
     shutil.rmtree(work, ignore_errors=True)
-    return 0
+    # the job's own state says whether the run failed (squeue, scontrol: FAILED)
+    return 0 if code == 0 else 1
+
+
+# --- image runs -------------------------------------------------------------------------------
+
+GPU_TOKEN = re.compile(r"^(\d+|GPU-[0-9A-Za-z-]+|MIG-[0-9A-Za-z/-]+)$")
+OPTIONS_WITHOUT_VALUE = {"--read-only"}
+
+
+def allocated_gpus(env):
+    """The GPUs Slurm gave this job (indexes or UUIDs), or None when the job names none."""
+    for name in ("SLURM_JOB_GPUS", "SLURM_STEP_GPUS", "CUDA_VISIBLE_DEVICES"):
+        tokens = [t.strip() for t in env.get(name, "").split(",") if t.strip()]
+        if tokens and all(GPU_TOKEN.match(t) for t in tokens):
+            return tokens
+    return None
+
+
+def allocated_memory_mb(env):
+    """The job's memory in MB (--mem, or --mem-per-cpu times its CPUs), or None."""
+    per_node = env.get("SLURM_MEM_PER_NODE", "")
+    if per_node.isdigit() and int(per_node) > 0:
+        return int(per_node)
+    per_cpu, cpus = env.get("SLURM_MEM_PER_CPU", ""), env.get("SLURM_CPUS_ON_NODE", "")
+    if per_cpu.isdigit() and cpus.isdigit() and int(per_cpu) > 0 and int(cpus) > 0:
+        return int(per_cpu) * int(cpus)
+    return None
+
+
+def allocation_options(options, engine, env, limits_from_allocation):
+    """The container's options fitted to this job: `--gpus all` (docker) or the CDI `--device
+    nvidia.com/gpu=all` (podman) narrowed to the job's GPUs, and `--memory`/`--memory-swap` and
+    `--cpus` from the allocation where the user set none (limits_from_allocation). Pure."""
+    gpus = allocated_gpus(env)
+    memory = allocated_memory_mb(env) if limits_from_allocation.get("memory") else None
+    cpus = env.get("SLURM_CPUS_ON_NODE", "") if limits_from_allocation.get("cpus") else ""
+    out = []
+    i = 0
+    while i < len(options):
+        opt = options[i]
+        if not opt.startswith("--") or opt in OPTIONS_WITHOUT_VALUE or i + 1 >= len(options):
+            out.append(opt)
+            i += 1
+            continue
+        value = options[i + 1]
+        if opt == "--gpus" and value == "all" and gpus is not None:
+            # docker reads --gpus as CSV: several devices need the quotes
+            out += ["--gpus", '"device=%s"' % ",".join(gpus)]
+        elif opt == "--device" and value == "nvidia.com/gpu=all" and gpus is not None:
+            for g in gpus:
+                out += ["--device", "nvidia.com/gpu=%s" % g]
+        elif opt in ("--memory", "--memory-swap") and memory is not None:
+            out += [opt, "%dm" % memory]
+        elif opt == "--cpus" and cpus.isdigit() and int(cpus) > 0:
+            out += [opt, cpus]
+        else:
+            out += [opt, value]
+        i += 2
+    return out
+
+
+class Terminated(Exception):
+    pass
+
+
+def engine_env():
+    """The job's environment for the engine's CLI; a rootless engine finds its store through HOME."""
+    env = dict(os.environ)
+    if "HOME" not in env:
+        try:
+            env["HOME"] = pwd.getpwuid(os.getuid()).pw_dir
+        except KeyError:
+            pass
+    runtime = "/run/user/%d" % os.getuid()
+    if "XDG_RUNTIME_DIR" not in env and os.getuid() != 0 and os.path.isdir(runtime):
+        env["XDG_RUNTIME_DIR"] = runtime
+    return env
+
+
+def tail_text(data, size=STDERR_TAIL):
+    return data[-size:].decode("utf-8", "replace")
+
+
+def status_from_tar(data):
+    """status.json of the container's launcher, out of the tar `cp …/status.json -` gives."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            for member in tar:
+                if member.isfile() and os.path.basename(member.name) == "status.json" and member.size < 65536:
+                    raw = json.loads(tar.extractfile(member).read().decode("utf-8"))
+                    return raw if isinstance(raw, dict) and isinstance(raw.get("exit"), int) else None
+    except (tarfile.TarError, ValueError, OSError):
+        return None
+    return None
+
+
+def run_image(spec, here, status_path):
+    img = spec["image"]
+    engine = img["engine"]
+    env = engine_env()
+    scratch = tempfile.mkdtemp(prefix="repro-node-")
+    t0 = time.time()
+    deadline = t0 + spec["timeout_seconds"]
+    name = "repro-%s-%d-%d" % (os.environ.get("SLURM_JOB_ID", "job"), os.getpid(), int(t0))
+    state = {"timed_out": False, "terminated": None}
+    facts = {"phase": None, "error": "", "exit_code": None, "oom_killed": False, "boot": None,
+             "out_truncated": False}
+    result = {"image_id": None, "logs": b""}
+    waiter = []
+
+    def on_term(signum, frame):
+        if state["terminated"] is None:
+            state["terminated"] = signal.Signals(signum).name
+            raise Terminated()
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+
+    def engine_run(args, stdin=None, cap=None, timeout=300):
+        """The engine's CLI; (exit code, stdout bytes, stderr bytes); stdout stops at cap."""
+        try:
+            p = subprocess.Popen([engine] + args, cwd=scratch, env=env,
+                                 stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except OSError as e:  # no engine on this node
+            return 127, b"", ("%s on node %s: %s\n" % (engine, socket.gethostname(), e)).encode("utf-8")
+        try:
+            out, err = p.communicate(stdin, timeout=timeout)
+        except BaseException:
+            p.kill()
+            p.wait()
+            raise
+        if cap is not None and len(out) > cap:
+            facts["out_truncated"] = True
+            out = out[:cap]
+        return p.returncode, out, err
+
+    def stopped():
+        return bool(waiter) and waiter[0].poll() is not None
+
+    def record_stop():
+        code, out, err = engine_run(["inspect", "--format", "{{.State.ExitCode}} {{.State.OOMKilled}}", name],
+                                    timeout=30)
+        words = out.decode("utf-8", "replace").split()
+        if code == 0 and words:
+            facts["exit_code"] = int(words[0]) if words[0].lstrip("-").isdigit() else 1
+            facts["oom_killed"] = len(words) > 1 and words[1] == "true"
+        # podman's conmon writes `oom` into its working directory when the kernel killed the container
+        facts["oom_killed"] = facts["oom_killed"] or os.path.exists(os.path.join(scratch, "oom"))
+
+    try:
+        options = allocation_options(img["options"], engine, os.environ, img.get("limits_from_allocation", {}))
+        code, out, err = engine_run(options + ["--name", name, img["image"]] + img["command"], timeout=120)
+        if code != 0:
+            facts["phase"], facts["error"] = "create", tail_text(err)
+        else:
+            code, out, err = engine_run(["inspect", "--format", "{{.Image}}", name], timeout=30)
+            image_id = out.decode("utf-8", "replace").strip()
+            if re.match(r"^[0-9a-f]{64}$", image_id):
+                image_id = "sha256:" + image_id
+            result["image_id"] = image_id or None
+            code, out, err = engine_run(["start", name], timeout=120)
+            if code != 0:
+                facts["phase"], facts["error"] = "start", tail_text(err)
+                record_stop()
+            else:
+                waiter.append(subprocess.Popen([engine, "wait", name], cwd=scratch, env=env, stdin=subprocess.DEVNULL,
+                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                with open(here(img["inputs_tar"]), "rb") as f:
+                    inputs = f.read()
+                code, out, err = engine_run(["cp", "-", "%s:%s" % (name, img["work_area"])], stdin=inputs)
+                if code != 0:
+                    facts["phase"], facts["error"] = "copy-in", tail_text(err)
+                    if stopped():
+                        record_stop()
+                else:
+                    pause = 0.1
+                    while True:
+                        if stopped():
+                            facts["phase"] = "stopped"
+                            record_stop()
+                            break
+                        if time.time() > deadline:
+                            facts["phase"] = "timed-out"
+                            state["timed_out"] = True
+                            break
+                        status_in = "%s:%s/status.json" % (name, img["work_area"])
+                        code, out, err = engine_run(["cp", status_in, "-"], timeout=30)
+                        boot = status_from_tar(out) if code == 0 else None
+                        if boot is not None:
+                            facts["phase"], facts["boot"] = "status", boot
+                            code, out, err = engine_run(["cp", "%s:%s/out" % (name, img["work_area"]), "-"],
+                                                        cap=img["out_cap"])
+                            if code == 0:
+                                with open(here(img["out_tar"]), "wb") as f:
+                                    f.write(out)
+                            else:
+                                facts["error"] = tail_text(err)
+                            break
+                        time.sleep(max(0, min(pause, deadline - time.time())))
+                        pause = min(0.5, pause * 1.5)
+                code, out, err = engine_run(["logs", name], timeout=30)
+                result["logs"] = err[-STDERR_TAIL:]
+    except Terminated:
+        facts["phase"] = "terminated"
+    finally:
+        # from here on a second TERM must not cut the removal short
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        remove_container(engine, env, scratch, name, img["remove"])
+        for w in waiter:
+            if w.poll() is None:
+                w.kill()
+            w.wait()
+    text = tail_text(result["logs"]) if result["logs"] else facts["error"]
+    sys.stderr.write(text)
+    sys.stderr.flush()
+    write_status(status_path, {
+        "exit": None, "signal": None, "seconds": round(time.time() - t0, 3), "timed_out": state["timed_out"],
+        "terminated": state["terminated"], "stderr_tail": text, "node": socket.gethostname(),
+        "image_id": result["image_id"], "container": facts,
+        "allocation": {"gpus": allocated_gpus(os.environ), "memory_mb": allocated_memory_mb(os.environ),
+                       "cpus": os.environ.get("SLURM_CPUS_ON_NODE")}})
+    shutil.rmtree(scratch, ignore_errors=True)
+    boot = facts["boot"]
+    return 0 if facts["phase"] == "status" and boot["exit"] == 0 else 1
+
+
+def remove_container(engine, env, scratch, name, remove):
+    """`rm -f -v` the container, again while the engine still lists it (a `create` that TERM cut
+    short may finish in the daemon after its client died)."""
+    if shutil.which(engine, path=env.get("PATH")) is None:
+        return
+    for attempt in range(5):
+        subprocess.run([engine] + remove + [name], cwd=scratch, env=env, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        left = subprocess.run([engine, "ps", "-a", "-q", "--filter", "name=^%s$" % name], cwd=scratch, env=env,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=60)
+        if left.returncode == 0 and not left.stdout.strip():
+            return
+        time.sleep(0.5)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,8 @@ export interface TargetSettings {
   'slurm-gres'?: string
   'slurm-arg'?: string[]
   staging?: string
+  /** which of --memory and --cpus the user set (not their defaults); Slurm image runs take the others from the allocation */
+  limitsGiven?: {memory: boolean; cpus: boolean}
 }
 
 /** The Slurm executor's options from the settings, or null for local runs. */
@@ -50,6 +52,7 @@ export function slurmOptions(settings: TargetSettings): SlurmOptions | null {
     ...(settings['slurm-gres'] ? {gres: settings['slurm-gres']} : {}),
     args: settings['slurm-arg'] ?? [],
     staging: path.resolve(settings.staging ?? defaultStaging()),
+    ...(settings.limitsGiven ? {limitsGiven: settings.limitsGiven} : {}),
   }
 }
 
@@ -158,12 +161,6 @@ export function hostHasNvidiaGpu(): boolean {
 export async function targetsFromRefs(refs: TargetRef[], settings: TargetSettings, memos?: TargetMemoDirs): Promise<AuditTargetSpec[]> {
   const overrides = parseOverrides(settings.set, refs.length)
   const slurm = slurmOptions(settings)
-  const image = refs.find((r) => r.kind === 'image')
-  if (slurm && image)
-    throw new ReproError(`--executor slurm runs --python targets; ${image.value} is an image`, {
-      subject: `--image ${image.value}`,
-      hint: 'audit images with --executor local for now (Slurm runs of images are not built yet), or give the interpreter the nodes have with --python',
-    })
   const cuda = settings.device === 'cuda' || (settings.device === 'auto' && hostHasNvidiaGpu())
   const pythons = refs.map((_, i) => pythonInImage(settings['python-in-image'], i + 1, refs.length))
   refs.forEach((r, i) => {
@@ -195,6 +192,17 @@ export async function targetsFromRefs(refs: TargetRef[], settings: TargetSetting
     engine = sweepBeforeFirstContainer(await detectEngine(settings.engine as EngineName | 'auto'))
     if (engine.name === likely) inspected = await early
   }
+  const containerTarget = (image: string, i: number) =>
+    new ContainerTarget({
+      engine: engine!,
+      image,
+      gpus: cuda,
+      limits,
+      python: pythons[i],
+      entrypoint,
+      ...(inspected.has(image) ? {identity: inspected.get(image)!} : {}),
+      ...(memos ? {memoDir: memos.imageFiles} : {}),
+    })
   return refs.map((ref, i) => {
     const base: Knobs = {...DEFAULT_KNOBS, env: {}, device: cuda ? 'cuda' : 'cpu'}
     const target: Target =
@@ -202,16 +210,9 @@ export async function targetsFromRefs(refs: TargetRef[], settings: TargetSetting
         ? slurm
           ? new SlurmTarget(new PythonTarget(ref.value), slurm)
           : new PythonTarget(ref.value, memos ? {memoDir: memos.pythonDistributions} : {})
-        : new ContainerTarget({
-            engine: engine!,
-            image: ref.value,
-            gpus: cuda,
-            limits,
-            python: pythons[i],
-            entrypoint,
-            ...(inspected.has(ref.value) ? {identity: inspected.get(ref.value)!} : {}),
-            ...(memos ? {memoDir: memos.imageFiles} : {}),
-          })
+        : slurm
+          ? new SlurmTarget(containerTarget(ref.value, i), slurm)
+          : containerTarget(ref.value, i)
     return {target, knobs: knobsForTarget(base, overrides, i + 1), role: 'target' as const}
   })
 }

@@ -61,7 +61,7 @@ export const targetFlags = {
 export const executorFlags = {
   executor: Flags.string({
     description:
-      'Where probe runs execute: local (here), or slurm (each run a Slurm job via sbatch; --python targets; compare, attribution and reports stay here; the run cache is off).',
+      "Where probe runs execute: local (here), or slurm (each run a Slurm job via sbatch; --python and --image targets: an image's container runs on the node with the job's GPUs only, and --memory / --cpus, where not given, from the job's allocation (given ones are requested with --mem / --cpus-per-task); compare, attribution and reports stay here; the run cache is off).",
     options: ['local', 'slurm'],
     default: 'local',
     helpGroup: 'EXECUTOR',
@@ -72,7 +72,11 @@ export const executorFlags = {
     description: "Slurm time limit per job (sbatch --time). Default: the run's --timeout plus 5 minutes.",
     helpGroup: 'EXECUTOR',
   }),
-  'slurm-gres': Flags.string({description: 'Generic resources per job (sbatch --gres), e.g. gpu:h100:1.', helpGroup: 'EXECUTOR'}),
+  'slurm-gres': Flags.string({
+    description:
+      "Generic resources per job (sbatch --gres), e.g. gpu:h100:1. An image's container gets the job's GPUs (--gpus device=…, CDI devices on podman).",
+    helpGroup: 'EXECUTOR',
+  }),
   'slurm-arg': Flags.string({
     description: 'One more sbatch argument, as given (e.g. --slurm-arg=--qos=low). Repeatable.',
     multiple: true,

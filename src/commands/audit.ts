@@ -88,7 +88,7 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
   }
 
   async run(): Promise<AuditReport | InputListing> {
-    const {flags} = await this.parse(Audit)
+    const {flags, metadata} = await this.parse(Audit)
     const script: ScriptRequest | undefined =
       flags.script !== undefined || flags.module !== undefined
         ? {
@@ -119,7 +119,10 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
     }
     const report = await auditRequest({
       refs: targetOrder(this.argv, flags),
-      settings: flags,
+      settings: {
+        ...flags,
+        limitsGiven: {memory: !metadata.flags['memory']?.setFromDefault, cpus: !metadata.flags['cpus']?.setFromDefault},
+      },
       data: {csv: flags.data, label: flags.label, rows: flags.rows},
       workloads: parseWorkloads(flags.workload),
       ...(script ? {script} : {}),

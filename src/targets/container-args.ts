@@ -98,6 +98,16 @@ export function workAreaMount(engine: EngineName, size: string, labels: Record<s
 }
 
 export function createArgs(spec: CreateSpec): string[] {
+  const {options, image, command} = createParts(spec)
+  return [...options, image, ...command]
+}
+
+/**
+ * createArgs in its three parts: `create` and its options, the image, and the command the
+ * container runs. A Slurm node's runner (probe/node_runner.py) adjusts only the options to its
+ * allocation (GPUs, memory, CPUs) and names the container.
+ */
+export function createParts(spec: CreateSpec): {options: string[]; image: string; command: string[]} {
   const {limits} = spec
   const args = [
     'create',
@@ -147,7 +157,6 @@ export function createArgs(spec: CreateSpec): string[] {
   // The image's user, working directory and environment stay as built. A kept entrypoint runs
   // the interpreter as its command (after activating whatever it activates); a skipped one is
   // replaced by the interpreter.
-  if (launch.keepEntrypoint) args.push(spec.image, launch.interpreter, ...probe)
-  else args.push('--entrypoint', launch.interpreter, spec.image, ...probe)
-  return args
+  if (launch.keepEntrypoint) return {options: args, image: spec.image, command: [launch.interpreter, ...probe]}
+  return {options: [...args, '--entrypoint', launch.interpreter], image: spec.image, command: probe}
 }

@@ -11,7 +11,7 @@ import path from 'node:path'
 import {ReproError} from '../errors.js'
 import {FILE_CAPS} from '../artifacts/run-dir.js'
 import {onInterrupt} from './cleanup.js'
-import {createArgs, type ContainerLimits, removeArgs} from './container-args.js'
+import {type ContainerLimits, type CreateSpec, createArgs, removeArgs} from './container-args.js'
 import {containerLabels, engineUnreachable, ensureImage, type Engine, type ImageIdentity} from './engine.js'
 import {
   classifyEntrypoint,
@@ -46,7 +46,7 @@ const OUT_CAPS: Record<string, number> = {
   'capture.json': FILE_CAPS['capture.json'],
   'capture.safetensors': FILE_CAPS['capture.safetensors'],
 }
-const OUT_TOTAL_CAP = Object.values(OUT_CAPS).reduce((a, b) => a + b, 0) + 1024 * 1024
+export const OUT_TOTAL_CAP = Object.values(OUT_CAPS).reduce((a, b) => a + b, 0) + 1024 * 1024
 const STATUS_CAP = 64 * 1024
 
 export interface ContainerTargetOptions {
@@ -65,7 +65,7 @@ export interface ContainerTargetOptions {
 }
 
 /** How the probe starts in this image, decided once per target. */
-interface LaunchPlan {
+export interface LaunchPlan {
   config: ImageConfig
   entrypoint: EntrypointTreatment
   candidates: string[]
@@ -220,13 +220,20 @@ export class ContainerTarget implements Target {
   }
 
   async runProbeImpl(job: ProbeJob): Promise<ProbeOutcome> {
+    return this.withInterpreters((plan, interpreter) => this.runOnce(job, plan, interpreter))
+  }
+
+  /**
+   * Run the probe (`once`: one container, here or on a Slurm node) with each interpreter the
+   * launch plan names until one starts; later runs use that one directly.
+   */
+  async withInterpreters(once: (plan: LaunchPlan, interpreter: string) => Promise<ProbeOutcome>): Promise<ProbeOutcome> {
     await this.ensure()
     const plan = await this.launchPlan()
-    // Once an interpreter started, the later runs use it directly.
     const candidates = this.interpreter ? [this.interpreter] : plan.candidates
     let notFound: ProbeOutcome | null = null
     for (const interpreter of candidates) {
-      const outcome = await this.runOnce(job, plan, interpreter)
+      const outcome = await once(plan, interpreter)
       if (outcome.kind !== 'no-interpreter') {
         this.interpreter = interpreter
         return outcome
@@ -242,33 +249,55 @@ export class ContainerTarget implements Target {
     }
   }
 
+  /**
+   * The probe's container for one run. Local runs pin the exact image ID inspected, so a tag
+   * moved mid-audit cannot swap it; a Slurm node runs the reference as given (its own image
+   * under that name) and reports the ID it ran.
+   */
+  createSpec(job: ProbeJob, plan: LaunchPlan, interpreter: string, pin: boolean): CreateSpec {
+    const limitSeconds = Math.round(job.timeoutMs / 1000)
+    return {
+      engine: this.opts.engine.name,
+      image: pin ? this.image!.id : this.opts.image,
+      mode: job.mode,
+      gpus: this.opts.gpus,
+      limits: this.opts.limits,
+      env: probeEnvironment(plan.config.env, job.env),
+      labels: containerLabels(),
+      launch: {keepEntrypoint: plan.entrypoint.keep, interpreter, boot: boot(), lingerSeconds: limitSeconds + 120},
+    }
+  }
+
+  /** The engine refused to create the container. */
+  createFailed(stderrTail: string): ReproError {
+    return new ReproError(`cannot create a container from ${this.opts.image}: ${lastLine(stderrTail)}`, {
+      subject: this.name,
+      hint:
+        gpuHint(this.opts.gpus, stderrTail) ??
+        rlimitHint(stderrTail) ??
+        `check the engine with \`${this.opts.engine.name} info\`, and the flags (--memory, --cpus, --work-area)`,
+    })
+  }
+
+  /** The image ID this target was inspected as (the launch plan's image). */
+  async imageId(): Promise<string> {
+    return (await this.ensure()).id
+  }
+
+  /** The interpreter path the launcher reported (a run elsewhere, e.g. on a Slurm node). */
+  noteInterpreter(path: string | null): void {
+    if (path) this.interpreterPath = path
+  }
+
   /** One container: create → start → copy in → wait for status.json → copy out → remove. */
   private async runOnce(job: ProbeJob, plan: LaunchPlan, interpreter: string): Promise<ProbeOutcome> {
     const {engine, limits} = this.opts
     const t0 = Date.now()
     const seconds = () => (Date.now() - t0) / 1000
     const limitSeconds = Math.round(job.timeoutMs / 1000)
-    const args = createArgs({
-      engine: engine.name,
-      // Pin the exact image ID we inspected, so a tag moved mid-audit cannot swap it.
-      image: this.image!.id,
-      mode: job.mode,
-      gpus: this.opts.gpus,
-      limits,
-      env: probeEnvironment(plan.config.env, job.env),
-      labels: containerLabels(),
-      launch: {keepEntrypoint: plan.entrypoint.keep, interpreter, boot: boot(), lingerSeconds: limitSeconds + 120},
-    })
+    const args = createArgs(this.createSpec(job, plan, interpreter, true))
     const created = await engine.exec(args, 60_000)
-    if (created.exitCode !== 0) {
-      throw new ReproError(`cannot create a container from ${this.opts.image}: ${lastLine(created.stderrTail)}`, {
-        subject: this.name,
-        hint:
-          gpuHint(this.opts.gpus, created.stderrTail) ??
-          rlimitHint(created.stderrTail) ??
-          `check the engine with \`${engine.name} info\`, and the flags (--memory, --cpus, --work-area)`,
-      })
-    }
+    if (created.exitCode !== 0) throw this.createFailed(created.stderrTail)
     const id = created.stdout.trim().split('\n').pop()!.trim()
     const unregister = onInterrupt(() => {
       spawnSync(engine.name, removeArgs(engine.name, [id]), {stdio: 'ignore', timeout: 30_000})
@@ -337,20 +366,39 @@ export class ContainerTarget implements Target {
     seconds: () => number,
     oomKilled: () => boolean,
   ): Promise<ProbeOutcome> {
-    const {engine, limits} = this.opts
-    const r = await engine.exec(['inspect', '--format', '{{.State.ExitCode}} {{.State.OOMKilled}}', id], 30_000)
+    const r = await this.opts.engine.exec(['inspect', '--format', '{{.State.ExitCode}} {{.State.OOMKilled}}', id], 30_000)
     if (r.exitCode !== 0 && engineUnreachable(r.stderrTail)) return this.lost(r, seconds)
     const [code, oom] = r.stdout.trim().split(/\s+/)
-    const exitCode = Number(code ?? 1) || 0
-    const stderrTail = `${startError}${await this.logs(id)}`
-    const ended = {seconds: seconds(), stderrTail}
+    return this.stoppedOutcome(
+      plan,
+      interpreter,
+      {exitCode: Number(code ?? 1) || 0, oomKilled: oom === 'true' || oomKilled(), startError, logs: await this.logs(id)},
+      seconds(),
+    )
+  }
+
+  /**
+   * Why a container stopped (or never started) before its launcher wrote a status, from what
+   * the engine said: its exit code, OOM flag, the `start` error and its stderr. Shared by local
+   * runs and a Slurm node's (whose runner reports the same facts).
+   */
+  stoppedOutcome(
+    plan: LaunchPlan,
+    interpreter: string,
+    facts: {exitCode: number; oomKilled: boolean; startError: string; logs: string},
+    seconds: number,
+  ): ProbeOutcome {
+    const {engine, limits} = this.opts
+    const {exitCode, startError} = facts
+    const stderrTail = `${startError}${facts.logs}`
+    const ended = {seconds, stderrTail}
     if (/exec format error/i.test(stderrTail))
       throw new ReproError(
         `the engine cannot run the image's programs (exec format error): it is built for ${this.image!.os}/${this.image!.architecture}`,
         {subject: this.name, hint: 'audit the image built for the engine’s platform, or use an engine on the image’s platform'},
       )
     // podman 4.x on cgroup v1 never sets OOMKilled; its conmon leaves an `oom` file instead
-    if (oom === 'true' || oomKilled()) return {kind: 'out-of-memory', limit: limits.memory, ...ended}
+    if (facts.oomKilled) return {kind: 'out-of-memory', limit: limits.memory, ...ended}
     if (exitCode === 137) return {kind: 'killed', signal: 'SIGKILL', ...ended}
     const keep = plan.entrypoint.keep
     if (startError && /rlimit/i.test(startError))
@@ -403,21 +451,30 @@ export class ContainerTarget implements Target {
   /** Stream `out/` as tar and keep only allowlisted regular files under their caps. */
   private async copyOut(id: string, outDir: string, required: boolean): Promise<void> {
     const r = await this.opts.engine.exec(['cp', `${id}:${WORK_AREA}/out`, '-'], 300_000, OUT_TOTAL_CAP, true)
-    if (r.exitCode !== 0 || !r.stdoutBytes) {
+    const ok = r.exitCode === 0 && r.stdoutBytes ? r.stdoutBytes : null
+    await this.artifactsFromTar(ok, Boolean(r.stdoutTruncated), outDir, required, r.stderrTail)
+  }
+
+  /**
+   * `out/` as the engine's `cp` streamed it (here, or saved by a Slurm node's runner): only
+   * allowlisted regular files under their caps reach the run directory. null: no copy.
+   */
+  async artifactsFromTar(tar: Buffer | null, truncated: boolean, outDir: string, required: boolean, stderrTail: string): Promise<void> {
+    if (!tar) {
       if (!required) return
-      throw new ReproError(`the probe left no artifacts: ${lastLine(r.stderrTail)}`, {
+      throw new ReproError(`the probe left no artifacts: ${lastLine(stderrTail)}`, {
         subject: this.name,
         hint: 'see stderr.txt in the run directory',
       })
     }
-    if (r.stdoutTruncated)
+    if (truncated)
       throw new ReproError(`the artifacts are larger than ${OUT_TOTAL_CAP} bytes`, {
         subject: this.name,
         hint: 'the probe output is not trusted past its caps; store fewer steps',
       })
     let files: ReturnType<typeof extractTar>
     try {
-      files = extractTar(r.stdoutBytes, OUT_CAPS)
+      files = extractTar(tar, OUT_CAPS)
     } catch (e) {
       if (e instanceof TarError)
         throw new ReproError(`the artifacts copied out are invalid: ${e.message}`, {
@@ -472,7 +529,7 @@ function statusText(tar: Buffer): string | null {
  * One tar for `cp - CONTAINER:/repro`: the probe package, the inputs, then `ready` — last, so the
  * launcher starts the probe only once everything before it is in place.
  */
-async function inputsTar(job: ProbeJob): Promise<Buffer> {
+export async function inputsTar(job: ProbeJob): Promise<Buffer> {
   const entries: TarInput[] = [{name: 'probe'}]
   const walk = async (dir: string, rel: string): Promise<void> => {
     entries.push({name: rel})

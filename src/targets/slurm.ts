@@ -1,10 +1,13 @@
-// The Slurm executor (`--executor slurm`): a python target's probe runs become Slurm jobs. Each
-// run is staged in a folder the submit host and the nodes share (`--staging`): the probe, the
-// run's inputs and its run spec (`repro.prepared/2`: interpreter, argv, env, timeout); the job
-// runs probe/node_runner.py (stdlib python, no node.js on the node), which writes status.json
-// atomically; the host polls status.json and squeue, copies the artifacts back and turns the
-// outcome into the same ProbeOutcome a local run gives. Compare, attribution and reports stay
-// local. Ctrl-C cancels the job (scancel) before repro exits.
+// The Slurm executor (`--executor slurm`): a target's probe runs become Slurm jobs. Each run is
+// staged in a folder the submit host and the nodes share (`--staging`): the run's inputs and its
+// run spec (`repro.prepared/2`); the job runs probe/node_runner.py (stdlib python, no node.js
+// on the node), which writes status.json atomically; the host polls status.json and squeue,
+// takes the artifacts back and turns the outcome into the same ProbeOutcome a local run gives.
+// A python target's spec names the interpreter and the probe's argv; an image target's carries
+// the container's `create` arguments from the same launch plan a local run uses (the node's
+// runner creates, feeds, drains and removes the container), and the node reports the image ID
+// it ran: a target whose cells ran different images (a tag moved mid-audit) is an error.
+// Compare, attribution and reports stay local. Ctrl-C cancels the job (scancel) before repro exits.
 
 import {spawnSync} from 'node:child_process'
 import {promises as fs} from 'node:fs'
@@ -12,6 +15,9 @@ import os from 'node:os'
 import path from 'node:path'
 import {ReproError} from '../errors.js'
 import {onInterrupt} from './cleanup.js'
+import {type ContainerLimits, createParts, removeArgs} from './container-args.js'
+import {type ContainerTarget, inputsTar, type LaunchPlan, OUT_TOTAL_CAP} from './container.js'
+import {parseSize, WORK_AREA} from './image-launch.js'
 import {probeRoot} from './probe-path.js'
 import {spawnCapped} from './process.js'
 import type {PythonTarget} from './python.js'
@@ -28,18 +34,48 @@ export interface SlurmOptions {
   args: string[]
   /** a folder the submit host and the nodes share */
   staging: string
+  /**
+   * image targets: which container limits the user set (--memory, --cpus). Those are requested
+   * from Slurm (--mem, --cpus-per-task); the others come from the job's allocation on the node.
+   */
+  limitsGiven?: {memory: boolean; cpus: boolean}
 }
 
 export const RUN_SPEC_SCHEMA = 'repro.prepared/2'
 
+/** An image run on a node: the container's `create` in parts, as createParts gives them. */
+export interface ImageRunEntry {
+  engine: 'docker' | 'podman'
+  /** `create` and its options (the runner fits GPUs, memory and CPUs to the allocation) */
+  options: string[]
+  /** the image as the user named it: the node's own image under that name */
+  image: string
+  command: string[]
+  /** `rm` and its flags; the runner appends the container */
+  remove: string[]
+  work_area: string
+  inputs_tar: string
+  out_tar: string
+  /** bytes of out/ the runner keeps at most */
+  out_cap: number
+  limits_from_allocation: {memory: boolean; cpus: boolean}
+}
+
 /** The run spec node_runner.py reads: paths starting with ./ are relative to the spec's folder. */
-export interface RunSpec {
+export type RunSpec = {
   schema: typeof RUN_SPEC_SCHEMA
-  python: string
-  argv: string[]
-  env: Record<string, string>
   timeout_seconds: number
   status: string
+} & ({python: string; argv: string[]; env: Record<string, string>} | {image: ImageRunEntry})
+
+interface ContainerFacts {
+  /** where the run ended: create, start, copy-in, stopped, timed-out, status (the launcher's), terminated */
+  phase: string | null
+  error: string
+  exit_code: number | null
+  oom_killed: boolean
+  boot: {exit: number; python: string | null; full: boolean} | null
+  out_truncated: boolean
 }
 
 interface NodeStatus {
@@ -50,13 +86,18 @@ interface NodeStatus {
   terminated: string | null
   stderr_tail: string
   node: string
+  image_id?: string | null
+  container?: ContainerFacts
+  allocation?: {gpus: string[] | null; memory_mb: number | null; cpus: string | null}
 }
 
 const ENV = {PATH: process.env['PATH'] ?? '/usr/bin:/bin', LANG: 'C.UTF-8'}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+/** Slurm states of a job that has not ended yet */
+const ACTIVE = ['PENDING', 'RUNNING', 'CONFIGURING', 'COMPLETING', 'SUSPENDED']
 
-/** sbatch's arguments for one staged run (pure). */
-export function sbatchArgs(opts: SlurmOptions, stage: string, python: string, timeoutSeconds: number): string[] {
+/** sbatch's arguments for one staged run (pure). `resources`: what the run needs (--mem, --cpus-per-task). */
+export function sbatchArgs(opts: SlurmOptions, stage: string, python: string, timeoutSeconds: number, resources: string[] = []): string[] {
   const minutes = Math.ceil((timeoutSeconds + 300) / 60)
   return [
     '--parsable',
@@ -73,10 +114,48 @@ export function sbatchArgs(opts: SlurmOptions, stage: string, python: string, ti
     ...(opts.partition ? ['--partition', opts.partition] : []),
     ...(opts.account ? ['--account', opts.account] : []),
     ...(opts.gres ? ['--gres', opts.gres] : []),
+    ...resources,
     ...opts.args,
     '--wrap',
     `exec ${shellQuote(python)} -S ${shellQuote(path.join(stage, 'probe', 'node_runner.py'))} ${shellQuote(path.join(stage, 'spec.json'))}`,
   ]
+}
+
+/**
+ * What an image run asks Slurm for (pure): the container limits the user set, so the job holds
+ * what its container may use (the engine's daemon, not the job, runs the container, so Slurm's
+ * own limits never reach it); limits left at their defaults come from the allocation instead.
+ */
+export function containerResources(limits: Pick<ContainerLimits, 'memory' | 'cpus'>, given: {memory: boolean; cpus: boolean}): string[] {
+  const out: string[] = []
+  const bytes = given.memory ? parseSize(limits.memory) : null
+  if (bytes !== null) out.push(`--mem=${Math.ceil(bytes / 1024 ** 2)}M`)
+  const cpus = given.cpus ? Number(limits.cpus) : Number.NaN
+  if (Number.isFinite(cpus) && cpus > 0) out.push(`--cpus-per-task=${Math.ceil(cpus)}`)
+  return out
+}
+
+/**
+ * A cell that ran a different image than the target's earlier cells (or than the image inspected
+ * here, which the launch plan was made from): the error line, or null when it is the same (pure).
+ */
+export function imageDrift(
+  target: string,
+  reference: string,
+  planned: string,
+  cells: {run: string; id: string}[],
+  cell: {run: string; id: string},
+): ReproError | null {
+  const first = cells.find((c) => c.id === planned)
+  if (cell.id === planned) return null
+  const short = (id: string) => id.replace(/^(sha256:)?([0-9a-f]{12})[0-9a-f]*$/, '$1$2')
+  const earlier = first
+    ? `run ${first.run} ran ${short(planned)}`
+    : `the launch plan was made from ${short(planned)} (image inspect on this host)`
+  return new ReproError(`run ${cell.run} ran image ${short(cell.id)}, but ${earlier}: the tag ${reference} moved during the audit`, {
+    subject: target,
+    hint: `pin the image (--image NAME@sha256:DIGEST, or its ID) so every cell runs the same one, and keep ${reference} on the same image on this host and every node until the audit ends; then rerun`,
+  })
 }
 
 function shellQuote(s: string): string {
@@ -84,19 +163,23 @@ function shellQuote(s: string): string {
 }
 
 export class SlurmTarget implements Target {
-  readonly kind = 'python' as const
+  readonly kind: TargetIdentity['kind']
   readonly name: string
+  /** image targets: the image ID each cell ran, as the node's engine reported it */
+  private readonly cells: {run: string; id: string}[] = []
 
   constructor(
-    private readonly inner: PythonTarget,
+    private readonly inner: PythonTarget | ContainerTarget,
     private readonly opts: SlurmOptions,
   ) {
-    this.name = `slurm:${inner.interpreter}`
+    this.kind = inner.kind
+    this.name = `slurm:${inner.kind === 'python' ? (inner as PythonTarget).interpreter : inner.name}`
   }
 
   async identify(): Promise<TargetIdentity> {
     const id = await this.inner.identify()
-    return {...id, details: {...id.details, executor: 'slurm'}}
+    const ran = [...new Set(this.cells.map((c) => c.id))]
+    return {...id, details: {...id.details, executor: 'slurm', ...(ran.length ? {image_id_ran: ran.join(' ')} : {})}}
   }
 
   cacheIdentity(): Promise<Record<string, unknown>> {
@@ -104,54 +187,194 @@ export class SlurmTarget implements Target {
   }
 
   async runProbeImpl(job: ProbeJob): Promise<ProbeOutcome> {
-    await fs.mkdir(this.opts.staging, {recursive: true})
-    const stage = await fs.mkdtemp(path.join(this.opts.staging, 'run-'))
-    const t0 = Date.now()
-    const seconds = () => (Date.now() - t0) / 1000
+    const inner = this.inner
     try {
+      if (inner.kind === 'python') return await this.runPython(job, inner as PythonTarget)
+      const container = inner as ContainerTarget
+      return await container.withInterpreters((plan, interpreter) => this.runImage(job, container, plan, interpreter))
+    } catch (e) {
+      if (e instanceof SlurmEnded) return e.outcome
+      throw e
+    }
+  }
+
+  private async runPython(job: ProbeJob, inner: PythonTarget): Promise<ProbeOutcome> {
+    return this.staged(async (stage) => {
       await fs.cp(path.join(probeRoot(), 'repro_probe'), path.join(stage, 'probe', 'repro_probe'), {recursive: true})
-      await fs.copyFile(path.join(probeRoot(), 'node_runner.py'), path.join(stage, 'probe', 'node_runner.py'))
       await fs.cp(job.inputDir, path.join(stage, 'inputs'), {recursive: true})
-      const timeoutSeconds = Math.max(1, Math.round(job.timeoutMs / 1000))
       const spec: RunSpec = {
         schema: RUN_SPEC_SCHEMA,
-        python: this.inner.interpreter,
+        python: inner.interpreter,
         argv: ['-m', 'repro_probe', job.mode, '--config', './inputs/config.json', '--out', './out'],
         env: {...job.env, PYTHONPATH: './probe'},
-        timeout_seconds: timeoutSeconds,
+        timeout_seconds: timeoutSeconds(job),
         status: 'status.json',
       }
-      await fs.writeFile(path.join(stage, 'spec.json'), JSON.stringify(spec, null, 2))
-      const submitted = await spawnCapped('sbatch', sbatchArgs(this.opts, stage, this.inner.interpreter, timeoutSeconds), {
-        env: ENV,
-        timeoutMs: 60_000,
-      }).catch((e: NodeJS.ErrnoException) => {
-        throw new ReproError(`cannot run sbatch: ${e.code ?? e.message}`, {
-          subject: this.name,
-          hint: 'install the Slurm client (Debian: slurm-client) on the submit host, or use --executor local',
-        })
-      })
-      const jobId = submitted.stdout.trim().split(/[;\n]/)[0]!.trim()
-      if (submitted.exitCode !== 0 || !/^\d+$/.test(jobId))
-        throw new ReproError(`sbatch refused the job: ${lastLine(submitted.stderrTail) || `exit ${submitted.exitCode}`}`, {
-          subject: this.name,
-          hint: 'check --slurm-partition, --slurm-account, --slurm-gres and --slurm-arg against `sinfo`',
-        })
-      const unregister = onInterrupt(() => {
-        spawnSync('scancel', [jobId], {stdio: 'ignore', timeout: 30_000})
-      })
-      try {
-        return await this.await(job, jobId, stage, seconds)
-      } finally {
-        unregister()
+      const {status, seconds, where} = await this.submit(job, stage, spec, inner.interpreter, [])
+      await copyArtifacts(path.join(stage, 'out'), job.outDir)
+      const ended = {seconds, stderrTail: status.stderr_tail, ...(where ? {where} : {})}
+      if (status.timed_out) return {kind: 'timed-out', limitSeconds: Math.round(job.timeoutMs / 1000), ...ended}
+      if (status.signal === 'SIGKILL') return {kind: 'killed', signal: 'SIGKILL', ...ended}
+      return {kind: 'exited', exitCode: status.exit ?? 1, ...ended, interpreter: inner.interpreter}
+    })
+  }
+
+  /** One container on a node, from the launch plan this host made (container.ts runs it locally). */
+  private async runImage(job: ProbeJob, inner: ContainerTarget, plan: LaunchPlan, interpreter: string): Promise<ProbeOutcome> {
+    return this.staged(async (stage) => {
+      await fs.writeFile(path.join(stage, 'inputs.tar'), await inputsTar(job))
+      const create = inner.createSpec(job, plan, interpreter, false)
+      const parts = createParts(create)
+      const given = this.opts.limitsGiven ?? {memory: true, cpus: true}
+      const spec: RunSpec = {
+        schema: RUN_SPEC_SCHEMA,
+        image: {
+          engine: create.engine,
+          ...parts,
+          remove: removeArgs(create.engine, []),
+          work_area: WORK_AREA,
+          inputs_tar: './inputs.tar',
+          out_tar: './out.tar',
+          out_cap: OUT_TOTAL_CAP,
+          limits_from_allocation: {memory: !given.memory, cpus: !given.cpus},
+        },
+        timeout_seconds: timeoutSeconds(job),
+        status: 'status.json',
       }
+      const {status, seconds, where} = await this.submit(job, stage, spec, 'python3', containerResources(create.limits, given))
+      const run = path.basename(job.outDir)
+      if (status.image_id) {
+        const drift = imageDrift(this.name, create.image, await inner.imageId(), this.cells, {run, id: status.image_id})
+        if (drift) throw drift
+        this.cells.push({run, id: status.image_id})
+      }
+      const c = status.container
+      const ended = {seconds, stderrTail: status.stderr_tail, ...(where ? {where} : {})}
+      if (!c) throw new ReproError('the node’s runner wrote no container status', {subject: this.name, hint: 'rerun with --debug'})
+      const logs = status.stderr_tail === c.error ? '' : status.stderr_tail
+      const stop = (startError: string) => ({
+        ...inner.stoppedOutcome(plan, interpreter, {exitCode: c.exit_code ?? 1, oomKilled: c.oom_killed, startError, logs}, seconds),
+        ...(where ? {where} : {}),
+      })
+      switch (c.phase) {
+        case 'create':
+          throw inner.createFailed(c.error)
+        case 'start':
+          return stop(c.error)
+        case 'stopped':
+          return stop('')
+        case 'timed-out':
+          return {kind: 'timed-out', limitSeconds: Math.round(job.timeoutMs / 1000), ...ended}
+        case 'copy-in':
+          if (/no space left on device/i.test(c.error))
+            return {kind: 'work-area-full', phase: 'inputs', cap: create.limits.workArea, ...ended}
+          if (c.exit_code !== null) return stop('')
+          throw new ReproError(`cannot copy the probe into the container: ${lastLine(c.error)}`, {
+            subject: this.name,
+            hint: `check the engine on the node with \`${create.engine} info\``,
+          })
+        case 'status': {
+          const boot = c.boot!
+          if (boot.exit !== 0 && (boot.full || /No space left on device|\[Errno 28\]/.test(status.stderr_tail)))
+            return {kind: 'work-area-full', phase: 'probe', cap: create.limits.workArea, ...ended}
+          inner.noteInterpreter(boot.python)
+          const tar = await readCapped(path.join(stage, 'out.tar'), OUT_TOTAL_CAP)
+          await inner.artifactsFromTar(tar, c.out_truncated, job.outDir, boot.exit === 0, c.error)
+          return {kind: 'exited', exitCode: boot.exit, ...ended, interpreter: boot.python ?? interpreter}
+        }
+        default:
+          throw new ReproError(`the node’s runner ended in an unknown phase (${String(c.phase).slice(0, 40)})`, {
+            subject: this.name,
+            hint: 'rerun with --debug',
+          })
+      }
+    })
+  }
+
+  /** A fresh staging folder with the node's runner in it, removed after `work`. */
+  private async staged<T>(work: (stage: string) => Promise<T>): Promise<T> {
+    await fs.mkdir(this.opts.staging, {recursive: true})
+    const stage = await fs.mkdtemp(path.join(this.opts.staging, 'run-'))
+    try {
+      await fs.mkdir(path.join(stage, 'probe'), {recursive: true})
+      await fs.copyFile(path.join(probeRoot(), 'node_runner.py'), path.join(stage, 'probe', 'node_runner.py'))
+      return await work(stage)
     } finally {
       await fs.rm(stage, {recursive: true, force: true})
     }
   }
 
-  /** Poll status.json (the runner's) and squeue until the job is over; copy the artifacts back. */
-  private async await(job: ProbeJob, jobId: string, stage: string, seconds: () => number): Promise<ProbeOutcome> {
+  /**
+   * Write the spec, submit the job, wait for its status. `where`: the job and, for a run that did
+   * not end cleanly, the state Slurm ended it in. A job Slurm ended early is a `slurm-ended` outcome.
+   */
+  private async submit(
+    job: ProbeJob,
+    stage: string,
+    spec: RunSpec,
+    python: string,
+    resources: string[],
+  ): Promise<{status: NodeStatus; seconds: number; where: string | null}> {
+    const t0 = Date.now()
+    const seconds = () => (Date.now() - t0) / 1000
+    await fs.writeFile(path.join(stage, 'spec.json'), JSON.stringify(spec, null, 2))
+    const submitted = await spawnCapped('sbatch', sbatchArgs(this.opts, stage, python, spec.timeout_seconds, resources), {
+      env: ENV,
+      timeoutMs: 60_000,
+    }).catch((e: NodeJS.ErrnoException) => {
+      throw new ReproError(`cannot run sbatch: ${e.code ?? e.message}`, {
+        subject: this.name,
+        hint: 'install the Slurm client (Debian: slurm-client) on the submit host, or use --executor local',
+      })
+    })
+    const jobId = submitted.stdout.trim().split(/[;\n]/)[0]!.trim()
+    if (submitted.exitCode !== 0 || !/^\d+$/.test(jobId))
+      throw new ReproError(`sbatch refused the job: ${lastLine(submitted.stderrTail) || `exit ${submitted.exitCode}`}`, {
+        subject: this.name,
+        hint: 'check --slurm-partition, --slurm-account, --slurm-gres and --slurm-arg against `sinfo`',
+      })
+    const unregister = onInterrupt(() => {
+      spawnSync('scancel', [jobId], {stdio: 'ignore', timeout: 30_000})
+    })
+    try {
+      const status = await this.await(job, jobId, stage, seconds)
+      if (status.terminated) {
+        const state = await finalState(jobId)
+        throw new SlurmEnded({
+          kind: 'slurm-ended',
+          jobId,
+          state: state?.state ?? status.terminated,
+          reason: state?.reason ?? '',
+          seconds: seconds(),
+          stderrTail: status.stderr_tail,
+        })
+      }
+      await fs.writeFile(
+        path.join(job.outDir, 'slurm.json'),
+        JSON.stringify(
+          {
+            schema: 'repro.slurm-run/1',
+            job_id: jobId,
+            node: status.node,
+            image_id: status.image_id ?? null,
+            allocation: status.allocation ?? null,
+          },
+          null,
+          2,
+        ),
+      )
+      const clean = status.container ? status.container.phase === 'status' && status.container.boot?.exit === 0 : status.exit === 0
+      if (clean) return {status, seconds: seconds(), where: null}
+      // a run that failed: name the job, its node and the state Slurm ended it in
+      const state = await finalState(jobId)
+      return {status, seconds: seconds(), where: `Slurm job ${jobId} on ${status.node}${state ? `: ${state.state}` : ''}`}
+    } finally {
+      unregister()
+    }
+  }
+
+  /** Poll status.json (the runner's) and squeue until the job is over. */
+  private async await(job: ProbeJob, jobId: string, stage: string, seconds: () => number): Promise<NodeStatus> {
     const statusPath = path.join(stage, 'status.json')
     let pause = 200
     let gone = 0
@@ -160,23 +383,20 @@ export class SlurmTarget implements Target {
     let runningSince: number | null = null
     for (;;) {
       const status = await readStatus(statusPath)
-      if (status) {
-        await copyArtifacts(path.join(stage, 'out'), job.outDir)
-        const ended = {seconds: seconds(), stderrTail: status.stderr_tail}
-        if (status.timed_out) return {kind: 'timed-out', limitSeconds: Math.round(job.timeoutMs / 1000), ...ended}
-        if (status.terminated)
-          return {kind: 'killed', signal: `${status.terminated} from Slurm (job ${jobId}: scancel, time limit or preemption)`, ...ended}
-        if (status.signal === 'SIGKILL') return {kind: 'killed', signal: 'SIGKILL', ...ended}
-        return {kind: 'exited', exitCode: status.exit ?? 1, ...ended, interpreter: this.inner.interpreter}
-      }
+      if (status) return status
       const state = await jobState(jobId)
       if (state?.state === 'RUNNING') runningSince ??= Date.now()
       if (runningSince !== null && Date.now() > runningSince + job.timeoutMs + 60_000) {
         spawnSync('scancel', [jobId], {stdio: 'ignore', timeout: 30_000})
         const err = await fs.readFile(path.join(stage, 'slurm.err'), 'utf8').catch(() => '')
-        return {kind: 'timed-out', limitSeconds: Math.round(job.timeoutMs / 1000), seconds: seconds(), stderrTail: err.slice(-64 * 1024)}
+        throw new SlurmEnded({
+          kind: 'timed-out',
+          limitSeconds: Math.round(job.timeoutMs / 1000),
+          seconds: seconds(),
+          stderrTail: err.slice(-64 * 1024),
+        })
       }
-      if (state === null || !['PENDING', 'RUNNING', 'CONFIGURING', 'COMPLETING', 'SUSPENDED'].includes(state.state)) {
+      if (state === null || !ACTIVE.includes(state.state)) {
         // the job left the queue without a status: give the shared folder a moment, then say why
         if (++gone > 10) {
           const err = await fs.readFile(path.join(stage, 'slurm.err'), 'utf8').catch(() => '')
@@ -195,6 +415,17 @@ export class SlurmTarget implements Target {
   }
 }
 
+/** An outcome decided while waiting (Slurm ended the job, the host's own bound): returned, not an error. */
+class SlurmEnded extends Error {
+  constructor(readonly outcome: ProbeOutcome) {
+    super(outcome.kind)
+  }
+}
+
+function timeoutSeconds(job: ProbeJob): number {
+  return Math.max(1, Math.round(job.timeoutMs / 1000))
+}
+
 async function readStatus(p: string): Promise<NodeStatus | null> {
   const text = await fs.readFile(p, 'utf8').catch(() => null)
   if (text === null || text.length > 1024 * 1024) return null
@@ -204,6 +435,12 @@ async function readStatus(p: string): Promise<NodeStatus | null> {
   } catch {
     return null
   }
+}
+
+async function readCapped(p: string, cap: number): Promise<Buffer | null> {
+  const stat = await fs.lstat(p).catch(() => null)
+  if (!stat?.isFile() || stat.size > cap) return null
+  return fs.readFile(p)
 }
 
 /** The job's state from squeue, else scontrol (a finished job stays there MinJobAge seconds); null when Slurm forgot it. */
@@ -217,6 +454,16 @@ async function jobState(jobId: string): Promise<{state: string; reason: string} 
   const c = await spawnCapped('scontrol', ['show', 'job', jobId], {env: ENV, timeoutMs: 30_000}).catch(() => null)
   const m = c?.exitCode === 0 ? /JobState=(\S+)\s+Reason=(\S+)/.exec(c.stdout) : null
   return m ? {state: m[1]!, reason: m[2]!} : null
+}
+
+/** The state a job ended in, once it left RUNNING (the runner wrote its status just before it exits); at most ~15 s. */
+async function finalState(jobId: string): Promise<{state: string; reason: string} | null> {
+  let state = await jobState(jobId)
+  for (let i = 0; i < 30 && state && ACTIVE.includes(state.state); i++) {
+    await sleep(500)
+    state = await jobState(jobId)
+  }
+  return state
 }
 
 /** The run's regular files (never links or folders) into the run directory; the readers check each one's cap. */

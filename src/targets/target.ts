@@ -28,7 +28,12 @@ export interface ProbeJob {
  * How a probe run ended, as the target saw it. Targets only report; `runProbe` turns every
  * outcome but a clean exit into one one-line error, in one place (explainOutcome).
  */
-export type ProbeOutcome =
+export type ProbeOutcome = ProbeEnd & {
+  /** where the run happened, when not here: appended to its error line ("Slurm job 12 on node1: FAILED") */
+  where?: string
+}
+
+type ProbeEnd =
   /** `interpreter`: the python that ran the probe, when the target knows it */
   | {kind: 'exited'; exitCode: number; seconds: number; stderrTail: string; interpreter?: string}
   | {kind: 'timed-out'; seconds: number; limitSeconds: number; stderrTail: string}
@@ -53,6 +58,8 @@ export type ProbeOutcome =
   | {kind: 'entrypoint-failed'; seconds: number; entrypoint: string; exitCode: number; stderrTail: string}
   /** the engine stopped answering in the middle of the run */
   | {kind: 'engine-lost'; seconds: number; engine: string; detail: string; stderrTail: string}
+  /** Slurm ended the job (scancel, its time limit, preemption) before the probe finished; `state` as Slurm says it */
+  | {kind: 'slurm-ended'; seconds: number; jobId: string; state: string; reason: string; stderrTail: string}
 
 export interface ProbeResult {
   exitCode: number
@@ -94,7 +101,12 @@ export async function runProbe(target: Target, job: ProbeJob): Promise<ProbeResu
   const outcome = await target.runProbeImpl({...job, env: {...hostProbeEnv(), ...job.env}})
   await fs.writeFile(path.join(job.outDir, 'stderr.txt'), outcome.stderrTail)
   if (outcome.kind === 'exited' && outcome.exitCode === 0) return outcome
-  throw await explainOutcome(target, outcome, job.outDir, job.project)
+  const e = await explainOutcome(target, outcome, job.outDir, job.project)
+  if (!outcome.where) throw e
+  // a run elsewhere (a Slurm job): where it ran, and its last stderr line unless the message has it
+  const last = lastLine(outcome.stderrTail).slice(0, 200)
+  const where = `${outcome.where}${last && !e.message.includes(last) ? `; last stderr line: ${last}` : ''}`
+  throw new ReproError(`${e.message} (${where})`, {subject: e.subject, hint: e.hint, code: e.code})
 }
 
 /** The one place a probe run that did not end cleanly becomes a one-line error with its fix. */
@@ -140,6 +152,13 @@ export async function explainOutcome(
         `the image's entrypoint ${outcome.entrypoint} exited (${outcome.exitCode}) before it started python${lastLine(outcome.stderrTail) ? `: ${lastLine(outcome.stderrTail)}` : ''}`,
         {subject: target.name, hint: 'fix the entrypoint in the image, or start the probe without it: --image-entrypoint skip'},
       )
+    case 'slurm-ended': {
+      const last = lastLine(outcome.stderrTail)
+      return new ReproError(
+        `Slurm ended job ${outcome.jobId} (${outcome.state}${outcome.reason && outcome.reason !== 'None' ? `, ${outcome.reason}` : ''}) before the probe finished${container ? '; its container was removed' : ''}${last ? `: ${last}` : ''}`,
+        {subject: target.name, hint: SLURM_END_HINTS[outcome.state] ?? 'see `scontrol show job` and rerun'},
+      )
+    }
     case 'engine-lost':
       return new ReproError(`the ${outcome.engine} engine stopped answering during the run (${outcome.detail})`, {
         subject: target.name,
@@ -156,6 +175,14 @@ export async function explainOutcome(
       return torch && !e.message.includes(torch) ? new ReproError(`${e.message} (torch ${torch})`, {subject: e.subject, hint: e.hint}) : e
     }
   }
+}
+
+/** What to do when Slurm ended a job early, by its state. */
+const SLURM_END_HINTS: Record<string, string> = {
+  TIMEOUT: "raise --slurm-time (default: the run's --timeout plus 5 minutes), or lower --epochs / --rows",
+  CANCELLED: 'the job was cancelled (scancel, or an administrator): rerun',
+  PREEMPTED: 'rerun, or use a partition or QOS without preemption (--slurm-partition, --slurm-arg=--qos=…)',
+  NODE_FAIL: 'the node failed: rerun (Slurm places the job elsewhere)',
 }
 
 function noInterpreter(target: Target, o: Extract<ProbeOutcome, {kind: 'no-interpreter'}>): ReproError {

@@ -5,7 +5,7 @@
 import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
 import {spawn, spawnSync} from 'node:child_process'
-import {chmodSync, writeFileSync} from 'node:fs'
+import {chmodSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {PYTHON, repro, ROOT, testEnv, tmpDir, unwrap, waitFor} from './helpers.js'
 import {needs} from './prereqs.js'
@@ -18,6 +18,20 @@ interface Report {
   comparisons: {role: string; divergence: {bitwise_identical: boolean}}[]
   attribution: {experiments: {knobs: {name: string}[]; outcome: string}[]; suspects: {name: string; confidence: string}[]}
 }
+
+/** Jobs staged under `staging` still in the queue: `id state reason` each. */
+function queuedIn(staging: string): string[] {
+  const r = spawnSync('squeue', ['-h', '-o', '%i %T %r %Z'], {encoding: 'utf8'})
+  return r.stdout.split('\n').filter((l) => l.includes(staging))
+}
+
+/** Containers (any state) a repro process started, by its pid label. */
+function containersOf(pid: number): string[] {
+  const r = spawnSync('docker', ['ps', '-aq', '--filter', `label=repro.pid=${pid}`], {encoding: 'utf8'})
+  return r.stdout.split('\n').filter(Boolean)
+}
+
+const imageId = (image: string) => spawnSync('docker', ['image', 'inspect', '--format', '{{.Id}}', image], {encoding: 'utf8'}).stdout.trim()
 
 /** Jobs of ours still in the queue (squeue), by job name. */
 function queued(): string[] {
@@ -111,10 +125,7 @@ describe('--executor slurm on a real single-node cluster', {skip: needs('torch',
     assert.match(unwrap(r.stdout + r.stderr), /sbatch refused the job: .*(invalid partition|Invalid partition).* — check --slurm-partition/)
   })
 
-  test('images and the embedded default are refused off local, with the fix', () => {
-    const a = repro(['audit', '--executor', 'slurm', '--image', 'repro-fixture:trixie', '--out', tmpDir()])
-    assert.equal(a.status, 2)
-    assert.match(unwrap(a.stderr), /--executor slurm runs --python targets; repro-fixture:trixie is an image/)
+  test('the embedded default is refused off local, with the fix', () => {
     const b = repro(['audit', '--executor', 'slurm', '--out', tmpDir()])
     assert.equal(b.status, 2)
     assert.match(unwrap(b.stderr), /--executor slurm needs targets/)
@@ -144,5 +155,147 @@ describe('--executor slurm on a real single-node cluster', {skip: needs('torch',
     child.kill('SIGINT')
     assert.equal(await exited, 130)
     assert.ok(await waitFor(() => queued().length === 0, 30_000), queued().join('; '))
+  })
+
+  describe('image targets', {skip: needs('docker', 'fixture-images')}, () => {
+    test('an image, 2 repeats, each a job holding a GPU (gpu:1): the local run’s trace, the image ID each cell ran, nothing left', () => {
+      const staging = tmpDir('repro-staging-')
+      const out = tmpDir()
+      const args = ['--image', 'repro-fixture:bookworm', '--json', ...FAST]
+      const s = repro(
+        ['audit', '--executor', 'slurm', '--staging', staging, '--slurm-gres', 'gpu:1', '--repeats', '2', '--out', out, ...args],
+        {
+          timeoutMs: 300_000,
+        },
+      )
+      assert.equal(s.status, 0, s.stderr)
+      const slurm = JSON.parse(s.stdout) as Report
+      assert.match(slurm.verdict.headline, /^bitwise reproducible: 1 comparison/)
+      const t = slurm.targets[0]!
+      assert.equal(t.name, '#1 slurm:docker:repro-fixture:bookworm')
+      assert.equal(t.identity?.details['executor'], 'slurm')
+      const id = imageId('repro-fixture:bookworm')
+      assert.equal(t.identity?.details['image_id_ran'], id)
+      for (const run of t.runs) {
+        const cell = JSON.parse(readFileSync(path.join(run.dir, 'slurm.json'), 'utf8'))
+        assert.equal(cell.image_id, id)
+        assert.equal(cell.node.length > 0, true)
+        // placed on one of the node's two GRES gpus (placement only: the container gets no GPU here)
+        assert.equal(cell.allocation.gpus.length, 1)
+      }
+      const local = repro(['audit', '--repeats', '1', '--no-cache', '--out', tmpDir(), ...args], {timeoutMs: 300_000})
+      assert.equal(local.status, 0, local.stderr)
+      assert.equal(t.trace_digest?.root, (JSON.parse(local.stdout) as Report).targets[0]!.trace_digest?.root)
+      assert.deepEqual(queuedIn(staging), [])
+      assert.deepEqual(containersOf(s.pid), [])
+    })
+
+    test('a GRES no node has (gpu:9) is one line at submission, exit 2', () => {
+      const r = repro([
+        'audit',
+        '--executor',
+        'slurm',
+        '--slurm-gres',
+        'gpu:9',
+        '--image',
+        'repro-fixture:bookworm',
+        '--out',
+        tmpDir(),
+        ...FAST,
+      ])
+      assert.equal(r.status, 2, r.stdout + r.stderr)
+      assert.match(
+        unwrap(r.stdout + r.stderr),
+        /slurm:docker:repro-fixture:bookworm: sbatch refused the job: .*Requested node configuration is not available — check --slurm-partition, --slurm-account, --slurm-gres/,
+      )
+    })
+
+    test('a tag moved between two cells (jobs submitted held, released one by one): one line with both IDs and the fix, exit 2', async () => {
+      const tag = `repro-retag-test:${process.pid}`
+      const derived = `repro-retag-test:derived-${process.pid}`
+      assert.equal(spawnSync('docker', ['tag', 'repro-fixture:bookworm', tag]).status, 0)
+      const made = spawnSync('docker', ['create', 'repro-fixture:bookworm'], {encoding: 'utf8'}).stdout.trim()
+      assert.equal(spawnSync('docker', ['commit', '--change', 'ENV REPRO_RETAGGED=1', made, derived]).status, 0)
+      spawnSync('docker', ['rm', made])
+      try {
+        const staging = tmpDir('repro-staging-')
+        const child = spawn(
+          process.execPath,
+          [
+            path.join(ROOT, 'bin', 'run.js'),
+            ...['audit', '--executor', 'slurm', '--staging', staging, '--slurm-arg=--hold', '--image', tag, '--repeats', '2'],
+            ...['--out', tmpDir(), ...FAST],
+          ],
+          {env: testEnv(), stdio: ['ignore', 'pipe', 'pipe']},
+        )
+        let output = ''
+        child.stdout.on('data', (d) => (output += d))
+        child.stderr.on('data', (d) => (output += d))
+        const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+        const held = () =>
+          queuedIn(staging)
+            .find((l) => l.includes('JobHeld'))
+            ?.split(' ')[0]
+        const release = async () => {
+          assert.ok(await waitFor(() => Boolean(held()), 120_000), `no held job: ${queuedIn(staging).join('; ')}`)
+          assert.equal(spawnSync('scontrol', ['release', held()!]).status, 0)
+        }
+        await release() // r1 runs the image the tag names now
+        // r2 is submitted only once r1 is done: retag while it is held
+        assert.ok(await waitFor(() => Boolean(held()), 120_000), `no second job: ${output}`)
+        assert.equal(spawnSync('docker', ['tag', derived, tag]).status, 0)
+        await release()
+        assert.equal(await exited, 2, output)
+        const [a, b] = [imageId('repro-fixture:bookworm'), imageId(derived)].map((i) => i.slice(0, 'sha256:'.length + 12))
+        assert.match(
+          unwrap(output),
+          new RegExp(
+            `slurm:docker:${tag}: run t1-r2 ran image ${b}, but run t1-r1 ran ${a}: the tag ${tag} moved during the audit — pin the image`,
+          ),
+        )
+        assert.deepEqual(queuedIn(staging), [])
+        assert.deepEqual(containersOf(child.pid!), [])
+      } finally {
+        spawnSync('docker', ['rmi', tag, derived])
+      }
+    })
+
+    test('a container that fails and one past --timeout: one line each with the job, its state and its stderr; no container left', () => {
+      const r = repro(
+        [
+          ...['audit', '--executor', 'slurm', '--image', 'repro-fixture:no-torch', '--image', 'repro-fixture:hang', '--jobs', '2'],
+          ...['--timeout', '4', '--repeats', '1', '--out', tmpDir(), ...FAST],
+        ],
+        {timeoutMs: 300_000},
+      )
+      assert.equal(r.status, 2, r.stdout + r.stderr)
+      const text = unwrap(r.stdout + r.stderr)
+      assert.match(
+        text,
+        /#1 slurm:docker:repro-fixture:no-torch: python \(\S+\) runs but has no PyTorch \(import torch failed\) \(Slurm job \d+ on \S+: FAILED; last stderr line: ModuleNotFoundError: No module named 'torch'\) — /,
+      )
+      assert.match(
+        text,
+        /#2 slurm:docker:repro-fixture:hang: the probe timed out after 4 s; the container was killed and removed \(Slurm job \d+ on \S+: FAILED/,
+      )
+      assert.deepEqual(containersOf(r.pid), [])
+    })
+
+    test('Ctrl-C while an image runs on a node: scancel, the node’s runner removes its container, the queue is empty', async () => {
+      const staging = tmpDir('repro-staging-')
+      const child = spawn(
+        process.execPath,
+        [
+          path.join(ROOT, 'bin', 'run.js'),
+          ...['audit', '--executor', 'slurm', '--staging', staging, '--image', 'repro-fixture:hang', '--out', tmpDir(), ...FAST],
+        ],
+        {env: testEnv(), stdio: 'ignore'},
+      )
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+      assert.ok(await waitFor(() => containersOf(child.pid!).length > 0, 60_000), 'the container never started')
+      child.kill('SIGINT')
+      assert.equal(await exited, 130)
+      assert.ok(await waitFor(() => queuedIn(staging).length === 0 && containersOf(child.pid!).length === 0, 30_000))
+    })
   })
 })

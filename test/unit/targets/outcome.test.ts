@@ -6,7 +6,7 @@ import {mkdtempSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import Audit from '../../../src/commands/audit.js'
-import {explainOutcome, type ProbeOutcome, type Target} from '../../../src/targets/target.js'
+import {explainOutcome, type ProbeJob, type ProbeOutcome, runProbe, type Target} from '../../../src/targets/target.js'
 
 const target = (kind: Target['kind']): Target =>
   ({
@@ -17,6 +17,7 @@ const target = (kind: Target['kind']): Target =>
     runProbeImpl: async () => ({kind: 'exited', exitCode: 0, seconds: 0, stderrTail: ''}),
   }) as Target
 
+const job = (dir: string): ProbeJob => ({mode: 'train', inputDir: dir, outDir: dir, timeoutMs: 3000, env: {}})
 const ended = {seconds: 1, stderrTail: 'Traceback…\nRuntimeError: boom\n'}
 const OUTCOMES: ProbeOutcome[] = [
   {kind: 'timed-out', limitSeconds: 3, ...ended},
@@ -32,6 +33,8 @@ const OUTCOMES: ProbeOutcome[] = [
   {kind: 'work-area-full', cap: '64k', phase: 'inputs', ...ended},
   {kind: 'entrypoint-failed', entrypoint: '/entrypoint.sh', exitCode: 2, ...ended},
   {kind: 'engine-lost', engine: 'docker', detail: 'Cannot connect to the Docker daemon at unix:///x.sock', ...ended},
+  {kind: 'slurm-ended', jobId: '12', state: 'TIMEOUT', reason: 'TimeLimit', ...ended},
+  {kind: 'slurm-ended', jobId: '13', state: 'CANCELLED', reason: 'None', ...ended},
 ]
 
 describe('probe outcomes → one-line errors', () => {
@@ -63,9 +66,28 @@ describe('probe outcomes → one-line errors', () => {
       lines[12]!,
       /the docker engine stopped answering during the run \(Cannot connect to the Docker daemon at unix:\/\/\/x\.sock\) — check the engine \(docker info\)/,
     )
+    assert.match(
+      lines[13]!,
+      /^docker:x: Slurm ended job 12 \(TIMEOUT, TimeLimit\) before the probe finished; its container was removed: RuntimeError: boom — raise --slurm-time/,
+    )
+    assert.match(lines[14]!, /Slurm ended job 13 \(CANCELLED\) before the probe finished; .* — the job was cancelled/)
     for (const l of lines) assert.ok(!l.includes('\n'))
     const local = (await explainOutcome(target('python'), OUTCOMES[0]!, empty)).oneLine()
     assert.match(local, /^python:x: the probe timed out after 3 s and was killed — raise --timeout/)
+  })
+
+  test('a run elsewhere (a Slurm job) adds where it ran and its last stderr line, unless the message has it', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'repro-outcome-'))
+    const failing = (o: ProbeOutcome): Target => ({...target('docker'), runProbeImpl: async () => o})
+    const where = 'Slurm job 7 on vm: FAILED'
+    const timedOut = await runProbe(failing({kind: 'timed-out', limitSeconds: 3, ...ended, where}), job(dir)).catch((e) => e)
+    assert.match(
+      timedOut.oneLine(),
+      /timed out after 3 s; .* \(Slurm job 7 on vm: FAILED; last stderr line: RuntimeError: boom\) — raise --timeout/,
+    )
+    const crashed = await runProbe(failing({kind: 'exited', exitCode: 1, ...ended, where}), job(dir)).catch((e) => e)
+    assert.match(crashed.oneLine(), /crashed \(exit 1\): RuntimeError: boom \(Slurm job 7 on vm: FAILED\) — /)
+    assert.equal(crashed.code, 2)
   })
 
   test('a probe error written to run.json wins over the crash text', async () => {

@@ -1,0 +1,95 @@
+"""probe/node_runner.py's pure parts: a container's options fitted to the Slurm job's allocation
+(only its GPUs; memory and CPUs from it where the user set none) and the launcher's status read
+out of the tar `cp` gives. Constructed job environments: no GPU is needed, none is simulated."""
+
+import importlib.util
+import io
+import json
+import os
+import tarfile
+import unittest
+
+import helpers
+
+spec = importlib.util.spec_from_file_location("node_runner", os.path.join(helpers.PROBE_DIR, "node_runner.py"))
+node_runner = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(node_runner)
+
+DOCKER = ["create", "--network", "none", "--read-only", "--memory", "4g", "--memory-swap", "4g", "--cpus", "2",
+          "--gpus", "all", "--label", "repro=1", "--env", "A=--gpus", "--entrypoint", "python3"]
+PODMAN = ["create", "--read-only", "--memory", "4g", "--memory-swap", "4g", "--cpus", "2",
+          "--device", "nvidia.com/gpu=all", "--label", "repro=1"]
+NONE = {"memory": False, "cpus": False}
+BOTH = {"memory": True, "cpus": True}
+
+
+def value(args, flag):
+    return [args[i + 1] for i, a in enumerate(args) if a == flag]
+
+
+class AllocationTest(unittest.TestCase):
+    def test_docker_gets_only_the_jobs_gpus(self):
+        out = node_runner.allocation_options(DOCKER, "docker", {"SLURM_JOB_GPUS": "2,3"}, NONE)
+        # docker reads --gpus as CSV: several devices inside quotes
+        self.assertEqual(value(out, "--gpus"), ['"device=2,3"'])
+        self.assertEqual(len(out), len(DOCKER))
+        self.assertEqual(value(out, "--env"), ["A=--gpus"])  # values are never taken for flags
+
+    def test_cuda_visible_devices_and_uuids(self):
+        env = {"CUDA_VISIBLE_DEVICES": "GPU-0a1b2c3d-aaaa-bbbb-cccc-0123456789ab"}
+        out = node_runner.allocation_options(DOCKER, "docker", env, NONE)
+        self.assertEqual(value(out, "--gpus"), ['"device=GPU-0a1b2c3d-aaaa-bbbb-cccc-0123456789ab"'])
+        # the job's own list wins over CUDA_VISIBLE_DEVICES (which task/cgroup renumbers from 0)
+        both = {"SLURM_JOB_GPUS": "1", "CUDA_VISIBLE_DEVICES": "0"}
+        out = node_runner.allocation_options(DOCKER, "docker", both, NONE)
+        self.assertEqual(value(out, "--gpus"), ['"device=1"'])
+
+    def test_podman_cdi_devices_one_each(self):
+        out = node_runner.allocation_options(PODMAN, "podman", {"SLURM_JOB_GPUS": "0,1"}, NONE)
+        self.assertEqual(value(out, "--device"), ["nvidia.com/gpu=0", "nvidia.com/gpu=1"])
+
+    def test_no_gpus_named_leaves_the_options(self):
+        unnamed = ({}, {"CUDA_VISIBLE_DEVICES": ""}, {"CUDA_VISIBLE_DEVICES": "NoDevFiles"}, {"SLURM_JOB_GPUS": "0;rm"})
+        for env in unnamed:
+            self.assertEqual(node_runner.allocation_options(DOCKER, "docker", env, NONE), DOCKER, env)
+
+    def test_memory_and_cpus_from_the_allocation_only_where_not_set(self):
+        env = {"SLURM_MEM_PER_NODE": "8192", "SLURM_CPUS_ON_NODE": "4"}
+        out = node_runner.allocation_options(DOCKER, "docker", env, BOTH)
+        self.assertEqual((value(out, "--memory"), value(out, "--memory-swap"), value(out, "--cpus")),
+                         (["8192m"], ["8192m"], ["4"]))
+        out = node_runner.allocation_options(DOCKER, "docker", env, {"memory": False, "cpus": True})
+        self.assertEqual((value(out, "--memory"), value(out, "--cpus")), (["4g"], ["4"]))
+        per_cpu = {"SLURM_MEM_PER_CPU": "1000", "SLURM_CPUS_ON_NODE": "3"}
+        self.assertEqual(value(node_runner.allocation_options(DOCKER, "docker", per_cpu, BOTH), "--memory"), ["3000m"])
+        # no memory in the allocation (no --mem, no DefMemPerNode): the default stays
+        self.assertEqual(value(node_runner.allocation_options(DOCKER, "docker", {"SLURM_CPUS_ON_NODE": "1"}, BOTH),
+                               "--memory"), ["4g"])
+
+    def test_read_only_takes_no_value(self):
+        out = node_runner.allocation_options(["create", "--read-only", "--cpus", "2"], "docker",
+                                             {"SLURM_CPUS_ON_NODE": "1"}, BOTH)
+        self.assertEqual(out, ["create", "--read-only", "--cpus", "1"])
+
+
+class StatusTarTest(unittest.TestCase):
+    def tar(self, name, data):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as t:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+        return buf.getvalue()
+
+    def test_reads_the_launchers_status(self):
+        raw = json.dumps({"exit": 0, "python": "/usr/bin/python3", "full": False}).encode()
+        self.assertEqual(node_runner.status_from_tar(self.tar("status.json", raw))["python"], "/usr/bin/python3")
+
+    def test_rejects_what_is_not_one(self):
+        self.assertIsNone(node_runner.status_from_tar(b"not a tar"))
+        self.assertIsNone(node_runner.status_from_tar(self.tar("status.json", b'{"exit": "0"}')))
+        self.assertIsNone(node_runner.status_from_tar(self.tar("other.json", b'{"exit": 0}')))
+
+
+if __name__ == "__main__":
+    unittest.main()
