@@ -20,6 +20,9 @@ import {resolveWorkloadData} from './data.js'
 import {ensureOutDir} from './out-dir.js'
 import {targetsFromRefs} from './targets.js'
 
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/
+const LABEL_VALUE = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/
+
 export interface K8sDryRunResult {
   dir: string
   batches: {name: string; target: string; image_id: string; cells: string[]; job: string; pod: string}[]
@@ -41,6 +44,16 @@ export async function k8sDryRun(req: AuditRequest & {k8s: K8sOptions}): Promise<
     throw new ReproError(`--executor k8s runs --image targets; ${python.value} is an interpreter`, {
       subject: `--python ${python.value}`,
       hint: 'audit the image that holds it with --image, or use --executor local or slurm for --python targets',
+    })
+  if (req.k8s.namespace !== undefined && !DNS_LABEL.test(req.k8s.namespace))
+    throw new ReproError(`${JSON.stringify(req.k8s.namespace)} is not a namespace name`, {
+      subject: '--k8s-namespace',
+      hint: 'lower-case letters, digits and -, at most 63, e.g. --k8s-namespace ml-audits',
+    })
+  if (req.k8s.gpuProduct !== undefined && !LABEL_VALUE.test(req.k8s.gpuProduct))
+    throw new ReproError(`${JSON.stringify(req.k8s.gpuProduct)} is not a node label value`, {
+      subject: '--k8s-gpu-product',
+      hint: 'write it as `kubectl get nodes -L nvidia.com/gpu.product` shows it, e.g. NVIDIA-H100-80GB-HBM3',
     })
   if (req.k8s.gpuProduct && req.settings.device !== 'cuda')
     throw new ReproError('--k8s-gpu-product places GPU runs', {subject: '--k8s-gpu-product', hint: 'add --device cuda'})

@@ -90,14 +90,14 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
   async run(): Promise<AuditReport | InputListing | K8sDryRunResult> {
     const {flags} = await this.parse(Audit)
     if (flags.executor === 'k8s' && !flags['dry-run'])
-      throw new ReproError('--executor k8s only writes manifests so far: no cluster is driven', {
+      throw new ReproError('only the dry run exists: it writes the manifests, no cluster is driven yet', {
         subject: '--executor k8s',
         hint: 'add --dry-run to write the Indexed Jobs (docs/scale-out.md), or use --executor local or slurm',
       })
     if (flags['dry-run'] && flags.executor !== 'k8s')
-      throw new ReproError('--dry-run writes the Kubernetes manifests of --executor k8s', {
+      throw new ReproError('it writes the Kubernetes manifests of --executor k8s, and nothing else', {
         subject: '--dry-run',
-        hint: 'add --executor k8s',
+        hint: 'add --executor k8s, or drop --dry-run',
       })
     const script: ScriptRequest | undefined =
       flags.script !== undefined || flags.module !== undefined

@@ -1,0 +1,137 @@
+// `repro audit --executor k8s --dry-run` (docs/scale-out.md): no cluster here, so the Job's Pod
+// template is run where it can be — under `podman kube play --network none` — fed the inputs
+// the podman target gets and emptied the way the design says (python through `exec` into the
+// lingering launcher), and its run must be bitwise the podman target's own run. Then `podman
+// kube down` must leave nothing: no pod, no container, no volume.
+
+import {describe, test} from 'node:test'
+import assert from 'node:assert/strict'
+import {spawnSync} from 'node:child_process'
+import {readFileSync, writeFileSync} from 'node:fs'
+import path from 'node:path'
+import {FILE_CAPS, readRunDir} from '../../src/artifacts/run-dir.js'
+import {traceDigest} from '../../src/artifacts/trace-digest.js'
+import {inputsTar} from '../../src/targets/container.js'
+import {POD_COLLECTED, POD_COPY_IN, POD_COPY_OUT} from '../../src/targets/k8s.js'
+import {extractTar} from '../../src/targets/tar.js'
+import {assertPrerequisite, engineMissing, needs, repro, sleep, tmpDir} from './helpers.js'
+
+const FAST = ['--epochs', '1', '--rows', '512', '--repeats', '1']
+const IMAGE = 'repro-fixture:bookworm'
+
+function podman(args: string[], input?: Buffer) {
+  const r = spawnSync('podman', args, {input, maxBuffer: 1 << 30, timeout: 120_000})
+  return {status: r.status, stdout: r.stdout, text: r.stdout?.toString() ?? '', stderr: r.stderr?.toString() ?? ''}
+}
+
+/** What is left of a played pod: its pod, its containers, the volumes its emptyDirs became. */
+function leftovers(pod: string): string[] {
+  const pods = podman(['pod', 'ps', '--filter', `name=^${pod}$`, '--format', '{{.Name}}']).text
+  const containers = podman(['ps', '-a', '--filter', `name=^${pod}`, '--format', '{{.Names}}']).text
+  const volumes = podman(['volume', 'ls', '--format', '{{.Name}}'])
+    .text.split('\n')
+    .filter((v) => v === 'repro-work' || v === 'repro-tmp')
+  return [...pods.split('\n'), ...containers.split('\n'), ...volumes].filter(Boolean)
+}
+
+describe('--executor k8s (manifests only)', () => {
+  test('without --dry-run: one line, exit 2, saying only the dry run exists', () => {
+    const r = repro(['audit', '--executor', 'k8s', '--image', IMAGE])
+    assert.equal(r.status, 2)
+    assert.match(r.stderr, /--executor k8s: only the dry run exists.*add --dry-run/s)
+    assert.equal(r.stderr.trim().split('\n').length <= 2, true, r.stderr)
+  })
+
+  const missing = engineMissing('podman', [IMAGE])
+  test(
+    'the Pod template under podman kube play --network none: the podman target’s inputs in, the same trace out, nothing left after kube down',
+    needs(missing),
+    async () => {
+      assertPrerequisite(missing)
+      const local = tmpDir()
+      const a = repro(['audit', '--engine', 'podman', '--image', IMAGE, '--no-explain', '--json', '--out', local, ...FAST])
+      assert.equal(a.status, 0, a.stderr)
+      const expected = JSON.parse(a.stdout).targets[0].trace_digest.root as string
+
+      const out = tmpDir()
+      const d = repro(['audit', '--executor', 'k8s', '--dry-run', '--engine', 'podman', '--image', IMAGE, '--json', '--out', out, ...FAST])
+      assert.equal(d.status, 0, d.stderr)
+      const batch = JSON.parse(d.stdout).batches[0]
+      assert.deepEqual(batch.cells, ['t1-r1'])
+      // the cell's inputs are the ones the podman target got, byte for byte
+      for (const f of ['config.json', 'data.safetensors'])
+        assert.ok(readFileSync(path.join(out, 't1-r1', 'inputs', f)).equals(readFileSync(path.join(local, 't1-r1', 'inputs', f))), f)
+
+      const pod = `${batch.name}-pod`
+      const probe = `${pod}-probe`
+      assert.deepEqual(leftovers(pod), [])
+      try {
+        const played = podman(['kube', 'play', '--network', 'none', batch.pod])
+        assert.equal(played.status, 0, played.stderr)
+        const copied = podman(
+          ['exec', '-i', probe, 'python3', '-c', POD_COPY_IN],
+          await inputsTar({inputDir: path.join(out, 't1-r1', 'inputs')}),
+        )
+        assert.equal(copied.status, 0, copied.stderr)
+        const until = Date.now() + 120_000
+        while (
+          podman(['exec', probe, 'python3', '-c', 'import os, sys; sys.exit(not os.path.exists("/repro/status.json"))']).status !== 0
+        ) {
+          assert.ok(Date.now() < until, 'no status.json within 120 s')
+          await sleep(300)
+        }
+        // the hardening, seen from inside: loopback only, a read-only root, no capabilities, no new privileges
+        const seen = podman([
+          'exec',
+          probe,
+          'python3',
+          '-c',
+          `import json, os
+status = dict(l.split(":\\t") for l in open("/proc/self/status").read().splitlines() if ":\\t" in l)
+try:
+    open("/etc/repro-write-test", "w")
+    root = "writable"
+except OSError as e:
+    root = e.strerror
+print(json.dumps({"net": sorted(os.listdir("/sys/class/net")), "root": root, "caps": status["CapEff"], "nnp": status["NoNewPrivs"],
+                  "termination": open("/dev/termination-log").read()}))`,
+        ])
+        assert.equal(seen.status, 0, seen.stderr)
+        const inside = JSON.parse(seen.text)
+        assert.deepEqual(inside.net, ['lo'])
+        assert.equal(inside.root, 'Read-only file system')
+        assert.equal(inside.caps, '0000000000000000')
+        assert.equal(inside.nnp, '1')
+        const limits = podman([
+          'inspect',
+          probe,
+          '--format',
+          '{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.ReadonlyRootfs}}',
+        ])
+        assert.equal(limits.text.trim(), `${4 * 1024 ** 3} 2000000000 true`)
+
+        const tar = podman(['exec', probe, 'python3', '-c', POD_COPY_OUT])
+        assert.equal(tar.status, 0, tar.stderr)
+        const files = extractTar(tar.stdout, {...FILE_CAPS, 'status.json': 64 * 1024})
+        const run = tmpDir()
+        for (const f of files) writeFileSync(path.join(run, f.name), f.data)
+        const status = JSON.parse(readFileSync(path.join(run, 'status.json'), 'utf8'))
+        assert.equal(status.exit, 0)
+        // the termination message the kubelet would read is the status
+        assert.deepEqual(JSON.parse(inside.termination), status)
+        const artifacts = await readRunDir(run, 'pod')
+        assert.equal(traceDigest(artifacts.trace).root, expected, 'the Pod’s run is bitwise the podman target’s')
+
+        // `collected` ends the launcher: the container exits with the probe's code, as a Job's index completes
+        assert.equal(podman(['exec', probe, 'python3', '-c', POD_COLLECTED]).status, 0)
+        assert.equal(podman(['wait', probe]).text.trim(), '0')
+        const compared = repro(['compare', path.join(local, 't1-r1'), run, '--json'])
+        assert.equal(compared.status, 0, compared.stderr)
+      } finally {
+        const down = podman(['kube', 'down', batch.pod])
+        assert.equal(down.status, 0, down.stderr)
+      }
+      assert.deepEqual(leftovers(pod), [])
+    },
+  )
+})
