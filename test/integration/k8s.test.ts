@@ -7,14 +7,17 @@
 import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
-import {readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {FILE_CAPS, readRunDir} from '../../src/artifacts/run-dir.js'
 import {traceDigest} from '../../src/artifacts/trace-digest.js'
 import {inputsTar} from '../../src/targets/container.js'
 import {POD_COLLECTED, POD_COPY_IN, POD_COPY_OUT} from '../../src/targets/k8s.js'
 import {extractTar} from '../../src/targets/tar.js'
-import {assertPrerequisite, engineMissing, needs, repro, sleep, tmpDir} from './helpers.js'
+import {Job} from 'kubernetes-models/batch/v1'
+import {NetworkPolicy} from 'kubernetes-models/networking.k8s.io/v1'
+import {Pod} from 'kubernetes-models/v1'
+import {assertPrerequisite, engineMissing, needs, PYTHON, repro, sleep, tmpDir} from './helpers.js'
 
 const FAST = ['--epochs', '1', '--rows', '512', '--repeats', '1']
 const IMAGE = 'repro-fixture:bookworm'
@@ -40,6 +43,46 @@ describe('--executor k8s (manifests only)', () => {
     assert.equal(r.status, 2)
     assert.match(r.stderr, /--executor k8s: only the dry run exists.*add --dry-run/s)
     assert.equal(r.stderr.trim().split('\n').length <= 2, true, r.stderr)
+  })
+
+  const docker = engineMissing('docker', [IMAGE, 'repro-fixture:trixie'])
+  test('the command of docs/scale-out.md: a Job and a policy per image, every object valid as written', needs(docker), () => {
+    assertPrerequisite(docker)
+    const out = tmpDir()
+    // the documented command, with only --out moved to a temporary folder
+    const r = repro([
+      'audit',
+      '--executor',
+      'k8s',
+      '--dry-run',
+      '--image',
+      IMAGE,
+      '--image',
+      'repro-fixture:trixie',
+      '--jobs',
+      '2',
+      '--out',
+      out,
+    ])
+    assert.equal(r.status, 0, r.stderr)
+    assert.match(r.stdout, /repro-fixture:bookworm: 2 run\(s\) as Job repro-t1-[0-9a-f]{8}/)
+    const files = readdirSync(path.join(out, 'k8s')).sort()
+    assert.equal(files.length, 4, files.join(' '))
+    const kinds: string[] = []
+    for (const f of files) {
+      const parsed = spawnSync(PYTHON, ['-c', 'import json, sys, yaml; print(json.dumps(list(yaml.safe_load_all(sys.stdin))))'], {
+        input: readFileSync(path.join(out, 'k8s', f)),
+        encoding: 'utf8',
+      })
+      assert.equal(parsed.status, 0, parsed.stderr)
+      for (const doc of JSON.parse(parsed.stdout)) {
+        kinds.push(doc.kind)
+        const Model = {Job, NetworkPolicy, Pod}[doc.kind as 'Job' | 'NetworkPolicy' | 'Pod']
+        new Model(doc).validate()
+      }
+    }
+    assert.deepEqual(kinds.sort(), ['Job', 'Job', 'NetworkPolicy', 'NetworkPolicy', 'Pod', 'Pod'])
+    for (const cell of ['t1-r1', 't1-r2', 't2-r1', 't2-r2']) assert.ok(existsSync(path.join(out, cell, 'inputs', 'config.json')), cell)
   })
 
   const missing = engineMissing('podman', [IMAGE])
