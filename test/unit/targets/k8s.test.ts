@@ -53,6 +53,7 @@ function parseYaml(text: string): unknown[] | null {
   assert.equal(r.status, 0, r.stderr)
   return JSON.parse(r.stdout)
 }
+// PyYAML comes with Debian's python3-torch (it depends on python3-yaml), which the bootstrap installs
 const noYaml = spawnSync(PYTHON, ['-c', 'import yaml']).status !== 0 && `${PYTHON} has no yaml module (apt-get install python3-yaml)`
 
 const VARIANTS: [string, Partial<K8sBatch>, K8sOptions][] = [
