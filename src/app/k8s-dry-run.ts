@@ -8,7 +8,6 @@ import {createHash} from 'node:crypto'
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {planRuns} from '../core/audit-plan.js'
-import type {WorkloadName} from '../core/workloads.js'
 import {DATA_FILE, encodeWorkloadData, writeProbeInputs} from '../artifacts/inputs.js'
 import {ReproError} from '../errors.js'
 import {ContainerTarget} from '../targets/container.js'
@@ -60,7 +59,7 @@ export async function k8sDryRun(req: AuditRequest & {k8s: K8sOptions}): Promise<
   // the cluster's GPUs are asked for explicitly: this host's (auto) say nothing about its nodes
   const settings = {...req.settings, device: req.settings.device === 'cuda' ? 'cuda' : 'cpu'}
   const targets = await targetsFromRefs(req.refs, settings)
-  const workloads = req.workloads as WorkloadName[]
+  const workloads = req.workloads
   const data = await resolveWorkloadData(workloads, req.data)
   const encoded = new Map(workloads.map((w) => [w, encodeWorkloadData(data[w]!)]))
   const outDir = path.resolve(req.outDir)
