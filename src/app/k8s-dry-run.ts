@@ -13,7 +13,7 @@ import {ReproError} from '../errors.js'
 import {ContainerTarget} from '../targets/container.js'
 import {batchManifests, type K8sBatch, type K8sOptions} from '../targets/k8s.js'
 import {hostProbeEnv} from '../targets/target.js'
-import type {AuditRequest} from './audit-request.js'
+import {type AuditRequest, checkDistributed} from './audit-request.js'
 import {runDirName, targetConfig} from './collect.js'
 import {resolveWorkloadData} from './data.js'
 import {ensureOutDir} from './out-dir.js'
@@ -59,6 +59,7 @@ export async function k8sDryRun(req: AuditRequest & {k8s: K8sOptions}): Promise<
   // the cluster's GPUs are asked for explicitly: this host's (auto) say nothing about its nodes
   const settings = {...req.settings, device: req.settings.device === 'cuda' ? 'cuda' : 'cpu'}
   const targets = await targetsFromRefs(req.refs, settings)
+  checkDistributed(targets, false)
   const workloads = req.workloads
   const data = await resolveWorkloadData(workloads, req.data)
   const encoded = new Map(workloads.map((w) => [w, encodeWorkloadData(data[w]!)]))
