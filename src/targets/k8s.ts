@@ -5,6 +5,11 @@
 // `kubectl exec`), the local hardening as securityContext, limits, the work area as a memory
 // emptyDir, and a deny-all NetworkPolicy (a Pod has no `--network none`). Pure.
 
+// types only, erased at build: tsc holds every object below to the Kubernetes API's field names
+// and types (kubernetes-models, a devDependency), which its runtime validation does not
+import type {IJob} from 'kubernetes-models/batch/v1'
+import type {INetworkPolicy} from 'kubernetes-models/networking.k8s.io/v1'
+import type {IPod, IPodSpec} from 'kubernetes-models/v1'
 import {type ContainerLimits, launcherArgs, type LaunchSpec} from './container-args.js'
 import {parseSize, WORK_AREA} from './image-launch.js'
 import {type YamlValue, yamlDocuments} from './yaml.js'
@@ -87,12 +92,12 @@ function labels(batch: K8sBatch): Record<string, string> {
   return {'app.kubernetes.io/name': 'repro', 'app.kubernetes.io/component': 'probe', 'repro/batch': batch.name}
 }
 
-function metadata(batch: K8sBatch, opts: K8sOptions, name: string): Record<string, YamlValue> {
+function metadata(batch: K8sBatch, opts: K8sOptions, name: string): {name: string; namespace?: string; labels: Record<string, string>} {
   return {name, ...(opts.namespace ? {namespace: opts.namespace} : {}), labels: labels(batch)}
 }
 
 /** The Pod every index runs: the same for all of them, since each cell's inputs arrive through `kubectl exec`. */
-export function podSpec(batch: K8sBatch, opts: K8sOptions): Record<string, YamlValue> {
+export function podSpec(batch: K8sBatch, opts: K8sOptions): IPodSpec {
   const limits: Record<string, string> = {
     cpu: cpuQuantity(batch.limits.cpus),
     memory: quantity(batch.limits.memory),
@@ -145,7 +150,7 @@ export function podSpec(batch: K8sBatch, opts: K8sOptions): Record<string, YamlV
 }
 
 /** The batch as one Indexed Job: completions = cells, parallelism = --jobs, no retries. */
-export function indexedJob(batch: K8sBatch, opts: K8sOptions): Record<string, YamlValue> {
+export function indexedJob(batch: K8sBatch, opts: K8sOptions): IJob {
   if (!NAME.test(batch.name)) throw new Error(`not a Job name: ${batch.name}`)
   const waves = Math.ceil(batch.cells.length / batch.parallelism)
   return {
@@ -170,7 +175,7 @@ export function indexedJob(batch: K8sBatch, opts: K8sOptions): Record<string, Ya
 }
 
 /** No traffic in or out of the batch's Pods (`kubectl exec` goes through the kubelet, not the Pod network). */
-export function denyAllPolicy(batch: K8sBatch, opts: K8sOptions): Record<string, YamlValue> {
+export function denyAllPolicy(batch: K8sBatch, opts: K8sOptions): INetworkPolicy {
   return {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'NetworkPolicy',
@@ -180,14 +185,17 @@ export function denyAllPolicy(batch: K8sBatch, opts: K8sOptions): Record<string,
 }
 
 /** The Job's Pod template as a bare Pod, for a local check with `podman kube play --network none`. */
-export function templatePod(batch: K8sBatch, opts: K8sOptions): Record<string, YamlValue> {
+export function templatePod(batch: K8sBatch, opts: K8sOptions): IPod {
   return {apiVersion: 'v1', kind: 'Pod', metadata: metadata(batch, opts, `${batch.name}-pod`), spec: podSpec(batch, opts)}
 }
+
+/** An API object as YAML takes it: plain data, built above without undefined fields. */
+const asYaml = (o: IJob | INetworkPolicy | IPod) => o as unknown as {[key: string]: YamlValue}
 
 /** The files of one batch: its NetworkPolicy and Job, and the template as a Pod. */
 export function batchManifests(batch: K8sBatch, opts: K8sOptions): {job: string; pod: string} {
   return {
-    job: `# repro: Job ${batch.name} (index i runs cell i of its repro/cells annotation) and its deny-all NetworkPolicy\n${yamlDocuments([denyAllPolicy(batch, opts), indexedJob(batch, opts)])}`,
-    pod: `# repro: the Pod template of Job ${batch.name}, for \`podman kube play --network none\`\n${yamlDocuments([templatePod(batch, opts)])}`,
+    job: `# repro: Job ${batch.name} (index i runs cell i of its repro/cells annotation) and its deny-all NetworkPolicy\n${yamlDocuments([asYaml(denyAllPolicy(batch, opts)), asYaml(indexedJob(batch, opts))])}`,
+    pod: `# repro: the Pod template of Job ${batch.name}, for \`podman kube play --network none\`\n${yamlDocuments([asYaml(templatePod(batch, opts))])}`,
   }
 }

@@ -75,6 +75,8 @@ function mapLines(map: {[key: string]: YamlValue}, indent: number): string[] {
   const pad = ' '.repeat(indent)
   const out: string[] = []
   for (const [k, v] of Object.entries(map)) {
+    // an absent optional field, as JSON.stringify leaves it out
+    if (v === undefined) continue
     const after = valueAfter(v, indent + 2)
     out.push(`${pad}${scalar(k)}:${after.inline}`, ...after.lines)
   }
