@@ -7,6 +7,11 @@ for repro to copy the probe and its inputs in (`ready` is the last file of that 
 probe as `python -m repro_probe` would, then write `status.json` (exit code, interpreter, whether
 the work area ran full) and linger until repro has copied the artifacts out and removes the
 container. repro reads only files through the engine, never stdout: images print banners.
+
+In a Kubernetes Pod (docs/scale-out.md) the container is not removed but must end on its own, so
+the Job counts the index: the host writes `collected` once it has the artifacts, which ends the
+linger, and with REPRO_TERMINATION_LOG set (the container's terminationMessagePath) the status is
+also written there, where the kubelet reads it into the Pod's status.
 """
 
 import importlib
@@ -22,12 +27,12 @@ STATUS_BYTES = 4096  # status.json is a few hundred bytes
 FULL_BELOW = 16 * 1024  # tmpfs fills to the last page before a write fails with ENOSPC
 
 
-def wait_for(path, seconds):
+def wait_for(path, seconds, step=0.05):
     until = time.time() + seconds
     while not os.path.exists(path):
         if time.time() > until:
             return False
-        time.sleep(0.05)
+        time.sleep(step)
     return True
 
 
@@ -99,8 +104,17 @@ def main(argv):
         with open(tmp, "wb") as f:
             f.write(data)
     os.rename(tmp, os.path.join(root, "status.json"))
-    # repro copies out/ and removes the container; linger only bounds a repro that vanished.
-    time.sleep(linger)
+    termination_log = os.environ.get("REPRO_TERMINATION_LOG")
+    if termination_log:
+        # a file the kubelet mounted there: written in place (a rename cannot replace a mount)
+        try:
+            with open(termination_log, "wb") as f:
+                f.write(data)
+        except OSError:
+            pass
+    # repro copies out/ and removes the container (or, in a Pod, writes `collected`); linger
+    # only bounds a repro that vanished.
+    wait_for(os.path.join(root, "collected"), linger, 0.2)
     return code
 
 

@@ -91,7 +91,7 @@ export async function auditRequest(req: AuditRequest): Promise<AuditReport> {
 }
 
 /** A world size the workloads' batch cannot be split by, or one asked of a script: a usage error naming the target. */
-function checkDistributed(targets: {target: {name: string}; knobs: import('../core/types.js').Knobs}[], script: boolean): void {
+export function checkDistributed(targets: {target: {name: string}; knobs: import('../core/types.js').Knobs}[], script: boolean): void {
   const batch = defaultProbeConfig({file: '', sha256: ''}).train.batch_size
   for (const [i, t] of targets.entries()) {
     const subject = `#${i + 1} ${t.target.name}`

@@ -32,7 +32,7 @@ export interface CollectContext {
 
 /** The probe config of one target and workload: the audit's settings with the target's knobs. */
 export function targetConfig(
-  opts: AuditOptions,
+  opts: Pick<AuditOptions, 'seed' | 'epochs' | 'storeSteps' | 'targets' | 'timeoutMs' | 'script'>,
   workload: AuditWorkload,
   dataSha256: string,
   knobs: Knobs,

@@ -57,12 +57,12 @@ export const targetFlags = {
   timeout: Flags.integer({description: 'Seconds before a probe run is killed.', default: 600, min: 1}),
 }
 
-/** Where probe runs execute: here (local) or as Slurm jobs (audit only). */
+/** Where probe runs execute: here (local), as Slurm jobs, or — manifests only — Kubernetes Indexed Jobs (audit only). */
 export const executorFlags = {
   executor: Flags.string({
     description:
-      "Where probe runs execute: local (here), or slurm (each run a Slurm job via sbatch; --python and --image targets: an image's container runs on the node with the job's GPUs only, and --memory / --cpus, where not given, from the job's allocation (given ones are requested with --mem / --cpus-per-task); compare, attribution and reports stay here; the run cache is off).",
-    options: ['local', 'slurm'],
+      "Where probe runs execute: local (here), slurm (each run a Slurm job via sbatch; --python and --image targets: an image's container runs on the node with the job's GPUs only, and --memory / --cpus, where not given, from the job's allocation (given ones are requested with --mem / --cpus-per-task); compare, attribution and reports stay here; the run cache is off), or k8s (--image targets as Kubernetes Indexed Jobs: only --dry-run exists, which writes the manifests; docs/scale-out.md).",
+    options: ['local', 'slurm', 'k8s'],
     default: 'local',
     helpGroup: 'EXECUTOR',
   }),
@@ -80,6 +80,20 @@ export const executorFlags = {
   'slurm-arg': Flags.string({
     description: 'One more sbatch argument, as given (e.g. --slurm-arg=--qos=low). Repeatable.',
     multiple: true,
+    helpGroup: 'EXECUTOR',
+  }),
+  'dry-run': Flags.boolean({
+    description:
+      "--executor k8s: write each image's NetworkPolicy and Indexed Job (and its Pod template alone, for podman kube play) into --out/k8s, and every run's inputs into --out/<run>/inputs, then exit 0 without running anything.",
+    helpGroup: 'EXECUTOR',
+  }),
+  'k8s-namespace': Flags.string({
+    description: 'Namespace written into the Kubernetes manifests (default: none, kubectl’s own).',
+    helpGroup: 'EXECUTOR',
+  }),
+  'k8s-gpu-product': Flags.string({
+    description:
+      'With --device cuda: the Pods run only on nodes whose nvidia.com/gpu.product label (NVIDIA GPU feature discovery) is this, e.g. NVIDIA-H100-80GB-HBM3.',
     helpGroup: 'EXECUTOR',
   }),
   staging: Flags.string({

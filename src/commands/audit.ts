@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 import path from 'node:path'
 import {auditRequest} from '../app/audit-request.js'
+import {type K8sDryRunResult, k8sDryRun} from '../app/k8s-dry-run.js'
 import {type InputListing, listScriptInputs, renderInputListing, type ScriptRequest} from '../app/script-inputs.js'
 import {targetOrder} from '../app/targets.js'
 import {ReproCommand} from '../cli/base.js'
@@ -34,6 +35,7 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
     '<%= config.bin %> audit --script train.py --include data --list-inputs',
     '<%= config.bin %> audit --script train_ddp.py --script-nproc 2 --python /usr/bin/python3',
     '<%= config.bin %> audit --python .venv/bin/python --data train.csv --label target --json',
+    '<%= config.bin %> audit --executor k8s --dry-run --image repro-fixture:bookworm \\\n    --image repro-fixture:trixie --jobs 2 --out k8s-audit',
   ]
   static override flags = {
     ...targetFlags,
@@ -87,8 +89,18 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
     }),
   }
 
-  async run(): Promise<AuditReport | InputListing> {
+  async run(): Promise<AuditReport | InputListing | K8sDryRunResult> {
     const {flags, metadata} = await this.parse(Audit)
+    if (flags.executor === 'k8s' && !flags['dry-run'])
+      throw new ReproError('only the dry run exists: it writes the manifests, no cluster is driven yet', {
+        subject: '--executor k8s',
+        hint: 'add --dry-run to write the Indexed Jobs (docs/scale-out.md), or use --executor local or slurm',
+      })
+    if (flags['dry-run'] && flags.executor !== 'k8s')
+      throw new ReproError('it writes the Kubernetes manifests of --executor k8s, and nothing else', {
+        subject: '--dry-run',
+        hint: 'add --executor k8s, or drop --dry-run',
+      })
     const script: ScriptRequest | undefined =
       flags.script !== undefined || flags.module !== undefined
         ? {
@@ -117,7 +129,7 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
       if (!this.jsonEnabled()) this.log(renderInputListing(listing))
       return listing
     }
-    const report = await auditRequest({
+    const request = {
       refs: targetOrder(this.argv, flags),
       settings: {
         ...flags,
@@ -140,7 +152,23 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
       command: ['repro', 'audit', ...this.argv].join(' '),
       progress: this.wantsProgress(),
       jsonStdout: this.jsonEnabled(),
-    })
+    }
+    if (flags.executor === 'k8s') {
+      const manifests = await k8sDryRun({
+        ...request,
+        k8s: {
+          ...(flags['k8s-namespace'] ? {namespace: flags['k8s-namespace']} : {}),
+          ...(flags['k8s-gpu-product'] ? {gpuProduct: flags['k8s-gpu-product']} : {}),
+        },
+      })
+      if (!this.jsonEnabled())
+        for (const b of manifests.batches)
+          this.log(
+            `${b.target}: ${b.cells.length} run(s) as Job ${b.name}: ${path.relative(process.cwd(), b.job)} (Pod template: ${path.relative(process.cwd(), b.pod)})`,
+          )
+      return manifests
+    }
+    const report = await auditRequest(request)
     if (!this.jsonEnabled()) this.log(renderTerminal(report, {width: this.terminalWidth()}).trimEnd())
     process.exitCode = report.verdict.exit_code
     return report

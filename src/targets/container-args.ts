@@ -97,6 +97,21 @@ export function workAreaMount(engine: EngineName, size: string, labels: Record<s
   ].join('')
 }
 
+/** The interpreter's arguments: the launcher (container_boot.py) with the probe's own argv after it; the same for a container and a Pod. */
+export function launcherArgs(launch: LaunchSpec, mode: CreateSpec['mode']): string[] {
+  return [
+    '-c',
+    launch.boot,
+    WORK_AREA,
+    String(launch.lingerSeconds),
+    mode,
+    '--config',
+    `${WORK_AREA}/in/config.json`,
+    '--out',
+    `${WORK_AREA}/out`,
+  ]
+}
+
 export function createArgs(spec: CreateSpec): string[] {
   const {options, image, command} = createParts(spec)
   return [...options, image, ...command]
@@ -143,17 +158,7 @@ export function createParts(spec: CreateSpec): {options: string[]; image: string
   for (const [k, v] of Object.entries(spec.labels).sort()) args.push('--label', `${k}=${v}`)
   for (const [k, v] of Object.entries(spec.env).sort()) args.push('--env', `${k}=${v}`)
   const {launch} = spec
-  const probe = [
-    '-c',
-    launch.boot,
-    WORK_AREA,
-    String(launch.lingerSeconds),
-    spec.mode,
-    '--config',
-    `${WORK_AREA}/in/config.json`,
-    '--out',
-    `${WORK_AREA}/out`,
-  ]
+  const probe = launcherArgs(launch, spec.mode)
   // The image's user, working directory and environment stay as built. A kept entrypoint runs
   // the interpreter as its command (after activating whatever it activates); a skipped one is
   // replaced by the interpreter.

@@ -11,7 +11,7 @@ import path from 'node:path'
 import {ReproError} from '../errors.js'
 import {FILE_CAPS} from '../artifacts/run-dir.js'
 import {onInterrupt} from './cleanup.js'
-import {type ContainerLimits, type CreateSpec, createArgs, removeArgs} from './container-args.js'
+import {type ContainerLimits, type CreateSpec, createArgs, type LaunchSpec, removeArgs} from './container-args.js'
 import {containerLabels, engineUnreachable, ensureImage, type Engine, type ImageIdentity} from './engine.js'
 import {
   classifyEntrypoint,
@@ -141,6 +141,26 @@ export class ContainerTarget implements Target {
       gpus: this.opts.gpus,
       python: plan.candidates,
       entrypoint: plan.entrypoint.keep,
+    }
+  }
+
+  /**
+   * How a Kubernetes Pod starts the probe in this image (src/targets/k8s.ts): the image as
+   * inspected, the launcher as a local run would start it (the first interpreter candidate: a Pod
+   * cannot try the next one), and what repro adds to the image's environment.
+   */
+  async podLaunch(
+    env: Record<string, string>,
+    timeoutSeconds: number,
+  ): Promise<{imageId: string; gpus: boolean; limits: ContainerLimits; env: Record<string, string>; launch: LaunchSpec}> {
+    const img = await this.ensure()
+    const plan = await this.launchPlan()
+    return {
+      imageId: img.id,
+      gpus: this.opts.gpus,
+      limits: this.opts.limits,
+      env: probeEnvironment(plan.config.env, env),
+      launch: {keepEntrypoint: plan.entrypoint.keep, interpreter: plan.candidates[0]!, boot: boot(), lingerSeconds: timeoutSeconds + 120},
     }
   }
 
@@ -526,10 +546,11 @@ function statusText(tar: Buffer): string | null {
 }
 
 /**
- * One tar for `cp - CONTAINER:/repro`: the probe package, the inputs, then `ready` — last, so the
- * launcher starts the probe only once everything before it is in place.
+ * One tar for `cp - CONTAINER:/repro` (in a Pod: untarred through `kubectl exec`, k8s.ts): the
+ * probe package, the inputs, then `ready` — last, so the launcher starts the probe only once
+ * everything before it is in place.
  */
-export async function inputsTar(job: ProbeJob): Promise<Buffer> {
+export async function inputsTar(job: Pick<ProbeJob, 'inputDir'>): Promise<Buffer> {
   const entries: TarInput[] = [{name: 'probe'}]
   const walk = async (dir: string, rel: string): Promise<void> => {
     entries.push({name: rel})

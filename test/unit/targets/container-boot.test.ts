@@ -37,8 +37,8 @@ function workArea(): string {
   return root
 }
 
-function launch(root: string, env: Record<string, string>) {
-  const child = spawn(PYTHON, ['-c', BOOT, root, '1', 'train', '--config', `${root}/in/config.json`, '--out', `${root}/out`], {
+function launch(root: string, env: Record<string, string>, linger = 1) {
+  const child = spawn(PYTHON, ['-c', BOOT, root, String(linger), 'train', '--config', `${root}/in/config.json`, '--out', `${root}/out`], {
     env: {PATH: '/usr/bin:/bin', ...env},
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -69,6 +69,21 @@ describe('the launcher inside probe containers (probe/container_boot.py)', () =>
     assert.deepEqual(seen.argv, ['train', '--config', `${root}/in/config.json`, '--out', `${root}/out`])
     assert.equal(seen.pythonpath, `/opt/site:${root}/probe`)
     assert.ok(!existsSync(path.join(root, '.reserve')))
+  })
+
+  test('in a Pod: `collected` ends the linger at once, and the status also goes to REPRO_TERMINATION_LOG', async () => {
+    const root = workArea()
+    const log = path.join(root, 'termination-log')
+    writeFileSync(log, '')
+    const t0 = Date.now()
+    const run = launch(root, {REPRO_TERMINATION_LOG: log}, 60)
+    writeFileSync(path.join(root, 'ready'), '')
+    const status = path.join(root, 'status.json')
+    while (!existsSync(status)) await sleep(50)
+    writeFileSync(path.join(root, 'collected'), '')
+    assert.equal(await run.exited, 3)
+    assert.ok(Date.now() - t0 < 20_000, 'ended by `collected`, not by its 60 s linger')
+    assert.deepEqual(JSON.parse(readFileSync(log, 'utf8')), JSON.parse(readFileSync(status, 'utf8')))
   })
 
   test('inputs that never arrive: it gives up after its linger time, with a line on stderr', async () => {
