@@ -71,15 +71,14 @@ export async function attribute(input: AttributeInput): Promise<Attribution | un
   const experiments: Experiment[] = []
   let budget = input.budget
   let where: Attribution['where'] = null
-  // wall time of each kind of experiment, reported apart (the op replays include their capture reruns)
+  // wall time of each kind of experiment, reported apart (the op replays include their capture
+  // reruns); a stage that ran nothing adds nothing, so the line names only the kinds that ran
   const seconds = {zoom: 0, knob_reruns: 0, replays: 0}
   const timed = async (kind: keyof typeof seconds, spend: () => Promise<number>): Promise<number> => {
     const t0 = performance.now()
-    try {
-      return await spend()
-    } finally {
-      seconds[kind] += (performance.now() - t0) / 1000
-    }
+    const spent = await spend()
+    if (spent > 0) seconds[kind] += (performance.now() - t0) / 1000
+    return spent
   }
   for (const pair of drifting) {
     const b = first(collected, pair.record.b.target)

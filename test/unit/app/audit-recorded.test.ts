@@ -100,6 +100,9 @@ describe('runAudit on recorded runs (no torch, no engine)', () => {
       // The experiments' wall-clock seconds are the one thing a replay cannot reproduce: pinned
       // (kinds that ran keep a figure, so the line still says which ran).
       const es = report.attribution?.explain_seconds
+      // recorded targets cannot replay ops: no replay ran, so none is timed (a stage that ran
+      // nothing once added its few microseconds and the line named it)
+      assert.equal(es?.replays, 0, 'no replay time without a replay')
       if (es) for (const k of ['zoom', 'knob_reruns', 'replays'] as const) es[k] = es[k] > 0 ? 1.5 : 0
       for (const width of [80, 120]) {
         const text = renderTerminal(report, {width})
