@@ -773,52 +773,62 @@ function benchWorkloadsAudit() {
     if (missing) return skip(bench, what, missing)
   }
   const N = QUICK ? 1 : 2
-  const one = (explain) => (i) => {
-    const out = path.join(tmp, `b8-${explain ? 'explain' : 'noexplain'}-${i}`)
-    const args = [
-      REPRO,
-      'audit',
-      ...images.flatMap((x) => ['--image', x]),
-      '--workload',
-      'all',
-      '--repeats',
-      '2',
-      '--no-cache',
-      '--format',
-      'json',
-      '--out',
-      out,
-    ]
-    if (!explain) args.push('--no-explain')
-    const r = run(process.execPath, args, {env: REPRO_ENV, ok: [0, 1], what: `workload-all audit ${explain ? 'with' : 'without'} explain`})
-    const report = readJson(path.join(out, 'report.json'))
-    const perWorkload = {}
-    // each run split: interpreter + torch start (the probe's interpreter_seconds + import_seconds),
-    // probe work (its total_seconds after the import), engine and launcher (the rest of the host's
-    // create-to-copy-out seconds)
-    const split = {start: [], work: [], engine: []}
-    for (const t of report.targets) {
-      if (t.status !== 'ok') throw new BenchError(`${what}: target ${t.name} failed: ${t.error?.line ?? t.status}`)
-      for (const x of t.runs) {
-        const w = x.workload ?? 'mlp'
-        perWorkload[w] = [...(perWorkload[w] ?? []), x.seconds]
-        const tm = x.timings ?? {}
-        if (typeof tm.total_seconds === 'number' && typeof tm.interpreter_seconds === 'number') {
-          split.start.push(tm.interpreter_seconds + (tm.import_seconds ?? 0))
-          split.work.push(tm.total_seconds - (tm.import_seconds ?? 0))
-          split.engine.push(x.seconds - tm.total_seconds - tm.interpreter_seconds)
+  const one =
+    (explain, jobs = 1) =>
+    (i) => {
+      const out = path.join(tmp, `b8-${explain ? 'explain' : 'noexplain'}-j${jobs}-${i}`)
+      const args = [
+        REPRO,
+        'audit',
+        ...images.flatMap((x) => ['--image', x]),
+        '--workload',
+        'all',
+        '--repeats',
+        '2',
+        '--no-cache',
+        '--format',
+        'json',
+        '--out',
+        out,
+      ]
+      if (!explain) args.push('--no-explain')
+      if (jobs > 1) args.push('--jobs', String(jobs))
+      const r = run(process.execPath, args, {
+        env: REPRO_ENV,
+        ok: [0, 1],
+        what: `workload-all audit ${explain ? 'with' : 'without'} explain, --jobs ${jobs}`,
+      })
+      const report = readJson(path.join(out, 'report.json'))
+      const perWorkload = {}
+      // each run split: interpreter + torch start (the probe's interpreter_seconds + import_seconds),
+      // probe work (its total_seconds after the import), engine and launcher (the rest of the host's
+      // create-to-copy-out seconds)
+      const split = {start: [], work: [], engine: []}
+      for (const t of report.targets) {
+        if (t.status !== 'ok') throw new BenchError(`${what}: target ${t.name} failed: ${t.error?.line ?? t.status}`)
+        for (const x of t.runs) {
+          const w = x.workload ?? 'mlp'
+          perWorkload[w] = [...(perWorkload[w] ?? []), x.seconds]
+          const tm = x.timings ?? {}
+          if (typeof tm.total_seconds === 'number' && typeof tm.interpreter_seconds === 'number') {
+            split.start.push(tm.interpreter_seconds + (tm.import_seconds ?? 0))
+            split.work.push(tm.total_seconds - (tm.import_seconds ?? 0))
+            split.engine.push(x.seconds - tm.total_seconds - tm.interpreter_seconds)
+          }
         }
       }
+      // the experiments' own wall time by kind (attribution.explain_seconds, per workload)
+      const explained = {zoom: 0, knob_reruns: 0, replays: 0}
+      for (const at of [report.attribution, ...(report.by_workload ?? []).map((w) => w.attribution)]) {
+        for (const k of Object.keys(explained)) explained[k] += at?.explain_seconds?.[k] ?? 0
+      }
+      rmSync(out, {recursive: true, force: true})
+      return {seconds: r.seconds, perWorkload, split, explained}
     }
-    // the experiments' own wall time by kind (attribution.explain_seconds, per workload)
-    const explained = {zoom: 0, knob_reruns: 0, replays: 0}
-    for (const at of [report.attribution, ...(report.by_workload ?? []).map((w) => w.attribution)]) {
-      for (const k of Object.keys(explained)) explained[k] += at?.explain_seconds?.[k] ?? 0
-    }
-    rmSync(out, {recursive: true, force: true})
-    return {seconds: r.seconds, perWorkload, split, explained}
-  }
   const [withExplain, without] = interleaved(N, '8 workload-all audit', one(true), one(false))
+  // the same audit with --jobs 2: the targets side by side, then every workload's experiments
+  // side by side, two probe runs at a time
+  const jobs2 = Array.from({length: N}, (_, i) => one(true, 2)(i))
   const perRun = Object.entries(without[0].perWorkload)
     .map(([w, xs]) => `${w} ${median(xs).toFixed(1)} s`)
     .join(', ')
@@ -827,7 +837,7 @@ function benchWorkloadsAudit() {
     ? `; each run split (medians over the ${split.start.length} runs): interpreter + torch start ${median(split.start).toFixed(2)} s, probe work ${median(split.work).toFixed(2)} s, engine and launcher (create, copy-in, start, status, copy-out, rm) ${median(split.engine).toFixed(2)} s`
     : ''
   const e = withExplain.map((x) => x.explained)
-  const explainText = `; with explain (medians): zoom ${median(e.map((x) => x.zoom)).toFixed(1)} s, knob reruns ${median(e.map((x) => x.knob_reruns)).toFixed(1)} s, op replays ${median(e.map((x) => x.replays)).toFixed(1)} s (timed apart), so A without the replays ${median(withExplain.map((x) => x.seconds - x.explained.replays)).toFixed(1)} s (goal ≤ 120 s)`
+  const explainText = `; with explain, the experiments' probe runs summed by kind (medians): zoom ${median(e.map((x) => x.zoom)).toFixed(1)} s, knob reruns ${median(e.map((x) => x.knob_reruns)).toFixed(1)} s, op replays ${median(e.map((x) => x.replays)).toFixed(1)} s (timed apart), so A without the replays ${median(withExplain.map((x) => x.seconds - x.explained.replays)).toFixed(1)} s (goal ≤ 120 s); A with \`--jobs 2\` ${median(jobs2.map((x) => x.seconds)).toFixed(1)} s (its experiments' runs overlap, so their summed seconds are not subtracted)`
   const pick = (xs) => xs.map((x) => x.seconds)
   row(
     bench,

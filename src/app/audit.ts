@@ -57,8 +57,9 @@ export async function runAudit(options: AuditOptions): Promise<AuditReport> {
     const c = collected.byWorkload.get(w)!
     const compared = compareAll(collected.records, c.runs)
     if (many || w !== 'mlp') for (const p of compared.records) p.workload = w
-    const rerunner = limitedRerunner(rerunnerFor(opts, w, c, data.get(w)!, cacheFor), limit)
+    const rerunner = rerunnerFor(opts, w, c, data.get(w)!, cacheFor)
     const attribution = attribute({
+      limit,
       collected: c,
       compared,
       seeds: auditSeeds(opts.seed, opts.seeds),
@@ -114,17 +115,6 @@ export async function runAudit(options: AuditOptions): Promise<AuditReport> {
   })
   recordSpan('assemble report', 'assemble report', assembleStart)
   return report
-}
-
-/** The rerunner with each rerun and replay waiting for a slot of `limit`. */
-function limitedRerunner(r: Rerunner, limit: ReturnType<typeof limiter>): Rerunner {
-  return {
-    progress: r.progress,
-    rerun: (...args) => limit(() => r.rerun(...args)),
-    replayForward: (...args) => limit(() => r.replayForward(...args)),
-    replay: (...args) => limit(() => r.replay(...args)),
-    canReplay: (target) => r.canReplay(target),
-  }
 }
 
 /**

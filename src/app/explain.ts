@@ -55,6 +55,8 @@ export interface AttributeInput {
   /** most reruns to spend (zoom counts two, each counterfactual one) */
   budget: number
   rerunner: Rerunner
+  /** where each rerun and replay waits for a slot (the audit's --jobs, shared by every workload); none: they run at once */
+  limit?: <T>(fn: () => Promise<T>) => Promise<T>
 }
 
 export async function attribute(input: AttributeInput): Promise<Attribution | undefined> {
@@ -71,24 +73,41 @@ export async function attribute(input: AttributeInput): Promise<Attribution | un
   const experiments: Experiment[] = []
   let budget = input.budget
   let where: Attribution['where'] = null
-  // wall time of each kind of experiment, reported apart (the op replays include their capture
-  // reruns); a stage that ran nothing adds nothing, so the line names only the kinds that ran
+  // the seconds of each kind's probe runs, summed and reported apart (the op replays include
+  // their capture reruns): each run is timed from when it gets its --jobs slot to its end, so
+  // queueing behind other runs is not counted; a kind that ran nothing adds nothing
   const seconds = {zoom: 0, knob_reruns: 0, replays: 0}
-  const timed = async (kind: keyof typeof seconds, spend: () => Promise<number>): Promise<number> => {
-    const t0 = performance.now()
-    const spent = await spend()
-    if (spent > 0) seconds[kind] += (performance.now() - t0) / 1000
-    return spent
+  const limit = input.limit ?? (<T>(fn: () => Promise<T>) => fn())
+  const measured = (kind: keyof typeof seconds): AttributeInput => {
+    const slot = <T>(fn: () => Promise<T>): Promise<T> =>
+      limit(async () => {
+        const t0 = performance.now()
+        try {
+          return await fn()
+        } finally {
+          seconds[kind] += (performance.now() - t0) / 1000
+        }
+      })
+    const r = input.rerunner
+    return {
+      ...input,
+      rerunner: {
+        ...r,
+        rerun: (...args) => slot(() => r.rerun(...args)),
+        replay: (...args) => slot(() => r.replay(...args)),
+        replayForward: (...args) => slot(() => r.replayForward(...args)),
+      },
+    }
   }
   for (const pair of drifting) {
     const b = first(collected, pair.record.b.target)
     where ??= whereItStarts(pair.cmp.first_divergence, b.outcome.module_types)
     if (budget <= 0) continue
-    budget -= await timed('zoom', () => zoomIfUnstored(input, pair, budget))
+    budget -= await zoomIfUnstored(measured('zoom'), pair, budget)
     const reruns: Reruns = new Map()
-    budget -= await timed('knob_reruns', () => counterfactuals(input, pair, budget, experiments, reruns))
-    budget -= await timed('replays', () => replayUpdate(input, pair, budget, experiments, reruns))
-    budget -= await timed('replays', () => replayForward(input, pair, budget, experiments, reruns))
+    budget -= await counterfactuals(measured('knob_reruns'), pair, budget, experiments, reruns)
+    budget -= await replayUpdate(measured('replays'), pair, budget, experiments, reruns)
+    budget -= await replayForward(measured('replays'), pair, budget, experiments, reruns)
   }
   const firstPair = drifting[0]?.record
   const residual = residualWhere(experiments, firstPair, firstPair ? first(collected, firstPair.b.target).outcome.module_types : {})

@@ -320,7 +320,7 @@ export function describeFirst(c: PairRecord): string {
   return `step ${fd.step}, ${fd.entry} (${fd.phase})`
 }
 
-/** The experiments' wall time by kind, in one line (null when none ran or the report predates it). */
+/** The seconds of the experiments' probe runs by kind, summed (they overlap with --jobs > 1), in one line (null when none ran or the report predates it). */
 export function explainSecondsLine(at: Attribution): string | null {
   const s = at.explain_seconds
   if (!s) return null
@@ -330,5 +330,5 @@ export function explainSecondsLine(at: Attribution): string | null {
     ...(s.knob_reruns > 0 ? [`knob reruns ${s.knob_reruns.toFixed(1)} s`] : []),
     ...(s.replays > 0 ? [`op replays ${s.replays.toFixed(1)} s`] : []),
   ]
-  return `Experiments took ${total.toFixed(1)} s${parts.length ? `: ${parts.join(', ')}` : ''}`
+  return `Experiment runs took ${total.toFixed(1)} s${parts.length ? `: ${parts.join(', ')}` : ''}`
 }

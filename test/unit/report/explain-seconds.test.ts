@@ -15,19 +15,22 @@ describe('explain_seconds', () => {
     const at = sampleReport().attribution!
     assert.equal(
       explainSecondsLine({...at, explain_seconds: {zoom: 0, knob_reruns: 12.34, replays: 30.5}}),
-      'Experiments took 42.8 s: knob reruns 12.3 s, op replays 30.5 s',
+      'Experiment runs took 42.8 s: knob reruns 12.3 s, op replays 30.5 s',
     )
-    assert.equal(explainSecondsLine({...at, explain_seconds: {zoom: 4, knob_reruns: 0, replays: 0}}), 'Experiments took 4.0 s: zoom 4.0 s')
+    assert.equal(
+      explainSecondsLine({...at, explain_seconds: {zoom: 4, knob_reruns: 0, replays: 0}}),
+      'Experiment runs took 4.0 s: zoom 4.0 s',
+    )
     assert.equal(explainSecondsLine({...at, explain_seconds: undefined}), null)
   })
 
   test('the terminal and Markdown reports print it; a report without it prints nothing new', () => {
     const report = sampleReport()
-    assert.doesNotMatch(renderTerminal(report, {width: 100}), /Experiments took/)
-    assert.doesNotMatch(renderMarkdown(report), /Experiments took/)
+    assert.doesNotMatch(renderTerminal(report, {width: 100}), /Experiment runs took/)
+    assert.doesNotMatch(renderMarkdown(report), /Experiment runs took/)
     report.attribution!.explain_seconds = {zoom: 1.5, knob_reruns: 8, replays: 20.25}
-    assert.match(renderTerminal(report, {width: 100}), /Experiments took 29\.8 s: zoom 1\.5 s, knob reruns 8\.0 s, op replays 20\.3 s/)
-    assert.match(renderMarkdown(report), /Experiments took 29\.8 s: zoom 1\.5 s, knob reruns 8\.0 s, op replays 20\.3 s\./)
+    assert.match(renderTerminal(report, {width: 100}), /Experiment runs took 29\.8 s: zoom 1\.5 s, knob reruns 8\.0 s, op replays 20\.3 s/)
+    assert.match(renderMarkdown(report), /Experiment runs took 29\.8 s: zoom 1\.5 s, knob reruns 8\.0 s, op replays 20\.3 s\./)
   })
 
   test('the report schema takes it and refuses a non-number', () => {
