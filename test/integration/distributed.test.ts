@@ -93,7 +93,7 @@ describe('world size as a knob (gloo ranks on the CPU)', {skip: needs('torch')},
     assert.match(top.explanation ?? '', /only reduction order/)
     const e = report.attribution.experiments.find((x) => x.knobs.length === 1 && x.knobs[0]!.name === 'world_size')
     assert.equal(e?.outcome, 'disappears')
-    // the rerun's wall time is reported apart from the replays' (none here: the knob explains it)
+    // the rerun's seconds are reported apart from the replays' (none here: the knob explains it)
     const took = report.attribution.explain_seconds
     assert.ok(took && took.knob_reruns > 0 && took.replays === 0, JSON.stringify(took))
     // ddp_backend and bucket_cap_mb are in effect only at world size 2: not knobs that differ here

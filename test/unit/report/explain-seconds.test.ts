@@ -1,4 +1,4 @@
-// The experiments' wall time by kind (attribution.explain_seconds): one line in the terminal and
+// The seconds of the experiments' probe runs by kind (attribution.explain_seconds): one line in the terminal and
 // Markdown reports, absent when no experiment ran or the report predates the field.
 import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
