@@ -35,7 +35,7 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
     '<%= config.bin %> audit --script train.py --include data --list-inputs',
     '<%= config.bin %> audit --script train_ddp.py --script-nproc 2 --python /usr/bin/python3',
     '<%= config.bin %> audit --python .venv/bin/python --data train.csv --label target --json',
-    '<%= config.bin %> audit --executor slurm --image repro-fixture:bookworm --image repro-fixture:trixie \\\n    --out reports/nightly --resume',
+    '<%= config.bin %> audit --executor slurm --image repro-fixture:bookworm \\\n    --image repro-fixture:trixie --out reports/nightly --resume',
     '<%= config.bin %> audit --executor k8s --dry-run --image repro-fixture:bookworm \\\n    --image repro-fixture:trixie --jobs 2 --out k8s-audit',
   ]
   static override flags = {
