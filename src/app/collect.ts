@@ -210,6 +210,9 @@ async function runPlanned(
   const script = config.script ? ctx.opts.script : undefined
   // no completion record while the run is under way: an interrupted run is never resumed
   await fs.rm(path.join(outDir, COMPLETION_FILE), {force: true})
+  // --resume: the directory holds a run that was not taken (damaged, or planted by anyone): nothing
+  // of it is kept, so the new run never writes through a symlink it left
+  if (ctx.resumed) await fs.rm(outDir, {recursive: true, force: true})
   const run = await withDevice(config.knobs.device, () =>
     trainRun({
       target: spec.target,
