@@ -108,7 +108,7 @@ describe('--executor slurm on a real single-node cluster', {skip: needs('torch',
     assert.equal(report.attribution.experiments.find((e) => e.knobs[0]?.name === 'threads')?.outcome, 'disappears')
   })
 
-  test('--resume after a removed cell submits exactly that one job; the kept cell is not resubmitted', () => {
+  test('--resume after a removed cell submits exactly that one job; the kept cell is not resubmitted', async () => {
     const out = tmpDir()
     const args = [
       'audit',
@@ -144,7 +144,9 @@ describe('--executor slurm on a real single-node cluster', {skip: needs('torch',
       b.targets.map((t) => t.trace_digest?.root),
       a.targets.map((t) => t.trace_digest?.root),
     )
-    assert.deepEqual(queued(), [])
+    // the job may still be leaving the queue when the host has its status
+    const job = `${jobOf('t2-r1')} `
+    assert.ok(await waitFor(() => !queued().some((l) => l.startsWith(job)), 30_000), `job ${job}still queued`)
   })
 
   test('a partition that does not exist: one line naming the target and the fix, exit 2', () => {
