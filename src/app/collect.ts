@@ -257,7 +257,9 @@ async function completionFor(spec: AuditTargetSpec, config: ProbeConfig, ranIn?:
 /** Written once the run's artifacts read back valid, atomically (a temp file renamed into place). */
 async function writeCompletion(outDir: string, record: CompletionRecord): Promise<void> {
   const tmp = path.join(outDir, `.${COMPLETION_FILE}.${process.pid}`)
-  await fs.writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`)
+  await fs.rm(tmp, {force: true})
+  // a fresh file (wx), never through a link of that name
+  await fs.writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`, {flag: 'wx'})
   await fs.rename(tmp, path.join(outDir, COMPLETION_FILE))
 }
 
@@ -279,9 +281,11 @@ async function resumeCheck(
   if (!stat.isDirectory()) return {reason: 'its run directory is not a directory'}
   const present = await fs.lstat(path.join(outDir, COMPLETION_FILE)).catch(() => null)
   if (!present) return {reason: 'no complete run there (interrupted or failed)'}
+  // outside the catch: a target that cannot say what it is now fails as it would for a fresh run
+  const now = await completionFor(spec, config)
   try {
     const stored = await readCompletion(outDir, label)
-    const mismatch = completionMismatch(await completionFor(spec, config), stored)
+    const mismatch = completionMismatch(now, stored)
     if (mismatch) return {reason: mismatch}
     return {artifacts: await readRunDir(outDir, label)}
   } catch (e) {
