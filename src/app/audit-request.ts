@@ -35,6 +35,8 @@ export interface AuditRequest {
   cache: boolean
   timeoutSeconds: number
   outDir: string
+  /** --resume: take the complete runs --out already holds (made from the same inputs) */
+  resume?: boolean
   formats: string
   command: string
   /** progress on stderr (a TTY and no --json) */
@@ -76,6 +78,7 @@ export async function auditRequest(req: AuditRequest): Promise<AuditReport> {
     data: script ? {} : await resolveWorkloadData(req.workloads, req.data),
     timeoutMs: req.timeoutSeconds * 1000,
     outDir,
+    ...(req.resume ? {resume: true} : {}),
     command: req.command,
     progress: stderrProgress(req.progress),
   })

@@ -44,6 +44,8 @@ export interface AuditOptions {
   data: Partial<Record<WorkloadName, WorkloadData>>
   timeoutMs: number
   outDir: string
+  /** --resume: runs of the collect stage that --out already holds, complete and made from the same inputs, are taken as they are */
+  resume?: boolean
   command: string
   progress: Progress
 }

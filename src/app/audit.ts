@@ -11,6 +11,7 @@ import {contrastWorkloads, type WorkloadContrast} from '../core/suspects.js'
 import type {AuditReport, PairRecord} from '../core/report.js'
 import type {ProbeConfig} from '../core/config.js'
 import {WORKLOADS} from '../core/workloads.js'
+import {type ResumeCell, summarizeResume} from '../core/resume.js'
 import {encodeWorkloadData, type EncodedData} from '../artifacts/inputs.js'
 import {gitState} from '../env/git.js'
 import {type HostFingerprint, hostFingerprint} from '../env/host.js'
@@ -29,7 +30,7 @@ import {toolVersion} from './version.js'
 export type {AuditOptions, AuditTargetSpec} from './audit-types.js'
 
 export async function runAudit(options: AuditOptions): Promise<AuditReport> {
-  await ensureOutDir(options.outDir)
+  await ensureOutDir(options.outDir, {resume: Boolean(options.resume)})
   // the audit's own output folder is never part of the project copy, wherever it lies
   const opts: AuditOptions = options.script
     ? {...options, script: {...options.script, exclude: [...options.script.exclude, path.resolve(options.outDir)]}}
@@ -45,7 +46,8 @@ export async function runAudit(options: AuditOptions): Promise<AuditReport> {
   const hostKey = hostCacheKey(host)
   const cacheFor: CacheFor = (tag) => (opts.cache ? {cache: opts.cache, host: hostKey, tag} : undefined)
 
-  const collected = await collect({opts, data, host, git, cacheFor, ...(scriptSha256 ? {scriptSha256} : {})})
+  const resumed: ResumeCell[] | undefined = opts.resume ? [] : undefined
+  const collected = await collect({opts, data, host, git, cacheFor, ...(scriptSha256 ? {scriptSha256} : {}), ...(resumed ? {resumed} : {})})
   const many = opts.workloads.length > 1
   const comparisons: PairRecord[] = []
   const workloads: Parameters<typeof assembleAuditReport>[0]['workloads'] = []
@@ -112,6 +114,7 @@ export async function runAudit(options: AuditOptions): Promise<AuditReport> {
     targets: collected.records,
     comparisons,
     workloads,
+    ...(resumed ? {resume: summarizeResume(opts.outDir, resumed)} : {}),
   })
   recordSpan('assemble report', 'assemble report', assembleStart)
   return report

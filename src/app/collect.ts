@@ -3,19 +3,23 @@
 // with its one-line error and everything else goes on; that workload's later runs in that
 // target are skipped, since they would fail alike.
 
+import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {type PlannedRun, planRuns, targetOccurrences} from '../core/audit-plan.js'
 import {defaultProbeConfig, type ProbeConfig} from '../core/config.js'
 import {knobSuffix} from '../core/knobs.js'
 import type {TargetRecord} from '../core/report.js'
 import type {Knobs, RunArtifacts} from '../core/types.js'
+import {COMPLETION_SCHEMA, type CompletionRecord, completionMismatch, type ResumeCell} from '../core/resume.js'
 import type {EncodedData} from '../artifacts/inputs.js'
+import {readCompletion, readRunDir, readSlurmImageId} from '../artifacts/run-dir.js'
 import {traceDigest} from '../artifacts/trace-digest.js'
 import type {GitState} from '../env/git.js'
 import type {HostFingerprint} from '../env/host.js'
 import {isReproError, type ReproError} from '../errors.js'
 import type {AuditOptions, AuditTargetSpec, AuditWorkload, CacheFor, Collected, CollectedAll} from './audit-types.js'
 import {scriptSection} from './script-inputs.js'
+import {probeHash} from './cache.js'
 import {trainRun} from './execute.js'
 import {pool, withDevice} from './pool.js'
 
@@ -28,6 +32,8 @@ export interface CollectContext {
   host: HostFingerprint
   git: GitState
   cacheFor: CacheFor
+  /** --resume: each planned run as it was decided, in the order decided */
+  resumed?: ResumeCell[]
 }
 
 /** The probe config of one target and workload: the audit's settings with the target's knobs. */
@@ -143,13 +149,18 @@ async function runWorkload(
   const done: RunArtifacts[] = []
   for (const planned of planRuns(record.index, opts.repeats, opts.seed, opts.seeds, occurrence)) {
     const what = `${record.name}${many ? ` · ${workload}` : ''} · ${planned.label}`
-    opts.progress.start(what)
+    const runConfig = {...config, train: {...config.train, seed: planned.seed}}
+    const dir = runDirName(workload, planned.dir)
     try {
-      const run = await runPlanned(ctx, spec, data, {...config, train: {...config.train, seed: planned.seed}}, record.name, {
-        ...planned,
-        dir: runDirName(workload, planned.dir),
-      })
-      opts.progress.done(run.cached ? `${what} (cached)` : what, run.seconds)
+      // --resume: a complete run made from the same inputs is taken as it is; otherwise say why it runs again
+      const kept = ctx.resumed ? await resumeCheck(ctx, spec, runConfig, dir, `${record.name} ${planned.label}`) : null
+      if (kept) ctx.resumed!.push({dir, decision: kept.artifacts ? {reuse: true} : {reuse: false, reason: kept.reason}})
+      const shown = kept && !kept.artifacts ? `${what} (ran again: ${kept.reason})` : what
+      if (!kept?.artifacts) opts.progress.start(shown)
+      const run = kept?.artifacts
+        ? {artifacts: kept.artifacts, seconds: 0, cached: false, resumed: true, outDir: path.join(opts.outDir, dir)}
+        : {...(await runPlanned(ctx, spec, data, runConfig, record.name, {...planned, dir})), resumed: false}
+      opts.progress.done(run.resumed ? `${what} (resumed)` : run.cached ? `${shown} (cached)` : shown, run.seconds)
       const o = run.artifacts.outcome
       if (planned.repeat === 0) {
         collected.seedOutcomes.set(record.index, [...(collected.seedOutcomes.get(record.index) ?? []), o])
@@ -162,6 +173,7 @@ async function runWorkload(
         dir: run.outDir,
         seconds: run.seconds,
         cached: run.cached,
+        ...(run.resumed ? {resumed: true} : {}),
         final: o.final,
         epochs: o.epochs,
         knobs_effective: o.knobs_effective,
@@ -196,6 +208,11 @@ async function runPlanned(
   const label = `${name} ${planned.repeat ? `r${planned.repeat}` : `seed ${planned.seed}`}`
   const context = {host: ctx.host, git: ctx.git}
   const script = config.script ? ctx.opts.script : undefined
+  // no completion record while the run is under way: an interrupted run is never resumed
+  await fs.rm(path.join(outDir, COMPLETION_FILE), {force: true})
+  // --resume: the directory holds a run that was not taken (damaged, or planted by anyone): nothing
+  // of it is kept, so the new run never writes through a symlink it left
+  if (ctx.resumed) await fs.rm(outDir, {recursive: true, force: true})
   const run = await withDevice(config.knobs.device, () =>
     trainRun({
       target: spec.target,
@@ -209,7 +226,72 @@ async function runPlanned(
       ...(script ? {script} : {}),
     }),
   )
+  await writeCompletion(outDir, await completionFor(spec, config, outDir))
   return {...run, outDir}
+}
+
+const COMPLETION_FILE = 'complete.json'
+
+/**
+ * The completion record a run of `config` in this target gets: its identity (for images the
+ * ID inspected here, or the one a Slurm cell's node ran when `ranIn` holds its slurm.json).
+ */
+async function completionFor(spec: AuditTargetSpec, config: ProbeConfig, ranIn?: string): Promise<CompletionRecord> {
+  const id = await spec.target.identify()
+  const inspected = id.kind === 'python' ? null : String(id.details['id'] ?? '') || null
+  const ran =
+    ranIn && id.details['executor'] === 'slurm' && inspected ? await readSlurmImageId(ranIn, spec.target.name).catch(() => null) : null
+  return {
+    schema: COMPLETION_SCHEMA,
+    target: {
+      name: spec.target.name,
+      kind: id.kind,
+      image_id: ran ?? inspected,
+      python: id.kind === 'python' ? String(id.details['path'] ?? id.reference) : null,
+    },
+    probe: await probeHash(),
+    config,
+  }
+}
+
+/** Written once the run's artifacts read back valid, atomically (a temp file renamed into place). */
+async function writeCompletion(outDir: string, record: CompletionRecord): Promise<void> {
+  const tmp = path.join(outDir, `.${COMPLETION_FILE}.${process.pid}`)
+  await fs.rm(tmp, {force: true})
+  // a fresh file (wx), never through a link of that name
+  await fs.writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`, {flag: 'wx'})
+  await fs.rename(tmp, path.join(outDir, COMPLETION_FILE))
+}
+
+/**
+ * --resume: the run `dir` of --out holds, when its completion record matches the one this run
+ * would get and its artifacts read back valid (the same readers as a fresh run), else why not.
+ * Whatever the directory holds, the answer is a reason to run again, never a crash.
+ */
+async function resumeCheck(
+  ctx: CollectContext,
+  spec: AuditTargetSpec,
+  config: ProbeConfig,
+  dir: string,
+  label: string,
+): Promise<{artifacts: RunArtifacts; reason?: undefined} | {artifacts?: undefined; reason: string}> {
+  const outDir = path.join(ctx.opts.outDir, dir)
+  const stat = await fs.lstat(outDir).catch(() => null)
+  if (!stat) return {reason: 'its run directory is missing'}
+  if (!stat.isDirectory()) return {reason: 'its run directory is not a directory'}
+  const present = await fs.lstat(path.join(outDir, COMPLETION_FILE)).catch(() => null)
+  if (!present) return {reason: 'no complete run there (interrupted or failed)'}
+  // outside the catch: a target that cannot say what it is now fails as it would for a fresh run
+  const now = await completionFor(spec, config)
+  try {
+    const stored = await readCompletion(outDir, label)
+    const mismatch = completionMismatch(now, stored)
+    if (mismatch) return {reason: mismatch}
+    return {artifacts: await readRunDir(outDir, label)}
+  } catch (e) {
+    // a damaged or hostile run directory is a reason to run again, whatever broke reading it
+    return {reason: `its artifacts do not read back (${(e as Error).message.slice(0, 200)})`}
+  }
 }
 
 /**

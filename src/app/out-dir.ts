@@ -9,8 +9,14 @@ import {ReproError} from '../errors.js'
 /** The Cache Directory Tagging signature (https://bford.info/cachedir/). */
 export const CACHEDIR_TAG_SIGNATURE = 'Signature: 8a477f597d28d172789f06886806bc55'
 
-export async function ensureOutDir(dir: string): Promise<void> {
+export async function ensureOutDir(dir: string, opts: {resume?: boolean} = {}): Promise<void> {
   const stat = await fs.stat(dir).catch(() => null)
+  // --resume continues an earlier audit's --out: there must be one (a new folder has nothing to resume)
+  if (opts.resume && !stat)
+    throw new ReproError(`--out ${dir} does not exist, so there is no earlier audit to resume`, {
+      subject: '--resume',
+      hint: "pass the earlier audit's --out DIR, or drop --resume to start a new audit",
+    })
   if (stat && !stat.isDirectory())
     throw new ReproError(`${dir} exists and is not a directory`, {subject: '--out', hint: 'pass --out a directory path (new or existing)'})
   try {

@@ -6,6 +6,8 @@ import {closeSync, promises as fs} from 'node:fs'
 import path from 'node:path'
 import {ReproError} from '../errors.js'
 import type {Fingerprint, RunArtifacts, RunOutcome, StoredValues, Trace} from '../core/types.js'
+import {COMPLETION_SCHEMA, type CompletionRecord} from '../core/resume.js'
+import {z} from 'zod'
 import {SafetensorsFormatError} from './safetensors.js'
 import {LazyStoredValues, openRegularFile} from './stored-values.js'
 import {captureSchema, firstIssue, parseFingerprint, replayResultSchema, runSchema, traceSchema} from './schemas.js'
@@ -21,6 +23,8 @@ export const FILE_CAPS = {
   'replay.safetensors': 512 * 1024 * 1024,
   'capture.json': 8 * 1024 * 1024,
   'capture.safetensors': 1024 * 1024 * 1024,
+  'complete.json': 1024 * 1024,
+  'slurm.json': 64 * 1024,
 } as const
 export type ArtifactFile = keyof typeof FILE_CAPS
 
@@ -212,4 +216,39 @@ function metricsOf(final: Record<string, unknown>): Record<string, number> | nul
     if (!fixed.has(k) && typeof v === 'number' && Number.isFinite(v) && k.length <= 128) out[k] = v
   }
   return Object.keys(out).length ? out : null
+}
+
+// complete.json: what a finished run was made from (core/resume.ts); the config is compared
+// whole, so only the fields the comparison reads first are typed here
+const completionSchema = z.object({
+  schema: z.literal(COMPLETION_SCHEMA),
+  target: z.object({
+    name: z.string().max(4096),
+    kind: z.string().max(64),
+    image_id: z.string().max(512).nullable(),
+    python: z.string().max(4096).nullable(),
+  }),
+  probe: z.string().regex(/^[0-9a-f]{64}$/),
+  config: z.looseObject({
+    workload: z.string().max(64),
+    data: z.looseObject({sha256: z.string().max(128)}),
+    train: z.looseObject({seed: z.number()}),
+    knobs: z.looseObject({}),
+    trace: z.looseObject({}),
+  }),
+})
+
+/** A run directory's completion record (complete.json), validated; a ReproError names what is wrong. */
+export async function readCompletion(dir: string, subject: string): Promise<CompletionRecord> {
+  const raw = await readJson(dir, 'complete.json', subject)
+  const parsed = completionSchema.safeParse(raw)
+  if (!parsed.success) throw new ReproError(`complete.json in ${dir} is invalid: ${firstIssue(parsed.error)}`, {subject, hint: HINT_RERUN})
+  return parsed.data as unknown as CompletionRecord
+}
+
+/** The image ID a Slurm cell's node ran (slurm.json), or null where the run has none. */
+export async function readSlurmImageId(dir: string, subject: string): Promise<string | null> {
+  const raw = await readJson(dir, 'slurm.json', subject)
+  const parsed = z.looseObject({image_id: z.string().max(512).nullable().optional()}).safeParse(raw)
+  return parsed.success ? (parsed.data.image_id ?? null) : null
 }

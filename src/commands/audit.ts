@@ -35,6 +35,7 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
     '<%= config.bin %> audit --script train.py --include data --list-inputs',
     '<%= config.bin %> audit --script train_ddp.py --script-nproc 2 --python /usr/bin/python3',
     '<%= config.bin %> audit --python .venv/bin/python --data train.csv --label target --json',
+    '<%= config.bin %> audit --executor slurm --image repro-fixture:bookworm \\\n    --image repro-fixture:trixie --out reports/nightly --resume',
     '<%= config.bin %> audit --executor k8s --dry-run --image repro-fixture:bookworm \\\n    --image repro-fixture:trixie --jobs 2 --out k8s-audit',
   ]
   static override flags = {
@@ -82,6 +83,11 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
       allowNo: true,
     }),
     out: Flags.string({description: 'Directory for the runs and the reports. Default: reports/audit-<time>.'}),
+    resume: Flags.boolean({
+      description:
+        "Continue an earlier audit into the same --out (interrupted, failed part-way or finished): each planned run whose directory holds a complete run made from the same inputs (target and image ID or interpreter, probe, config, data) is taken as it is, the others run (and, with --executor slurm, only they are submitted); explaining's reruns run again.",
+      default: false,
+    }),
     format: Flags.string({
       description:
         'Report files written into --out: a comma list of json, md, html (self-contained, with charts), junit. Inside GitHub Actions the Markdown also goes to the step summary, with annotations.',
@@ -96,6 +102,13 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
         subject: '--executor k8s',
         hint: 'add --dry-run to write the Indexed Jobs (docs/scale-out.md), or use --executor local or slurm',
       })
+    if (flags.resume && flags.out === undefined)
+      throw new ReproError('needs the --out DIR of the audit it resumes', {
+        subject: '--resume',
+        hint: "add --out DIR (the earlier audit's), or drop --resume to start a new audit",
+      })
+    if (flags.resume && flags.executor === 'k8s')
+      throw new ReproError('the dry run runs nothing, so there is nothing to resume', {subject: '--resume', hint: 'drop --resume'})
     if (flags['dry-run'] && flags.executor !== 'k8s')
       throw new ReproError('it writes the Kubernetes manifests of --executor k8s, and nothing else', {
         subject: '--dry-run',
@@ -148,6 +161,7 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
       cache: flags.cache,
       timeoutSeconds: flags.timeout,
       outDir,
+      resume: flags.resume,
       formats: flags.format,
       command: ['repro', 'audit', ...this.argv].join(' '),
       progress: this.wantsProgress(),

@@ -25,6 +25,8 @@ export interface ReportParts {
   comparisons: PairRecord[]
   /** each audited workload with its attribution (one entry: a single-workload audit) */
   workloads: {workload: string; outcome_metric: WorkloadResult['outcome_metric']; attribution?: Attribution}[]
+  /** repro audit --resume */
+  resume?: AuditReport['resume']
 }
 
 export function assembleAuditReport(parts: ReportParts): AuditReport {
@@ -52,6 +54,7 @@ export function assembleAuditReport(parts: ReportParts): AuditReport {
     verdict: {status: 'reproducible', exit_code: 0, headline: ''},
   }
   if (s.workloads === undefined) delete report.settings.workloads
+  if (parts.resume) report.resume = parts.resume
   if (parts.workloads.length <= 1) {
     const attribution = parts.workloads[0]?.attribution
     if (attribution) report.attribution = attribution

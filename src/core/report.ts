@@ -4,6 +4,7 @@
 import {replicaNotes} from './distributed.js'
 import type {FingerprintRow} from './fingerprint-diff.js'
 import type {TraceComparison} from './trace-compare.js'
+import type {ResumeSummary} from './resume.js'
 import type {Fingerprint, Knobs, RunOutcome} from './types.js'
 
 export const REPORT_SCHEMA = 'repro.report/1'
@@ -22,6 +23,8 @@ export interface RunRecord {
   seconds: number
   /** reused from the run cache (same target identity, probe, config and host) */
   cached?: boolean
+  /** taken from an earlier audit's --out as it was (repro audit --resume) */
+  resumed?: boolean
   final: RunOutcome['final']
   epochs: RunOutcome['epochs']
   knobs_effective: RunOutcome['knobs_effective']
@@ -229,6 +232,8 @@ export interface AuditReport {
   attribution?: Attribution
   /** an audit of several workloads: each workload's own verdict and attribution */
   by_workload?: WorkloadResult[]
+  /** repro audit --resume: how many of the planned runs were taken from --out, and why the others ran again */
+  resume?: ResumeSummary
   verdict: Verdict
 }
 

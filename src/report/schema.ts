@@ -37,6 +37,8 @@ const runRecord = z.looseObject({
   repeat: z.number(),
   dir: str(),
   seconds: num,
+  cached: z.boolean().optional(),
+  resumed: z.boolean().optional(),
   final: z.looseObject({val_accuracy: numOrNull, val_loss: numOrNull, train_loss: numOrNull, val_rmse: numOrNull.optional()}),
   epochs: list(epochOutcome),
   knobs_effective: z.record(str(256), z.unknown()),
@@ -234,6 +236,14 @@ export const reportSchema = z
     targets: list(targetRecord, 10_000),
     comparisons: list(pairRecord, 10_000),
     attribution: attribution.optional(),
+    resume: z
+      .looseObject({
+        out_dir: str(),
+        planned: z.number(),
+        resumed: z.number(),
+        reran: list(z.looseObject({dir: str(), reason: str()}), 100_000),
+      })
+      .optional(),
     by_workload: list(
       z.looseObject({
         workload: str(64),

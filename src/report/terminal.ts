@@ -5,6 +5,7 @@
 
 import {replicaNotes, scriptWorldSizesNote} from '../core/distributed.js'
 import {type AuditReport, describeFirst, explainSecondsLine, type PairRecord, type RunRecord} from '../core/report.js'
+import {resumeLine} from '../core/resume.js'
 import {workloadView} from '../core/workload-results.js'
 import {DEFAULT_WIDTH, fitTable, shortenMiddle, wrapText} from './layout.js'
 import {formatNumber, formatSigned, safeText} from './text.js'
@@ -28,6 +29,7 @@ export function renderTerminal(report: AuditReport, opts: TerminalOptions = {}):
       for (const line of t.errors?.map((e) => e.line) ?? [t.error!.line]) out.push(wrapText(`  ${safeText(line, 600)}`, width, '    '))
     out.push('')
   }
+  if (report.resume) out.push(wrapText(safeText(resumeLine(report.resume), 2000), width, '  '), '')
   out.push(`Artifacts: ${shortenMiddle(safeText(report.settings.out_dir, 600), width - 'Artifacts: '.length)}`)
   return `${out.join('\n')}\n`
 }
@@ -107,7 +109,7 @@ function targetsSection(report: AuditReport, width: number): string[] {
         failed ? 'error' : `ok × ${runs.length}`,
         many ? `${metric === 'val_rmse' ? 'rmse' : 'acc'} ${outcome}` : outcome,
         ...(valLoss ? [each((r) => formatNumber(r.final.val_loss))] : []),
-        each((r) => (r.cached ? 'cached' : r.seconds.toFixed(1))),
+        each((r) => (r.resumed ? 'resumed' : r.cached ? 'cached' : r.seconds.toFixed(1))),
       ])
     }
   }

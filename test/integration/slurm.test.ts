@@ -5,7 +5,7 @@
 import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
 import {spawn, spawnSync} from 'node:child_process'
-import {chmodSync, readFileSync, writeFileSync} from 'node:fs'
+import {chmodSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {PYTHON, repro, ROOT, testEnv, tmpDir, unwrap, waitFor} from './helpers.js'
 import {needs} from './prereqs.js'
@@ -106,6 +106,47 @@ describe('--executor slurm on a real single-node cluster', {skip: needs('torch',
     const report = JSON.parse(r.stdout) as Report
     assert.equal(report.attribution.suspects[0]?.name, 'threads')
     assert.equal(report.attribution.experiments.find((e) => e.knobs[0]?.name === 'threads')?.outcome, 'disappears')
+  })
+
+  test('--resume after a removed cell submits exactly that one job; the kept cell is not resubmitted', async () => {
+    const out = tmpDir()
+    const args = [
+      'audit',
+      '--executor',
+      'slurm',
+      '--python',
+      PYTHON,
+      '--python',
+      PYTHON,
+      '--repeats',
+      '1',
+      '--no-explain',
+      '--json',
+      '--out',
+      out,
+      ...FAST,
+    ]
+    const first = repro(args, {timeoutMs: 300_000})
+    assert.equal(first.status, 0, first.stderr)
+    const jobOf = (dir: string) => Number((JSON.parse(readFileSync(path.join(out, dir, 'slurm.json'), 'utf8')) as {job_id: string}).job_id)
+    const before = {kept: jobOf('t1-r1'), removed: jobOf('t2-r1')}
+    rmSync(path.join(out, 't2-r1'), {recursive: true})
+    const second = repro([...args, '--resume'], {timeoutMs: 300_000})
+    assert.equal(second.status, 0, second.stderr)
+    const a = JSON.parse(first.stdout) as Report & {resume?: unknown}
+    const b = JSON.parse(second.stdout) as Report & {resume?: {resumed: number; planned: number; reran: {dir: string}[]}}
+    assert.deepEqual([b.resume?.resumed, b.resume?.planned, b.resume?.reran.map((r) => r.dir)], [1, 2, ['t2-r1']])
+    // the kept cell still holds its first job; the removed one ran as one new job
+    assert.equal(jobOf('t1-r1'), before.kept)
+    assert.ok(jobOf('t2-r1') > Math.max(before.kept, before.removed), `job ${jobOf('t2-r1')} after ${before.removed}`)
+    assert.equal(b.verdict.headline, a.verdict.headline)
+    assert.deepEqual(
+      b.targets.map((t) => t.trace_digest?.root),
+      a.targets.map((t) => t.trace_digest?.root),
+    )
+    // the job may still be leaving the queue when the host has its status
+    const job = `${jobOf('t2-r1')} `
+    assert.ok(await waitFor(() => !queued().some((l) => l.startsWith(job)), 30_000), `job ${job}still queued`)
   })
 
   test('a partition that does not exist: one line naming the target and the fix, exit 2', () => {
