@@ -3,7 +3,9 @@
 # the prepared variants × workloads (run_variants.py), the CUDA fingerprint, and the user-script
 # tracer on CUDA with its observer check. Writes at most 8 files to $OUT.
 #   repro prepare --variants scripts/gpu/variants.json --workload all --repeats 2 --epochs 1 \
-#     --store-steps 0 --out .gpu/prepared          (here, first)
+#     --store-steps 0 --out .gpu/prepared          (here, first; a repro.prepared/1 folder: --variants
+#     is gone from repro prepare since it writes repro.prepared/2 — use repro 27714ac for it, or
+#     repro prepare --python python3 … --set N:… and that folder's run.sh; docs/scale-out.md)
 #   OUT=... bash scripts/gpu/device-run.sh          (there)
 set -o pipefail
 cd "$(dirname "$0")/../.."

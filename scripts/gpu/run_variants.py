@@ -80,7 +80,12 @@ def main():
     args = ap.parse_args()
     DEADLINE[0] = args.deadline
     with open(os.path.join(args.prepared, "manifest.json")) as f:
-        runs = json.load(f)["runs"]
+        manifest = json.load(f)
+    if manifest.get("schema") != "repro.prepared/1":
+        sys.exit("%s: %s is not repro.prepared/1 (knob variants, `repro prepare --variants`), which this script runs; "
+                 "a repro.prepared/2 folder runs with its own run.sh, then `repro compare` it"
+                 % (args.prepared, manifest.get("schema")))
+    runs = manifest["runs"]
     os.makedirs(args.out, exist_ok=True)
     t0 = time.time()
     fp_dir, fp_rc, fp_err = fingerprint(args.prepared, args.python, args.fingerprint_device)

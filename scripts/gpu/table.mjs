@@ -20,6 +20,12 @@ const {TOLERANCE} = await load('core/pairs.js')
 const dir = process.argv[2]
 const jsonOut = process.argv.includes('--json') ? process.argv[process.argv.indexOf('--json') + 1] : null
 const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'))
+if (manifest.schema !== 'repro.prepared/1') {
+  console.error(
+    `${dir}: ${manifest.schema} is not repro.prepared/1 (the knob variants run_variants.py ran); for a repro.prepared/2 folder use repro compare ${dir}`,
+  )
+  process.exit(2)
+}
 const results = existsSync(path.join(dir, 'results.json')) ? JSON.parse(readFileSync(path.join(dir, 'results.json'), 'utf8')) : {runs: []}
 
 async function read(run) {
