@@ -12,6 +12,9 @@ import {planRuns} from '../core/audit-plan.js'
 import {DATA_FILE, encodeWorkloadData, writeProbeInputs} from '../artifacts/inputs.js'
 import {type PreparedManifest, type PreparedRun, type PreparedTarget, preparedManifest, runScript} from '../artifacts/prepared.js'
 import {ReproError} from '../errors.js'
+import type {EncodedData} from '../artifacts/inputs.js'
+import type {AuditWorkload} from './audit-types.js'
+import {resolveScriptSpec, scriptDigest, writeScriptInputs} from './script-inputs.js'
 import {ContainerTarget} from '../targets/container.js'
 import {preparedLabels} from '../targets/engine.js'
 import {copyNodeRunner, type StagedLaunch, stageRun} from '../targets/node-run.js'
@@ -29,6 +32,7 @@ export type PrepareRequest = Pick<
   | 'settings'
   | 'data'
   | 'workloads'
+  | 'script'
   | 'repeats'
   | 'seed'
   | 'seeds'
@@ -37,10 +41,7 @@ export type PrepareRequest = Pick<
   | 'timeoutSeconds'
   | 'outDir'
   | 'command'
-> & {
-  /** --script or --module as given: refused (not staged yet) */
-  script?: string
-}
+>
 
 export interface PrepareResult {
   dir: string
@@ -48,11 +49,11 @@ export interface PrepareResult {
 }
 
 export async function prepareRuns(req: PrepareRequest): Promise<PrepareResult> {
-  if (req.script !== undefined)
-    throw new ReproError('repro prepare stages the built-in workloads’ runs; a script’s project copy is not staged yet', {
-      subject: '--script',
-      hint: 'drop --script (prepare the workloads), or audit the script with repro audit (--executor slurm runs it on a node)',
-    })
+  const outDir = path.resolve(req.outDir)
+  // a mistake in the script's flags is reported before any target is looked at; the prepared
+  // folder is never part of the project copy, wherever it lies
+  const resolved = req.script ? await resolveScriptSpec(req.script) : undefined
+  const script = resolved ? {...resolved, exclude: [...resolved.exclude, outDir]} : undefined
   if (req.refs.length === 0)
     throw new ReproError('repro prepare needs targets', {
       subject: 'prepare',
@@ -61,14 +62,17 @@ export async function prepareRuns(req: PrepareRequest): Promise<PrepareResult> {
   // the runs' device is asked for explicitly: this host's GPU (auto) says nothing about the machine that runs them
   const settings = {...req.settings, device: req.settings.device === 'cuda' ? 'cuda' : 'cpu'}
   const targets = await targetsFromRefs(req.refs, settings)
-  checkDistributed(targets, false)
-  const data = await resolveWorkloadData(req.workloads, req.data)
-  const encoded = new Map(req.workloads.map((w) => [w, encodeWorkloadData(data[w]!)]))
-  const outDir = path.resolve(req.outDir)
+  checkDistributed(targets, Boolean(script))
+  // a user's script brings its own data: no data file, and the project's digest instead
+  const workloads: AuditWorkload[] = script ? ['script'] : req.workloads
+  const data = script ? {} : await resolveWorkloadData(req.workloads, req.data)
+  const none: EncodedData = {bytes: Buffer.alloc(0), sha256: ''}
+  const encoded = new Map(workloads.map((w) => [w, w === 'script' ? none : encodeWorkloadData(data[w]!)]))
+  const scriptSha256 = script ? await scriptDigest(script) : ''
   await ensureOutDir(outDir)
   await copyNodeRunner(path.join(outDir, 'probe'))
   const timeoutMs = req.timeoutSeconds * 1000
-  const opts = {seed: req.seed, epochs: req.epochs, storeSteps: req.storeSteps, targets, timeoutMs}
+  const opts = {seed: req.seed, epochs: req.epochs, storeSteps: req.storeSteps, targets, timeoutMs, ...(script ? {script} : {})}
   const records: PreparedTarget[] = []
   const runs: PreparedRun[] = []
   const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'repro-prepare-'))
@@ -83,19 +87,26 @@ export async function prepareRuns(req: PrepareRequest): Promise<PrepareResult> {
         image_id: launch.kind === 'image' ? await launch.target.imageId() : null,
         knobs: spec.knobs,
       })
-      for (const w of req.workloads) {
+      for (const w of workloads) {
         const {bytes, sha256} = encoded.get(w)!
-        const config = targetConfig(opts, w, sha256, spec.knobs)
+        const config = targetConfig(opts, w, sha256, spec.knobs, scriptSha256)
         for (const planned of planRuns(i + 1, req.repeats, req.seed, req.seeds)) {
           const dir = runDirName(w, planned.dir)
           const inputDir = path.join(scratch, dir)
           const cell = {...config, data: {...config.data, file: DATA_FILE}, train: {...config.train, seed: planned.seed}}
-          await writeProbeInputs(inputDir, cell, bytes)
+          await writeProbeInputs(inputDir, cell, bytes.length ? bytes : null)
+          if (script) await writeScriptInputs(inputDir, script, scriptSha256)
           // a folder prepared again starts clean: no status or artifacts of an earlier run
           const stage = path.join(outDir, dir)
           await fs.rm(stage, {recursive: true, force: true})
           await fs.mkdir(stage, {recursive: true})
-          const job = {mode: 'train' as const, inputDir, outDir: stage, timeoutMs, env: {...hostProbeEnv(), ...spec.knobs.env}}
+          const job = {
+            mode: script ? ('script' as const) : ('train' as const),
+            inputDir,
+            outDir: stage,
+            timeoutMs,
+            env: {...hostProbeEnv(), ...spec.knobs.env},
+          }
           const staged = await stageRun(stage, job, launch)
           runs.push({dir, target: i + 1, workload: w, repeat: planned.repeat, seed: planned.seed, spec: staged.spec})
         }
@@ -112,7 +123,7 @@ export async function prepareRuns(req: PrepareRequest): Promise<PrepareResult> {
       seeds: req.seeds,
       seed: req.seed,
       epochs: req.epochs,
-      workloads: req.workloads,
+      workloads,
       timeout_seconds: req.timeoutSeconds,
     },
     targets: records,

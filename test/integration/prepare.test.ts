@@ -12,7 +12,7 @@ import path from 'node:path'
 import {readRunDir} from '../../src/artifacts/run-dir.js'
 import {traceDigest} from '../../src/artifacts/trace-digest.js'
 import {collectStagedRun} from '../../src/targets/node-run.js'
-import {assertPrerequisite, engineMissing, needs, PYTHON, repro, tmpDir} from './helpers.js'
+import {assertPrerequisite, engineMissing, needs, PYTHON, ROOT, repro, tmpDir} from './helpers.js'
 
 const FAST = ['--epochs', '1', '--rows', '512', '--repeats', '1']
 const IMAGE = 'repro-fixture:trixie'
@@ -88,11 +88,46 @@ describe('repro prepare → run.sh → repro compare', () => {
     assert.equal(single.status, 0, single.stderr)
   })
 
-  test('--script is not staged yet: one line, exit 2', () => {
-    const r = repro(['prepare', '--python', PYTHON, '--script', 'train.py', '--out', tmpDir()])
-    assert.equal(r.status, 2)
-    assert.match(r.stderr, /--script: repro prepare stages the built-in workloads’ runs; a script’s project copy is not staged yet/)
-    assert.equal(r.stderr.trim().split('\n').length <= 2, true, r.stderr)
+  test('--script: each run carries the project copy; compare gives the audit’s verdict and digests', async () => {
+    const cwd = path.join(ROOT, 'examples', 'ml-repo')
+    const args = [
+      '--python',
+      PYTHON,
+      '--python',
+      PYTHON,
+      '--script',
+      'train.py',
+      '--script-args',
+      '--epochs 2',
+      '--max-steps',
+      '20',
+      '--repeats',
+      '1',
+    ]
+    const out = tmpDir()
+    const prepared = repro(['prepare', ...args, '--out', out], {cwd})
+    assert.equal(prepared.status, 0, prepared.stderr)
+    const manifest = JSON.parse(readFileSync(path.join(out, 'manifest.json'), 'utf8'))
+    assert.deepEqual(
+      manifest.runs.map((r: {dir: string; workload: string}) => [r.dir, r.workload]),
+      [
+        ['t1-script-r1', 'script'],
+        ['t2-script-r1', 'script'],
+      ],
+    )
+    assert.deepEqual(manifest.runs[0].spec.argv.slice(0, 3), ['-m', 'repro_probe', 'script'])
+    assert.ok(existsSync(path.join(out, 't1-script-r1', 'inputs', 'project', 'train.py')))
+    const ran = spawnSync('sh', [path.join(out, 'run.sh')], {encoding: 'utf8', timeout: 300_000, cwd: os.tmpdir()})
+    assert.equal(ran.status, 0, ran.stderr)
+    const compared = repro(['compare', out, '--json'])
+    const audited = repro(['audit', ...args, '--no-explain', '--no-cache', '--out', tmpDir(), '--json'], {cwd})
+    assert.equal(compared.status, audited.status, compared.stderr + audited.stderr)
+    assert.deepEqual(verdictOf(compared.stdout), verdictOf(audited.stdout))
+    const digests = JSON.parse(audited.stdout).targets.map((t: {trace_digest: {root: string}}) => t.trace_digest.root)
+    assert.deepEqual(
+      [await stagedDigest(path.join(out, 't1-script-r1'), false), await stagedDigest(path.join(out, 't2-script-r1'), false)],
+      digests,
+    )
   })
 
   test('a folder of the old format (repro.prepared/1) is one line for compare, exit 2', () => {
