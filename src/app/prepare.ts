@@ -11,6 +11,7 @@ import path from 'node:path'
 import {planRuns} from '../core/audit-plan.js'
 import {DATA_FILE, encodeWorkloadData, writeProbeInputs} from '../artifacts/inputs.js'
 import {type PreparedManifest, type PreparedRun, type PreparedTarget, preparedManifest, runScript} from '../artifacts/prepared.js'
+import {KnobError, parseKnobOverride} from '../core/knobs.js'
 import {ReproError} from '../errors.js'
 import type {EncodedData} from '../artifacts/inputs.js'
 import type {AuditWorkload} from './audit-types.js'
@@ -41,11 +42,86 @@ export type PrepareRequest = Pick<
   | 'timeoutSeconds'
   | 'outDir'
   | 'command'
->
+> & {
+  /** `--variants`: each target's variant name, by position (the targets are the variants' pythons) */
+  variants?: string[]
+}
 
 export interface PrepareResult {
   dir: string
   manifest: PreparedManifest
+}
+
+/** A named knob variant of `--variants FILE`: the --set list of one `--python` target. */
+export interface Variant {
+  name: string
+  /** knob settings in --set syntax without a target number (key=value, env.NAME=value) */
+  set: string[]
+}
+
+const VARIANT_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/
+
+/** Variants from a JSON file: [{"name": "tf32", "set": ["device=cuda", "tf32_matmul=true"]}, …] (pure). */
+export function parseVariants(text: string, subject: string): Variant[] {
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch {
+    throw new ReproError('the variants file is not JSON', {subject, hint: 'write a JSON list of {"name": …, "set": ["key=value", …]}'})
+  }
+  if (!Array.isArray(raw) || raw.length === 0 || raw.length > 100) {
+    throw new ReproError('the variants file must be a JSON list of 1 to 100 variants', {
+      subject,
+      hint: 'write [{"name": "default", "set": []}, …]',
+    })
+  }
+  const names = new Set<string>()
+  return raw.map((v, i) => {
+    const ok =
+      v &&
+      typeof v === 'object' &&
+      typeof v.name === 'string' &&
+      VARIANT_NAME.test(v.name) &&
+      Array.isArray(v.set) &&
+      v.set.every((s: unknown) => typeof s === 'string')
+    if (!ok)
+      throw new ReproError(`variant ${i + 1} is not {"name": "<letters, digits, - or _>", "set": ["key=value", …]}`, {
+        subject,
+        hint: 'fix that variant',
+      })
+    if (names.has(v.name)) throw new ReproError(`two variants are named ${v.name}`, {subject, hint: 'give each variant its own name'})
+    names.add(v.name)
+    for (const text of v.set as string[]) {
+      try {
+        if (parseKnobOverride(text).target !== null)
+          throw new KnobError(`${JSON.stringify(text)} names a target; a variant's settings are its own`)
+      } catch (e) {
+        if (e instanceof KnobError)
+          throw new ReproError(`variant ${v.name}: ${e.message}`, {
+            subject,
+            hint: 'write its settings as --set takes them, e.g. tf32_matmul=true',
+          })
+        throw e
+      }
+    }
+    return {name: v.name, set: v.set}
+  })
+}
+
+/**
+ * The variants as an audit's targets (pure): variant N is `--python PYTHON` target N with its
+ * settings as `--set N:…`, after any `--set` given (the variant's own win).
+ */
+export function variantTargets(
+  variants: Variant[],
+  python: string,
+  set: string[] = [],
+): {refs: {kind: 'python'; value: string}[]; set: string[]; names: string[]} {
+  return {
+    refs: variants.map(() => ({kind: 'python' as const, value: python})),
+    set: [...set, ...variants.flatMap((v, i) => v.set.map((s) => `${i + 1}:${s}`))],
+    names: variants.map((v) => v.name),
+  }
 }
 
 export async function prepareRuns(req: PrepareRequest): Promise<PrepareResult> {
@@ -61,6 +137,7 @@ export async function prepareRuns(req: PrepareRequest): Promise<PrepareResult> {
     })
   // the runs' device is asked for explicitly: this host's GPU (auto) says nothing about the machine that runs them
   const settings = {...req.settings, device: req.settings.device === 'cuda' ? 'cuda' : 'cpu'}
+  if (req.variants && req.variants.length !== req.refs.length) throw new Error('one variant name per target')
   const targets = await targetsFromRefs(req.refs, settings)
   checkDistributed(targets, Boolean(script))
   // a user's script brings its own data: no data file, and the project's digest instead
@@ -79,7 +156,9 @@ export async function prepareRuns(req: PrepareRequest): Promise<PrepareResult> {
   try {
     for (const [i, spec] of targets.entries()) {
       const launch = await stagedLaunch(spec.target)
+      const variant = req.variants ? {variant: req.variants[i]!} : {}
       records.push({
+        ...variant,
         index: i + 1,
         name: spec.target.name,
         kind: spec.target.kind,
@@ -108,7 +187,7 @@ export async function prepareRuns(req: PrepareRequest): Promise<PrepareResult> {
             env: {...hostProbeEnv(), ...spec.knobs.env},
           }
           const staged = await stageRun(stage, job, launch)
-          runs.push({dir, target: i + 1, workload: w, repeat: planned.repeat, seed: planned.seed, spec: staged.spec})
+          runs.push({dir, ...variant, target: i + 1, workload: w, repeat: planned.repeat, seed: planned.seed, spec: staged.spec})
         }
       }
     }

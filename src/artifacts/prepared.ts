@@ -38,6 +38,8 @@ export type RunSpec = {
 export const STAGED = {spec: 'spec.json', status: 'status.json', out: 'out', outTar: 'out.tar'} as const
 
 export interface PreparedTarget {
+  /** `repro prepare --variants`: the variant this target is (its name in the variants file) */
+  variant?: string
   /** 1-based, in command-line order (as an audit numbers them) */
   index: number
   /** as an audit names it: `docker:IMAGE`, `python:/usr/bin/python3` */
@@ -54,6 +56,8 @@ export interface PreparedTarget {
 export interface PreparedRun {
   /** the run's folder, relative to the manifest (an audit's run directory name: t1-r1, t2-cnn-r1) */
   dir: string
+  /** `repro prepare --variants`: its target's variant name */
+  variant?: string
   target: number
   workload: string
   /** 1-based repeat with the base seed; 0 for an extra-seed run */
