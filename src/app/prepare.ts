@@ -18,7 +18,7 @@ import type {AuditWorkload} from './audit-types.js'
 import {resolveScriptSpec, scriptDigest, writeScriptInputs} from './script-inputs.js'
 import {ContainerTarget} from '../targets/container.js'
 import {preparedLabels} from '../targets/engine.js'
-import {copyNodeRunner, type StagedLaunch, stageRun} from '../targets/node-run.js'
+import {copyNodeRunner, copyProbePackage, type StagedLaunch, stageRun} from '../targets/node-run.js'
 import {PythonTarget} from '../targets/python.js'
 import {hostProbeEnv, type Target} from '../targets/target.js'
 import {type AuditRequest, checkDistributed} from './audit-request.js'
@@ -148,6 +148,10 @@ export async function prepareRuns(req: PrepareRequest): Promise<PrepareResult> {
   const scriptSha256 = script ? await scriptDigest(script) : ''
   await ensureOutDir(outDir)
   await copyNodeRunner(path.join(outDir, 'probe'))
+  // python runs share one probe package and one data file per workload (an image run carries
+  // both in its inputs tar): a folder of 80 runs is ~4 MB instead of ~88 MB
+  await copyProbePackage(path.join(outDir, 'probe'))
+  const sharedData = new Set<string>()
   const timeoutMs = req.timeoutSeconds * 1000
   const opts = {seed: req.seed, epochs: req.epochs, storeSteps: req.storeSteps, targets, timeoutMs, ...(script ? {script} : {})}
   const records: PreparedTarget[] = []
@@ -172,8 +176,16 @@ export async function prepareRuns(req: PrepareRequest): Promise<PrepareResult> {
         for (const planned of planRuns(i + 1, req.repeats, req.seed, req.seeds)) {
           const dir = runDirName(w, planned.dir)
           const inputDir = path.join(scratch, dir)
-          const cell = {...config, data: {...config.data, file: DATA_FILE}, train: {...config.train, seed: planned.seed}}
-          await writeProbeInputs(inputDir, cell, bytes.length ? bytes : null)
+          // a python run reads its workload's data from the folder's data/ (the probe checks its sha256)
+          const shared = launch.kind === 'python' && bytes.length > 0
+          const file = shared ? `../../data/${sha256}.safetensors` : DATA_FILE
+          if (shared && !sharedData.has(sha256)) {
+            await fs.mkdir(path.join(outDir, 'data'), {recursive: true})
+            await fs.writeFile(path.join(outDir, 'data', `${sha256}.safetensors`), bytes)
+            sharedData.add(sha256)
+          }
+          const cell = {...config, data: {...config.data, file}, train: {...config.train, seed: planned.seed}}
+          await writeProbeInputs(inputDir, cell, bytes.length && !shared ? bytes : null)
           if (script) await writeScriptInputs(inputDir, script, scriptSha256)
           // a folder prepared again starts clean: no status or artifacts of an earlier run
           const stage = path.join(outDir, dir)
@@ -215,7 +227,7 @@ export async function prepareRuns(req: PrepareRequest): Promise<PrepareResult> {
 
 /** How a target's runs start once staged: its interpreter, or its image's launch plan made here. */
 async function stagedLaunch(target: Target): Promise<StagedLaunch> {
-  if (target instanceof PythonTarget) return {kind: 'python', interpreter: target.interpreter}
+  if (target instanceof PythonTarget) return {kind: 'python', interpreter: target.interpreter, sharedProbe: '../probe'}
   if (target instanceof ContainerTarget) {
     const {plan, interpreter} = await target.firstLaunch()
     // no Slurm allocation: the container keeps the limits given (--memory, --cpus or their defaults)

@@ -16,7 +16,12 @@ import type {ProbeJob} from './target.js'
 
 /** How the staged run starts: an interpreter, or a container from an image target's launch plan. */
 export type StagedLaunch =
-  | {kind: 'python'; interpreter: string}
+  | {
+      kind: 'python'
+      interpreter: string
+      /** the probe package already staged once for many runs (a prepared folder's probe/), relative to each run's folder: not copied per run */
+      sharedProbe?: string
+    }
   | {
       kind: 'image'
       target: ContainerTarget
@@ -46,17 +51,14 @@ export async function stageRun(stage: string, job: ProbeJob, launch: StagedLaunc
   const timeout_seconds = Math.max(1, Math.round(job.timeoutMs / 1000))
   let staged: StagedRun
   if (launch.kind === 'python') {
-    await fs.cp(path.join(probeRoot(), 'repro_probe'), path.join(stage, 'probe', 'repro_probe'), {
-      recursive: true,
-      filter: (src) => path.basename(src) !== '__pycache__',
-    })
+    if (!launch.sharedProbe) await copyProbePackage(path.join(stage, 'probe'))
     await fs.cp(job.inputDir, path.join(stage, 'inputs'), {recursive: true})
     staged = {
       spec: {
         schema: RUN_SPEC_SCHEMA,
         python: launch.interpreter,
         argv: ['-m', 'repro_probe', job.mode, '--config', './inputs/config.json', '--out', `./${STAGED.out}`],
-        env: {...job.env, PYTHONPATH: './probe'},
+        env: {...job.env, PYTHONPATH: launch.sharedProbe ?? './probe'},
         timeout_seconds,
         status: STAGED.status,
       },
@@ -124,6 +126,14 @@ async function readCapped(p: string, cap: number): Promise<Buffer | null> {
   const stat = await fs.lstat(p).catch(() => null)
   if (!stat?.isFile() || stat.size > cap) return null
   return fs.readFile(p)
+}
+
+/** The probe package (repro_probe, no bytecode caches) into `dir`. */
+export async function copyProbePackage(dir: string): Promise<void> {
+  await fs.cp(path.join(probeRoot(), 'repro_probe'), path.join(dir, 'repro_probe'), {
+    recursive: true,
+    filter: (src) => path.basename(src) !== '__pycache__',
+  })
 }
 
 /** The runner's node_runner.py into `dir` (a stage's probe/ folder, or a prepared folder's). */

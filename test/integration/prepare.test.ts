@@ -60,6 +60,13 @@ describe('repro prepare → run.sh → repro compare', () => {
     assert.ok(existsSync(path.join(out, 't1-r1', 'inputs.tar')))
     assert.equal(pythonRun.spec.python, PYTHON)
     assert.ok(existsSync(path.join(out, 't2-r1', 'inputs', 'config.json')))
+    // python runs share the folder's one probe package and one data file per workload (the GPU
+    // flow's 80 runs were 88 MB with a copy in each run, past what a device machine is sent)
+    assert.ok(!existsSync(path.join(out, 't2-r1', 'probe')) && !existsSync(path.join(out, 't2-r1', 'inputs', 'data.safetensors')))
+    assert.equal(pythonRun.spec.env.PYTHONPATH, '../probe')
+    assert.ok(existsSync(path.join(out, 'probe', 'repro_probe', '__main__.py')))
+    const cfg = JSON.parse(readFileSync(path.join(out, 't2-r1', 'inputs', 'config.json'), 'utf8'))
+    assert.ok(existsSync(path.join(out, 't2-r1', 'inputs', cfg.data.file)), cfg.data.file)
 
     // compare before run.sh: one line per run that has not run
     const early = repro(['compare', out])
