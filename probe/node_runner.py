@@ -21,7 +21,8 @@ its GPUs, and its memory and CPUs where the user set none), `start`, the inputs 
 with `cp -`, status.json of the container's launcher polled with `cp`, `out/` streamed into
 out.tar, and the container removed (`rm -f -v`) whatever happens, TERM from Slurm included:
 the engine's daemon, not this job, is the container's parent, so Slurm would never kill it.
-status.json then also has image_id (the ID the engine ran) and container (what happened).
+A container whose options name no owner (a run `repro prepare` staged) is labelled with this
+runner's pid and host. status.json then also has image_id (the ID the engine ran) and container (what happened).
 """
 
 import io
@@ -172,6 +173,15 @@ def allocation_options(options, engine, env, limits_from_allocation):
     return out
 
 
+def owned_options(options, pid, host):
+    """The container's options with this runner as its owner (`--label repro.pid=`, `repro.host=`)
+    when they name none: a run `repro prepare` staged has no repro process behind it, so an orphan
+    sweep on this machine sees a live owner while the runner runs, and a dead one after. Pure."""
+    if any(o.startswith("repro.pid=") for o in options) or not options or options[0] != "create":
+        return list(options)
+    return [options[0], "--label", "repro.host=%s" % host, "--label", "repro.pid=%d" % pid] + list(options[1:])
+
+
 class Terminated(Exception):
     pass
 
@@ -262,6 +272,7 @@ def run_image(spec, here, status_path):
 
     try:
         options = allocation_options(img["options"], engine, os.environ, img.get("limits_from_allocation", {}))
+        options = owned_options(options, os.getpid(), socket.gethostname())
         code, out, err = engine_run(options + ["--name", name, img["image"]] + img["command"], timeout=120)
         if code != 0:
             facts["phase"], facts["error"] = "create", tail_text(err)

@@ -72,6 +72,18 @@ class AllocationTest(unittest.TestCase):
         self.assertEqual(out, ["create", "--read-only", "--cpus", "1"])
 
 
+class OwnerTest(unittest.TestCase):
+    def test_a_prepared_run_gets_the_runner_as_its_owner(self):
+        out = node_runner.owned_options(DOCKER, 4242, "gpu-box")
+        self.assertEqual(out[0], "create")
+        self.assertEqual(sorted(value(out, "--label")), ["repro.host=gpu-box", "repro.pid=4242", "repro=1"])
+        self.assertEqual(out[5:], DOCKER[1:])
+
+    def test_a_slurm_run_keeps_the_audit_as_its_owner(self):
+        owned = DOCKER + ["--label", "repro.pid=17", "--label", "repro.host=submit"]
+        self.assertEqual(node_runner.owned_options(owned, 4242, "node1"), owned)
+
+
 class StatusTarTest(unittest.TestCase):
     def tar(self, name, data):
         buf = io.BytesIO()

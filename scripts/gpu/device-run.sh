@@ -1,9 +1,11 @@
 #!/bin/bash
 # The GPU validation as one command for the device machine (python and torch only; no node):
-# the prepared variants × workloads (run_variants.py), the CUDA fingerprint, and the user-script
-# tracer on CUDA with its observer check. Writes at most 8 files to $OUT.
+# the prepared variants × workloads (run_variants.py: each run through the folder's
+# node_runner.py), the CUDA fingerprint, and the user-script tracer on CUDA with its observer
+# check. Writes at most 8 files to $OUT.
 #   repro prepare --variants scripts/gpu/variants.json --workload all --repeats 2 --epochs 1 \
-#     --store-steps 0 --out .gpu/prepared          (here, first)
+#     --store-steps 0 --out .gpu/prepared          (here, first: repro.prepared/2, each variant a
+#     --python python3 target with its --set list; python3 is the one this machine's PATH finds)
 #   OUT=... bash scripts/gpu/device-run.sh          (there)
 set -o pipefail
 cd "$(dirname "$0")/../.."

@@ -3,7 +3,11 @@
 // fixtures/runs/gpu-<card>/ for tests and examples. Runs whose stored values did not come back
 // (every repeat 2; repeat 1 of variants packed without tensors) or are dropped here to stay
 // small are trimmed: an empty tensors.safetensors and no step marked stored — digests and
-// outcomes stay whole.
+// outcomes stay whole. KEEP names runs VARIANT/WORKLOAD-rN whatever the layout. The copy keeps
+// the layout it reads: from a repro.prepared/2 folder (`repro prepare --variants`), each kept
+// run's folder as the manifest names it (status.json, spec.json, stderr.txt, inputs/config.json,
+// out/ with the artifacts: a staged run `repro compare` and table.mjs read); from a
+// repro.prepared/1 folder (an older repro, as fixtures/runs/gpu-h200), VARIANT/WORKLOAD-rN/.
 //
 //   node scripts/gpu/keep-fixtures.mjs UNPACKED_DIR h200 [FINGERPRINT_JSON]
 
@@ -43,13 +47,37 @@ export const KEEP = {
 // an empty safetensors file: an 8-byte header length and the header "{}" padded to 8 bytes
 const EMPTY = Buffer.concat([Buffer.from([8, 0, 0, 0, 0, 0, 0, 0]), Buffer.from('{}      ')])
 
+const manifest = JSON.parse(readFileSync(path.join(src, 'manifest.json'), 'utf8'))
+const prepared2 = manifest.schema === 'repro.prepared/2'
+if (!prepared2 && manifest.schema !== 'repro.prepared/1') {
+  console.error(`${src}: ${manifest.schema} is not a folder run_variants.py ran`)
+  process.exit(2)
+}
+/** KEEP's VARIANT/WORKLOAD-rN → the run's folder (relative to src and out) and where its artifacts lie in it. */
+const where = (key) => {
+  if (!prepared2) return {folder: key, artifacts: '.'}
+  const m = /^(.+)\/(.+)-r(\d+)$/.exec(key)
+  const run = m && manifest.runs.find((r) => r.variant === m[1] && r.workload === m[2] && r.repeat === Number(m[3]))
+  if (!run) {
+    console.error(`${src}: its manifest lists no run ${key}`)
+    process.exit(2)
+  }
+  return {folder: run.dir, artifacts: 'out'}
+}
+
 rmSync(out, {recursive: true, force: true})
-for (const [run, values] of Object.entries(KEEP)) {
-  const from = path.join(src, run)
-  const to = path.join(out, run)
-  mkdirSync(path.join(to, 'inputs'), {recursive: true})
-  for (const f of ['run.json', 'fingerprint.json', 'stderr.txt', 'inputs/config.json']) {
+for (const [key, values] of Object.entries(KEEP)) {
+  const {folder, artifacts} = where(key)
+  const from = path.join(src, folder, artifacts)
+  const to = path.join(out, folder, artifacts)
+  mkdirSync(path.join(out, folder, 'inputs'), {recursive: true})
+  mkdirSync(to, {recursive: true})
+  for (const f of ['run.json', 'fingerprint.json']) {
     if (existsSync(path.join(from, f))) copyFileSync(path.join(from, f), path.join(to, f))
+  }
+  const around = ['stderr.txt', 'inputs/config.json', ...(prepared2 ? ['status.json', 'spec.json'] : [])]
+  for (const f of around) {
+    if (existsSync(path.join(src, folder, f))) copyFileSync(path.join(src, folder, f), path.join(out, folder, f))
   }
   const trace = JSON.parse(readFileSync(path.join(from, 'trace.json'), 'utf8'))
   const tensors = path.join(from, 'tensors.safetensors')

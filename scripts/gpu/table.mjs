@@ -1,5 +1,8 @@
 #!/usr/bin/env node
-// The GPU validation table from run directories brought back from the GPU box (run_variants.py):
+// The GPU validation table from the runs brought back from the GPU box (run_variants.py's packs,
+// unpacked into one folder: a `repro prepare --variants` folder, repro.prepared/2, each run's
+// artifacts in RUN/out/, or keep-fixtures.mjs's trimmed copy of one — or a repro.prepared/1
+// folder of an older repro, artifacts in VARIANT/WORKLOAD-rN/, as fixtures/runs/gpu-h200):
 // per workload and variant — bitwise reproducible across repeats or not (and which entries vary
 // run to run), the first entry that differs from the default variant, the largest relative L2
 // error per layer against the default (where stored values came back), the nondeterministic-op
@@ -20,10 +23,22 @@ const {TOLERANCE} = await load('core/pairs.js')
 const dir = process.argv[2]
 const jsonOut = process.argv.includes('--json') ? process.argv[process.argv.indexOf('--json') + 1] : null
 const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'))
+const old = manifest.schema === 'repro.prepared/1'
+if (
+  !old &&
+  (manifest.schema !== 'repro.prepared/2' || !manifest.runs?.length || manifest.runs.some((r) => typeof r.variant !== 'string'))
+) {
+  console.error(
+    `${dir}: not the knob variants run_variants.py ran (${manifest.schema}, runs without variant names); for a folder of --python/--image targets use repro compare ${dir}`,
+  )
+  process.exit(2)
+}
+/** Where a run's artifacts are: /1, its folder; /2, its out/ (where node_runner.py leaves them). */
+const artifactsOf = (run) => (old ? path.join(dir, run.dir) : path.join(dir, run.dir, 'out'))
 const results = existsSync(path.join(dir, 'results.json')) ? JSON.parse(readFileSync(path.join(dir, 'results.json'), 'utf8')) : {runs: []}
 
 async function read(run) {
-  const d = path.join(dir, run.dir)
+  const d = artifactsOf(run)
   const outcome = await readRunFile(d, run.dir).catch((e) => ({status: 'error', error: {type: 'unreadable', message: e.message}}))
   if (outcome.status !== 'ok') return {outcome, trace: null, values: new Map()}
   const trace = await readTraceFile(d, run.dir)

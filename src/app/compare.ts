@@ -6,30 +6,38 @@ import {DEFAULT_KNOBS} from '../core/knobs.js'
 import {compareAll} from '../core/pairs.js'
 import {decideVerdict, REPORT_SCHEMA, type AuditReport, type TargetRecord} from '../core/report.js'
 import type {RunArtifacts} from '../core/types.js'
-import {readRunDir} from '../artifacts/run-dir.js'
-import {isReproError} from '../errors.js'
+import {isReproError, ReproError} from '../errors.js'
+import {readRunSource, runSources} from './prepared-runs.js'
 import {toolVersion} from './version.js'
 
-export async function compareRunDirs(dirs: string[], command: string): Promise<AuditReport> {
+export async function compareRunDirs(args: string[], command: string): Promise<AuditReport> {
+  const sources = await runSources(args)
+  if (sources.length < 2)
+    throw new ReproError(`compare needs at least two run directories, got ${sources.length}`, {
+      subject: 'compare',
+      hint: 'pass two or more directories written by `repro run` (or a folder repro prepare wrote, once its run.sh ran)',
+    })
+  const dirs = sources.map((s) => s.dir)
   const targets: TargetRecord[] = []
   const loaded = new Map<number, RunArtifacts>()
-  for (const [i, dir] of dirs.entries()) {
+  for (const [i, src] of sources.entries()) {
     const index = i + 1
-    const name = `#${index} ${dir}`
+    const dir = src.dir
+    const name = `#${index} ${src.label}${src.target ? ` (${src.target})` : ''}`
     const rec: TargetRecord = {
       index,
       name,
       kind: 'run-dir',
       role: 'target',
       knobs_requested: {...DEFAULT_KNOBS, env: {}},
-      identity: {reference: path.resolve(dir), details: {}},
+      identity: {reference: path.resolve(dir), details: src.target ? {prepared_target: src.target} : {}},
       status: 'ok',
       error: null,
       runs: [],
     }
     targets.push(rec)
     try {
-      const a = await readRunDir(dir, name)
+      const a = await readRunSource(src, name)
       loaded.set(index, a)
       rec.runs.push({
         repeat: 1,

@@ -4,6 +4,7 @@ import {Flags} from '@oclif/core'
 import {KNOB_NAMES} from '../core/knobs.js'
 import {expandWorkloads, WORKLOAD_NAMES, WORKLOADS, type WorkloadName} from '../core/workloads.js'
 import {ReproError} from '../errors.js'
+import type {ScriptRequest} from '../app/script-inputs.js'
 
 export const targetFlags = {
   python: Flags.string({
@@ -239,4 +240,34 @@ export function splitArgs(text: string | undefined): string[] {
     throw new ReproError(`--script-args ${JSON.stringify(text)} has an unclosed quote`, {subject: '--script-args', hint: 'close the quote'})
   if (has || cur) out.push(cur)
   return out
+}
+
+/** The script flags as a ScriptRequest (relative paths from where repro runs), or undefined without --script / --module. */
+export function scriptRequest(flags: {
+  script?: string | undefined
+  module?: string | undefined
+  project?: string | undefined
+  cwd?: string | undefined
+  include?: string[] | undefined
+  'script-args'?: string | undefined
+  'max-steps': number
+  'script-nproc'?: number | undefined
+  'check-observer'?: boolean | undefined
+  'allow-errors'?: boolean | undefined
+}): ScriptRequest | undefined {
+  if (flags.script === undefined && flags.module === undefined) return undefined
+  return {
+    ...(flags.script !== undefined ? {script: flags.script} : {}),
+    ...(flags.module !== undefined ? {module: flags.module} : {}),
+    ...(flags.project !== undefined ? {project: flags.project} : {}),
+    ...(flags.cwd !== undefined ? {cwd: flags.cwd} : {}),
+    include: flags.include ?? [],
+    args: splitArgs(flags['script-args']),
+    maxSteps: flags['max-steps'],
+    ...(flags['script-nproc'] !== undefined ? {nproc: flags['script-nproc']} : {}),
+    observer: flags['check-observer'] ?? false,
+    allowErrors: flags['allow-errors'] ?? false,
+    base: process.cwd(),
+    source: 'flags',
+  }
 }

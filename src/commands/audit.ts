@@ -11,7 +11,7 @@ import {
   parseStoreSteps,
   parseWorkloads,
   scriptFlags,
-  splitArgs,
+  scriptRequest,
   targetFlags,
   timestamp,
   trainingFlags,
@@ -114,23 +114,7 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
         subject: '--dry-run',
         hint: 'add --executor k8s, or drop --dry-run',
       })
-    const script: ScriptRequest | undefined =
-      flags.script !== undefined || flags.module !== undefined
-        ? {
-            ...(flags.script !== undefined ? {script: flags.script} : {}),
-            ...(flags.module !== undefined ? {module: flags.module} : {}),
-            ...(flags.project !== undefined ? {project: flags.project} : {}),
-            ...(flags.cwd !== undefined ? {cwd: flags.cwd} : {}),
-            include: flags.include ?? [],
-            args: splitArgs(flags['script-args']),
-            maxSteps: flags['max-steps'],
-            nproc: flags['script-nproc'],
-            observer: flags['check-observer'] ?? false,
-            allowErrors: flags['allow-errors'] ?? false,
-            base: process.cwd(),
-            source: 'flags',
-          }
-        : undefined
+    const script: ScriptRequest | undefined = scriptRequest(flags)
     const outDir = flags.out ?? path.join('reports', `audit-${timestamp()}`)
     if (flags['list-inputs']) {
       if (!script)

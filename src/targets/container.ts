@@ -164,6 +164,16 @@ export class ContainerTarget implements Target {
     }
   }
 
+  /**
+   * The launch plan and its first interpreter, for a run staged to start elsewhere later
+   * (`repro prepare`): like a Pod, it cannot try the next interpreter when that one is missing.
+   */
+  async firstLaunch(): Promise<{plan: LaunchPlan; interpreter: string}> {
+    await this.ensure()
+    const plan = await this.launchPlan()
+    return {plan, interpreter: this.interpreter ?? plan.candidates[0]!}
+  }
+
   private async launchPlan(): Promise<LaunchPlan> {
     this.plan ??= await this.makePlan()
     return this.plan
@@ -475,58 +485,70 @@ export class ContainerTarget implements Target {
     await this.artifactsFromTar(ok, Boolean(r.stdoutTruncated), outDir, required, r.stderrTail)
   }
 
-  /**
-   * `out/` as the engine's `cp` streamed it (here, or saved by a Slurm node's runner): only
-   * allowlisted regular files under their caps reach the run directory. null: no copy.
-   */
-  async artifactsFromTar(tar: Buffer | null, truncated: boolean, outDir: string, required: boolean, stderrTail: string): Promise<void> {
-    if (!tar) {
-      if (!required) return
-      throw new ReproError(`the probe left no artifacts: ${lastLine(stderrTail)}`, {
-        subject: this.name,
-        hint: 'see stderr.txt in the run directory',
-      })
-    }
-    if (truncated)
-      throw new ReproError(`the artifacts are larger than ${OUT_TOTAL_CAP} bytes`, {
-        subject: this.name,
-        hint: 'the probe output is not trusted past its caps; store fewer steps',
-      })
-    let files: ReturnType<typeof extractTar>
-    try {
-      files = extractTar(tar, OUT_CAPS)
-    } catch (e) {
-      if (e instanceof TarError)
-        throw new ReproError(`the artifacts copied out are invalid: ${e.message}`, {
-          subject: this.name,
-          hint: 'the probe output is not trusted; rerun, or check the image',
-        })
-      throw e
-    }
-    await fs.mkdir(outDir, {recursive: true})
-    const written: string[] = []
-    try {
-      for (const f of files) {
-        const to = path.join(outDir, f.name)
-        written.push(to)
-        await fs.writeFile(to, f.data)
-      }
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code
-      if (code !== 'ENOSPC' && code !== 'EDQUOT') throw e
-      // A half-written artifact must not be taken for a run: remove what this copy wrote.
-      await Promise.all(written.map((f) => fs.rm(f, {force: true})))
-      throw new ReproError(`no space left on the host to copy the artifacts out into ${outDir}`, {
-        subject: this.name,
-        hint: 'free disk space there, or write the run somewhere else (--out)',
-      })
-    }
+  /** artifactsFromTar, its errors naming this target. */
+  artifactsFromTar(tar: Buffer | null, truncated: boolean, outDir: string, required: boolean, stderrTail: string): Promise<void> {
+    return artifactsFromTar(tar, truncated, outDir, required, stderrTail, this.name)
   }
 
   private engineError(what: string, r: SpawnResult): ReproError {
     return new ReproError(`${what}: ${lastLine(r.stderrTail)}`, {
       subject: this.name,
       hint: `check the engine with \`${this.opts.engine.name} info\``,
+    })
+  }
+}
+
+/**
+ * `out/` as the engine's `cp` streamed it (here, or saved by probe/node_runner.py: a Slurm
+ * job, `repro prepare`'s run.sh): only allowlisted regular files under their caps reach the run directory. null: no copy.
+ */
+export async function artifactsFromTar(
+  tar: Buffer | null,
+  truncated: boolean,
+  outDir: string,
+  required: boolean,
+  stderrTail: string,
+  subject: string,
+): Promise<void> {
+  if (!tar) {
+    if (!required) return
+    throw new ReproError(`the probe left no artifacts: ${lastLine(stderrTail)}`, {
+      subject,
+      hint: 'see stderr.txt in the run directory',
+    })
+  }
+  if (truncated)
+    throw new ReproError(`the artifacts are larger than ${OUT_TOTAL_CAP} bytes`, {
+      subject,
+      hint: 'the probe output is not trusted past its caps; store fewer steps',
+    })
+  let files: ReturnType<typeof extractTar>
+  try {
+    files = extractTar(tar, OUT_CAPS)
+  } catch (e) {
+    if (e instanceof TarError)
+      throw new ReproError(`the artifacts copied out are invalid: ${e.message}`, {
+        subject,
+        hint: 'the probe output is not trusted; rerun, or check the image',
+      })
+    throw e
+  }
+  await fs.mkdir(outDir, {recursive: true})
+  const written: string[] = []
+  try {
+    for (const f of files) {
+      const to = path.join(outDir, f.name)
+      written.push(to)
+      await fs.writeFile(to, f.data)
+    }
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code !== 'ENOSPC' && code !== 'EDQUOT') throw e
+    // A half-written artifact must not be taken for a run: remove what this copy wrote.
+    await Promise.all(written.map((f) => fs.rm(f, {force: true})))
+    throw new ReproError(`no space left on the host to copy the artifacts out into ${outDir}`, {
+      subject,
+      hint: 'free disk space there, or write the run somewhere else (--out)',
     })
   }
 }

@@ -248,6 +248,15 @@ export function containerLabels(): Record<string, string> {
   }
 }
 
+/**
+ * The labels of a container `repro prepare` stages: no owner yet (no repro process runs it). The
+ * node runner that creates it adds its own pid and host (probe/node_runner.py), so an orphan
+ * sweep sees a live owner while it runs and a dead one once it is gone.
+ */
+export function preparedLabels(): Record<string, string> {
+  return {[LABEL]: '1', [`${LABEL}.prepared`]: '1', [`${LABEL}.started`]: new Date().toISOString()}
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0)

@@ -15,10 +15,11 @@ import os from 'node:os'
 import path from 'node:path'
 import {ReproError} from '../errors.js'
 import {onInterrupt} from './cleanup.js'
-import {type ContainerLimits, createParts, removeArgs} from './container-args.js'
-import {type ContainerTarget, inputsTar, type LaunchPlan, OUT_TOTAL_CAP} from './container.js'
-import {parseSize, WORK_AREA} from './image-launch.js'
-import {probeRoot} from './probe-path.js'
+import {type NodeStatus, parseNodeStatus, type RunSpec} from '../artifacts/prepared.js'
+import type {ContainerLimits} from './container-args.js'
+import type {ContainerTarget, LaunchPlan} from './container.js'
+import {parseSize} from './image-launch.js'
+import {collectStagedRun, copyNodeRunner, stageRun} from './node-run.js'
 import {spawnCapped} from './process.js'
 import type {PythonTarget} from './python.js'
 import {lastLine, type ProbeJob, type ProbeOutcome, type Target, type TargetIdentity} from './target.js'
@@ -39,56 +40,6 @@ export interface SlurmOptions {
    * from Slurm (--mem, --cpus-per-task); the others come from the job's allocation on the node.
    */
   limitsGiven?: {memory: boolean; cpus: boolean}
-}
-
-export const RUN_SPEC_SCHEMA = 'repro.prepared/2'
-
-/** An image run on a node: the container's `create` in parts, as createParts gives them. */
-export interface ImageRunEntry {
-  engine: 'docker' | 'podman'
-  /** `create` and its options (the runner fits GPUs, memory and CPUs to the allocation) */
-  options: string[]
-  /** the image as the user named it: the node's own image under that name */
-  image: string
-  command: string[]
-  /** `rm` and its flags; the runner appends the container */
-  remove: string[]
-  work_area: string
-  inputs_tar: string
-  out_tar: string
-  /** bytes of out/ the runner keeps at most */
-  out_cap: number
-  limits_from_allocation: {memory: boolean; cpus: boolean}
-}
-
-/** The run spec node_runner.py reads: paths starting with ./ are relative to the spec's folder. */
-export type RunSpec = {
-  schema: typeof RUN_SPEC_SCHEMA
-  timeout_seconds: number
-  status: string
-} & ({python: string; argv: string[]; env: Record<string, string>} | {image: ImageRunEntry})
-
-interface ContainerFacts {
-  /** where the run ended: create, start, copy-in, stopped, timed-out, status (the launcher's), terminated */
-  phase: string | null
-  error: string
-  exit_code: number | null
-  oom_killed: boolean
-  boot: {exit: number; python: string | null; full: boolean} | null
-  out_truncated: boolean
-}
-
-interface NodeStatus {
-  exit: number | null
-  signal: string | null
-  seconds: number
-  timed_out: boolean
-  terminated: string | null
-  stderr_tail: string
-  node: string
-  image_id?: string | null
-  container?: ContainerFacts
-  allocation?: {gpus: string[] | null; memory_mb: number | null; cpus: string | null}
 }
 
 const ENV = {PATH: process.env['PATH'] ?? '/usr/bin:/bin', LANG: 'C.UTF-8'}
@@ -200,18 +151,9 @@ export class SlurmTarget implements Target {
 
   private async runPython(job: ProbeJob, inner: PythonTarget): Promise<ProbeOutcome> {
     return this.staged(async (stage) => {
-      await fs.cp(path.join(probeRoot(), 'repro_probe'), path.join(stage, 'probe', 'repro_probe'), {recursive: true})
-      await fs.cp(job.inputDir, path.join(stage, 'inputs'), {recursive: true})
-      const spec: RunSpec = {
-        schema: RUN_SPEC_SCHEMA,
-        python: inner.interpreter,
-        argv: ['-m', 'repro_probe', job.mode, '--config', './inputs/config.json', '--out', './out'],
-        env: {...job.env, PYTHONPATH: './probe'},
-        timeout_seconds: timeoutSeconds(job),
-        status: 'status.json',
-      }
+      const {spec} = await stageRun(stage, job, {kind: 'python', interpreter: inner.interpreter})
       const {status, seconds, where} = await this.submit(job, stage, spec, inner.interpreter, [])
-      await copyArtifacts(path.join(stage, 'out'), job.outDir)
+      await collectStagedRun(stage, job.outDir, this.name, null)
       const ended = {seconds, stderrTail: status.stderr_tail, ...(where ? {where} : {})}
       if (status.timed_out) return {kind: 'timed-out', limitSeconds: Math.round(job.timeoutMs / 1000), ...ended}
       if (status.signal === 'SIGKILL') return {kind: 'killed', signal: 'SIGKILL', ...ended}
@@ -222,25 +164,15 @@ export class SlurmTarget implements Target {
   /** One container on a node, from the launch plan this host made (container.ts runs it locally). */
   private async runImage(job: ProbeJob, inner: ContainerTarget, plan: LaunchPlan, interpreter: string): Promise<ProbeOutcome> {
     return this.staged(async (stage) => {
-      await fs.writeFile(path.join(stage, 'inputs.tar'), await inputsTar(job))
-      const create = inner.createSpec(job, plan, interpreter, false)
-      const parts = createParts(create)
       const given = this.opts.limitsGiven ?? {memory: true, cpus: true}
-      const spec: RunSpec = {
-        schema: RUN_SPEC_SCHEMA,
-        image: {
-          engine: create.engine,
-          ...parts,
-          remove: removeArgs(create.engine, []),
-          work_area: WORK_AREA,
-          inputs_tar: './inputs.tar',
-          out_tar: './out.tar',
-          out_cap: OUT_TOTAL_CAP,
-          limits_from_allocation: {memory: !given.memory, cpus: !given.cpus},
-        },
-        timeout_seconds: timeoutSeconds(job),
-        status: 'status.json',
-      }
+      const {spec, create: created} = await stageRun(stage, job, {
+        kind: 'image',
+        target: inner,
+        plan,
+        interpreter,
+        limitsFromAllocation: {memory: !given.memory, cpus: !given.cpus},
+      })
+      const create = created!
       const {status, seconds, where} = await this.submit(job, stage, spec, 'python3', containerResources(create.limits, given))
       const run = path.basename(job.outDir)
       if (status.image_id) {
@@ -278,8 +210,7 @@ export class SlurmTarget implements Target {
           if (boot.exit !== 0 && (boot.full || /No space left on device|\[Errno 28\]/.test(status.stderr_tail)))
             return {kind: 'work-area-full', phase: 'probe', cap: create.limits.workArea, ...ended}
           inner.noteInterpreter(boot.python)
-          const tar = await readCapped(path.join(stage, 'out.tar'), OUT_TOTAL_CAP)
-          await inner.artifactsFromTar(tar, c.out_truncated, job.outDir, boot.exit === 0, c.error)
+          await collectStagedRun(stage, job.outDir, this.name, {truncated: c.out_truncated, required: boot.exit === 0, stderrTail: c.error})
           return {kind: 'exited', exitCode: boot.exit, ...ended, interpreter: boot.python ?? interpreter}
         }
         default:
@@ -296,8 +227,7 @@ export class SlurmTarget implements Target {
     await fs.mkdir(this.opts.staging, {recursive: true})
     const stage = await fs.mkdtemp(path.join(this.opts.staging, 'run-'))
     try {
-      await fs.mkdir(path.join(stage, 'probe'), {recursive: true})
-      await fs.copyFile(path.join(probeRoot(), 'node_runner.py'), path.join(stage, 'probe', 'node_runner.py'))
+      await copyNodeRunner(path.join(stage, 'probe'))
       return await work(stage)
     } finally {
       await fs.rm(stage, {recursive: true, force: true})
@@ -317,7 +247,6 @@ export class SlurmTarget implements Target {
   ): Promise<{status: NodeStatus; seconds: number; where: string | null}> {
     const t0 = Date.now()
     const seconds = () => (Date.now() - t0) / 1000
-    await fs.writeFile(path.join(stage, 'spec.json'), JSON.stringify(spec, null, 2))
     const submitted = await spawnCapped('sbatch', sbatchArgs(this.opts, stage, python, spec.timeout_seconds, resources), {
       env: ENV,
       timeoutMs: 60_000,
@@ -422,25 +351,9 @@ class SlurmEnded extends Error {
   }
 }
 
-function timeoutSeconds(job: ProbeJob): number {
-  return Math.max(1, Math.round(job.timeoutMs / 1000))
-}
-
 async function readStatus(p: string): Promise<NodeStatus | null> {
   const text = await fs.readFile(p, 'utf8').catch(() => null)
-  if (text === null || text.length > 1024 * 1024) return null
-  try {
-    const s = JSON.parse(text) as NodeStatus
-    return typeof s.seconds === 'number' && typeof s.stderr_tail === 'string' ? s : null
-  } catch {
-    return null
-  }
-}
-
-async function readCapped(p: string, cap: number): Promise<Buffer | null> {
-  const stat = await fs.lstat(p).catch(() => null)
-  if (!stat?.isFile() || stat.size > cap) return null
-  return fs.readFile(p)
+  return text === null || text.length > 1024 * 1024 ? null : parseNodeStatus(text)
 }
 
 /** The job's state from squeue, else scontrol (a finished job stays there MinJobAge seconds); null when Slurm forgot it. */
@@ -464,16 +377,6 @@ async function finalState(jobId: string): Promise<{state: string; reason: string
     state = await jobState(jobId)
   }
   return state
-}
-
-/** The run's regular files (never links or folders) into the run directory; the readers check each one's cap. */
-async function copyArtifacts(from: string, to: string): Promise<void> {
-  await fs.mkdir(to, {recursive: true})
-  const names = await fs.readdir(from).catch(() => [] as string[])
-  for (const name of names) {
-    const stat = await fs.lstat(path.join(from, name))
-    if (stat.isFile()) await fs.copyFile(path.join(from, name), path.join(to, name))
-  }
 }
 
 /** Default staging: a folder of this user under the temp dir (shared only on a single-node cluster). */
