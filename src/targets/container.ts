@@ -12,7 +12,7 @@ import {ReproError} from '../errors.js'
 import {FILE_CAPS} from '../artifacts/run-dir.js'
 import {onInterrupt} from './cleanup.js'
 import {type ContainerLimits, type CreateSpec, createArgs, type LaunchSpec, removeArgs} from './container-args.js'
-import {containerLabels, engineUnreachable, ensureImage, type Engine, type ImageIdentity} from './engine.js'
+import {containerLabels, engineUnreachable, ensureImage, type Engine, type ImageIdentity, LABEL} from './engine.js'
 import {
   classifyEntrypoint,
   entrypointFileNeeded,
@@ -32,6 +32,37 @@ import {probeRoot} from './probe-path.js'
 import type {SpawnResult} from './process.js'
 import {extractTar, type FileHead, firstTarEntry, TarError, type TarInput, writeTar} from './tar.js'
 import {lastLine, type ProbeJob, type ProbeOutcome, type Target, type TargetIdentity} from './target.js'
+
+/**
+ * `create` with an interrupt hook for the window before its ID is known: Ctrl-C kills the engine's
+ * CLI, but the daemon may already be making the container (it was left running behind a Ctrl-C
+ * that came right after it appeared). The hook removes this process's containers (its pid and
+ * host labels), waits a moment for a create the daemon is finishing, and removes again.
+ */
+async function createOwned(engine: Engine, args: string[], timeoutMs: number): Promise<SpawnResult> {
+  const unregister = onInterrupt(() => {
+    removeOwnContainers(engine.name)
+    spawnSync('sleep', ['1'], {stdio: 'ignore'})
+    removeOwnContainers(engine.name)
+  })
+  try {
+    return await engine.exec(args, timeoutMs)
+  } finally {
+    unregister()
+  }
+}
+
+/** Remove (synchronously, for an interrupt hook) every container this process's labels name. */
+export function removeOwnContainers(engine: Engine['name']): void {
+  const own = containerLabels()
+  const listed = spawnSync(
+    engine,
+    ['ps', '-a', '-q', '--filter', `label=${LABEL}.pid=${own[`${LABEL}.pid`]}`, '--filter', `label=${LABEL}.host=${own[`${LABEL}.host`]}`],
+    {encoding: 'utf8', timeout: 30_000},
+  )
+  const ids = (listed.stdout ?? '').split('\n').filter(Boolean)
+  if (ids.length) spawnSync(engine, removeArgs(engine, ids), {stdio: 'ignore', timeout: 30_000})
+}
 
 /** What may come back out of a container, and how big each file may be. */
 const OUT_CAPS: Record<string, number> = {
@@ -226,7 +257,8 @@ export class ContainerTarget implements Target {
    */
   private async readImageFile(paths: string[]): Promise<FileHead | 'missing'> {
     const {engine} = this.opts
-    const created = await engine.exec(
+    const created = await createOwned(
+      engine,
       ['create', '--network', 'none', ...labelArgs(), '--entrypoint', '/nonexistent/repro-inspect', this.image!.id],
       60_000,
     )
@@ -326,7 +358,7 @@ export class ContainerTarget implements Target {
     const seconds = () => (Date.now() - t0) / 1000
     const limitSeconds = Math.round(job.timeoutMs / 1000)
     const args = createArgs(this.createSpec(job, plan, interpreter, true))
-    const created = await engine.exec(args, 60_000)
+    const created = await createOwned(engine, args, 60_000)
     if (created.exitCode !== 0) throw this.createFailed(created.stderrTail)
     const id = created.stdout.trim().split('\n').pop()!.trim()
     const unregister = onInterrupt(() => {

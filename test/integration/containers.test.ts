@@ -4,7 +4,7 @@
 
 import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
-import {spawnSync} from 'node:child_process'
+import {spawn, spawnSync} from 'node:child_process'
 import {existsSync} from 'node:fs'
 import path from 'node:path'
 import {
@@ -188,6 +188,49 @@ for (const engine of ['docker', 'podman'] as EngineName[]) {
       const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)))
       assert.equal(code, 130)
       assert.deepEqual(reproContainers(engine, mine), [])
+    })
+
+    t('Ctrl-C while the engine is still creating the container (its ID not known yet): nothing left', async () => {
+      // The window a Ctrl-C right after the container appeared once hit (CI of stop 35): the
+      // engine's `create` is running, so repro has no ID to remove yet. The Ctrl-C is sent as soon
+      // as a `create` child of repro is seen; tried up to 5 times, since a create can be missed.
+      let hit = false
+      for (let attempt = 0; attempt < 5 && !hit; attempt++) {
+        const child = spawn(
+          process.execPath,
+          [
+            path.join(ROOT, 'bin', 'run.js'),
+            'audit',
+            '--engine',
+            engine,
+            '--image',
+            'repro-fixture:hang',
+            '--repeats',
+            '1',
+            '--out',
+            tmpDir(),
+          ],
+          {stdio: 'ignore', env: testEnv()},
+        )
+        const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)))
+        const until = Date.now() + 120_000
+        for (let i = 1; Date.now() < until; i++) {
+          // a create child of this repro: the engine's CLI with this repro's pid label
+          if (spawnSync('pgrep', ['-f', `^${engine} create .*repro.pid=${child.pid}`]).status === 0) {
+            hit = true
+            break
+          }
+          // now and then: a probe container already running means this attempt missed its create
+          if (i % 25 === 0 && spawnSync(engine, ['ps', '-q', '--filter', `label=repro.pid=${child.pid}`], {encoding: 'utf8'}).stdout.trim())
+            break
+        }
+        child.kill('SIGINT')
+        assert.equal(await exited, 130)
+        // whatever the daemon was finishing has finished by now
+        await new Promise((r) => setTimeout(r, 3000))
+        assert.deepEqual(reproContainers(engine, {pid: child.pid!}), [], `attempt ${attempt + 1}: a container outlived repro`)
+      }
+      assert.ok(hit, 'a create in flight was seen in one of 5 attempts')
     })
   })
 }
