@@ -53,7 +53,7 @@ async function createOwned(engine: Engine, args: string[], timeoutMs: number): P
 }
 
 /** Remove (synchronously, for an interrupt hook) every container this process's labels name. */
-export function removeOwnContainers(engine: Engine['name']): void {
+function removeOwnContainers(engine: Engine['name']): void {
   const own = containerLabels()
   const listed = spawnSync(
     engine,

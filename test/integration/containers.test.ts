@@ -4,7 +4,7 @@
 
 import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
-import {spawn, spawnSync} from 'node:child_process'
+import {spawnSync} from 'node:child_process'
 import {existsSync} from 'node:fs'
 import path from 'node:path'
 import {
@@ -12,6 +12,7 @@ import {
   engineMissing,
   type EngineName,
   needs,
+  spawnHangingAudit,
   startHangingAudit,
   ROOT,
   repro,
@@ -196,22 +197,7 @@ for (const engine of ['docker', 'podman'] as EngineName[]) {
       // as a `create` child of repro is seen; tried up to 5 times, since a create can be missed.
       let hit = false
       for (let attempt = 0; attempt < 5 && !hit; attempt++) {
-        const child = spawn(
-          process.execPath,
-          [
-            path.join(ROOT, 'bin', 'run.js'),
-            'audit',
-            '--engine',
-            engine,
-            '--image',
-            'repro-fixture:hang',
-            '--repeats',
-            '1',
-            '--out',
-            tmpDir(),
-          ],
-          {stdio: 'ignore', env: testEnv()},
-        )
+        const child = spawnHangingAudit(engine)
         const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)))
         const until = Date.now() + 120_000
         for (let i = 1; Date.now() < until; i++) {

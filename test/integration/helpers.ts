@@ -162,16 +162,21 @@ export function reproContainers(engine: EngineName, owner: {pid: number} | {host
   return r.stdout.split('\n').filter(Boolean)
 }
 
+/** `repro audit` of repro-fixture:hang (a probe that never finishes) on `engine`, just spawned. */
+export function spawnHangingAudit(engine: EngineName): ChildProcess {
+  return spawn(
+    process.execPath,
+    [path.join(ROOT, 'bin', 'run.js'), 'audit', '--engine', engine, '--image', 'repro-fixture:hang', '--repeats', '1', '--out', tmpDir()],
+    {stdio: 'ignore', env: testEnv()},
+  )
+}
+
 /**
  * `repro audit` of repro-fixture:hang (a probe that never finishes) on `engine`, started in the
  * background; resolves once its probe container runs, so the run is certainly still going.
  */
 export async function startHangingAudit(engine: EngineName): Promise<{child: ChildProcess; owner: {pid: number}}> {
-  const child = spawn(
-    process.execPath,
-    [path.join(ROOT, 'bin', 'run.js'), 'audit', '--engine', engine, '--image', 'repro-fixture:hang', '--repeats', '1', '--out', tmpDir()],
-    {stdio: 'ignore', env: testEnv()},
-  )
+  const child = spawnHangingAudit(engine)
   const owner = {pid: child.pid!}
   if (!(await waitFor(() => reproContainers(engine, owner).length > 0, 180_000))) throw new Error('no probe container started')
   return {child, owner}
