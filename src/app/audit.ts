@@ -54,7 +54,8 @@ export async function runAudit(options: AuditOptions): Promise<AuditReport> {
   const contrasts: WorkloadContrast[] = []
   const compareStart = performance.now()
   // every workload's experiments at once, their reruns and replays bounded together by --jobs
-  const limit = limiter(Math.max(1, opts.jobs))
+  // (batched targets: each wave goes to the scheduler whole, as one array that --jobs throttles)
+  const limit = limiter(opts.targets.every((t) => t.target.batched) ? Number.POSITIVE_INFINITY : Math.max(1, opts.jobs))
   const explained = opts.workloads.map((w) => {
     const c = collected.byWorkload.get(w)!
     const compared = compareAll(collected.records, c.runs)

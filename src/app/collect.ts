@@ -82,7 +82,9 @@ export async function collect(ctx: CollectContext): Promise<CollectedAll> {
   if (opts.targets.some((t) => t.deriveKnobs)) {
     for (let i = 0; i < opts.targets.length; i++) await runTarget(i)
   } else {
-    await pool(opts.targets.length, Math.max(1, opts.jobs), runTarget)
+    // batched targets (Slurm) all at once: the scheduler's throttle (--jobs) bounds their runs
+    const batched = opts.targets.every((t) => t.target.batched)
+    await pool(opts.targets.length, batched ? opts.targets.length : Math.max(1, opts.jobs), runTarget)
   }
   for (const c of out.byWorkload.values()) c.records = out.records
   return out
@@ -111,9 +113,20 @@ async function runOneTarget(
   }
   out.records[index - 1] = record
   let first: RunArtifacts | null = null
-  for (const workload of ctx.opts.workloads) {
+  const one = (workload: AuditWorkload) => runWorkload(ctx, out.byWorkload.get(workload)!, record, spec, workload, knobs, occurrence)
+  // a batched target (Slurm) gets every workload at once, their runs recorded in workload order
+  const all: RunArtifacts[][] = []
+  if (spec.target.batched) {
+    all.push(...(await Promise.all(ctx.opts.workloads.map(one))))
+    const order = (w: string | undefined) => ctx.opts.workloads.indexOf((w ?? 'mlp') as AuditWorkload)
+    record.runs.sort((a, b) => order(a.workload) - order(b.workload))
+    record.errors?.sort((a, b) => order(a.workload) - order(b.workload))
+    const e = record.errors?.[0]
+    if (e) record.error = {message: e.message, hint: e.hint, line: e.line}
+  } else for (const w of ctx.opts.workloads) all.push(await one(w))
+  for (const [i, workload] of ctx.opts.workloads.entries()) {
     const collected = out.byWorkload.get(workload)!
-    const done = await runWorkload(ctx, collected, record, spec, workload, knobs, occurrence)
+    const done = all[i]!
     if (done.length === 0) continue
     collected.runs.set(index, done)
     first ??= done[0]!
@@ -146,51 +159,73 @@ async function runWorkload(
   const config = targetConfig(opts, workload, data.sha256, knobs, ctx.scriptSha256)
   collected.configs.set(record.index, config)
   const many = opts.workloads.length > 1
-  const done: RunArtifacts[] = []
-  for (const planned of planRuns(record.index, opts.repeats, opts.seed, opts.seeds, occurrence)) {
+  const plans = planRuns(record.index, opts.repeats, opts.seed, opts.seeds, occurrence)
+  type Ran = {run: Awaited<ReturnType<typeof attempt>>['run']; planned: (typeof plans)[number]} | {error: ReproError; what: string}
+  const attempt = async (planned: (typeof plans)[number]) => {
     const what = `${record.name}${many ? ` · ${workload}` : ''} · ${planned.label}`
     const runConfig = {...config, train: {...config.train, seed: planned.seed}}
     const dir = runDirName(workload, planned.dir)
+    // --resume: a complete run made from the same inputs is taken as it is; otherwise say why it runs again
+    const kept = ctx.resumed ? await resumeCheck(ctx, spec, runConfig, dir, `${record.name} ${planned.label}`) : null
+    if (kept) ctx.resumed!.push({dir, decision: kept.artifacts ? {reuse: true} : {reuse: false, reason: kept.reason}})
+    const shown = kept && !kept.artifacts ? `${what} (ran again: ${kept.reason})` : what
+    if (!kept?.artifacts) opts.progress.start(shown)
+    const run = kept?.artifacts
+      ? {artifacts: kept.artifacts, seconds: 0, cached: false, resumed: true, outDir: path.join(opts.outDir, dir)}
+      : {...(await runPlanned(ctx, spec, data, runConfig, record.name, {...planned, dir})), resumed: false}
+    opts.progress.done(run.resumed ? `${what} (resumed)` : run.cached ? `${shown} (cached)` : shown, run.seconds)
+    return {run, what}
+  }
+  const tried = async (planned: (typeof plans)[number]): Promise<Ran> => {
     try {
-      // --resume: a complete run made from the same inputs is taken as it is; otherwise say why it runs again
-      const kept = ctx.resumed ? await resumeCheck(ctx, spec, runConfig, dir, `${record.name} ${planned.label}`) : null
-      if (kept) ctx.resumed!.push({dir, decision: kept.artifacts ? {reuse: true} : {reuse: false, reason: kept.reason}})
-      const shown = kept && !kept.artifacts ? `${what} (ran again: ${kept.reason})` : what
-      if (!kept?.artifacts) opts.progress.start(shown)
-      const run = kept?.artifacts
-        ? {artifacts: kept.artifacts, seconds: 0, cached: false, resumed: true, outDir: path.join(opts.outDir, dir)}
-        : {...(await runPlanned(ctx, spec, data, runConfig, record.name, {...planned, dir})), resumed: false}
-      opts.progress.done(run.resumed ? `${what} (resumed)` : run.cached ? `${shown} (cached)` : shown, run.seconds)
-      const o = run.artifacts.outcome
-      if (planned.repeat === 0) {
-        collected.seedOutcomes.set(record.index, [...(collected.seedOutcomes.get(record.index) ?? []), o])
-        continue
-      }
-      done.push(run.artifacts)
-      record.runs.push({
-        ...(many || workload !== 'mlp' ? {workload} : {}),
-        repeat: planned.repeat,
-        dir: run.outDir,
-        seconds: run.seconds,
-        cached: run.cached,
-        ...(run.resumed ? {resumed: true} : {}),
-        final: o.final,
-        epochs: o.epochs,
-        knobs_effective: o.knobs_effective,
-        timings: o.timings,
-        ...(o.alerts.length ? {alerts: o.alerts} : {}),
-        ...(o.attention_path ? {attention_path: o.attention_path} : {}),
-        ...(o.compiled ? {compiled: o.compiled} : {}),
-        ...(o.script ? {script: o.script} : {}),
-        ...(o.knobs_overridden?.length ? {knobs_overridden: o.knobs_overridden} : {}),
-        ...(o.metrics ? {metrics: o.metrics} : {}),
-        ...(o.distributed ? {distributed: o.distributed} : {}),
-      })
+      return {run: (await attempt(planned)).run, planned}
     } catch (e) {
       if (!isReproError(e)) throw e
-      failed(record, e, what, many ? workload : null, opts)
+      return {error: e, what: `${record.name}${many ? ` · ${workload}` : ''} · ${planned.label}`}
+    }
+  }
+  // a batched target (Slurm) gets every repeat at once; otherwise they run one after another
+  // and the first failure ends the workload
+  const ran: Ran[] = []
+  if (spec.target.batched) ran.push(...(await Promise.all(plans.map(tried))))
+  else
+    for (const planned of plans) {
+      const r = await tried(planned)
+      ran.push(r)
+      if ('error' in r) break
+    }
+  const done: RunArtifacts[] = []
+  for (const r of ran) {
+    if ('error' in r) {
+      failed(record, r.error, r.what, many ? workload : null, opts)
       return []
     }
+    const {run, planned} = r
+    const o = run.artifacts.outcome
+    if (planned.repeat === 0) {
+      collected.seedOutcomes.set(record.index, [...(collected.seedOutcomes.get(record.index) ?? []), o])
+      continue
+    }
+    done.push(run.artifacts)
+    record.runs.push({
+      ...(many || workload !== 'mlp' ? {workload} : {}),
+      repeat: planned.repeat,
+      dir: run.outDir,
+      seconds: run.seconds,
+      cached: run.cached,
+      ...(run.resumed ? {resumed: true} : {}),
+      final: o.final,
+      epochs: o.epochs,
+      knobs_effective: o.knobs_effective,
+      timings: o.timings,
+      ...(o.alerts.length ? {alerts: o.alerts} : {}),
+      ...(o.attention_path ? {attention_path: o.attention_path} : {}),
+      ...(o.compiled ? {compiled: o.compiled} : {}),
+      ...(o.script ? {script: o.script} : {}),
+      ...(o.knobs_overridden?.length ? {knobs_overridden: o.knobs_overridden} : {}),
+      ...(o.metrics ? {metrics: o.metrics} : {}),
+      ...(o.distributed ? {distributed: o.distributed} : {}),
+    })
   }
   return done
 }

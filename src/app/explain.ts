@@ -45,7 +45,7 @@ import {
 } from '../core/replay.js'
 import type {Knobs, RunArtifacts, TensorValues} from '../core/types.js'
 import {readCapture} from '../artifacts/run-dir.js'
-import {isReproError} from '../errors.js'
+import {isReproError, ReproError} from '../errors.js'
 import type {Collected, Rerunner} from './audit-types.js'
 
 export interface AttributeInput {
@@ -309,29 +309,36 @@ async function replayUpdate(
   const {plan} = decision
   const values = replayInputValues(a, plan)
   if (!values || budget < 2 || !plan.inputs.every((i) => sha256Of(values.get(i.name)!) === i.sha256)) return 0
-  const outputs: Record<string, string>[] = []
-  for (const t of [pair.record.a.target, pair.record.b.target]) {
-    const what = `explain ${id}: replay the ${replayOp(plan)} in #${t}`
-    input.rerunner.progress.start(what)
-    try {
-      const knobs = t === pair.record.b.target ? rerun?.knobs : undefined
-      const r = await input.rerunner.replay(t, plan, values, `${id}-replay-t${t}`, knobs)
-      input.rerunner.progress.done(what, r.seconds)
-      outputs.push(r.outputs)
-    } catch (e) {
-      if (!isReproError(e)) throw e
-      input.rerunner.progress.fail(what, e.oneLine())
-      experiments.push({
-        ...base,
-        op: replayOp(plan),
-        outcome: 'failed',
-        first_divergence_before: before,
-        first_divergence_after: null,
-        note: e.oneLine(),
-      })
-      return 2
-    }
+  // the replay in each target, side by side (they share nothing but the stored inputs)
+  const ran = await Promise.all(
+    [pair.record.a.target, pair.record.b.target].map(async (t) => {
+      const what = `explain ${id}: replay the ${replayOp(plan)} in #${t}`
+      input.rerunner.progress.start(what)
+      try {
+        const knobs = t === pair.record.b.target ? rerun?.knobs : undefined
+        const r = await input.rerunner.replay(t, plan, values, `${id}-replay-t${t}`, knobs)
+        input.rerunner.progress.done(what, r.seconds)
+        return r.outputs
+      } catch (e) {
+        if (!isReproError(e)) throw e
+        input.rerunner.progress.fail(what, e.oneLine())
+        return e
+      }
+    }),
+  )
+  const error = ran.find((r): r is ReproError => r instanceof ReproError)
+  if (error) {
+    experiments.push({
+      ...base,
+      op: replayOp(plan),
+      outcome: 'failed',
+      first_divergence_before: before,
+      first_divergence_after: null,
+      note: error.oneLine(),
+    })
+    return 2
   }
+  const outputs = ran as Record<string, string>[]
   const j = judgeReplay(plan, outputs[0]!, outputs[1]!)
   const total = Object.keys(plan.recorded.a).length
   const note =
@@ -387,32 +394,41 @@ async function replayForward(
   else if (fd.phase === 'backward' && typeof fd.step === 'number' && !script) {
     // backward: which module's backward first computes differently, by firing order (one rerun each)
     if (budget < 6) return 0
-    const orders: BackwardCall[][] = []
-    for (const [t, knobs] of [
-      [ta, undefined],
-      [tb, bKnobs],
-    ] as const) {
-      const what = `explain ${id}: record the backward order at step ${fd.step} in #${t}`
-      const capture = {step: fd.step, backward: 'order' as const}
-      const r = await attempt(input, what, () =>
-        rerunner.rerun(t, {...(knobs ? {knobs} : {}), capture}, what, `${id}-order-t${t}`).then(async (x) => {
-          orders.push((await readCapture(x.outDir!, `#${t}`)).meta.backward_order ?? [])
-          return x
-        }),
-      )
-      spent++
-      if (typeof r === 'string') {
-        experiments.push({
-          ...{id, kind: 'replay' as const, knobs: [], target: tb, against: ta},
-          op: `backward at step ${fd.step}`,
-          outcome: 'failed',
-          first_divergence_before: before,
-          first_divergence_after: null,
-          note: r,
-        })
-        return spent
-      }
+    // the firing order in both targets at once
+    const step: number = fd.step
+    const recorded = await Promise.all(
+      (
+        [
+          [ta, undefined],
+          [tb, bKnobs],
+        ] as const
+      ).map(async ([t, knobs]) => {
+        const what = `explain ${id}: record the backward order at step ${fd.step} in #${t}`
+        const capture = {step, backward: 'order' as const}
+        let order: BackwardCall[] = []
+        const r = await attempt(input, what, () =>
+          rerunner.rerun(t, {...(knobs ? {knobs} : {}), capture}, what, `${id}-order-t${t}`).then(async (x) => {
+            order = (await readCapture(x.outDir!, `#${t}`)).meta.backward_order ?? []
+            return x
+          }),
+        )
+        return typeof r === 'string' ? r : order
+      }),
+    )
+    spent += 2
+    const error = recorded.find((r): r is string => typeof r === 'string')
+    if (error !== undefined) {
+      experiments.push({
+        ...{id, kind: 'replay' as const, knobs: [], target: tb, against: ta},
+        op: `backward at step ${fd.step}`,
+        outcome: 'failed',
+        first_divergence_before: before,
+        first_divergence_after: null,
+        note: error,
+      })
+      return spent
     }
+    const orders = recorded as BackwardCall[][]
     const decision = planBackwardReplay(a, b, fd.step, orders[0]!, orders[1]!)
     if ('skip' in decision) return spent
     if ('inputsDiffer' in decision) {
@@ -509,9 +525,12 @@ async function replayForward(
       return e.oneLine()
     }
   }
-  const ra = await replayIn(ta, undefined, null, '', `${id}-replay-t${ta}`)
-  if (typeof ra === 'string') return failed(ra, 1)
-  const rb = await replayIn(tb, bKnobs, null, '', `${id}-replay-t${tb}`)
+  // both at once: each replays the same capture in its own target
+  const [ra, rb] = await Promise.all([
+    replayIn(ta, undefined, null, '', `${id}-replay-t${ta}`),
+    replayIn(tb, bKnobs, null, '', `${id}-replay-t${tb}`),
+  ])
+  if (typeof ra === 'string') return failed(ra, 2)
   if (typeof rb === 'string') return failed(rb, 2)
   spent += 2
   if (plan.kind === 'init' && ra.rng_before !== rb.rng_before) {
@@ -539,14 +558,20 @@ async function replayForward(
       const both = !t.combined && t.toggle?.mkldnn === false
       if (spent + (both ? 2 : 1) > budget) break
       const name = both ? `${t.name} in both` : t.name
+      const dir = `${id}-toggle${toggles.length + 1}`
+      let r: Awaited<ReturnType<typeof replayIn>>
       if (both) {
+        // the toggle in both targets at once
+        spent += 2
+        ;[reference, r] = await Promise.all([
+          replayIn(ta, undefined, t.toggle, ` with ${t.name}`, `${dir}-t${ta}`),
+          replayIn(tb, t.knobs, t.toggle, ` with ${t.name}`, `${dir}-t${tb}`),
+        ])
+      } else {
         spent++
-        reference = await replayIn(ta, undefined, t.toggle, ` with ${t.name}`, `${id}-toggle${toggles.length + 1}-t${ta}`)
+        r = await replayIn(tb, t.knobs, t.toggle, ` with ${t.name}`, `${dir}-t${tb}`)
       }
-      spent++
       const ref = both ? reference! : ra
-      const r =
-        typeof ref === 'string' ? ref : await replayIn(tb, t.knobs, t.toggle, ` with ${t.name}`, `${id}-toggle${toggles.length + 1}-t${tb}`)
       if (typeof r === 'string' || typeof ref === 'string') {
         const err = typeof r === 'string' ? r : String(ref)
         toggles.push({toggle: name, outcome: /signal|SIGILL|Illegal instruction/i.test(err) ? 'unavailable' : 'failed', max_abs: null})

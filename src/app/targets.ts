@@ -14,6 +14,7 @@ import {ENTRYPOINT_MODES, type EntrypointMode, parseSize} from '../targets/image
 import {spawnCapped} from '../targets/process.js'
 import {PythonTarget} from '../targets/python.js'
 import {defaultStaging, type SlurmOptions, SlurmTarget} from '../targets/slurm.js'
+import {SlurmArrays} from '../targets/slurm-array.js'
 import type {Target} from '../targets/target.js'
 import type {AuditTargetSpec} from './audit-types.js'
 import type {TargetMemoDirs} from './cache.js'
@@ -38,6 +39,8 @@ export interface TargetSettings {
   'slurm-gres'?: string
   'slurm-arg'?: string[]
   staging?: string
+  /** --jobs: with --executor slurm, how many tasks of an array run at once */
+  jobs?: number
   /** which of --memory and --cpus the user set (not their defaults); Slurm image runs take the others from the allocation */
   limitsGiven?: {memory: boolean; cpus: boolean}
 }
@@ -53,6 +56,7 @@ export function slurmOptions(settings: TargetSettings): SlurmOptions | null {
     args: settings['slurm-arg'] ?? [],
     staging: path.resolve(settings.staging ?? defaultStaging()),
     ...(settings.limitsGiven ? {limitsGiven: settings.limitsGiven} : {}),
+    throttle: Math.max(1, settings.jobs ?? 1),
   }
 }
 
@@ -161,6 +165,8 @@ export function hostHasNvidiaGpu(): boolean {
 export async function targetsFromRefs(refs: TargetRef[], settings: TargetSettings, memos?: TargetMemoDirs): Promise<AuditTargetSpec[]> {
   const overrides = parseOverrides(settings.set, refs.length)
   const slurm = slurmOptions(settings)
+  // one set of arrays for the audit: runs of all its targets submitted together share an array
+  const arrays = slurm ? new SlurmArrays(slurm) : null
   const cuda = settings.device === 'cuda' || (settings.device === 'auto' && hostHasNvidiaGpu())
   const pythons = refs.map((_, i) => pythonInImage(settings['python-in-image'], i + 1, refs.length))
   refs.forEach((r, i) => {
@@ -208,10 +214,10 @@ export async function targetsFromRefs(refs: TargetRef[], settings: TargetSetting
     const target: Target =
       ref.kind === 'python'
         ? slurm
-          ? new SlurmTarget(new PythonTarget(ref.value), slurm)
+          ? new SlurmTarget(new PythonTarget(ref.value), slurm, arrays!)
           : new PythonTarget(ref.value, memos ? {memoDir: memos.pythonDistributions} : {})
         : slurm
-          ? new SlurmTarget(containerTarget(ref.value, i), slurm)
+          ? new SlurmTarget(containerTarget(ref.value, i), slurm, arrays!)
           : containerTarget(ref.value, i)
     return {target, knobs: knobsForTarget(base, overrides, i + 1), role: 'target' as const}
   })

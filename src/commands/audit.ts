@@ -71,7 +71,7 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
     }),
     jobs: Flags.integer({
       description:
-        "Probe runs at once: the targets side by side, then the explain stage's reruns and op replays of every workload (GPU runs are still serialized per device).",
+        "Probe runs at once: the targets side by side, then the explain stage's reruns and op replays of every workload (GPU runs are still serialized per device). With --executor slurm, the throttle of each job array (--array=0-N%J).",
       default: 1,
       min: 1,
       max: 64,

@@ -1,4 +1,5 @@
-// The Slurm executor (`--executor slurm`): a target's probe runs become Slurm jobs. Each run is
+// The Slurm executor (`--executor slurm`): a target's probe runs become Slurm array tasks (the
+// runs of one stage of the audit go in one `sbatch --array`, slurm-array.ts). Each run is
 // staged in a folder the submit host and the nodes share (`--staging`): the run's inputs and its
 // run spec (`repro.prepared/2`); the job runs probe/node_runner.py (stdlib python, no node.js
 // on the node), which writes status.json atomically; the host polls status.json and squeue,
@@ -7,70 +8,25 @@
 // the container's `create` arguments from the same launch plan a local run uses (the node's
 // runner creates, feeds, drains and removes the container), and the node reports the image ID
 // it ran: a target whose cells ran different images (a tag moved mid-audit) is an error.
-// Compare, attribution and reports stay local. Ctrl-C cancels the job (scancel) before repro exits.
+// Compare, attribution and reports stay local. Ctrl-C cancels the arrays (scancel) before repro exits.
 
 import {spawnSync} from 'node:child_process'
 import {promises as fs} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {ReproError} from '../errors.js'
-import {onInterrupt} from './cleanup.js'
 import {type NodeStatus, parseNodeStatus, type RunSpec} from '../artifacts/prepared.js'
 import type {ContainerLimits} from './container-args.js'
 import type {ContainerTarget, LaunchPlan} from './container.js'
 import {parseSize} from './image-launch.js'
+import {ACTIVE, type ArrayCell, SlurmArrays, type SlurmOptions} from './slurm-array.js'
 import {collectStagedRun, copyNodeRunner, stageRun} from './node-run.js'
-import {spawnCapped} from './process.js'
 import type {PythonTarget} from './python.js'
 import {lastLine, type ProbeJob, type ProbeOutcome, type Target, type TargetIdentity} from './target.js'
 
-export interface SlurmOptions {
-  partition?: string
-  account?: string
-  /** --time for every job (Slurm's format); default: the run's timeout plus 5 minutes */
-  time?: string
-  /** --gres, e.g. gpu:h100:1 */
-  gres?: string
-  /** more sbatch arguments, as given */
-  args: string[]
-  /** a folder the submit host and the nodes share */
-  staging: string
-  /**
-   * image targets: which container limits the user set (--memory, --cpus). Those are requested
-   * from Slurm (--mem, --cpus-per-task); the others come from the job's allocation on the node.
-   */
-  limitsGiven?: {memory: boolean; cpus: boolean}
-}
+export type {SlurmOptions} from './slurm-array.js'
 
-const ENV = {PATH: process.env['PATH'] ?? '/usr/bin:/bin', LANG: 'C.UTF-8'}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-/** Slurm states of a job that has not ended yet */
-const ACTIVE = ['PENDING', 'RUNNING', 'CONFIGURING', 'COMPLETING', 'SUSPENDED']
-
-/** sbatch's arguments for one staged run (pure). `resources`: what the run needs (--mem, --cpus-per-task). */
-export function sbatchArgs(opts: SlurmOptions, stage: string, python: string, timeoutSeconds: number, resources: string[] = []): string[] {
-  const minutes = Math.ceil((timeoutSeconds + 300) / 60)
-  return [
-    '--parsable',
-    '--job-name',
-    'repro-probe',
-    '--output',
-    path.join(stage, 'slurm.out'),
-    '--error',
-    path.join(stage, 'slurm.err'),
-    '--chdir',
-    stage,
-    '--time',
-    opts.time ?? String(minutes),
-    ...(opts.partition ? ['--partition', opts.partition] : []),
-    ...(opts.account ? ['--account', opts.account] : []),
-    ...(opts.gres ? ['--gres', opts.gres] : []),
-    ...resources,
-    ...opts.args,
-    '--wrap',
-    `exec ${shellQuote(python)} -S ${shellQuote(path.join(stage, 'probe', 'node_runner.py'))} ${shellQuote(path.join(stage, 'spec.json'))}`,
-  ]
-}
 
 /**
  * What an image run asks Slurm for (pure): the container limits the user set, so the job holds
@@ -109,19 +65,19 @@ export function imageDrift(
   })
 }
 
-function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`
-}
-
 export class SlurmTarget implements Target {
   readonly kind: TargetIdentity['kind']
   readonly name: string
+  /** runs go to Slurm in arrays: the audit hands it every run of a stage at once, and --jobs throttles the array */
+  readonly batched = true
   /** image targets: the image ID each cell ran, as the node's engine reported it */
   private readonly cells: {run: string; id: string}[] = []
 
   constructor(
     private readonly inner: PythonTarget | ContainerTarget,
     private readonly opts: SlurmOptions,
+    /** the audit's arrays, shared by its Slurm targets so that their runs go in one array */
+    private readonly arrays = new SlurmArrays(opts),
   ) {
     this.kind = inner.kind
     this.name = `slurm:${inner.kind === 'python' ? (inner as PythonTarget).interpreter : inner.name}`
@@ -235,8 +191,9 @@ export class SlurmTarget implements Target {
   }
 
   /**
-   * Write the spec, submit the job, wait for its status. `where`: the job and, for a run that did
-   * not end cleanly, the state Slurm ended it in. A job Slurm ended early is a `slurm-ended` outcome.
+   * Hand the staged run to the audit's arrays, wait for its status. `where`: the job and, for a
+   * run that did not end cleanly, the state Slurm ended it in. A job Slurm ended early is a
+   * `slurm-ended` outcome.
    */
   private async submit(
     job: ProbeJob,
@@ -247,28 +204,12 @@ export class SlurmTarget implements Target {
   ): Promise<{status: NodeStatus; seconds: number; where: string | null}> {
     const t0 = Date.now()
     const seconds = () => (Date.now() - t0) / 1000
-    const submitted = await spawnCapped('sbatch', sbatchArgs(this.opts, stage, python, spec.timeout_seconds, resources), {
-      env: ENV,
-      timeoutMs: 60_000,
-    }).catch((e: NodeJS.ErrnoException) => {
-      throw new ReproError(`cannot run sbatch: ${e.code ?? e.message}`, {
-        subject: this.name,
-        hint: 'install the Slurm client (Debian: slurm-client) on the submit host, or use --executor local',
-      })
-    })
-    const jobId = submitted.stdout.trim().split(/[;\n]/)[0]!.trim()
-    if (submitted.exitCode !== 0 || !/^\d+$/.test(jobId))
-      throw new ReproError(`sbatch refused the job: ${lastLine(submitted.stderrTail) || `exit ${submitted.exitCode}`}`, {
-        subject: this.name,
-        hint: 'check --slurm-partition, --slurm-account, --slurm-gres and --slurm-arg against `sinfo`',
-      })
-    const unregister = onInterrupt(() => {
-      spawnSync('scancel', [jobId], {stdio: 'ignore', timeout: 30_000})
-    })
+    const cell = await this.arrays.submit(this.name, {stage, python, order: job.outDir}, spec.timeout_seconds, resources)
+    const {jobId} = cell
     try {
-      const status = await this.await(job, jobId, stage, seconds)
+      const status = await this.await(job, cell, stage, seconds)
       if (status.terminated) {
-        const state = await finalState(jobId)
+        const state = await this.arrays.finalState(jobId)
         throw new SlurmEnded({
           kind: 'slurm-ended',
           jobId,
@@ -284,6 +225,7 @@ export class SlurmTarget implements Target {
           {
             schema: 'repro.slurm-run/1',
             job_id: jobId,
+            array_id: cell.arrayId,
             node: status.node,
             image_id: status.image_id ?? null,
             allocation: status.allocation ?? null,
@@ -295,40 +237,41 @@ export class SlurmTarget implements Target {
       const clean = status.container ? status.container.phase === 'status' && status.container.boot?.exit === 0 : status.exit === 0
       if (clean) return {status, seconds: seconds(), where: null}
       // a run that failed: name the job, its node and the state Slurm ended it in
-      const state = await finalState(jobId)
+      const state = await this.arrays.finalState(jobId)
       return {status, seconds: seconds(), where: `Slurm job ${jobId} on ${status.node}${state ? `: ${state.state}` : ''}`}
     } finally {
-      unregister()
+      cell.release()
     }
   }
 
-  /** Poll status.json (the runner's) and squeue until the job is over. */
-  private async await(job: ProbeJob, jobId: string, stage: string, seconds: () => number): Promise<NodeStatus> {
+  /** Poll status.json (the runner's) and the queue until the task is over. */
+  private async await(job: ProbeJob, cell: ArrayCell, stage: string, seconds: () => number): Promise<NodeStatus> {
+    const {jobId} = cell
     const statusPath = path.join(stage, 'status.json')
+    const stderr = () => fs.readFile(cell.errFile, 'utf8').catch(() => '')
     let pause = 200
     let gone = 0
     // the runner enforces the timeout; this is the host's own bound for a runner that never
-    // started or hangs: the run's timeout plus a minute, counted from when the job runs
+    // started or hangs: the run's timeout plus a minute, counted from when the task runs
     let runningSince: number | null = null
     for (;;) {
       const status = await readStatus(statusPath)
       if (status) return status
-      const state = await jobState(jobId)
+      const state = await this.arrays.state(jobId)
       if (state?.state === 'RUNNING') runningSince ??= Date.now()
       if (runningSince !== null && Date.now() > runningSince + job.timeoutMs + 60_000) {
         spawnSync('scancel', [jobId], {stdio: 'ignore', timeout: 30_000})
-        const err = await fs.readFile(path.join(stage, 'slurm.err'), 'utf8').catch(() => '')
         throw new SlurmEnded({
           kind: 'timed-out',
           limitSeconds: Math.round(job.timeoutMs / 1000),
           seconds: seconds(),
-          stderrTail: err.slice(-64 * 1024),
+          stderrTail: (await stderr()).slice(-64 * 1024),
         })
       }
       if (state === null || !ACTIVE.includes(state.state)) {
-        // the job left the queue without a status: give the shared folder a moment, then say why
+        // the task left the queue without a status: give the shared folder a moment, then say why
         if (++gone > 10) {
-          const err = await fs.readFile(path.join(stage, 'slurm.err'), 'utf8').catch(() => '')
+          const err = await stderr()
           throw new ReproError(
             `Slurm job ${jobId} ended ${state?.state ?? 'and left the queue'}${state?.reason && state.reason !== 'None' ? ` (${state.reason})` : ''} without the runner's status${lastLine(err) ? `: ${lastLine(err)}` : ''}`,
             {
@@ -354,29 +297,6 @@ class SlurmEnded extends Error {
 async function readStatus(p: string): Promise<NodeStatus | null> {
   const text = await fs.readFile(p, 'utf8').catch(() => null)
   return text === null || text.length > 1024 * 1024 ? null : parseNodeStatus(text)
-}
-
-/** The job's state from squeue, else scontrol (a finished job stays there MinJobAge seconds); null when Slurm forgot it. */
-async function jobState(jobId: string): Promise<{state: string; reason: string} | null> {
-  const q = await spawnCapped('squeue', ['-h', '-j', jobId, '-o', '%T|%r'], {env: ENV, timeoutMs: 30_000}).catch(() => null)
-  const line = q?.exitCode === 0 ? q.stdout.trim().split('\n')[0] : ''
-  if (line) {
-    const [state, reason] = line.split('|')
-    return {state: state!, reason: reason ?? ''}
-  }
-  const c = await spawnCapped('scontrol', ['show', 'job', jobId], {env: ENV, timeoutMs: 30_000}).catch(() => null)
-  const m = c?.exitCode === 0 ? /JobState=(\S+)\s+Reason=(\S+)/.exec(c.stdout) : null
-  return m ? {state: m[1]!, reason: m[2]!} : null
-}
-
-/** The state a job ended in, once it left RUNNING (the runner wrote its status just before it exits); at most ~15 s. */
-async function finalState(jobId: string): Promise<{state: string; reason: string} | null> {
-  let state = await jobState(jobId)
-  for (let i = 0; i < 30 && state && ACTIVE.includes(state.state); i++) {
-    await sleep(500)
-    state = await jobState(jobId)
-  }
-  return state
 }
 
 /** Default staging: a folder of this user under the temp dir (shared only on a single-node cluster). */

@@ -78,6 +78,11 @@ export interface Target {
   readonly kind: TargetIdentity['kind']
   /** Stable human name used in progress, errors and reports, e.g. `python:/usr/bin/python3`. */
   readonly name: string
+  /**
+   * Runs go to a scheduler in batches (Slurm arrays): the audit hands it every run of a stage at
+   * once instead of --jobs at a time, and the scheduler's throttle bounds how many run.
+   */
+  readonly batched?: boolean
   identify(): Promise<TargetIdentity>
   /**
    * What determines this target's results, cheaply: the run cache reuses a run only when this

@@ -21,7 +21,7 @@ interface Report {
 
 /** Jobs staged under `staging` still in the queue: `id state reason` each. */
 function queuedIn(staging: string): string[] {
-  const r = spawnSync('squeue', ['-h', '-o', '%i %T %r %Z'], {encoding: 'utf8'})
+  const r = spawnSync('squeue', ['-h', '-r', '-o', '%i %T %r %Z'], {encoding: 'utf8'})
   return r.stdout.split('\n').filter((l) => l.includes(staging))
 }
 
@@ -31,16 +31,21 @@ function containersOf(pid: number): string[] {
   return r.stdout.split('\n').filter(Boolean)
 }
 
+/** Each run's Slurm cell (slurm.json): its array task (e.g. 556_3) and its array. */
+function cellOf(dir: string): {job_id: string; array_id: string; image_id: string | null; node: string; allocation: {gpus: string[]}} {
+  return JSON.parse(readFileSync(path.join(dir, 'slurm.json'), 'utf8'))
+}
+
 const imageId = (image: string) => spawnSync('docker', ['image', 'inspect', '--format', '{{.Id}}', image], {encoding: 'utf8'}).stdout.trim()
 
 /** Jobs of ours still in the queue (squeue), by job name. */
 function queued(): string[] {
-  const r = spawnSync('squeue', ['-h', '-n', 'repro-probe', '-o', '%i %T'], {encoding: 'utf8'})
+  const r = spawnSync('squeue', ['-h', '-r', '-n', 'repro-probe', '-o', '%i %T'], {encoding: 'utf8'})
   return r.stdout.split('\n').filter((l) => l.trim())
 }
 
 describe('--executor slurm on a real single-node cluster', {skip: needs('torch', 'slurm')}, () => {
-  test('two pythons, 2 repeats: the same verdict and traces as local runs, each run a Slurm job', () => {
+  test('two pythons, 2 repeats: the same verdict and traces as local runs, all four runs one Slurm array', () => {
     const staging = tmpDir('repro-staging-')
     const s = repro(
       [
@@ -69,6 +74,14 @@ describe('--executor slurm on a real single-node cluster', {skip: needs('torch',
     assert.match(slurm.verdict.headline, /^bitwise reproducible: 3 comparison/)
     assert.equal(slurm.targets[0]!.name, `#1 slurm:${PYTHON}`)
     assert.equal(slurm.targets[0]!.identity?.details['executor'], 'slurm')
+    // the whole matrix went in as one sbatch --array: its tasks numbered in run order
+    const cells = slurm.targets.flatMap((t) => t.runs.map((r) => cellOf(r.dir)))
+    assert.equal(cells.length, 4)
+    assert.equal(new Set(cells.map((c) => c.array_id)).size, 1, JSON.stringify(cells))
+    assert.deepEqual(
+      cells.map((c) => c.job_id),
+      [0, 1, 2, 3].map((i) => `${cells[0]!.array_id}_${i}`),
+    )
     const local = repro(['audit', '--python', PYTHON, '--repeats', '1', '--json', '--no-cache', '--out', tmpDir(), ...FAST], {
       timeoutMs: 600_000,
     })
@@ -128,8 +141,11 @@ describe('--executor slurm on a real single-node cluster', {skip: needs('torch',
     ]
     const first = repro(args, {timeoutMs: 300_000})
     assert.equal(first.status, 0, first.stderr)
-    const jobOf = (dir: string) => Number((JSON.parse(readFileSync(path.join(out, dir, 'slurm.json'), 'utf8')) as {job_id: string}).job_id)
+    const jobOf = (dir: string) => cellOf(path.join(out, dir)).job_id
+    const arrayOf = (dir: string) => Number(cellOf(path.join(out, dir)).array_id)
     const before = {kept: jobOf('t1-r1'), removed: jobOf('t2-r1')}
+    // both cells were tasks of one array
+    assert.equal(arrayOf('t1-r1'), arrayOf('t2-r1'))
     rmSync(path.join(out, 't2-r1'), {recursive: true})
     const second = repro([...args, '--resume'], {timeoutMs: 300_000})
     assert.equal(second.status, 0, second.stderr)
@@ -138,14 +154,15 @@ describe('--executor slurm on a real single-node cluster', {skip: needs('torch',
     assert.deepEqual([b.resume?.resumed, b.resume?.planned, b.resume?.reran.map((r) => r.dir)], [1, 2, ['t2-r1']])
     // the kept cell still holds its first job; the removed one ran as one new job
     assert.equal(jobOf('t1-r1'), before.kept)
-    assert.ok(jobOf('t2-r1') > Math.max(before.kept, before.removed), `job ${jobOf('t2-r1')} after ${before.removed}`)
+    assert.ok(arrayOf('t2-r1') > arrayOf('t1-r1'), `job ${jobOf('t2-r1')} after ${before.removed}`)
+    assert.equal(jobOf('t2-r1'), `${arrayOf('t2-r1')}_0`)
     assert.equal(b.verdict.headline, a.verdict.headline)
     assert.deepEqual(
       b.targets.map((t) => t.trace_digest?.root),
       a.targets.map((t) => t.trace_digest?.root),
     )
     // the job may still be leaving the queue when the host has its status
-    const job = `${jobOf('t2-r1')} `
+    const job = `${arrayOf('t2-r1')}_`
     assert.ok(await waitFor(() => !queued().some((l) => l.startsWith(job)), 30_000), `job ${job}still queued`)
   })
 
@@ -217,8 +234,9 @@ describe('--executor slurm on a real single-node cluster', {skip: needs('torch',
       assert.equal(t.identity?.details['executor'], 'slurm')
       const id = imageId('repro-fixture:bookworm')
       assert.equal(t.identity?.details['image_id_ran'], id)
+      assert.equal(new Set(t.runs.map((r) => cellOf(r.dir).array_id)).size, 1)
       for (const run of t.runs) {
-        const cell = JSON.parse(readFileSync(path.join(run.dir, 'slurm.json'), 'utf8'))
+        const cell = cellOf(run.dir)
         assert.equal(cell.image_id, id)
         assert.equal(cell.node.length > 0, true)
         // placed on one of the node's two GRES gpus (placement only: the container gets no GPU here)
@@ -251,7 +269,7 @@ describe('--executor slurm on a real single-node cluster', {skip: needs('torch',
       )
     })
 
-    test('a tag moved between two cells (jobs submitted held, released one by one): one line with both IDs and the fix, exit 2', async () => {
+    test('a tag moved between two cells (an array submitted held, its tasks released one by one): one line with both IDs and the fix, exit 2', async () => {
       const tag = `repro-retag-test:${process.pid}`
       const derived = `repro-retag-test:derived-${process.pid}`
       assert.equal(spawnSync('docker', ['tag', 'repro-fixture:bookworm', tag]).status, 0)
@@ -275,15 +293,16 @@ describe('--executor slurm on a real single-node cluster', {skip: needs('torch',
         const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
         const held = () =>
           queuedIn(staging)
-            .find((l) => l.includes('JobHeld'))
-            ?.split(' ')[0]
+            .filter((l) => l.includes('JobHeld'))
+            .map((l) => l.split(' ')[0]!)
+            .sort()[0]
         const release = async () => {
           assert.ok(await waitFor(() => Boolean(held()), 120_000), `no held job: ${queuedIn(staging).join('; ')}`)
           assert.equal(spawnSync('scontrol', ['release', held()!]).status, 0)
         }
-        await release() // r1 runs the image the tag names now
-        // r2 is submitted only once r1 is done: retag while it is held
-        assert.ok(await waitFor(() => Boolean(held()), 120_000), `no second job: ${output}`)
+        await release() // task 0 (r1) runs the image the tag names now
+        // retag once r1 is over and r2 still held
+        assert.ok(await waitFor(() => queuedIn(staging).length === 1, 120_000), `r1 never ended: ${queuedIn(staging).join('; ')}`)
         assert.equal(spawnSync('docker', ['tag', derived, tag]).status, 0)
         await release()
         assert.equal(await exited, 2, output)
@@ -313,13 +332,34 @@ describe('--executor slurm on a real single-node cluster', {skip: needs('torch',
       const text = unwrap(r.stdout + r.stderr)
       assert.match(
         text,
-        /#1 slurm:docker:repro-fixture:no-torch: python \(\S+\) runs but has no PyTorch \(import torch failed\) \(Slurm job \d+ on \S+: FAILED; last stderr line: ModuleNotFoundError: No module named 'torch'\) — /,
+        /#1 slurm:docker:repro-fixture:no-torch: python \(\S+\) runs but has no PyTorch \(import torch failed\) \(Slurm job \d+_0 on \S+: FAILED; last stderr line: ModuleNotFoundError: No module named 'torch'\) — /,
       )
       assert.match(
         text,
-        /#2 slurm:docker:repro-fixture:hang: the probe timed out after 4 s; the container was killed and removed \(Slurm job \d+ on \S+: FAILED/,
+        /#2 slurm:docker:repro-fixture:hang: the probe timed out after 4 s; the container was killed and removed \(Slurm job \d+_1 on \S+: FAILED/,
       )
       assert.deepEqual(containersOf(r.pid), [])
+    })
+
+    test('Slurm’s own time limit (--slurm-time 1, minutes): TIMEOUT in one line with the fix, the container removed, the queue empty', async () => {
+      const staging = tmpDir('repro-staging-')
+      // the probe hangs; the run's own --timeout is far away, so Slurm's limit ends the job first
+      const r = repro(
+        [
+          ...['audit', '--executor', 'slurm', '--staging', staging, '--slurm-time', '1', '--timeout', '900'],
+          ...['--image', 'repro-fixture:hang', '--out', tmpDir(), ...FAST],
+        ],
+        {timeoutMs: 400_000},
+      )
+      assert.equal(r.status, 2, r.stdout + r.stderr)
+      assert.match(
+        unwrap(r.stdout + r.stderr),
+        /#1 slurm:docker:repro-fixture:hang: Slurm ended job \d+_0 \(TIMEOUT(, \w+)?\) before the probe finished; its container was removed.* — raise --slurm-time/,
+      )
+      assert.ok(
+        await waitFor(() => queuedIn(staging).length === 0 && containersOf(r.pid).length === 0, 30_000),
+        queuedIn(staging).join('; '),
+      )
     })
 
     test('Ctrl-C while an image runs on a node: scancel, the node’s runner removes its container, the queue is empty', async () => {

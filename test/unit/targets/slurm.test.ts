@@ -1,19 +1,46 @@
-// The Slurm executor's pure parts: sbatch's arguments, what an image run asks Slurm for (the
+// The Slurm executor's pure parts: an array's sbatch arguments, its script, the queue's lines, what an image run asks Slurm for (the
 // container limits the user set), and a cell that ran another image than the target's others.
 import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
 import {createArgs, createParts, DEFAULT_LIMITS, type CreateSpec} from '../../../src/targets/container-args.js'
-import {containerResources, imageDrift, sbatchArgs} from '../../../src/targets/slurm.js'
+import {containerResources, imageDrift, type SlurmOptions} from '../../../src/targets/slurm.js'
+import {arrayScript, parseQueue, sbatchArrayArgs, slurmTime} from '../../../src/targets/slurm-array.js'
 
 const A = `sha256:${'a'.repeat(64)}`
 const B = `sha256:${'b'.repeat(64)}`
 
 describe('Slurm executor (pure)', () => {
-  test('sbatch: the run resources before the user’s own --slurm-arg (the last of a repeated option wins)', () => {
-    const args = sbatchArgs({args: ['--mem=1G'], staging: '/s', gres: 'gpu:1'}, '/s/run-1', 'python3', 60, ['--mem=4096M'])
-    assert.deepEqual(args.slice(args.indexOf('--gres'), args.indexOf('--wrap')), ['--gres', 'gpu:1', '--mem=4096M', '--mem=1G'])
+  test('sbatch: one array of the batch, throttled to --jobs, the run resources before the user’s own --slurm-arg', () => {
+    const opts: SlurmOptions = {args: ['--mem=1G'], staging: '/s', gres: 'gpu:1', throttle: 2}
+    const args = sbatchArrayArgs(opts, '/s/array-1', 16, slurmTime(opts, 60), ['--mem=4096M'])
+    assert.ok(args.includes('--array=0-15%2'), args.join(' '))
+    assert.deepEqual(args.slice(args.indexOf('--gres'), -1), ['--gres', 'gpu:1', '--mem=4096M', '--mem=1G'])
     assert.equal(args[args.indexOf('--time') + 1], '6')
-    assert.match(args.at(-1)!, /^exec 'python3' -S '\/s\/run-1\/probe\/node_runner.py' '\/s\/run-1\/spec.json'$/)
+    assert.equal(args[args.indexOf('--error') + 1], '/s/array-1/task-%a.err')
+    assert.equal(args.at(-1), '/s/array-1/array.sh')
+    assert.equal(slurmTime({time: '0:30'}, 60), '0:30')
+    assert.ok(sbatchArrayArgs({args: [], staging: '/s'}, '/s/a', 1, '6').includes('--array=0-0%1'))
+  })
+
+  test('the array script: task i runs the node runner on run i’s folder, quoted; any other task fails', () => {
+    const script = arrayScript([
+      {stage: '/s/run-a', python: 'python3'},
+      {stage: "/s/it's", python: '/opt/py 3/bin/python'},
+    ])
+    const lines = script.split('\n')
+    assert.equal(lines[0], '#!/bin/sh')
+    assert.ok(lines.includes(`0) cd '/s/run-a' && exec 'python3' -S '/s/run-a/probe/node_runner.py' '/s/run-a/spec.json' ;;`), script)
+    assert.ok(
+      lines.includes(`1) cd '/s/it'\\''s' && exec '/opt/py 3/bin/python' -S '/s/it'\\''s/probe/node_runner.py' '/s/it'\\''s/spec.json' ;;`),
+      script,
+    )
+    assert.match(script, /\*\) echo "repro: this array has no task \$SLURM_ARRAY_TASK_ID" >&2; exit 2 ;;/)
+  })
+
+  test('the queue of an array, one line per task (squeue -r)', () => {
+    const q = parseQueue('556_0|RUNNING|None\n556_1|PENDING|JobHeldUser\n\n')
+    assert.deepEqual([...q.keys()], ['556_0', '556_1'])
+    assert.deepEqual(q.get('556_1'), {state: 'PENDING', reason: 'JobHeldUser'})
   })
 
   test('an image run asks Slurm for the limits the user set, and only those', () => {
