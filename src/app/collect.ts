@@ -172,16 +172,25 @@ async function runWorkload(
     if (!kept?.artifacts) opts.progress.start(shown)
     const run = kept?.artifacts
       ? {artifacts: kept.artifacts, seconds: 0, cached: false, resumed: true, outDir: path.join(opts.outDir, dir)}
-      : {...(await runPlanned(ctx, spec, data, runConfig, record.name, {...planned, dir})), resumed: false}
+      : {...(await runPlanned(ctx, spec, data, runConfig, record.name, {...planned, dir}, sibling.signal)), resumed: false}
     opts.progress.done(run.resumed ? `${what} (resumed)` : run.cached ? `${shown} (cached)` : shown, run.seconds)
     return {run, what}
   }
+  // a batched target's repeats run at once: the first to fail cancels the others (the workload's
+  // result is that failure), and it is the one reported
+  const sibling = new AbortController()
+  let first: Ran | null = null
   const tried = async (planned: (typeof plans)[number]): Promise<Ran> => {
     try {
       return {run: (await attempt(planned)).run, planned}
     } catch (e) {
       if (!isReproError(e)) throw e
-      return {error: e, what: `${record.name}${many ? ` · ${workload}` : ''} · ${planned.label}`}
+      const r = {error: e, what: `${record.name}${many ? ` · ${workload}` : ''} · ${planned.label}`}
+      if (!sibling.signal.aborted) {
+        first = r
+        sibling.abort()
+      }
+      return r
     }
   }
   // a batched target (Slurm) gets every repeat at once; otherwise they run one after another
@@ -197,7 +206,8 @@ async function runWorkload(
   const done: RunArtifacts[] = []
   for (const r of ran) {
     if ('error' in r) {
-      failed(record, r.error, r.what, many ? workload : null, opts)
+      const reported = (first ?? r) as typeof r
+      failed(record, reported.error, reported.what, many ? workload : null, opts)
       return []
     }
     const {run, planned} = r
@@ -238,6 +248,7 @@ async function runPlanned(
   config: ProbeConfig,
   name: string,
   planned: PlannedRun,
+  signal?: AbortSignal,
 ) {
   const outDir = path.join(ctx.opts.outDir, planned.dir)
   const label = `${name} ${planned.repeat ? `r${planned.repeat}` : `seed ${planned.seed}`}`
@@ -259,6 +270,7 @@ async function runPlanned(
       context,
       cache: ctx.cacheFor(planned.cacheTag),
       ...(script ? {script} : {}),
+      ...(spec.target.batched ? {signal} : {}),
     }),
   )
   await writeCompletion(outDir, await completionFor(spec, config, outDir))

@@ -30,6 +30,8 @@ export interface ProbeRunRequest {
   cache?: {cache: RunCache; host: Record<string, unknown>; tag: string}
   /** script mode: the user's project, copied into the inputs */
   script?: ScriptSpec
+  /** aborted: the run is no longer wanted (a batched target's sibling run failed) */
+  signal?: AbortSignal
 }
 
 async function prepare(req: ProbeRunRequest, mode: ProbeMode) {
@@ -75,6 +77,7 @@ export async function trainRun(req: ProbeRunRequest): Promise<{artifacts: RunArt
     timeoutMs: req.timeoutMs,
     env: req.config.knobs.env,
     ...(req.script ? {project: await scriptProjectContext(req.script)} : {}),
+    ...(req.signal ? {signal: req.signal} : {}),
   })
   const artifacts = await readRunDir(req.outDir, req.label)
   if (req.cache && key) await req.cache.cache.store(key, req.outDir)

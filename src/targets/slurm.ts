@@ -257,6 +257,15 @@ export class SlurmTarget implements Target {
     for (;;) {
       const status = await readStatus(statusPath)
       if (status) return status
+      if (job.signal?.aborted) {
+        // a sibling run failed: this one is not wanted; its runner removes its container on TERM
+        spawnSync('scancel', [jobId], {stdio: 'ignore', timeout: 30_000})
+        await this.arrays.finalState(jobId)
+        throw new ReproError(`Slurm job ${jobId} cancelled: another run of this target and workload failed first`, {
+          subject: this.name,
+          hint: 'see the failure reported for this target',
+        })
+      }
       const state = await this.arrays.state(jobId)
       if (state?.state === 'RUNNING') runningSince ??= Date.now()
       if (runningSince !== null && Date.now() > runningSince + job.timeoutMs + 60_000) {

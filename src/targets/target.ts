@@ -22,6 +22,11 @@ export interface ProbeJob {
   env: Record<string, string>
   /** script mode: the project copy, so a file or module the script misses is named with its fix */
   project?: ScriptProjectContext
+  /**
+   * A batched target's run whose sibling failed (another repeat of the same target and workload):
+   * a run still queued or running is cancelled, since the workload's result is that failure.
+   */
+  signal?: AbortSignal
 }
 
 /**

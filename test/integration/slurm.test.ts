@@ -341,7 +341,7 @@ describe('--executor slurm on a real single-node cluster', {skip: needs('torch',
       assert.deepEqual(containersOf(r.pid), [])
     })
 
-    test('Slurm’s own time limit (--slurm-time 1, minutes): TIMEOUT in one line with the fix, the container removed, the queue empty', async () => {
+    test('Slurm’s own time limit (--slurm-time 1, minutes): TIMEOUT in one line with the fix, the container removed, the other repeat cancelled, the queue empty', async () => {
       const staging = tmpDir('repro-staging-')
       // the probe hangs; the run's own --timeout is far away, so Slurm's limit ends the job first
       const r = repro(
@@ -352,10 +352,21 @@ describe('--executor slurm on a real single-node cluster', {skip: needs('torch',
         {timeoutMs: 400_000},
       )
       assert.equal(r.status, 2, r.stdout + r.stderr)
-      assert.match(
-        unwrap(r.stdout + r.stderr),
-        /#1 slurm:docker:repro-fixture:hang: Slurm ended job \d+_0 \(TIMEOUT(, \w+)?\) before the probe finished; its container was removed.* — raise --slurm-time/,
-      )
+      const text = unwrap(r.stdout + r.stderr)
+      const ended =
+        /#1 slurm:docker:repro-fixture:hang: Slurm ended job (\d+)_0 \(TIMEOUT(, \w+)?\) before the probe finished; its container was removed.* — raise --slurm-time/.exec(
+          text,
+        )
+      assert.ok(ended, text)
+      // the second repeat (task 1, throttled behind it) was cancelled once the first failed, not left to time out too
+      const task1 = () =>
+        (
+          readFileSync('/var/log/slurm/jobcomp.txt', 'utf8')
+            .split('\n')
+            .find((l) => l.includes(`ArrayJobId=${ended[1]} ArrayTaskId=1 `)) ?? ''
+        ).match(/JobState=(\S+)/)?.[1]
+      assert.ok(await waitFor(() => Boolean(task1()), 30_000), `no completion record of task ${ended[1]}_1`)
+      assert.equal(task1(), 'CANCELLED')
       assert.ok(
         await waitFor(() => queuedIn(staging).length === 0 && containersOf(r.pid).length === 0, 30_000),
         queuedIn(staging).join('; '),
