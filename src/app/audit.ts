@@ -3,6 +3,7 @@
 // attribute once per workload. A target (or one workload in it) that fails is recorded and the
 // rest go on.
 
+import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {assembleAuditReport} from '../core/assemble.js'
 import {auditSeeds} from '../core/audit-plan.js'
@@ -18,7 +19,7 @@ import {type HostFingerprint, hostFingerprint} from '../env/host.js'
 import {recordSpan, timed} from '../env/timings.js'
 import type {AuditOptions, AuditWorkload, CacheFor, Collected, Rerunner} from './audit-types.js'
 import {scriptDigest} from './script-inputs.js'
-import {collect, runDirName} from './collect.js'
+import {COMPLETION_FILE, collect, completionFor, resumeCheck, runDirName, writeCompletion} from './collect.js'
 import {replayForwardRun, replayRun, scriptReplayRun, trainRun} from './execute.js'
 import {hostProbeEnv} from '../targets/target.js'
 import {RecordedTarget} from '../targets/recorded.js'
@@ -47,6 +48,8 @@ export async function runAudit(options: AuditOptions): Promise<AuditReport> {
   const cacheFor: CacheFor = (tag) => (opts.cache ? {cache: opts.cache, host: hostKey, tag} : undefined)
 
   const resumed: ResumeCell[] | undefined = opts.resume ? [] : undefined
+  // --resume: the explain stage's reruns are taken from --out too when they match
+  const rerunsResumed = opts.resume ? {resumed: 0, ran: 0} : undefined
   const collected = await collect({opts, data, host, git, cacheFor, ...(scriptSha256 ? {scriptSha256} : {}), ...(resumed ? {resumed} : {})})
   const many = opts.workloads.length > 1
   const comparisons: PairRecord[] = []
@@ -60,7 +63,7 @@ export async function runAudit(options: AuditOptions): Promise<AuditReport> {
     const c = collected.byWorkload.get(w)!
     const compared = compareAll(collected.records, c.runs)
     if (many || w !== 'mlp') for (const p of compared.records) p.workload = w
-    const rerunner = rerunnerFor(opts, w, c, data.get(w)!, cacheFor)
+    const rerunner = rerunnerFor(opts, w, c, data.get(w)!, cacheFor, rerunsResumed)
     const attribution = attribute({
       limit,
       collected: c,
@@ -115,7 +118,7 @@ export async function runAudit(options: AuditOptions): Promise<AuditReport> {
     targets: collected.records,
     comparisons,
     workloads,
-    ...(resumed ? {resume: summarizeResume(opts.outDir, resumed)} : {}),
+    ...(resumed ? {resume: summarizeResume(opts.outDir, resumed, rerunsResumed)} : {}),
   })
   recordSpan('assemble report', 'assemble report', assembleStart)
   return report
@@ -125,22 +128,41 @@ export async function runAudit(options: AuditOptions): Promise<AuditReport> {
  * Reruns of one workload's targets (zoom, counterfactual knobs, op replays) with the audit's own
  * settings; a run on a GPU holds that device's lock like the audit's own runs.
  */
-function rerunnerFor(opts: AuditOptions, w: AuditWorkload, c: Collected, data: EncodedData, cacheFor: CacheFor): Rerunner {
+function rerunnerFor(
+  opts: AuditOptions,
+  w: AuditWorkload,
+  c: Collected,
+  data: EncodedData,
+  cacheFor: CacheFor,
+  resumed?: {resumed: number; ran: number},
+): Rerunner {
   return {
     progress: opts.progress,
-    rerun: (index, change, label, dir) => {
+    rerun: async (index, change, label, dir) => {
       const config = c.configs.get(index)!
       const knobs = change.knobs ?? config.knobs
       const stored = change.storeSteps ? {...config.trace, store_steps: change.storeSteps} : config.trace
       const trace = change.capture ? {...stored, capture: change.capture} : stored
-      const target = opts.targets[index - 1]!.target
+      const spec = opts.targets[index - 1]!
       const outDir = path.join(opts.outDir, w === 'mlp' ? dir : `${w}-${dir}`)
+      const rerunConfig = {...config, knobs, trace}
+      // --resume: the rerun an earlier audit of the same inputs left in --out is taken as it is
+      if (resumed) {
+        const kept = await resumeCheck(outDir, spec, rerunConfig, label)
+        if (kept.artifacts) {
+          resumed.resumed++
+          return {artifacts: kept.artifacts, seconds: 0, outDir}
+        }
+        resumed.ran++
+        await fs.rm(outDir, {recursive: true, force: true})
+      }
+      await fs.rm(path.join(outDir, COMPLETION_FILE), {force: true})
       // the same inputs as the run it repeats: a script run carries the script, not data
       const script = config.script ? opts.script : undefined
-      return withDevice(knobs.device, () =>
+      const r = await withDevice(knobs.device, () =>
         trainRun({
-          target,
-          config: {...config, knobs, trace},
+          target: spec.target,
+          config: rerunConfig,
           data: data.bytes.length ? data.bytes : null,
           outDir,
           timeoutMs: opts.timeoutMs,
@@ -148,7 +170,9 @@ function rerunnerFor(opts: AuditOptions, w: AuditWorkload, c: Collected, data: E
           cache: cacheFor('r1'),
           ...(script ? {script} : {}),
         }),
-      ).then((r) => ({...r, outDir}))
+      )
+      await writeCompletion(outDir, await completionFor(spec, rerunConfig, outDir))
+      return {...r, outDir}
     },
     replayForward: (index, req, dir) => {
       const config = c.configs.get(index)!

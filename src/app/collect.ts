@@ -166,7 +166,7 @@ async function runWorkload(
     const runConfig = {...config, train: {...config.train, seed: planned.seed}}
     const dir = runDirName(workload, planned.dir)
     // --resume: a complete run made from the same inputs is taken as it is; otherwise say why it runs again
-    const kept = ctx.resumed ? await resumeCheck(ctx, spec, runConfig, dir, `${record.name} ${planned.label}`) : null
+    const kept = ctx.resumed ? await resumeCheck(path.join(opts.outDir, dir), spec, runConfig, `${record.name} ${planned.label}`) : null
     if (kept) ctx.resumed!.push({dir, decision: kept.artifacts ? {reuse: true} : {reuse: false, reason: kept.reason}})
     const shown = kept && !kept.artifacts ? `${what} (ran again: ${kept.reason})` : what
     if (!kept?.artifacts) opts.progress.start(shown)
@@ -277,13 +277,13 @@ async function runPlanned(
   return {...run, outDir}
 }
 
-const COMPLETION_FILE = 'complete.json'
+export const COMPLETION_FILE = 'complete.json'
 
 /**
  * The completion record a run of `config` in this target gets: its identity (for images the
  * ID inspected here, or the one a Slurm cell's node ran when `ranIn` holds its slurm.json).
  */
-async function completionFor(spec: AuditTargetSpec, config: ProbeConfig, ranIn?: string): Promise<CompletionRecord> {
+export async function completionFor(spec: AuditTargetSpec, config: ProbeConfig, ranIn?: string): Promise<CompletionRecord> {
   const id = await spec.target.identify()
   const inspected = id.kind === 'python' ? null : String(id.details['id'] ?? '') || null
   const ran =
@@ -302,7 +302,7 @@ async function completionFor(spec: AuditTargetSpec, config: ProbeConfig, ranIn?:
 }
 
 /** Written once the run's artifacts read back valid, atomically (a temp file renamed into place). */
-async function writeCompletion(outDir: string, record: CompletionRecord): Promise<void> {
+export async function writeCompletion(outDir: string, record: CompletionRecord): Promise<void> {
   const tmp = path.join(outDir, `.${COMPLETION_FILE}.${process.pid}`)
   await fs.rm(tmp, {force: true})
   // a fresh file (wx), never through a link of that name
@@ -311,18 +311,17 @@ async function writeCompletion(outDir: string, record: CompletionRecord): Promis
 }
 
 /**
- * --resume: the run `dir` of --out holds, when its completion record matches the one this run
- * would get and its artifacts read back valid (the same readers as a fresh run), else why not.
- * Whatever the directory holds, the answer is a reason to run again, never a crash.
+ * --resume: the run directory `outDir` holds, when its completion record matches the one this
+ * run would get and its artifacts read back valid (the same readers as a fresh run), else why
+ * not. Whatever the directory holds, the answer is a reason to run again, never a crash. The
+ * audit's own runs and the explain stage's reruns are resumed alike.
  */
-async function resumeCheck(
-  ctx: CollectContext,
+export async function resumeCheck(
+  outDir: string,
   spec: AuditTargetSpec,
   config: ProbeConfig,
-  dir: string,
   label: string,
 ): Promise<{artifacts: RunArtifacts; reason?: undefined} | {artifacts?: undefined; reason: string}> {
-  const outDir = path.join(ctx.opts.outDir, dir)
   const stat = await fs.lstat(outDir).catch(() => null)
   if (!stat) return {reason: 'its run directory is missing'}
   if (!stat.isDirectory()) return {reason: 'its run directory is not a directory'}

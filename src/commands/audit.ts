@@ -85,7 +85,7 @@ Exit codes: 0 bitwise reproducible, 1 drift, 2 usage or environment error (other
     out: Flags.string({description: 'Directory for the runs and the reports. Default: reports/audit-<time>.'}),
     resume: Flags.boolean({
       description:
-        "Continue an earlier audit into the same --out (interrupted, failed part-way or finished): each planned run whose directory holds a complete run made from the same inputs (target and image ID or interpreter, probe, config, data) is taken as it is, the others run (and, with --executor slurm, only they are submitted); explaining's reruns run again.",
+        "Continue an earlier audit into the same --out (interrupted, failed part-way or finished): each planned run whose directory holds a complete run made from the same inputs (target and image ID or interpreter, probe, config, data) is taken as it is, the others run (and, with --executor slurm, only they are submitted); explaining's reruns are taken the same way, its op replays run again.",
       default: false,
     }),
     format: Flags.string({

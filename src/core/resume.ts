@@ -92,18 +92,31 @@ export interface ResumeSummary {
   resumed: number
   /** the runs that ran again, and why */
   reran: {dir: string; reason: string}[]
+  /**
+   * the explain stage's reruns (zoom, counterfactual, captures): how many were taken from --out
+   * (the same target, probe and config as the rerun it would be now) and how many ran
+   */
+  reruns?: {resumed: number; ran: number}
 }
 
-export function summarizeResume(outDir: string, cells: ResumeCell[]): ResumeSummary {
+export function summarizeResume(outDir: string, cells: ResumeCell[], reruns?: {resumed: number; ran: number}): ResumeSummary {
   const reran = cells.flatMap((c) => (c.decision.reuse ? [] : [{dir: c.dir, reason: c.decision.reason}]))
-  return {out_dir: outDir, planned: cells.length, resumed: cells.length - reran.length, reran}
+  return {
+    out_dir: outDir,
+    planned: cells.length,
+    resumed: cells.length - reran.length,
+    reran,
+    ...(reruns && reruns.resumed + reruns.ran > 0 ? {reruns} : {}),
+  }
 }
 
 /** "Resumed 3 of 4 runs from --out DIR; 1 ran again (t1-r2: no complete run)". */
 export function resumeLine(s: ResumeSummary): string {
   const head = `Resumed ${s.resumed} of ${s.planned} run${s.planned === 1 ? '' : 's'} from --out ${s.out_dir}`
-  if (s.reran.length === 0) return `${head}; none ran again`
-  const shown = s.reran.slice(0, 3).map((r) => `${r.dir}: ${r.reason}`)
+  const r = s.reruns
+  const explain = r ? `; explaining: ${r.resumed} of ${r.resumed + r.ran} rerun${r.resumed + r.ran === 1 ? '' : 's'} resumed` : ''
+  if (s.reran.length === 0) return `${head}; none ran again${explain}`
+  const shown = s.reran.slice(0, 3).map((x) => `${x.dir}: ${x.reason}`)
   const more = s.reran.length > 3 ? `; ${s.reran.length - 3} more` : ''
-  return `${head}; ${s.reran.length} ran again (${shown.join('; ')}${more})`
+  return `${head}; ${s.reran.length} ran again (${shown.join('; ')}${more})${explain}`
 }

@@ -4,7 +4,7 @@
 
 import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
-import {readdirSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {existsSync, readdirSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {PYTHON, repro, tmpDir} from './helpers.js'
 import {needs} from './prereqs.js'
@@ -27,7 +27,8 @@ const AUDIT = audit()
 interface Report {
   verdict: {exit_code: number; headline: string}
   targets: {trace_digest?: {root: string}; runs: {dir: string; resumed?: boolean}[]}[]
-  resume?: {planned: number; resumed: number; reran: {dir: string; reason: string}[]}
+  resume?: {planned: number; resumed: number; reran: {dir: string; reason: string}[]; reruns?: {resumed: number; ran: number}}
+  attribution?: {experiments: {id: string; kind: string; outcome: string; knobs: {name: string}[]; first_divergence_after: unknown}[]}
 }
 
 /** Every file of a run directory with its inode and modification time: what "untouched" means. */
@@ -94,6 +95,43 @@ describe('repro audit --resume (local python, real torch)', {skip: needs('torch'
       d.resume?.reran.map((r) => `${r.dir}: ${r.reason}`),
       ['t1-r1: it ran seed 1234, this audit seed 7', 't2-r1: it ran seed 1234, this audit seed 7'],
     )
+  })
+
+  test('explaining’s reruns are resumed too: the same experiments, their directories untouched; a damaged one reruns', () => {
+    const out = tmpDir()
+    // bf16 autocast in #2 drifts on any CPU: the counterfactual reruns #2 with amp aligned
+    const args = ['audit', '--python', PYTHON, '--python', PYTHON, '--set', '2:amp=bf16', '--repeats', '1', '--no-cache', ...FAST]
+    const first = repro([...args, '--out', out, '--json'])
+    assert.equal(first.status, 1, first.stderr)
+    const a: Report = JSON.parse(first.stdout)
+    // the explain stage's reruns: every run directory outside the matrix (t1-r1, …) with a completion record
+    const reruns = readdirSync(out).filter((d) => !/^t\d+-/.test(d) && existsSync(path.join(out, d, 'complete.json')))
+    assert.ok(
+      reruns.some((d) => /^e\d+-t2$/.test(d)),
+      `no counterfactual rerun in ${readdirSync(out).join(', ')}`,
+    )
+    const before = Object.fromEntries(reruns.map((d) => [d, identity(path.join(out, d))]))
+    const experiments = (r: Report) =>
+      r.attribution?.experiments.map((e) => [e.id, e.kind, e.outcome, e.knobs.map((k) => k.name), e.first_divergence_after])
+
+    const second = repro([...args, '--out', out, '--resume', '--json'])
+    assert.equal(second.status, 1, second.stderr)
+    const b: Report = JSON.parse(second.stdout)
+    assert.deepEqual(b.resume?.reruns, {resumed: reruns.length, ran: 0})
+    assert.deepEqual(experiments(b), experiments(a))
+    for (const d of reruns) assert.deepEqual(identity(path.join(out, d)), before[d], d)
+
+    // a damaged rerun runs again; the terminal report counts both kinds
+    writeFileSync(path.join(out, reruns[0]!, 'run.json'), '{"schema": "repro.run/1", "sta')
+    const third = repro([...args, '--out', out, '--resume'])
+    assert.equal(third.status, 1, third.stderr)
+    assert.match(
+      third.stdout.replace(/\s+/g, ' '),
+      new RegExp(
+        `Resumed 2 of 2 runs from --out ${out}; none ran again; explaining: ${reruns.length - 1} of ${reruns.length} reruns? resumed`,
+      ),
+    )
+    assert.notDeepEqual(identity(path.join(out, reruns[0]!)), before[reruns[0]!])
   })
 
   test('--resume without --out, or with an --out that does not exist: one usage line, exit 2', () => {
