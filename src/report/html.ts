@@ -5,6 +5,7 @@
 import {describeFirst, type AuditReport, type PairRecord, type TargetRecord, type WorkloadResult} from '../core/report.js'
 import {workloadView} from '../core/workload-results.js'
 import type {FingerprintRow} from '../core/fingerprint-diff.js'
+import {resumeLine} from '../core/resume.js'
 import {renderCharts, type RenderedChart} from './charts.js'
 import {escapeHtml as h, safeHttpsUrl} from './escape.js'
 import {identityLine, verdictTitle, VERDICT_MARK} from './markdown.js'
@@ -412,6 +413,7 @@ export function renderHtmlWithCharts(report: AuditReport, charts: RenderedChart[
       ? [fingerprintSection(report), ...report.by_workload.map((w) => workloadSection(report, w, byWorkload?.get(w.workload) ?? []))]
       : [comparisonsSection(report), fingerprintSection(report), chartsSection(report, charts), suspectsSection(report)]),
     errorsSection(report),
+    report.resume ? `<section><p class="meta">${h(resumeLine(report.resume), 2000)}</p></section>` : '',
     '</main>',
     `<footer>Report written by repro ${h(report.tool.version, 40)} (${h(report.schema, 40)}). This file is self-contained: no scripts, no fonts, no network requests.</footer>`,
     '</body>',

@@ -7,6 +7,7 @@ import {describeFirst, explainSecondsLine, type AuditReport, type PairRecord, ty
 import {workloadView} from '../core/workload-results.js'
 import type {FingerprintRow} from '../core/fingerprint-diff.js'
 import {escapeMarkdown as md, markdownFence, safeHttpsUrl} from './escape.js'
+import {resumeLine} from '../core/resume.js'
 import {formatNumber, formatSigned, knobValue} from './text.js'
 
 export const VERDICT_MARK = {reproducible: '✔', drift: '✘', error: '⚠'} as const
@@ -260,6 +261,7 @@ export function renderMarkdown(report: AuditReport): string {
     ...(report.by_workload ? [] : worstSections(report)),
     outcomeSection(report),
     errorsSection(report),
+    report.resume ? md(resumeLine(report.resume), 2000) : null,
   ]
   return `${parts.filter((p): p is string => p !== null).join('\n\n')}\n`
 }

@@ -242,6 +242,7 @@ export const reportSchema = z
         planned: z.number(),
         resumed: z.number(),
         reran: list(z.looseObject({dir: str(), reason: str()}), 100_000),
+        reruns: z.looseObject({resumed: z.number(), ran: z.number()}).optional(),
       })
       .optional(),
     by_workload: list(
