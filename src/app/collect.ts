@@ -160,9 +160,15 @@ async function runWorkload(
   collected.configs.set(record.index, config)
   const many = opts.workloads.length > 1
   const plans = planRuns(record.index, opts.repeats, opts.seed, opts.seeds, occurrence)
-  type Ran = {run: Awaited<ReturnType<typeof attempt>>['run']; planned: (typeof plans)[number]} | {error: ReproError; what: string}
-  const attempt = async (planned: (typeof plans)[number]) => {
-    const what = `${record.name}${many ? ` · ${workload}` : ''} · ${planned.label}`
+  type Planned = (typeof plans)[number]
+  type Ran = {run: Awaited<ReturnType<typeof attempt>>; planned: Planned} | {error: ReproError; what: string}
+  const whatOf = (planned: Planned) => `${record.name}${many ? ` · ${workload}` : ''} · ${planned.label}`
+  // a batched target's repeats run at once: the first to fail cancels the others (the workload's
+  // result is that failure), and it is the one reported
+  const sibling = new AbortController()
+  let first: Ran | null = null
+  const attempt = async (planned: Planned) => {
+    const what = whatOf(planned)
     const runConfig = {...config, train: {...config.train, seed: planned.seed}}
     const dir = runDirName(workload, planned.dir)
     // --resume: a complete run made from the same inputs is taken as it is; otherwise say why it runs again
@@ -174,18 +180,14 @@ async function runWorkload(
       ? {artifacts: kept.artifacts, seconds: 0, cached: false, resumed: true, outDir: path.join(opts.outDir, dir)}
       : {...(await runPlanned(ctx, spec, data, runConfig, record.name, {...planned, dir}, sibling.signal)), resumed: false}
     opts.progress.done(run.resumed ? `${what} (resumed)` : run.cached ? `${shown} (cached)` : shown, run.seconds)
-    return {run, what}
+    return run
   }
-  // a batched target's repeats run at once: the first to fail cancels the others (the workload's
-  // result is that failure), and it is the one reported
-  const sibling = new AbortController()
-  let first: Ran | null = null
-  const tried = async (planned: (typeof plans)[number]): Promise<Ran> => {
+  const tried = async (planned: Planned): Promise<Ran> => {
     try {
-      return {run: (await attempt(planned)).run, planned}
+      return {run: await attempt(planned), planned}
     } catch (e) {
       if (!isReproError(e)) throw e
-      const r = {error: e, what: `${record.name}${many ? ` · ${workload}` : ''} · ${planned.label}`}
+      const r = {error: e, what: whatOf(planned)}
       if (!sibling.signal.aborted) {
         first = r
         sibling.abort()
@@ -270,7 +272,7 @@ async function runPlanned(
       context,
       cache: ctx.cacheFor(planned.cacheTag),
       ...(script ? {script} : {}),
-      ...(spec.target.batched ? {signal} : {}),
+      ...(signal ? {signal} : {}),
     }),
   )
   await writeCompletion(outDir, await completionFor(spec, config, outDir))

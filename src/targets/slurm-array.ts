@@ -174,9 +174,8 @@ export class SlurmArrays {
   }
 
   private async flush(b: Batch): Promise<void> {
-    const tasks = [...b.waiting].sort((x, y) =>
-      (x.task.order ?? '') < (y.task.order ?? '') ? -1 : (x.task.order ?? '') > (y.task.order ?? '') ? 1 : 0,
-    )
+    const order = (w: Waiting) => w.task.order ?? ''
+    const tasks = [...b.waiting].sort((x, y) => (order(x) < order(y) ? -1 : order(x) > order(y) ? 1 : 0))
     try {
       await fs.mkdir(this.opts.staging, {recursive: true})
       const batch = await fs.mkdtemp(path.join(this.opts.staging, 'array-'))
