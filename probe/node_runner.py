@@ -23,6 +23,12 @@ out.tar, and the container removed (`rm -f -v`) whatever happens, TERM from Slur
 the engine's daemon, not this job, is the container's parent, so Slurm would never kill it.
 A container whose options name no owner (a run `repro prepare` staged) is labelled with this
 runner's pid and host. status.json then also has image_id (the ID the engine ran) and container (what happened).
+
+An inspect task (SPEC.json has "inspect") asks this node's engine what an image target's launch
+plan is made from, so the submit host needs no engine: `version` (the server's platform), `image
+inspect` (pulling the image first when the node does not have it), and, when "read" names paths,
+the first bytes of the first of them the image has (`cp` from a container created, never
+started, then removed). The answers go to the files the spec names and to status.json's "inspect".
 """
 
 import io
@@ -61,6 +67,8 @@ def main(argv):
     status_path = here(spec["status"])
     if "image" in spec:
         return run_image(spec, here, status_path)
+    if "inspect" in spec:
+        return run_inspect(spec, here, status_path)
     work = tempfile.mkdtemp(prefix="repro-node-")
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": work, "LANG": "C.UTF-8",
            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "PYTHONNOUSERSITE": "1",
@@ -347,6 +355,103 @@ def run_image(spec, here, status_path):
     shutil.rmtree(scratch, ignore_errors=True)
     boot = facts["boot"]
     return 0 if facts["phase"] == "status" and boot["exit"] == 0 else 1
+
+
+INSPECT_CAP = 4 * 1024 * 1024
+FILE_HEAD = 8192
+
+
+def run_inspect(spec, here, status_path):
+    task = spec["inspect"]
+    engine = task["engine"]
+    env = engine_env()
+    scratch = tempfile.mkdtemp(prefix="repro-node-")
+    t0 = time.time()
+    deadline = t0 + spec["timeout_seconds"]
+    name = "repro-inspect-%s-%d-%d" % (os.environ.get("SLURM_JOB_ID", "job"), os.getpid(), int(t0))
+    state = {"terminated": None, "timed_out": False}
+    answer = {"version": "", "ok": False, "error": "", "file": None}
+
+    def on_term(signum, frame):
+        if state["terminated"] is None:
+            state["terminated"] = signal.Signals(signum).name
+            raise Terminated()
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+
+    def engine_run(args, cap=INSPECT_CAP):
+        """The engine's CLI, within the task's time: (exit code, stdout up to cap, stderr tail)."""
+        left = deadline - time.time()
+        if left <= 0:
+            state["timed_out"] = True
+            return 124, b"", b"the inspect task ran out of time\n"
+        try:
+            p = subprocess.Popen([engine] + args, cwd=scratch, env=env, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except OSError as e:  # no engine on this node
+            return 127, b"", ("%s: %s\n" % (engine, e)).encode("utf-8")
+        try:
+            out, err = p.communicate(timeout=left)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
+            state["timed_out"] = True
+            return 124, b"", b"the inspect task ran out of time\n"
+        except BaseException:
+            p.kill()
+            p.wait()
+            raise
+        return p.returncode, out[:cap], err[-STDERR_TAIL:]
+
+    created = False
+    try:
+        code, out, err = engine_run(["version", "--format", task["version_format"]], cap=1024)
+        if code != 0:
+            answer["error"] = "the %s engine is not answering: %s" % (engine, tail_text(err).strip())
+        else:
+            answer["version"] = out.decode("utf-8", "replace").strip()
+            code, out, err = engine_run(["image", "inspect", task["image"]])
+            if code != 0:
+                code, _, pull_err = engine_run(["pull", "--quiet", task["image"]], cap=4096)
+                if code == 0:
+                    code, out, err = engine_run(["image", "inspect", task["image"]])
+                else:
+                    err = pull_err
+            if code != 0:
+                answer["error"] = "image %s is not present and could not be pulled: %s" % (
+                    task["image"], tail_text(err).strip())
+            else:
+                with open(here(task["inspect_out"]), "wb") as f:
+                    f.write(out)
+                answer["ok"] = True
+                if task.get("read"):
+                    code, out, err = engine_run(task["create"] + ["--name", name, task["read_image"]], cap=4096)
+                    created = True
+                    if code != 0:
+                        answer["ok"] = False
+                        answer["error"] = "cannot create a container to inspect the image: %s" % tail_text(err).strip()
+                    else:
+                        for p in task["read"]:
+                            code, out, err = engine_run(task["cp"] + ["%s:%s" % (name, p), "-"], cap=FILE_HEAD)
+                            if code == 0 and out:
+                                with open(here(task["file_out"]), "wb") as f:
+                                    f.write(out)
+                                answer["file"] = p
+                                break
+    except Terminated:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if created:
+            remove_container(engine, env, scratch, name, task["remove"])
+    sys.stderr.write(answer["error"])
+    write_status(status_path, {
+        "exit": 0 if answer["ok"] else 1, "signal": None, "seconds": round(time.time() - t0, 3),
+        "timed_out": state["timed_out"], "terminated": state["terminated"],
+        "stderr_tail": answer["error"][-STDERR_TAIL:], "node": socket.gethostname(), "inspect": answer})
+    shutil.rmtree(scratch, ignore_errors=True)
+    return 0 if answer["ok"] else 1
 
 
 def remove_container(engine, env, scratch, name, remove):

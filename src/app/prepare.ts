@@ -167,7 +167,7 @@ export async function prepareRuns(req: PrepareRequest): Promise<PrepareResult> {
         name: spec.target.name,
         kind: spec.target.kind,
         reference: req.refs[i]!.value,
-        image_id: launch.kind === 'image' ? await launch.target.imageId() : null,
+        image_id: launch.kind === 'image' ? (await launch.target.imageId()).id : null,
         knobs: spec.knobs,
       })
       for (const w of workloads) {

@@ -15,6 +15,7 @@ import {spawnCapped} from '../targets/process.js'
 import {PythonTarget} from '../targets/python.js'
 import {defaultStaging, type SlurmOptions, SlurmTarget} from '../targets/slurm.js'
 import {SlurmArrays} from '../targets/slurm-array.js'
+import {NodeImageInspector} from '../targets/slurm-inspect.js'
 import type {Target} from '../targets/target.js'
 import type {AuditTargetSpec} from './audit-types.js'
 import type {TargetMemoDirs} from './cache.js'
@@ -189,7 +190,10 @@ export async function targetsFromRefs(refs: TargetRef[], settings: TargetSetting
   let engine: Engine | null = null
   let inspected = new Map<string, ImageIdentity>()
   const images = [...new Set(refs.filter((r) => r.kind === 'image').map((r) => r.value))]
-  if (images.length > 0) {
+  if (images.length > 0 && slurm) {
+    // the nodes' engine runs and inspects the images (slurm-inspect.ts): none is asked here
+    engine = makeEngine(settings.engine === 'podman' ? 'podman' : 'docker')
+  } else if (images.length > 0) {
     // every image in one `image inspect`, beside the engine's `version` (on the likely engine:
     // docker unless podman was asked for); used only if that is the engine detected
     const likely: EngineName = settings.engine === 'podman' ? 'podman' : 'docker'
@@ -208,7 +212,15 @@ export async function targetsFromRefs(refs: TargetRef[], settings: TargetSetting
       entrypoint,
       ...(inspected.has(image) ? {identity: inspected.get(image)!} : {}),
       ...(memos ? {memoDir: memos.imageFiles} : {}),
+      ...(slurm ? {inspector: nodeInspector(image)} : {}),
     })
+  // one inspect task per image on a node, shared by the targets that name it
+  const inspectors = new Map<string, NodeImageInspector>()
+  const nodeInspector = (image: string) => {
+    if (!inspectors.has(image))
+      inspectors.set(image, new NodeImageInspector(arrays!, slurm!, engine!.name, image, `slurm:${engine!.name}:${image}`))
+    return inspectors.get(image)!
+  }
   return refs.map((ref, i) => {
     const base: Knobs = {...DEFAULT_KNOBS, env: {}, device: cuda ? 'cuda' : 'cpu'}
     const target: Target =

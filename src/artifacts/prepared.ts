@@ -27,12 +27,31 @@ export interface ImageRunEntry {
   limits_from_allocation: {memory: boolean; cpus: boolean}
 }
 
+/**
+ * An inspect task: what a node's engine says about an image target's image (the launch plan is
+ * made from it), so the submit host needs no engine. `read`: paths whose first bytes the
+ * launch plan needs (the entrypoint's file), read with `cp` from a container made by `create`
+ * (with the container's name and `read_image` appended) and removed with `remove`.
+ */
+export interface InspectEntry {
+  engine: 'docker' | 'podman'
+  image: string
+  version_format: string
+  inspect_out: string
+  read?: string[]
+  read_image?: string
+  create?: string[]
+  cp?: string[]
+  remove?: string[]
+  file_out?: string
+}
+
 /** The run spec node_runner.py reads: paths starting with ./ are relative to the spec's folder. */
 export type RunSpec = {
   schema: typeof RUN_SPEC_SCHEMA
   timeout_seconds: number
   status: string
-} & ({python: string; argv: string[]; env: Record<string, string>} | {image: ImageRunEntry})
+} & ({python: string; argv: string[]; env: Record<string, string>} | {image: ImageRunEntry} | {inspect: InspectEntry})
 
 /** What a staged run leaves in its folder once the runner ran it. */
 export const STAGED = {spec: 'spec.json', status: 'status.json', out: 'out', outTar: 'out.tar'} as const
@@ -137,6 +156,10 @@ const nodeStatusSchema = z.object({
       boot: z.object({exit: z.number().int(), python: z.string().max(4096).nullable(), full: z.boolean().optional()}).nullable(),
       out_truncated: z.boolean(),
     })
+    .optional(),
+  /** an inspect task's answer: the engine's `version`, and which path's first bytes it read */
+  inspect: z
+    .object({version: z.string().max(1024), ok: z.boolean(), error: z.string().max(256 * 1024), file: z.string().max(4096).nullable()})
     .optional(),
   /** the job's allocation on a Slurm node */
   allocation: z

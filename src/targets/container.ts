@@ -93,6 +93,20 @@ export interface ContainerTargetOptions {
   identity?: ImageIdentity
   /** keep what the image holds at its entrypoint's path here, per image ID (image-file-memo.ts) */
   memoDir?: string
+  /** inspect the image with the engine that runs it elsewhere (a Slurm node's), not with `engine` here */
+  inspector?: ImageInspector
+}
+
+/**
+ * Where an image target's image is inspected when its runs go elsewhere: the engine that will
+ * run it (a Slurm node's, slurm-inspect.ts) says what the launch plan is made from, so this
+ * host needs no engine.
+ */
+export interface ImageInspector {
+  /** the image and that engine's server, and where it was asked (`node vm`) */
+  inspect(): Promise<{identity: ImageIdentity; server: Engine['server']; where: string}>
+  /** the first bytes and mode of the first of `paths` the image has */
+  readFile(imageId: string, paths: string[]): Promise<FileHead | 'missing'>
 }
 
 /** How the probe starts in this image, decided once per target. */
@@ -114,6 +128,9 @@ export class ContainerTarget implements Target {
   readonly kind: 'docker' | 'podman'
   readonly name: string
   private image: ImageIdentity | null = null
+  /** the engine server the image was inspected with, and where: this host's, or the inspector's */
+  private server: Engine['server']
+  private inspectedOn = 'this host'
   private plan: LaunchPlan | null = null
   /** the interpreter name that started, and the path it reported (known after a run) */
   private interpreter: string | null = null
@@ -123,10 +140,20 @@ export class ContainerTarget implements Target {
     this.kind = opts.engine.name
     this.name = `${opts.engine.name}:${opts.image}`
     this.image = opts.identity ?? null
+    this.server = opts.engine.server
   }
 
   private async ensure(): Promise<ImageIdentity> {
-    this.image ??= await ensureImage(this.opts.engine, this.opts.image, this.name)
+    if (this.image) return this.image
+    const {inspector} = this.opts
+    if (!inspector) {
+      this.image = await ensureImage(this.opts.engine, this.opts.image, this.name)
+      return this.image
+    }
+    const inspected = await inspector.inspect()
+    this.server = inspected.server
+    this.inspectedOn = inspected.where
+    this.image = inspected.identity
     return this.image
   }
 
@@ -147,7 +174,7 @@ export class ContainerTarget implements Target {
         os: img.os,
         labels: Object.keys(img.labels).length ? JSON.stringify(img.labels) : null,
         engine: this.opts.engine.name,
-        engine_version: this.opts.engine.server?.version ?? null,
+        engine_version: this.server?.version ?? null,
         gpus: this.opts.gpus,
         memory: this.opts.limits.memory,
         cpus: this.opts.limits.cpus,
@@ -212,11 +239,11 @@ export class ContainerTarget implements Target {
 
   private async makePlan(): Promise<LaunchPlan> {
     const img = await this.ensure()
-    const mismatch = platformMismatch(img, this.opts.engine.server ?? null)
+    const mismatch = platformMismatch(img, this.server ?? null)
     if (mismatch)
       throw new ReproError(mismatch, {
         subject: this.name,
-        hint: `audit the image built for ${this.opts.engine.server!.os}/${this.opts.engine.server!.architecture} (pull it with --platform), or use an engine on the image's platform`,
+        hint: `audit the image built for ${this.server!.os}/${this.server!.architecture} (pull it with --platform), or use an engine on the image's platform`,
       })
     const mode = this.opts.entrypoint ?? 'auto'
     const cfg = img.config
@@ -241,12 +268,12 @@ export class ContainerTarget implements Target {
   private async imageFile(imageId: string, paths: string[]): Promise<FileHead | 'missing'> {
     const dir = this.opts.memoDir
     // the engine's platform too: one multi-platform ID can hold another variant's files elsewhere
-    const {server} = this.opts.engine
+    const {server} = this
     const engine = `${this.opts.engine.name} ${server ? `${server.os}/${server.architecture}` : '?'}`
     const key = {engine, imageId, paths}
     const memo = dir ? await readImageFileMemo(dir, key) : null
     if (memo) return memo
-    const file = await this.readImageFile(paths)
+    const file = this.opts.inspector ? await this.opts.inspector.readFile(imageId, paths) : await this.readImageFile(paths)
     if (dir) await writeImageFileMemo(dir, key, file)
     return file
   }
@@ -341,9 +368,10 @@ export class ContainerTarget implements Target {
     })
   }
 
-  /** The image ID this target was inspected as (the launch plan's image). */
-  async imageId(): Promise<string> {
-    return (await this.ensure()).id
+  /** The image ID this target was inspected as (the launch plan's image), and where (`this host`, `node vm`). */
+  async imageId(): Promise<{id: string; where: string}> {
+    const {id} = await this.ensure()
+    return {id, where: this.inspectedOn}
   }
 
   /** The interpreter path the launcher reported (a run elsewhere, e.g. on a Slurm node). */
@@ -585,7 +613,7 @@ export async function artifactsFromTar(
   }
 }
 
-function labelArgs(): string[] {
+export function labelArgs(): string[] {
   return Object.entries(containerLabels()).flatMap(([k, v]) => ['--label', `${k}=${v}`])
 }
 

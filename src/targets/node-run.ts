@@ -122,7 +122,7 @@ async function copyRegularFiles(from: string, to: string): Promise<void> {
   }
 }
 
-async function readCapped(p: string, cap: number): Promise<Buffer | null> {
+export async function readCapped(p: string, cap: number): Promise<Buffer | null> {
   const stat = await fs.lstat(p).catch(() => null)
   if (!stat?.isFile() || stat.size > cap) return null
   return fs.readFile(p)

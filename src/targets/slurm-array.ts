@@ -7,10 +7,12 @@
 // submitted once no run has joined it for a moment. The queue is read once per array per poll.
 
 import {spawnSync} from 'node:child_process'
-import {promises as fs} from 'node:fs'
+import {promises as fs, rmSync} from 'node:fs'
 import path from 'node:path'
 import {ReproError} from '../errors.js'
 import {onInterrupt} from './cleanup.js'
+import {type NodeStatus, parseNodeStatus} from '../artifacts/prepared.js'
+import {copyNodeRunner} from './node-run.js'
 import {spawnCapped} from './process.js'
 import {lastLine} from './target.js'
 
@@ -210,6 +212,7 @@ export class SlurmArrays {
       // Ctrl-C cancels the whole array (its pending tasks too) before repro exits
       const unregister = onInterrupt(() => {
         spawnSync('scancel', [arrayId], {stdio: 'ignore', timeout: 30_000})
+        rmSync(batch, {recursive: true, force: true})
       })
       let open = tasks.length
       const release = () => {
@@ -268,6 +271,89 @@ export class SlurmArrays {
     }
     return state
   }
+}
+
+/**
+ * A fresh folder under the staging folder (`prefix`: run-, inspect-) with the node's runner in
+ * it, for `work`; removed after, and on Ctrl-C too (the arrays' scancel follows).
+ */
+export async function withStage<T>(staging: string, prefix: string, work: (stage: string) => Promise<T>): Promise<T> {
+  await fs.mkdir(staging, {recursive: true})
+  const stage = await fs.mkdtemp(path.join(staging, prefix))
+  const unregister = onInterrupt(() => rmSync(stage, {recursive: true, force: true}))
+  try {
+    await copyNodeRunner(path.join(stage, 'probe'))
+    return await work(stage)
+  } finally {
+    unregister()
+    await fs.rm(stage, {recursive: true, force: true})
+  }
+}
+
+/** The host's own bound on a task passed (its runner never started, or hangs): the task is cancelled. */
+export class TaskOverdue extends Error {
+  constructor(readonly stderrTail: string) {
+    super('overdue')
+  }
+}
+
+/**
+ * Wait for a task's runner to write status.json in `stage`, polling it and the queue. The runner
+ * enforces `timeoutMs`; past it plus a minute of running, the task is cancelled (TaskOverdue).
+ * `signal`: a sibling run failed, so this one is cancelled (and waited for) and refused. A task
+ * that left the queue without a status is one line with Slurm's state and its stderr's last line.
+ */
+export async function awaitStatus(
+  arrays: SlurmArrays,
+  cell: ArrayCell,
+  stage: string,
+  opts: {subject: string; timeoutMs: number; signal?: AbortSignal},
+): Promise<NodeStatus> {
+  const {jobId} = cell
+  const statusPath = path.join(stage, 'status.json')
+  const stderr = () => fs.readFile(cell.errFile, 'utf8').catch(() => '')
+  let pause = 200
+  let gone = 0
+  let runningSince: number | null = null
+  for (;;) {
+    const status = await readStatus(statusPath)
+    if (status) return status
+    if (opts.signal?.aborted) {
+      // a sibling run failed: this one is not wanted; its runner removes its container on TERM
+      spawnSync('scancel', [jobId], {stdio: 'ignore', timeout: 30_000})
+      await arrays.finalState(jobId)
+      throw new ReproError(`Slurm job ${jobId} cancelled: another run of this target and workload failed first`, {
+        subject: opts.subject,
+        hint: 'see the failure reported for this target',
+      })
+    }
+    const state = await arrays.state(jobId)
+    if (state?.state === 'RUNNING') runningSince ??= Date.now()
+    if (runningSince !== null && Date.now() > runningSince + opts.timeoutMs + 60_000) {
+      spawnSync('scancel', [jobId], {stdio: 'ignore', timeout: 30_000})
+      throw new TaskOverdue((await stderr()).slice(-64 * 1024))
+    }
+    if (state === null || !ACTIVE.includes(state.state)) {
+      // the task left the queue without a status: give the shared folder a moment, then say why
+      if (++gone > 10) {
+        const err = await stderr()
+        throw new ReproError(
+          `Slurm job ${jobId} ended ${state?.state ?? 'and left the queue'}${state?.reason && state.reason !== 'None' ? ` (${state.reason})` : ''} without the runner's status${lastLine(err) ? `: ${lastLine(err)}` : ''}`,
+          {
+            subject: opts.subject,
+            hint: 'see `scontrol show job` and the node’s slurmd log; --staging must be shared by the submit host and the nodes',
+          },
+        )
+      }
+    }
+    await sleep(pause)
+    pause = Math.min(1000, pause * 1.5)
+  }
+}
+
+async function readStatus(p: string): Promise<NodeStatus | null> {
+  const text = await fs.readFile(p, 'utf8').catch(() => null)
+  return text === null || text.length > 1024 * 1024 ? null : parseNodeStatus(text)
 }
 
 /** Slurm states of a job that has not ended yet */

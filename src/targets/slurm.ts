@@ -10,23 +10,20 @@
 // it ran: a target whose cells ran different images (a tag moved mid-audit) is an error.
 // Compare, attribution and reports stay local. Ctrl-C cancels the arrays (scancel) before repro exits.
 
-import {spawnSync} from 'node:child_process'
 import {promises as fs} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {ReproError} from '../errors.js'
-import {type NodeStatus, parseNodeStatus, type RunSpec} from '../artifacts/prepared.js'
+import type {NodeStatus, RunSpec} from '../artifacts/prepared.js'
 import type {ContainerLimits} from './container-args.js'
 import type {ContainerTarget, LaunchPlan} from './container.js'
 import {parseSize} from './image-launch.js'
-import {ACTIVE, type ArrayCell, SlurmArrays, type SlurmOptions} from './slurm-array.js'
-import {collectStagedRun, copyNodeRunner, stageRun} from './node-run.js'
+import {awaitStatus, SlurmArrays, type SlurmOptions, TaskOverdue, withStage} from './slurm-array.js'
+import {collectStagedRun, stageRun} from './node-run.js'
 import type {PythonTarget} from './python.js'
 import {lastLine, type ProbeJob, type ProbeOutcome, type Target, type TargetIdentity} from './target.js'
 
 export type {SlurmOptions} from './slurm-array.js'
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /**
  * What an image run asks Slurm for (pure): the container limits the user set, so the job holds
@@ -49,16 +46,17 @@ export function containerResources(limits: Pick<ContainerLimits, 'memory' | 'cpu
 export function imageDrift(
   target: string,
   reference: string,
-  planned: string,
+  plan: {id: string; where: string},
   cells: {run: string; id: string}[],
   cell: {run: string; id: string},
 ): ReproError | null {
+  const planned = plan.id
   const first = cells.find((c) => c.id === planned)
   if (cell.id === planned) return null
   const short = (id: string) => id.replace(/^(sha256:)?([0-9a-f]{12})[0-9a-f]*$/, '$1$2')
   const earlier = first
     ? `run ${first.run} ran ${short(planned)}`
-    : `the launch plan was made from ${short(planned)} (image inspect on this host)`
+    : `the launch plan was made from ${short(planned)} (image inspect on ${plan.where})`
   return new ReproError(`run ${cell.run} ran image ${short(cell.id)}, but ${earlier}: the tag ${reference} moved during the audit`, {
     subject: target,
     hint: `pin the image (--image NAME@sha256:DIGEST, or its ID) so every cell runs the same one, and keep ${reference} on the same image on this host and every node until the audit ends; then rerun`,
@@ -106,7 +104,7 @@ export class SlurmTarget implements Target {
   }
 
   private async runPython(job: ProbeJob, inner: PythonTarget): Promise<ProbeOutcome> {
-    return this.staged(async (stage) => {
+    return withStage(this.opts.staging, 'run-', async (stage) => {
       const {spec} = await stageRun(stage, job, {kind: 'python', interpreter: inner.interpreter})
       const {status, seconds, where} = await this.submit(job, stage, spec, inner.interpreter, [])
       await collectStagedRun(stage, job.outDir, this.name, null)
@@ -119,7 +117,7 @@ export class SlurmTarget implements Target {
 
   /** One container on a node, from the launch plan this host made (container.ts runs it locally). */
   private async runImage(job: ProbeJob, inner: ContainerTarget, plan: LaunchPlan, interpreter: string): Promise<ProbeOutcome> {
-    return this.staged(async (stage) => {
+    return withStage(this.opts.staging, 'run-', async (stage) => {
       const given = this.opts.limitsGiven ?? {memory: true, cpus: true}
       const {spec, create: created} = await stageRun(stage, job, {
         kind: 'image',
@@ -178,18 +176,6 @@ export class SlurmTarget implements Target {
     })
   }
 
-  /** A fresh staging folder with the node's runner in it, removed after `work`. */
-  private async staged<T>(work: (stage: string) => Promise<T>): Promise<T> {
-    await fs.mkdir(this.opts.staging, {recursive: true})
-    const stage = await fs.mkdtemp(path.join(this.opts.staging, 'run-'))
-    try {
-      await copyNodeRunner(path.join(stage, 'probe'))
-      return await work(stage)
-    } finally {
-      await fs.rm(stage, {recursive: true, force: true})
-    }
-  }
-
   /**
    * Hand the staged run to the audit's arrays, wait for its status. `where`: the job and, for a
    * run that did not end cleanly, the state Slurm ended it in. A job Slurm ended early is a
@@ -207,7 +193,17 @@ export class SlurmTarget implements Target {
     const cell = await this.arrays.submit(this.name, {stage, python, order: job.outDir}, spec.timeout_seconds, resources)
     const {jobId} = cell
     try {
-      const status = await this.await(job, cell, stage, seconds)
+      const status = await awaitStatus(this.arrays, cell, stage, {subject: this.name, timeoutMs: job.timeoutMs, signal: job.signal}).catch(
+        (e: unknown) => {
+          if (!(e instanceof TaskOverdue)) throw e
+          throw new SlurmEnded({
+            kind: 'timed-out',
+            limitSeconds: Math.round(job.timeoutMs / 1000),
+            seconds: seconds(),
+            stderrTail: e.stderrTail,
+          })
+        },
+      )
       if (status.terminated) {
         const state = await this.arrays.finalState(jobId)
         throw new SlurmEnded({
@@ -243,57 +239,6 @@ export class SlurmTarget implements Target {
       cell.release()
     }
   }
-
-  /** Poll status.json (the runner's) and the queue until the task is over. */
-  private async await(job: ProbeJob, cell: ArrayCell, stage: string, seconds: () => number): Promise<NodeStatus> {
-    const {jobId} = cell
-    const statusPath = path.join(stage, 'status.json')
-    const stderr = () => fs.readFile(cell.errFile, 'utf8').catch(() => '')
-    let pause = 200
-    let gone = 0
-    // the runner enforces the timeout; this is the host's own bound for a runner that never
-    // started or hangs: the run's timeout plus a minute, counted from when the task runs
-    let runningSince: number | null = null
-    for (;;) {
-      const status = await readStatus(statusPath)
-      if (status) return status
-      if (job.signal?.aborted) {
-        // a sibling run failed: this one is not wanted; its runner removes its container on TERM
-        spawnSync('scancel', [jobId], {stdio: 'ignore', timeout: 30_000})
-        await this.arrays.finalState(jobId)
-        throw new ReproError(`Slurm job ${jobId} cancelled: another run of this target and workload failed first`, {
-          subject: this.name,
-          hint: 'see the failure reported for this target',
-        })
-      }
-      const state = await this.arrays.state(jobId)
-      if (state?.state === 'RUNNING') runningSince ??= Date.now()
-      if (runningSince !== null && Date.now() > runningSince + job.timeoutMs + 60_000) {
-        spawnSync('scancel', [jobId], {stdio: 'ignore', timeout: 30_000})
-        throw new SlurmEnded({
-          kind: 'timed-out',
-          limitSeconds: Math.round(job.timeoutMs / 1000),
-          seconds: seconds(),
-          stderrTail: (await stderr()).slice(-64 * 1024),
-        })
-      }
-      if (state === null || !ACTIVE.includes(state.state)) {
-        // the task left the queue without a status: give the shared folder a moment, then say why
-        if (++gone > 10) {
-          const err = await stderr()
-          throw new ReproError(
-            `Slurm job ${jobId} ended ${state?.state ?? 'and left the queue'}${state?.reason && state.reason !== 'None' ? ` (${state.reason})` : ''} without the runner's status${lastLine(err) ? `: ${lastLine(err)}` : ''}`,
-            {
-              subject: this.name,
-              hint: 'see `scontrol show job` and the node’s slurmd log; --staging must be shared by the submit host and the nodes',
-            },
-          )
-        }
-      }
-      await sleep(pause)
-      pause = Math.min(1000, pause * 1.5)
-    }
-  }
 }
 
 /** An outcome decided while waiting (Slurm ended the job, the host's own bound): returned, not an error. */
@@ -301,11 +246,6 @@ class SlurmEnded extends Error {
   constructor(readonly outcome: ProbeOutcome) {
     super(outcome.kind)
   }
-}
-
-async function readStatus(p: string): Promise<NodeStatus | null> {
-  const text = await fs.readFile(p, 'utf8').catch(() => null)
-  return text === null || text.length > 1024 * 1024 ? null : parseNodeStatus(text)
 }
 
 /** Default staging: a folder of this user under the temp dir (shared only on a single-node cluster). */

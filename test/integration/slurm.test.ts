@@ -5,7 +5,7 @@
 import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
 import {spawn, spawnSync} from 'node:child_process'
-import {chmodSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {chmodSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {PYTHON, repro, ROOT, testEnv, tmpDir, unwrap, waitFor} from './helpers.js'
 import {needs} from './prereqs.js'
@@ -200,9 +200,14 @@ describe('--executor slurm on a real single-node cluster', {skip: needs('torch',
     assert.match(unwrap(r.stdout + r.stderr), /timed out after 5 s/)
     assert.ok(await waitFor(() => queued().length === 0, 30_000), queued().join('; '))
 
+    const staging = tmpDir('repro-staging-')
     const child = spawn(
       process.execPath,
-      [path.join(ROOT, 'bin', 'run.js'), 'audit', '--executor', 'slurm', '--python', slow, '--out', tmpDir(), ...FAST],
+      [
+        path.join(ROOT, 'bin', 'run.js'),
+        ...['audit', '--executor', 'slurm', '--staging', staging],
+        ...['--python', slow, '--out', tmpDir(), ...FAST],
+      ],
       {
         env: testEnv(),
         stdio: 'ignore',
@@ -213,6 +218,8 @@ describe('--executor slurm on a real single-node cluster', {skip: needs('torch',
     child.kill('SIGINT')
     assert.equal(await exited, 130)
     assert.ok(await waitFor(() => queued().length === 0, 30_000), queued().join('; '))
+    // the run's staging folder and its array's went with it (they were left behind before)
+    assert.deepEqual(readdirSync(staging), [])
   })
 
   describe('image targets', {skip: needs('docker', 'fixture-images')}, () => {
@@ -300,6 +307,7 @@ describe('--executor slurm on a real single-node cluster', {skip: needs('torch',
           assert.ok(await waitFor(() => Boolean(held()), 120_000), `no held job: ${queuedIn(staging).join('; ')}`)
           assert.equal(spawnSync('scontrol', ['release', held()!]).status, 0)
         }
+        await release() // the image's inspect task (the launch plan is made from the node's answer)
         await release() // task 0 (r1) runs the image the tag names now
         // retag once r1 is over and r2 still held
         assert.ok(await waitFor(() => queuedIn(staging).length === 1, 120_000), `r1 never ended: ${queuedIn(staging).join('; ')}`)
@@ -388,6 +396,39 @@ describe('--executor slurm on a real single-node cluster', {skip: needs('torch',
       child.kill('SIGINT')
       assert.equal(await exited, 130)
       assert.ok(await waitFor(() => queuedIn(staging).length === 0 && containersOf(child.pid!).length === 0, 30_000))
+      assert.deepEqual(readdirSync(staging), [])
+    })
+
+    test('a submit host without an engine: each image inspected by a task on a node (its entrypoint read there), a missing one named with the node', () => {
+      const staging = tmpDir('repro-staging-')
+      const out = tmpDir()
+      const missing = `repro-fixture:absent-${process.pid}`
+      const r = repro(
+        [
+          ...['audit', '--executor', 'slurm', '--staging', staging],
+          ...['--image', 'repro-fixture:ngc-banner', '--image', 'repro-fixture:entrypoint-noexec'],
+          ...['--image', missing, '--repeats', '1', '--out', out, '--json', ...FAST],
+        ],
+        // no engine answers here: only the nodes' (sbatch hands the job a clean environment)
+        {env: {...testEnv(), DOCKER_HOST: 'unix:///nonexistent/docker.sock'}, timeoutMs: 300_000},
+      )
+      assert.equal(r.status, 2, r.stdout + r.stderr)
+      const report = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')) as Report & {
+        targets: {error?: {message: string; hint: string}}[]
+      }
+      const [kept, noexec, absent] = report.targets
+      const details = kept!.identity!.details
+      assert.match(String(details['entrypoint_treatment']), /^kept: a shell script \(\/opt\/nvidia\/nvidia_entrypoint\.sh, #!\/bin\/bash\)/)
+      assert.equal(details['id'], imageId('repro-fixture:ngc-banner'))
+      assert.match(String(details['engine_version']), /\d+\.\d+/)
+      assert.equal(kept!.runs.length, 1)
+      assert.match(noexec!.error!.message, /entrypoint \/entrypoint\.sh \(mode 0644\) is not executable/)
+      assert.match(absent!.error!.message, new RegExp(`^on node \\S+: image ${missing} is not present and could not be pulled`))
+      assert.match(absent!.error!.hint, /build or load the image on the nodes/)
+      assert.deepEqual(queuedIn(staging), [])
+      assert.deepEqual(readdirSync(staging), [])
+      const left = spawnSync('docker', ['ps', '-aq', '--filter', 'label=repro=1', '--filter', 'name=repro-inspect'], {encoding: 'utf8'})
+      assert.equal(left.stdout.trim(), '')
     })
   })
 })

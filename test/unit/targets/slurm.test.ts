@@ -5,6 +5,8 @@ import assert from 'node:assert/strict'
 import {createArgs, createParts, DEFAULT_LIMITS, type CreateSpec} from '../../../src/targets/container-args.js'
 import {containerResources, imageDrift, type SlurmOptions} from '../../../src/targets/slurm.js'
 import {arrayScript, parseQueue, sbatchArrayArgs, slurmTime} from '../../../src/targets/slurm-array.js'
+import {inspectAnswer, inspectSpec} from '../../../src/targets/slurm-inspect.js'
+import type {NodeStatus} from '../../../src/artifacts/prepared.js'
 
 const A = `sha256:${'a'.repeat(64)}`
 const B = `sha256:${'b'.repeat(64)}`
@@ -71,8 +73,8 @@ describe('Slurm executor (pure)', () => {
   })
 
   test('image drift: a later cell on another image names the target, both IDs, the tag and the fix', () => {
-    assert.equal(imageDrift('slurm:docker:x:1', 'x:1', A, [], {run: 't1-r1', id: A}), null)
-    const e = imageDrift('slurm:docker:x:1', 'x:1', A, [{run: 't1-r1', id: A}], {run: 't1-r2', id: B})!
+    assert.equal(imageDrift('slurm:docker:x:1', 'x:1', {id: A, where: 'node vm'}, [], {run: 't1-r1', id: A}), null)
+    const e = imageDrift('slurm:docker:x:1', 'x:1', {id: A, where: 'node vm'}, [{run: 't1-r1', id: A}], {run: 't1-r2', id: B})!
     assert.equal(e.subject, 'slurm:docker:x:1')
     assert.equal(
       e.message,
@@ -80,7 +82,56 @@ describe('Slurm executor (pure)', () => {
     )
     assert.match(e.hint, /pin the image \(--image NAME@sha256:DIGEST, or its ID\)/)
     // the first cell already differs from the image inspected here (the launch plan's)
-    const first = imageDrift('t', 'x:1', A, [], {run: 't1-r1', id: B})!
-    assert.match(first.message, /^run t1-r1 ran image sha256:bbbbbbbbbbbb, but the launch plan was made from sha256:aaaaaaaaaaaa/)
+    const first = imageDrift('t', 'x:1', {id: A, where: 'node vm'}, [], {run: 't1-r1', id: B})!
+    assert.match(
+      first.message,
+      /^run t1-r1 ran image sha256:bbbbbbbbbbbb, but the launch plan was made from sha256:aaaaaaaaaaaa \(image inspect on node vm\)/,
+    )
+  })
+
+  test('inspect task: version and image inspect only, unless the entrypoint’s file is to be read (then create, cp -L, rm)', () => {
+    const plain = inspectSpec('docker', 'img:1')
+    assert.deepEqual(Object.keys(plain.inspect).sort(), ['engine', 'image', 'inspect_out', 'version_format'])
+    assert.equal(plain.inspect.version_format, '{{.Server.Version}} {{.Server.Os}}/{{.Server.Arch}}')
+    const read = inspectSpec('docker', 'img:1', {imageId: A, paths: ['/e.sh', '/usr/bin/e.sh']}).inspect
+    assert.deepEqual(read.read, ['/e.sh', '/usr/bin/e.sh'])
+    assert.equal(read.read_image, A)
+    assert.deepEqual(read.cp, ['cp', '-L'])
+    assert.deepEqual(read.create!.slice(0, 3), ['create', '--network', 'none'])
+    assert.ok(read.create!.includes('--entrypoint'))
+    // podman cp always follows a link
+    assert.deepEqual(inspectSpec('podman', 'img:1', {imageId: A, paths: ['/e']}).inspect.cp, ['cp'])
+  })
+
+  test('inspect answer: the server and node; a failed or cut-short task is one line naming the node, with the fix', () => {
+    const base: NodeStatus = {exit: 0, signal: null, seconds: 1, timed_out: false, terminated: null, stderr_tail: '', node: 'gpu7'}
+    const ok = inspectAnswer({...base, inspect: {version: '24.0.1 linux/amd64', ok: true, error: '', file: null}}, 't', 'docker')
+    assert.deepEqual(ok, {server: {version: '24.0.1', os: 'linux', architecture: 'amd64'}, where: 'node gpu7', file: null})
+    const absent = () =>
+      inspectAnswer(
+        {
+          ...base,
+          exit: 1,
+          inspect: {version: '24', ok: false, error: 'image x:1 is not present and could not be pulled: denied', file: null},
+        },
+        't',
+        'docker',
+      )
+    assert.throws(absent, (e: Error & {hint: string; subject: string}) => {
+      assert.equal(e.message, 'on node gpu7: image x:1 is not present and could not be pulled: denied')
+      assert.match(e.hint, /build or load the image on the nodes/)
+      assert.equal(e.subject, 't')
+      return true
+    })
+    const down = () =>
+      inspectAnswer(
+        {...base, inspect: {version: '', ok: false, error: 'the podman engine is not answering: boom', file: null}},
+        't',
+        'podman',
+      )
+    assert.throws(down, (e: Error & {hint: string}) => /`podman info`/.test(e.hint))
+    // TERM (scancel, the time limit) before the answer; a status with no answer at all (untrusted)
+    assert.throws(() => inspectAnswer({...base, terminated: 'SIGTERM'}, 't', 'docker'), /ended before it answered \(SIGTERM\)/)
+    assert.throws(() => inspectAnswer(base, 't', 'docker'), /ended before it answered \(no answer\)/)
   })
 })
