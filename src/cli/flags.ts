@@ -18,7 +18,7 @@ export const targetFlags = {
     helpGroup: 'TARGETS',
   }),
   engine: Flags.string({
-    description: 'Container engine for --image targets (with --executor slurm: the nodes\' engine; auto means docker there).',
+    description: 'Container engine for --image targets (with --executor slurm: the nodes’ engine; auto means docker there).',
     options: ['auto', 'docker', 'podman'],
     default: 'auto',
     helpGroup: 'CONTAINERS',
