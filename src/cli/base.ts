@@ -59,7 +59,7 @@ export abstract class ReproCommand extends Command {
     } else if (err.oclif?.exit !== undefined || /Flag|Arg|Parse/.test(err.constructor?.name ?? '')) {
       // oclif's parser: a bad or missing flag is a usage error.
       code = ExitCode.UsageOrEnvironment
-      line = `${err.message.split('\n')[0]} — see \`repro ${this.id ?? ''} --help\``
+      line = `${usageLine(err.message)} — see \`repro ${this.id ?? ''} --help\``
     } else {
       code = ExitCode.Internal
       line = `internal error: ${err.message.split('\n')[0]} — please report it; rerun with --debug for the stack trace`
@@ -72,4 +72,17 @@ export abstract class ReproCommand extends Command {
     }
     if (debug && err.stack) process.stderr.write(`${err.stack}\n`)
   }
+}
+
+/**
+ * oclif's parser error as one line (pure): its relationship errors (`--data` needs `--label`,
+ * `--script` excludes `--module`) put the reason on the lines after a "The following error
+ * occurred:" heading, and end with a help pointer this line gives its own way.
+ */
+export function usageLine(message: string): string {
+  const lines = message
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !/^The following errors? occurred:?$/.test(l) && !/^See more help with --help$/.test(l))
+  return lines.join('; ') || message.trim()
 }

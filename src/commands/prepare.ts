@@ -38,8 +38,7 @@ export default class Prepare extends ReproCommand {
       helpGroup: 'TARGETS',
     }),
     'variants-python': Flags.string({
-      description: 'The interpreter of every --variants target, as the machine that runs them names it.',
-      default: 'python3',
+      description: 'The interpreter of every --variants target, as the machine that runs them names it (default: python3).',
       helpGroup: 'TARGETS',
     }),
     out: Flags.string({description: 'Directory to write (manifest.json, run.sh, probe/, one folder per run).', required: true}),
@@ -48,12 +47,18 @@ export default class Prepare extends ReproCommand {
   async run(): Promise<PrepareResult> {
     const {flags} = await this.parse(Prepare)
     const script = scriptRequest(flags)
+    if (flags['variants-python'] !== undefined && flags.variants === undefined)
+      throw new ReproError('--variants-python names the interpreter of --variants targets; without --variants it would be ignored', {
+        subject: 'prepare',
+        hint: 'add --variants FILE, or name the interpreter with --python',
+      })
     if (flags.variants !== undefined && (flags.python?.length || flags.image?.length))
       throw new ReproError('--variants stands for the targets; it does not go with --python or --image', {
         subject: 'prepare',
         hint: 'drop --python/--image (--variants-python names the variants’ interpreter), or drop --variants',
       })
-    const variants = flags.variants === undefined ? null : await readVariants(flags.variants, flags['variants-python'], flags.set)
+    const variants =
+      flags.variants === undefined ? null : await readVariants(flags.variants, flags['variants-python'] ?? 'python3', flags.set)
     const result = await prepareRuns({
       refs: variants ? variants.refs : targetOrder(this.argv, flags),
       settings: variants ? {...flags, set: variants.set} : flags,

@@ -99,6 +99,20 @@ describe('repro audit (local python, real torch)', {skip: needs('torch')}, () =>
     const unknown = repro(['audit', '--bogus'])
     assert.equal(unknown.status, 2)
     assert.equal(unknown.stderr.trim().split('\n').length, 1)
+    // flags that need or exclude another: the reason, not oclif's bare heading
+    const needs = repro(['audit', '--data', 'x.csv', '--out', tmpDir()])
+    assert.equal(needs.status, 2)
+    assert.equal(needs.stderr, 'repro: All of the following must be provided when using --data: --label — see `repro audit --help`\n')
+    const both = repro(['audit', '--script', 'a.py', '--module', 'b', '--out', tmpDir()])
+    assert.equal(both.status, 2)
+    assert.match(both.stderr, /^repro: --module=b cannot also be provided when using --script; .* — see `repro audit --help`\n$/)
+    // prepare: --variants-python means nothing without --variants (it was ignored)
+    const alone = repro(['prepare', '--variants-python', PYTHON, '--python', PYTHON, '--out', tmpDir()])
+    assert.equal(alone.status, 2)
+    assert.match(
+      alone.stderr,
+      /^repro: prepare: --variants-python names the interpreter of --variants targets; without --variants it would be ignored — add --variants FILE/,
+    )
   })
 
   test('the report on disk is the one printed with --json', () => {
