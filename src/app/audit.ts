@@ -19,7 +19,7 @@ import {type HostFingerprint, hostFingerprint} from '../env/host.js'
 import {recordSpan, timed} from '../env/timings.js'
 import type {AuditOptions, AuditWorkload, CacheFor, Collected, Rerunner} from './audit-types.js'
 import {scriptDigest} from './script-inputs.js'
-import {COMPLETION_FILE, collect, completionFor, resumeCheck, runDirName, writeCompletion} from './collect.js'
+import {collect, completionFor, resumeCheck, runDirName, writeCompletion} from './collect.js'
 import {replayForwardRun, replayRun, scriptReplayRun, trainRun} from './execute.js'
 import {hostProbeEnv} from '../targets/target.js'
 import {RecordedTarget} from '../targets/recorded.js'
@@ -136,6 +136,12 @@ function rerunnerFor(
   cacheFor: CacheFor,
   resumed?: {resumed: number; ran: number},
 ): Rerunner {
+  const dirOf = (dir: string) => path.join(opts.outDir, w === 'mlp' ? dir : `${w}-${dir}`)
+  /** a rerun's or replay's directory, emptied first, as the matrix's runs are (collect.ts) */
+  const fresh = async (dir: string) => {
+    await fs.rm(dir, {recursive: true, force: true})
+    return dir
+  }
   return {
     progress: opts.progress,
     rerun: async (index, change, label, dir) => {
@@ -144,7 +150,7 @@ function rerunnerFor(
       const stored = change.storeSteps ? {...config.trace, store_steps: change.storeSteps} : config.trace
       const trace = change.capture ? {...stored, capture: change.capture} : stored
       const spec = opts.targets[index - 1]!
-      const outDir = path.join(opts.outDir, w === 'mlp' ? dir : `${w}-${dir}`)
+      const outDir = dirOf(dir)
       const rerunConfig = {...config, knobs, trace}
       // --resume: the rerun an earlier audit of the same inputs left in --out is taken as it is
       if (resumed) {
@@ -154,9 +160,8 @@ function rerunnerFor(
           return {artifacts: kept.artifacts, seconds: 0, outDir}
         }
         resumed.ran++
-        await fs.rm(outDir, {recursive: true, force: true})
       }
-      await fs.rm(path.join(outDir, COMPLETION_FILE), {force: true})
+      await fresh(outDir)
       // the same inputs as the run it repeats: a script run carries the script, not data
       const script = config.script ? opts.script : undefined
       const r = await withDevice(knobs.device, () =>
@@ -180,19 +185,20 @@ function rerunnerFor(
     },
     canReplay: (index) => !(opts.targets[index - 1]!.target instanceof RecordedTarget),
     replay: (index, plan, inputs, dir, knobs) =>
-      withDevice((knobs ?? c.configs.get(index)!.knobs).device, () =>
+      withDevice((knobs ?? c.configs.get(index)!.knobs).device, async () =>
         replayRun({
           target: opts.targets[index - 1]!.target,
           knobs: knobs ?? c.configs.get(index)!.knobs,
           plan,
           inputs,
-          outDir: path.join(opts.outDir, w === 'mlp' ? dir : `${w}-${dir}`),
+          outDir: await fresh(dirOf(dir)),
           timeoutMs: opts.timeoutMs,
         }),
       ),
   }
 
-  function replayForwardOn(index: number, req: Parameters<Rerunner['replayForward']>[1], dir: string, config: ProbeConfig) {
+  async function replayForwardOn(index: number, req: Parameters<Rerunner['replayForward']>[1], dir: string, config: ProbeConfig) {
+    const outDir = await fresh(dirOf(dir))
     if (config.script && opts.script)
       return scriptReplayRun({
         target: opts.targets[index - 1]!.target,
@@ -202,7 +208,7 @@ function rerunnerFor(
         step: req.step!,
         module: req.module!,
         toggle: req.toggle,
-        outDir: path.join(opts.outDir, w === 'mlp' ? dir : `${w}-${dir}`),
+        outDir,
         timeoutMs: opts.timeoutMs,
         label: `replay ${req.module} in #${index}`,
       })
@@ -215,7 +221,7 @@ function rerunnerFor(
       toggle: req.toggle,
       ...(req.step !== undefined ? {step: req.step} : {}),
       ...(req.module !== undefined ? {module: req.module} : {}),
-      outDir: path.join(opts.outDir, w === 'mlp' ? dir : `${w}-${dir}`),
+      outDir,
       timeoutMs: opts.timeoutMs,
     })
   }

@@ -256,11 +256,11 @@ async function runPlanned(
   const label = `${name} ${planned.repeat ? `r${planned.repeat}` : `seed ${planned.seed}`}`
   const context = {host: ctx.host, git: ctx.git}
   const script = config.script ? ctx.opts.script : undefined
-  // no completion record while the run is under way: an interrupted run is never resumed
-  await fs.rm(path.join(outDir, COMPLETION_FILE), {force: true})
-  // --resume: the directory holds a run that was not taken (damaged, or planted by anyone): nothing
-  // of it is kept, so the new run never writes through a symlink it left
-  if (ctx.resumed) await fs.rm(outDir, {recursive: true, force: true})
+  // nothing of what the directory held is kept (an earlier audit's run into the same --out, one
+  // --resume did not take, anything planted): the run never writes through a symlink left there,
+  // no stale file passes for its own, and without a completion record while it is under way an
+  // interrupted run is never resumed
+  await fs.rm(outDir, {recursive: true, force: true})
   const run = await withDevice(config.knobs.device, () =>
     trainRun({
       target: spec.target,

@@ -103,6 +103,23 @@ describe('runAudit --resume on recorded runs', () => {
     rmSync(out, {recursive: true, force: true})
   })
 
+  test('a new audit into an earlier --out empties each run directory first: a planted symlink is never written through, a stale file goes', async () => {
+    const out = mkdtempSync(path.join(os.tmpdir(), 'repro-rewrite-'))
+    await audit(out, false, [])
+    const outside = path.join(mkdtempSync(path.join(os.tmpdir(), 'repro-outside-')), 'precious.txt')
+    writeFileSync(outside, 'not yours\n')
+    rmSync(path.join(out, 't1-r1', 'run.json'))
+    symlinkSync(outside, path.join(out, 't1-r1', 'run.json'))
+    writeFileSync(path.join(out, 't2-r2', 'stale-from-an-earlier-audit.bin'), 'old')
+    const ran: string[] = []
+    await audit(out, false, ran)
+    assert.deepEqual(ran, ['t1-r1', 't1-r2', 't2-r1', 't2-r2'])
+    assert.equal(readFileSync(outside, 'utf8'), 'not yours\n')
+    assert.ok(lstatSync(path.join(out, 't1-r1', 'run.json')).isFile(), 'the run wrote its own run.json')
+    assert.throws(() => lstatSync(path.join(out, 't2-r2', 'stale-from-an-earlier-audit.bin')), /ENOENT/)
+    rmSync(out, {recursive: true, force: true})
+  })
+
   test('--resume needs an --out that exists; without --resume a missing one is created as before', async () => {
     const missing = path.join(mkdtempSync(path.join(os.tmpdir(), 'repro-resume-')), 'nothing')
     await assert.rejects(ensureOutDir(missing, {resume: true}), (e) => isReproError(e) && e.subject === '--resume')
