@@ -74,7 +74,8 @@ def main(argv):
            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "PYTHONNOUSERSITE": "1",
            "REPRO_PROBE_SCRATCH": os.path.join(work, "scratch")}
     for k, v in spec["env"].items():
-        env[k] = here(v) if k == "PYTHONPATH" else v
+        # each relative entry (the probe's ./probe or ../probe) is relative to the spec's folder
+        env[k] = os.pathsep.join(here(p) for p in v.split(os.pathsep) if p) if k == "PYTHONPATH" else v
     argv = [here(a) if a.startswith("./") else a for a in spec["argv"]]
     t0 = time.time()
     state = {"timed_out": False, "terminated": None}

@@ -6,7 +6,10 @@ import importlib.util
 import io
 import json
 import os
+import subprocess
+import sys
 import tarfile
+import tempfile
 import unittest
 
 import helpers
@@ -101,6 +104,25 @@ class StatusTarTest(unittest.TestCase):
         self.assertIsNone(node_runner.status_from_tar(b"not a tar"))
         self.assertIsNone(node_runner.status_from_tar(self.tar("status.json", b'{"exit": "0"}')))
         self.assertIsNone(node_runner.status_from_tar(self.tar("other.json", b'{"exit": 0}')))
+
+
+class PythonRunTest(unittest.TestCase):
+    def test_pythonpath_keeps_the_knobs_entries_and_resolves_the_probes(self):
+        """--set env.PYTHONPATH=… comes before the probe's entry; relative entries are the spec's folder's."""
+        with tempfile.TemporaryDirectory() as base:
+            seen = os.path.join(base, "seen")
+            spec = {"schema": "repro.prepared/2", "python": sys.executable,
+                    "argv": ["-c", "import os; open(%r, 'w').write(os.environ['PYTHONPATH'])" % seen],
+                    "env": {"PYTHONPATH": "/opt/mylib:../probe"}, "timeout_seconds": 60, "status": "status.json"}
+            with open(os.path.join(base, "spec.json"), "w") as f:
+                json.dump(spec, f)
+            runner = os.path.join(helpers.PROBE_DIR, "node_runner.py")
+            r = subprocess.run([sys.executable, "-S", runner, os.path.join(base, "spec.json")], capture_output=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(os.path.join(base, "status.json")) as f:
+                self.assertEqual(json.load(f)["exit"], 0)
+            with open(seen) as f:
+                self.assertEqual(f.read(), "/opt/mylib:" + os.path.join(base, "../probe"))
 
 
 if __name__ == "__main__":

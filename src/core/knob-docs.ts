@@ -47,6 +47,7 @@ export function knobsMarkdown(): string {
     `\`--set env.NAME=value\` sets any variable (names match \`${ENV_NAME_PATTERN}\`). The probe records`,
     `these in \`fingerprint.json\` (\`env\`), never a name containing ${ENV_SECRET_WORDS.map((w) => `\`${w}\``).join(', ')};`,
     'the ones marked *knob* change numerics, so attribution names them and reruns align them.',
+    "`env.PYTHONPATH` goes before the probe's own directory on the probe's path, never instead of it.",
     '',
     '| variables | recorded | knob | what |',
     '|---|---|---|---|',

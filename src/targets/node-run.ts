@@ -11,7 +11,7 @@ import {RUN_SPEC_SCHEMA, type RunSpec, STAGED} from '../artifacts/prepared.js'
 import {type CreateSpec, createParts, removeArgs} from './container-args.js'
 import {artifactsFromTar, type ContainerTarget, inputsTar, type LaunchPlan, OUT_TOTAL_CAP} from './container.js'
 import {WORK_AREA} from './image-launch.js'
-import {probeRoot} from './probe-path.js'
+import {probePythonPath, probeRoot} from './probe-path.js'
 import type {ProbeJob} from './target.js'
 
 /** How the staged run starts: an interpreter, or a container from an image target's launch plan. */
@@ -58,7 +58,7 @@ export async function stageRun(stage: string, job: ProbeJob, launch: StagedLaunc
         schema: RUN_SPEC_SCHEMA,
         python: launch.interpreter,
         argv: ['-m', 'repro_probe', job.mode, '--config', './inputs/config.json', '--out', `./${STAGED.out}`],
-        env: {...job.env, PYTHONPATH: launch.sharedProbe ?? './probe'},
+        env: {...job.env, PYTHONPATH: probePythonPath(job.env, launch.sharedProbe ?? './probe')},
         timeout_seconds,
         status: STAGED.status,
       },

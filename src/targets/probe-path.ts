@@ -8,3 +8,12 @@ export function probeRoot(): string {
   // this file compiles to dist/src/targets/probe-path.js
   return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'probe')
 }
+
+/**
+ * PYTHONPATH for a probe run (pure): the probe's directory after the knobs' own PYTHONPATH
+ * (`--set env.PYTHONPATH=…`), never instead of it, and never the other way round.
+ */
+export function probePythonPath(knobs: Record<string, string>, probe: string): string {
+  const own = knobs['PYTHONPATH']
+  return own ? `${own}:${probe}` : probe
+}

@@ -5,7 +5,7 @@ import {promises as fs, constants as fsc} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {ReproError} from '../errors.js'
-import {probeRoot} from './probe-path.js'
+import {probePythonPath, probeRoot} from './probe-path.js'
 import {DistributionsError, pythonDistributions} from './python-identity.js'
 import {spawnCapped} from './process.js'
 import type {ProbeJob, ProbeOutcome, Target, TargetIdentity} from './target.js'
@@ -83,13 +83,13 @@ export class PythonTarget implements Target {
         PATH: CLEAN_PATH,
         HOME: work,
         LANG: 'C.UTF-8',
-        PYTHONPATH: probeRoot(),
         PYTHONDONTWRITEBYTECODE: '1',
         PYTHONHASHSEED: '0',
         PYTHONNOUSERSITE: '1',
         // torch.compile's kernels go here, removed with the work directory
         REPRO_PROBE_SCRATCH: path.join(work, 'scratch'),
         ...job.env,
+        PYTHONPATH: probePythonPath(job.env, probeRoot()),
       }
       const args = ['-m', 'repro_probe', job.mode, '--config', path.join(job.inputDir, 'config.json'), '--out', job.outDir]
       const r = await spawnCapped(this.interpreter, args, {cwd: work, env, timeoutMs: job.timeoutMs}).catch((e: NodeJS.ErrnoException) => {

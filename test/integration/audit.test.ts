@@ -115,6 +115,15 @@ describe('repro audit (local python, real torch)', {skip: needs('torch')}, () =>
     )
   })
 
+  test('--set env.PYTHONPATH=DIR reaches the probe before its own entry (it used to replace it: the probe could not import)', () => {
+    const lib = tmpDir('repro-lib-')
+    // a library directory of the user's: python imports its sitecustomize at start
+    writeFileSync(path.join(lib, 'sitecustomize.py'), `open(${JSON.stringify(path.join(lib, 'seen'))}, 'w').write('1')\n`)
+    const r = repro(['run', '--python', PYTHON, '--set', `env.PYTHONPATH=${lib}`, '--out', tmpDir(), ...FAST])
+    assert.equal(r.status, 0, r.stdout + r.stderr)
+    assert.ok(existsSync(path.join(lib, 'seen')), 'the knob’s PYTHONPATH was not in effect')
+  })
+
   test('the report on disk is the one printed with --json', () => {
     const out = tmpDir()
     const r = repro(['audit', '--python', PYTHON, '--repeats', '1', '--out', out, '--json', ...FAST], {cacheDir: SHARED_CACHE})
