@@ -84,6 +84,10 @@ export async function collect(ctx: CollectContext): Promise<CollectedAll> {
   } else {
     // batched targets (Slurm) all at once: the scheduler's throttle (--jobs) bounds their runs
     const batched = opts.targets.every((t) => t.target.batched)
+    // each one's identity first (an image's inspect task on a node), so that the matrix goes in as
+    // one array rather than the runs ready at once and, seconds later, the others; an error here
+    // is the target's own and comes again from its runs
+    if (batched) await Promise.all(opts.targets.map((t) => t.target.identify().catch(() => null)))
     await pool(opts.targets.length, batched ? opts.targets.length : Math.max(1, opts.jobs), runTarget)
   }
   for (const c of out.byWorkload.values()) c.records = out.records

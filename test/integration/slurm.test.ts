@@ -407,7 +407,7 @@ describe('--executor slurm on a real single-node cluster', {skip: needs('torch',
         [
           ...['audit', '--executor', 'slurm', '--staging', staging],
           ...['--image', 'repro-fixture:ngc-banner', '--image', 'repro-fixture:entrypoint-noexec'],
-          ...['--image', missing, '--repeats', '1', '--out', out, '--json', ...FAST],
+          ...['--image', missing, '--python', PYTHON, '--repeats', '1', '--out', out, '--json', ...FAST],
         ],
         // no engine answers here: only the nodes' (sbatch hands the job a clean environment)
         {env: {...testEnv(), DOCKER_HOST: 'unix:///nonexistent/docker.sock'}, timeoutMs: 300_000},
@@ -425,6 +425,8 @@ describe('--executor slurm on a real single-node cluster', {skip: needs('torch',
       assert.match(noexec!.error!.message, /entrypoint \/entrypoint\.sh \(mode 0644\) is not executable/)
       assert.match(absent!.error!.message, new RegExp(`^on node \\S+: image ${missing} is not present and could not be pulled`))
       assert.match(absent!.error!.hint, /build or load the image on the nodes/)
+      // the matrix waits for the inspect tasks: the python's run and the image's are one array
+      assert.equal(cellOf(path.join(out, 't4-r1')).array_id, cellOf(path.join(out, 't1-r1')).array_id)
       assert.deepEqual(queuedIn(staging), [])
       assert.deepEqual(readdirSync(staging), [])
       const left = spawnSync('docker', ['ps', '-aq', '--filter', 'label=repro=1', '--filter', 'name=repro-inspect'], {encoding: 'utf8'})
