@@ -202,6 +202,13 @@ export async function targetsFromRefs(refs: TargetRef[], settings: TargetSetting
     engine = sweepBeforeFirstContainer(await detectEngine(settings.engine as EngineName | 'auto'))
     if (engine.name === likely) inspected = await early
   }
+  // one inspect task per image on a node, shared by the targets that name it
+  const inspectors = new Map<string, NodeImageInspector>()
+  const nodeInspector = (image: string) => {
+    if (!inspectors.has(image))
+      inspectors.set(image, new NodeImageInspector(arrays!, slurm!, engine!.name, image, `slurm:${engine!.name}:${image}`))
+    return inspectors.get(image)!
+  }
   const containerTarget = (image: string, i: number) =>
     new ContainerTarget({
       engine: engine!,
@@ -214,13 +221,6 @@ export async function targetsFromRefs(refs: TargetRef[], settings: TargetSetting
       ...(memos ? {memoDir: memos.imageFiles} : {}),
       ...(slurm ? {inspector: nodeInspector(image)} : {}),
     })
-  // one inspect task per image on a node, shared by the targets that name it
-  const inspectors = new Map<string, NodeImageInspector>()
-  const nodeInspector = (image: string) => {
-    if (!inspectors.has(image))
-      inspectors.set(image, new NodeImageInspector(arrays!, slurm!, engine!.name, image, `slurm:${engine!.name}:${image}`))
-    return inspectors.get(image)!
-  }
   return refs.map((ref, i) => {
     const base: Knobs = {...DEFAULT_KNOBS, env: {}, device: cuda ? 'cuda' : 'cpu'}
     const target: Target =

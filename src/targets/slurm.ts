@@ -5,7 +5,8 @@
 // on the node), which writes status.json atomically; the host polls status.json and squeue,
 // takes the artifacts back and turns the outcome into the same ProbeOutcome a local run gives.
 // A python target's spec names the interpreter and the probe's argv; an image target's carries
-// the container's `create` arguments from the same launch plan a local run uses (the node's
+// the container's `create` arguments from the same launch plan a local run uses, made from what
+// an inspect task on a node said about the image (slurm-inspect.ts: no engine here) (the node's
 // runner creates, feeds, drains and removes the container), and the node reports the image ID
 // it ran: a target whose cells ran different images (a tag moved mid-audit) is an error.
 // Compare, attribution and reports stay local. Ctrl-C cancels the arrays (scancel) before repro exits.
@@ -59,7 +60,7 @@ export function imageDrift(
     : `the launch plan was made from ${short(planned)} (image inspect on ${plan.where})`
   return new ReproError(`run ${cell.run} ran image ${short(cell.id)}, but ${earlier}: the tag ${reference} moved during the audit`, {
     subject: target,
-    hint: `pin the image (--image NAME@sha256:DIGEST, or its ID) so every cell runs the same one, and keep ${reference} on the same image on this host and every node until the audit ends; then rerun`,
+    hint: `pin the image (--image NAME@sha256:DIGEST, or its ID) so every cell runs the same one, and keep ${reference} on the same image on every node until the audit ends; then rerun`,
   })
 }
 
