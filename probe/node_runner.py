@@ -29,6 +29,9 @@ plan is made from, so the submit host needs no engine: `version` (the server's p
 inspect` (pulling the image first when the node does not have it), and, when "read" names paths,
 the first bytes of the first of them the image has (`cp` from a container created, never
 started, then removed). The answers go to the files the spec names and to status.json's "inspect".
+
+An identify task (SPEC.json has "identify": {"python": path}) says what a python target's
+interpreter is on this node (its real path, size and modification time), without running it.
 """
 
 import io
@@ -69,6 +72,8 @@ def main(argv):
         return run_image(spec, here, status_path)
     if "inspect" in spec:
         return run_inspect(spec, here, status_path)
+    if "identify" in spec:
+        return run_identify(spec, status_path)
     work = tempfile.mkdtemp(prefix="repro-node-")
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": work, "LANG": "C.UTF-8",
            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "PYTHONNOUSERSITE": "1",
@@ -453,6 +458,28 @@ def run_inspect(spec, here, status_path):
         "stderr_tail": answer["error"][-STDERR_TAIL:], "node": socket.gethostname(), "inspect": answer})
     shutil.rmtree(scratch, ignore_errors=True)
     return 0 if answer["ok"] else 1
+
+
+def run_identify(spec, status_path):
+    given = spec["identify"]["python"]
+    t0 = time.time()
+    answer = {"real_path": None, "size": None, "mtime": None, "error": ""}
+    real = os.path.realpath(given)
+    try:
+        st = os.stat(real)
+        if not os.path.isfile(real) or not os.access(real, os.X_OK):
+            answer["error"] = "%s is not an executable file" % given
+        else:
+            when = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(st.st_mtime))
+            answer.update(real_path=real, size=st.st_size,
+                          mtime="%s.%03dZ" % (when, int(st.st_mtime * 1000) % 1000))
+    except OSError:
+        answer["error"] = "%s does not exist" % given
+    write_status(status_path, {
+        "exit": 1 if answer["error"] else 0, "signal": None, "seconds": round(time.time() - t0, 3),
+        "timed_out": False, "terminated": None, "stderr_tail": answer["error"], "node": socket.gethostname(),
+        "identify": answer})
+    return 1 if answer["error"] else 0
 
 
 def remove_container(engine, env, scratch, name, remove):

@@ -125,5 +125,31 @@ class PythonRunTest(unittest.TestCase):
                 self.assertEqual(f.read(), "/opt/mylib:" + os.path.join(base, "../probe"))
 
 
+class IdentifyTest(unittest.TestCase):
+    def identify(self, python):
+        with tempfile.TemporaryDirectory() as base:
+            with open(os.path.join(base, "spec.json"), "w") as f:
+                json.dump({"schema": "repro.prepared/2", "identify": {"python": python}, "timeout_seconds": 60,
+                           "status": "status.json"}, f)
+            runner = os.path.join(helpers.PROBE_DIR, "node_runner.py")
+            code = subprocess.run([sys.executable, "-S", runner, os.path.join(base, "spec.json")]).returncode
+            with open(os.path.join(base, "status.json")) as f:
+                return code, json.load(f)["identify"]
+
+    def test_the_interpreter_as_this_node_has_it(self):
+        code, answer = self.identify(sys.executable)
+        self.assertEqual(code, 0)
+        real = os.path.realpath(sys.executable)
+        self.assertEqual(answer["real_path"], real)
+        self.assertEqual(answer["size"], os.stat(real).st_size)
+        self.assertRegex(answer["mtime"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+    def test_a_missing_interpreter_is_named(self):
+        code, answer = self.identify("/nonexistent/bin/python3")
+        self.assertEqual(code, 1)
+        self.assertEqual(answer["error"], "/nonexistent/bin/python3 does not exist")
+        self.assertIsNone(answer["real_path"])
+
+
 if __name__ == "__main__":
     unittest.main()

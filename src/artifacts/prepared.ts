@@ -51,7 +51,13 @@ export type RunSpec = {
   schema: typeof RUN_SPEC_SCHEMA
   timeout_seconds: number
   status: string
-} & ({python: string; argv: string[]; env: Record<string, string>} | {image: ImageRunEntry} | {inspect: InspectEntry})
+} & (
+  | {python: string; argv: string[]; env: Record<string, string>}
+  | {image: ImageRunEntry}
+  | {inspect: InspectEntry}
+  /** an identify task: a python target's interpreter on the node (real path, size, mtime), not run */
+  | {identify: {python: string}}
+)
 
 /** What a staged run leaves in its folder once the runner ran it. */
 export const STAGED = {spec: 'spec.json', status: 'status.json', out: 'out', outTar: 'out.tar'} as const
@@ -160,6 +166,15 @@ const nodeStatusSchema = z.object({
   /** an inspect task's answer: the engine's `version`, and which path's first bytes it read */
   inspect: z
     .object({version: z.string().max(1024), ok: z.boolean(), error: z.string().max(256 * 1024), file: z.string().max(4096).nullable()})
+    .optional(),
+  /** an identify task's answer */
+  identify: z
+    .object({
+      real_path: z.string().max(4096).nullable(),
+      size: z.number().nullable(),
+      mtime: z.string().max(64).nullable(),
+      error: z.string().max(8192),
+    })
     .optional(),
   /** the job's allocation on a Slurm node */
   allocation: z

@@ -3,7 +3,9 @@
 // have none. One task per image for the whole audit (the targets naming it share its answer),
 // in an array of its own before the matrix; a second, only when the entrypoint's file decides
 // how the probe starts, reads that file's first bytes. The node's runner (probe/node_runner.py)
-// asks `version`, `image inspect` (pulling the image first if the node lacks it) and `cp`.
+// asks `version`, `image inspect` (pulling the image first if the node lacks it) and `cp`. A
+// python target's interpreter is identified on a node the same way (an identify task: its real
+// path, size and mtime), so it need not exist on the submit host.
 
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
@@ -15,7 +17,7 @@ import {type Engine, type ImageIdentity, parseImageInspect, parseServerVersion, 
 import {readCapped} from './node-run.js'
 import {awaitStatus, type SlurmArrays, type SlurmOptions, TaskOverdue, withStage} from './slurm-array.js'
 import {firstTarEntry, type FileHead} from './tar.js'
-import {lastLine} from './target.js'
+import {lastLine, type TargetIdentity} from './target.js'
 
 /** an inspect task's own time limit (a pull included) */
 const INSPECT_SECONDS = 300
@@ -112,26 +114,75 @@ export class NodeImageInspector implements ImageInspector {
     return read
   }
 
-  /** Stage one inspect task, run it as an array task, read its answer; the stage goes after. */
-  private async task<T>(spec: RunSpec, read: (stage: string, answer: ReturnType<typeof inspectAnswer>) => Promise<T>): Promise<T> {
-    return withStage(this.opts.staging, 'inspect-', async (stage) => {
-      await fs.writeFile(path.join(stage, STAGED.spec), JSON.stringify(spec, null, 2))
-      // `order`: before any run's folder, should one share the array
-      const cell = await this.arrays.submit(this.subject, {stage, python: 'python3', order: ''}, INSPECT_SECONDS, [])
-      try {
-        const status = await awaitStatus(this.arrays, cell, stage, {subject: this.subject, timeoutMs: INSPECT_SECONDS * 1000}).catch(
-          (e: unknown) => {
-            if (!(e instanceof TaskOverdue)) throw e
-            throw new ReproError(`the image's inspect task (Slurm job ${cell.jobId}) did not answer in ${INSPECT_SECONDS} s`, {
-              subject: this.subject,
-              hint: `check the engine on the nodes with \`${this.engine} info\``,
-            })
-          },
-        )
-        return await read(stage, inspectAnswer(status, this.subject, this.engine))
-      } finally {
-        cell.release()
-      }
-    })
+  private task<T>(spec: RunSpec, read: (stage: string, answer: ReturnType<typeof inspectAnswer>) => Promise<T>): Promise<T> {
+    return nodeTask(
+      this.arrays,
+      this.opts,
+      this.subject,
+      spec,
+      `check the engine on the nodes with \`${this.engine} info\``,
+      (stage, status) => read(stage, inspectAnswer(status, this.subject, this.engine)),
+    )
   }
+}
+
+/** The identify task's spec (pure). */
+export function identifySpec(python: string): Extract<RunSpec, {identify: unknown}> {
+  return {schema: RUN_SPEC_SCHEMA, identify: {python}, timeout_seconds: 60, status: STAGED.status}
+}
+
+/** A python target's identity from its identify task's status, or the one-line error naming the node (pure). */
+export function pythonIdentity(status: NodeStatus, interpreter: string, subject: string): TargetIdentity {
+  const where = `node ${status.node.slice(0, 64)}`
+  const answer = status.identify
+  if (!answer || answer.error || !answer.real_path)
+    throw new ReproError(`on ${where}: ${answer?.error || `the identify task ended without an answer (${status.terminated ?? 'none'})`}`, {
+      subject,
+      hint: 'pass the path of a python interpreter (with torch) as the nodes name it, e.g. --python /usr/bin/python3',
+    })
+  return {
+    kind: 'python',
+    reference: interpreter,
+    details: {path: interpreter, real_path: answer.real_path, size: answer.size, mtime: answer.mtime, identified_on: where},
+  }
+}
+
+/** Identify a python target's interpreter on a node (an identify task). */
+export function identifyPythonOnNode(
+  arrays: SlurmArrays,
+  opts: SlurmOptions,
+  interpreter: string,
+  subject: string,
+): Promise<TargetIdentity> {
+  return nodeTask(arrays, opts, subject, identifySpec(interpreter), 'see `sinfo` and the node’s slurmd log', async (_stage, status) =>
+    pythonIdentity(status, interpreter, subject),
+  )
+}
+
+/** Stage one task (an inspect or identify spec), run it as an array task, read its answer; the stage goes after. */
+function nodeTask<T>(
+  arrays: SlurmArrays,
+  opts: SlurmOptions,
+  subject: string,
+  spec: RunSpec,
+  overdueHint: string,
+  read: (stage: string, status: NodeStatus) => Promise<T>,
+): Promise<T> {
+  return withStage(opts.staging, 'inspect-', async (stage) => {
+    await fs.writeFile(path.join(stage, STAGED.spec), JSON.stringify(spec, null, 2))
+    // `order`: before any run's folder, should one share the array
+    const cell = await arrays.submit(subject, {stage, python: 'python3', order: ''}, INSPECT_SECONDS, [])
+    try {
+      const status = await awaitStatus(arrays, cell, stage, {subject, timeoutMs: spec.timeout_seconds * 1000}).catch((e: unknown) => {
+        if (!(e instanceof TaskOverdue)) throw e
+        throw new ReproError(`the target's inspect task (Slurm job ${cell.jobId}) did not answer in ${spec.timeout_seconds} s`, {
+          subject,
+          hint: overdueHint,
+        })
+      })
+      return await read(stage, status)
+    } finally {
+      cell.release()
+    }
+  })
 }

@@ -21,6 +21,7 @@ import type {ContainerTarget, LaunchPlan} from './container.js'
 import {parseSize} from './image-launch.js'
 import {awaitStatus, SlurmArrays, type SlurmOptions, TaskOverdue, withStage} from './slurm-array.js'
 import {collectStagedRun, stageRun} from './node-run.js'
+import {identifyPythonOnNode} from './slurm-inspect.js'
 import type {PythonTarget} from './python.js'
 import {lastLine, type ProbeJob, type ProbeOutcome, type Target, type TargetIdentity} from './target.js'
 
@@ -69,6 +70,7 @@ export class SlurmTarget implements Target {
   readonly name: string
   /** runs go to Slurm in arrays: the audit hands it every run of a stage at once, and --jobs throttles the array */
   readonly batched = true
+  private pythonIdentity: Promise<TargetIdentity> | null = null
   /** image targets: the image ID each cell ran, as the node's engine reported it */
   private readonly cells: {run: string; id: string}[] = []
 
@@ -83,7 +85,11 @@ export class SlurmTarget implements Target {
   }
 
   async identify(): Promise<TargetIdentity> {
-    const id = await this.inner.identify()
+    // a python target's interpreter as a node has it (an identify task), not as this host may
+    const inner = this.inner
+    if (inner.kind === 'python')
+      this.pythonIdentity ??= identifyPythonOnNode(this.arrays, this.opts, (inner as PythonTarget).interpreter, this.name)
+    const id = this.pythonIdentity ? await this.pythonIdentity : await inner.identify()
     const ran = [...new Set(this.cells.map((c) => c.id))]
     return {...id, details: {...id.details, executor: 'slurm', ...(ran.length ? {image_id_ran: ran.join(' ')} : {})}}
   }

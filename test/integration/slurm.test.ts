@@ -399,7 +399,7 @@ describe('--executor slurm on a real single-node cluster', {skip: needs('torch',
       assert.deepEqual(readdirSync(staging), [])
     })
 
-    test('a submit host without an engine: each image inspected by a task on a node (its entrypoint read there), a missing one named with the node', () => {
+    test('a submit host without an engine: each image inspected and each python identified by a task on a node (an entrypoint read there), a missing one named with the node', () => {
       const staging = tmpDir('repro-staging-')
       const out = tmpDir()
       const missing = `repro-fixture:absent-${process.pid}`
@@ -407,7 +407,8 @@ describe('--executor slurm on a real single-node cluster', {skip: needs('torch',
         [
           ...['audit', '--executor', 'slurm', '--staging', staging],
           ...['--image', 'repro-fixture:ngc-banner', '--image', 'repro-fixture:entrypoint-noexec'],
-          ...['--image', missing, '--python', PYTHON, '--repeats', '1', '--out', out, '--json', ...FAST],
+          ...['--image', missing, '--python', PYTHON, '--python', '/nonexistent/bin/python3'],
+          ...['--repeats', '1', '--out', out, '--json', ...FAST],
         ],
         // no engine answers here: only the nodes' (sbatch hands the job a clean environment)
         {env: {...testEnv(), DOCKER_HOST: 'unix:///nonexistent/docker.sock'}, timeoutMs: 300_000},
@@ -416,7 +417,7 @@ describe('--executor slurm on a real single-node cluster', {skip: needs('torch',
       const report = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')) as Report & {
         targets: {error?: {message: string; hint: string}}[]
       }
-      const [kept, noexec, absent] = report.targets
+      const [kept, noexec, absent, python, nowhere] = report.targets
       const details = kept!.identity!.details
       assert.match(String(details['entrypoint_treatment']), /^kept: a shell script \(\/opt\/nvidia\/nvidia_entrypoint\.sh, #!\/bin\/bash\)/)
       assert.equal(details['id'], imageId('repro-fixture:ngc-banner'))
@@ -425,6 +426,10 @@ describe('--executor slurm on a real single-node cluster', {skip: needs('torch',
       assert.match(noexec!.error!.message, /entrypoint \/entrypoint\.sh \(mode 0644\) is not executable/)
       assert.match(absent!.error!.message, new RegExp(`^on node \\S+: image ${missing} is not present and could not be pulled`))
       assert.match(absent!.error!.hint, /build or load the image on the nodes/)
+      // a python target's interpreter is identified on the node too
+      assert.match(String(python!.identity!.details['identified_on']), /^node \S+$/)
+      assert.match(nowhere!.error!.message, /^on node \S+: \/nonexistent\/bin\/python3 does not exist$/)
+      assert.match(nowhere!.error!.hint, /as the nodes name it/)
       // the matrix waits for the inspect tasks: the python's run and the image's are one array
       assert.equal(cellOf(path.join(out, 't4-r1')).array_id, cellOf(path.join(out, 't1-r1')).array_id)
       assert.deepEqual(queuedIn(staging), [])

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import {createArgs, createParts, DEFAULT_LIMITS, type CreateSpec} from '../../../src/targets/container-args.js'
 import {containerResources, imageDrift, type SlurmOptions} from '../../../src/targets/slurm.js'
 import {arrayScript, parseQueue, sbatchArrayArgs, slurmTime} from '../../../src/targets/slurm-array.js'
-import {inspectAnswer, inspectSpec} from '../../../src/targets/slurm-inspect.js'
+import {identifySpec, inspectAnswer, inspectSpec, pythonIdentity} from '../../../src/targets/slurm-inspect.js'
 import type {NodeStatus} from '../../../src/artifacts/prepared.js'
 
 const A = `sha256:${'a'.repeat(64)}`
@@ -133,5 +133,24 @@ describe('Slurm executor (pure)', () => {
     // TERM (scancel, the time limit) before the answer; a status with no answer at all (untrusted)
     assert.throws(() => inspectAnswer({...base, terminated: 'SIGTERM'}, 't', 'docker'), /ended before it answered \(SIGTERM\)/)
     assert.throws(() => inspectAnswer(base, 't', 'docker'), /ended before it answered \(no answer\)/)
+  })
+
+  test('identify task: a python target’s interpreter as the node has it; one line naming the node when it has none', () => {
+    assert.deepEqual(identifySpec('/opt/py/bin/python3').identify, {python: '/opt/py/bin/python3'})
+    const base: NodeStatus = {exit: 0, signal: null, seconds: 0.01, timed_out: false, terminated: null, stderr_tail: '', node: 'gpu7'}
+    const id = pythonIdentity(
+      {...base, identify: {real_path: '/opt/py/bin/python3.11', size: 6000, mtime: '2026-01-02T03:04:05.678Z', error: ''}},
+      '/opt/py/bin/python3',
+      't',
+    )
+    assert.equal(id.kind, 'python')
+    assert.equal(id.details['real_path'], '/opt/py/bin/python3.11')
+    assert.equal(id.details['identified_on'], 'node gpu7')
+    const missing = {...base, exit: 1, identify: {real_path: null, size: null, mtime: null, error: '/x/python3 does not exist'}}
+    assert.throws(
+      () => pythonIdentity(missing, '/x/python3', 't'),
+      /^ReproError: on node gpu7: \/x\/python3 does not exist$|on node gpu7: \/x\/python3 does not exist/,
+    )
+    assert.throws(() => pythonIdentity({...base, terminated: 'SIGTERM'}, '/x/python3', 't'), /without an answer \(SIGTERM\)/)
   })
 })
