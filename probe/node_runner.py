@@ -200,6 +200,17 @@ class Terminated(Exception):
     pass
 
 
+def terminate_on_signals(state):
+    """TERM or INT (scancel, Slurm's time limit, preemption) is recorded in state["terminated"]
+    and raises Terminated, once: the caller's clean-up (removing its container) then runs."""
+    def on_term(signum, frame):
+        if state["terminated"] is None:
+            state["terminated"] = signal.Signals(signum).name
+            raise Terminated()
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+
+
 def engine_env():
     """The job's environment for the engine's CLI; a rootless engine finds its store through HOME."""
     env = dict(os.environ)
@@ -245,12 +256,7 @@ def run_image(spec, here, status_path):
     result = {"image_id": None, "logs": b""}
     waiter = []
 
-    def on_term(signum, frame):
-        if state["terminated"] is None:
-            state["terminated"] = signal.Signals(signum).name
-            raise Terminated()
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
+    terminate_on_signals(state)
 
     def engine_run(args, stdin=None, cap=None, timeout=300):
         """The engine's CLI; (exit code, stdout bytes, stderr bytes); stdout stops at cap."""
@@ -378,12 +384,7 @@ def run_inspect(spec, here, status_path):
     state = {"terminated": None, "timed_out": False}
     answer = {"version": "", "ok": False, "error": "", "file": None}
 
-    def on_term(signum, frame):
-        if state["terminated"] is None:
-            state["terminated"] = signal.Signals(signum).name
-            raise Terminated()
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
+    terminate_on_signals(state)
 
     def engine_run(args, cap=INSPECT_CAP):
         """The engine's CLI, within the task's time: (exit code, stdout up to cap, stderr tail)."""
