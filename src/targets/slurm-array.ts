@@ -217,9 +217,9 @@ export class SlurmArrays {
       let open = tasks.length
       const release = () => {
         if (--open > 0) return
-        unregister()
         this.queues.delete(arrayId)
-        void fs.rm(batch, {recursive: true, force: true})
+        // the hook (scancel, remove the folder) stays until the folder is gone
+        void fs.rm(batch, {recursive: true, force: true}).finally(unregister)
       }
       for (const [i, t] of tasks.entries()) {
         let released = false
@@ -285,8 +285,9 @@ export async function withStage<T>(staging: string, prefix: string, work: (stage
     await copyNodeRunner(path.join(stage, 'probe'))
     return await work(stage)
   } finally {
-    unregister()
+    // removed before the hook goes: a Ctrl-C while it is being removed still finishes the job
     await fs.rm(stage, {recursive: true, force: true})
+    unregister()
   }
 }
 

@@ -25,6 +25,19 @@ function queuedIn(staging: string): string[] {
   return r.stdout.split('\n').filter((l) => l.includes(staging))
 }
 
+/** Running array tasks under `staging` whose array runs probe runs (its script names run- folders, not inspect- ones). */
+function runningRuns(staging: string): number {
+  return queuedIn(staging).filter((l) => {
+    const [, state, , dir] = l.split(' ')
+    if (state !== 'RUNNING' || !dir) return false
+    try {
+      return readFileSync(path.join(dir, 'array.sh'), 'utf8').includes('/run-')
+    } catch {
+      return false
+    }
+  }).length
+}
+
 /** Containers (any state) a repro process started, by its pid label. */
 function containersOf(pid: number): string[] {
   const r = spawnSync('docker', ['ps', '-aq', '--filter', `label=repro.pid=${pid}`], {encoding: 'utf8'})
@@ -214,7 +227,8 @@ describe('--executor slurm on a real single-node cluster', {skip: needs('torch',
       },
     )
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-    assert.ok(await waitFor(() => queued().some((l) => l.includes('RUNNING')), 60_000), 'the job never ran')
+    // the probe's job, not the interpreter's identify task that goes before it
+    assert.ok(await waitFor(() => runningRuns(staging) > 0, 60_000), 'the job never ran')
     child.kill('SIGINT')
     assert.equal(await exited, 130)
     assert.ok(await waitFor(() => queued().length === 0, 30_000), queued().join('; '))
