@@ -118,4 +118,222 @@ def main(argv):
     return code
 
 
+# ---------------------------------------------------------------------------------------------
+# serve: one container for many runs of a target (argv: WORK_AREA LINGER_SECONDS serve [DIR…]:
+# the folders emptied after each run besides the work area, /tmp in a container), started
+# with `python -S` (stdlib only: an image's sitecustomize does not run in the supervisor).
+#
+# Each run is one job, taken strictly one after another, in the same paths a one-run container
+# uses (/repro/in, /repro/out, /repro/ready, /repro/status.json), so the probe and the image see
+# what they would in a container of their own:
+#   repro copies next/in/ and next/job.json, then next/ready (last) — the supervisor moves the
+#   inputs into in/, creates ready, and starts a freshly exec'd `python -m repro_probe` (this
+#   interpreter, site enabled, the image's environment plus the job's PYTHONPATH entry for the
+#   probe). Its stderr is kept to its last 64 KiB in stderr.tail (and passed on to the
+#   container's log); its OOM score is raised so that the kernel's OOM killer takes it, not this
+#   process. status.json gets its exit code, the signal that ended it, whether the container's
+#   memory cgroup OOM-killed a process during the run, and whether the work area ran full.
+#   Whatever the run started is killed when it ends (the supervisor is a child subreaper, so
+#   orphans stay its descendants); repro copies out/ and then next/collected, and the run's
+#   files, the scratch folder and the DIRs are emptied before the next job is taken. Whatever
+#   arrives in next/ meanwhile waits there.
+# An idle supervisor (no job, or no `collected`) ends after LINGER_SECONDS; repro removes the
+# container when it is done with the target, and at once after any run that did not end cleanly.
+
+TAIL = 64 * 1024
+
+
+def oom_kills():
+    """The container's memory cgroup's OOM kill count (cgroup v2, then v1), or None."""
+    for path in ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control"):
+        try:
+            with open(path) as f:
+                for line in f:
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill":
+                        return int(value)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def become_subreaper():
+    """PR_SET_CHILD_SUBREAPER: what a run leaves behind (a daemonised grandchild) is reparented
+    to this process, not to the container's PID 1 (a kept entrypoint's shell), so it stays one of
+    this process's descendants."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)
+    except Exception:
+        pass
+
+
+def kill_descendants():
+    """SIGKILL every descendant of this process: nothing a run started outlives it."""
+    import signal
+    me = os.getpid()
+    for _ in range(5):
+        parent = {}
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    parent[int(d)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+        found = set()
+        grew = True
+        while grew:
+            grew = False
+            for pid, ppid in parent.items():
+                if pid not in found and (ppid == me or ppid in found):
+                    found.add(pid)
+                    grew = True
+        if not found:
+            return
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        # reap what was this process's own (a subreaper inherits the orphans)
+        deadline = time.time() + 1
+        while time.time() < deadline:
+            try:
+                if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                    time.sleep(0.01)
+            except ChildProcessError:
+                break
+
+
+def empty(path, keep=()):
+    import shutil
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return
+    for name in names:
+        if name in keep:
+            continue
+        full = os.path.join(path, name)
+        if os.path.isdir(full) and not os.path.islink(full):
+            shutil.rmtree(full, ignore_errors=True)
+        else:
+            try:
+                os.unlink(full)
+            except OSError:
+                pass
+
+
+def raise_oom_score():
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")
+    except OSError:
+        pass
+
+
+def run_child(root, mode):
+    import subprocess
+    import threading
+    probe = os.path.join(root, "probe")
+    env = dict(os.environ)
+    own = env.get("PYTHONPATH", "")
+    if probe not in own.split(os.pathsep):
+        env["PYTHONPATH"] = own + os.pathsep + probe if own else probe
+    argv = [sys.executable, "-m", "repro_probe", mode, "--config", os.path.join(root, "in", "config.json"),
+            "--out", os.path.join(root, "out")]
+    tail = bytearray()
+
+    def keep_tail(fd):
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            # also the container's own log: what repro reads when a run never ends
+            try:
+                os.write(2, chunk)
+            except OSError:
+                pass
+            tail.extend(chunk)
+            if len(tail) > TAIL:
+                del tail[:len(tail) - TAIL]
+
+    try:
+        child = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                 preexec_fn=raise_oom_score, start_new_session=True)
+    except OSError as e:
+        return 127, None, ("repro: cannot start %s: %s\n" % (sys.executable, e)).encode()
+    reader = threading.Thread(target=keep_tail, args=(child.stderr.fileno(),), daemon=True)
+    reader.start()
+    code = child.wait()
+    # nothing the run started outlives it (or holds its stderr open, or writes once its status is out)
+    kill_descendants()
+    reader.join(5)
+    child.stderr.close()
+    if code < 0:
+        return 128 - code, -code, bytes(tail)
+    return code, None, bytes(tail)
+
+
+def serve(root, linger, scratch_dirs):
+    become_subreaper()
+    reserve = os.path.join(root, ".reserve")
+    nxt = os.path.join(root, "next")
+    while True:
+        try:
+            with open(reserve, "wb") as f:
+                f.write(b"\0" * RESERVE)
+        except OSError:
+            pass
+        if not wait_for(os.path.join(nxt, "ready"), linger, 0.02):
+            return 0
+        with open(os.path.join(nxt, "job.json")) as f:
+            job = json.load(f)
+        empty(root, keep=("probe", ".reserve", "next"))
+        # The engine's cp writes as root, and the work area is sticky (1777): an image's other
+        # user could not remove root's entries there. So in/ is this process's own, and the
+        # inputs (world-writable in next/) are moved into it entry by entry.
+        inputs = os.path.join(root, "in")
+        os.mkdir(inputs)
+        for name in os.listdir(os.path.join(nxt, "in")):
+            os.rename(os.path.join(nxt, "in", name), os.path.join(inputs, name))
+        empty(nxt, keep=("collected",))
+        open(os.path.join(root, "ready"), "w").close()
+        before = oom_kills()
+        code, sig, tail = run_child(root, job["mode"])
+        after = oom_kills()
+        try:
+            os.unlink(reserve)
+        except OSError:
+            pass
+        st = os.statvfs(root)
+        free = st.f_bavail * st.f_frsize
+        status = {"exit": code, "signal": sig, "python": sys.executable, "full": free < FULL_BELOW,
+                  "free_bytes": free, "uid": os.getuid(), "gid": os.getgid(), "seq": job.get("seq"),
+                  "oom": before is not None and after is not None and after > before}
+        for name, data in (("stderr.tail", tail), ("status.json", json.dumps(status).encode("utf-8"))):
+            tmp = os.path.join(root, name + ".tmp")
+            try:
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                os.rename(tmp, os.path.join(root, name))
+            except OSError:
+                if name == "status.json":
+                    return 74
+        collected = os.path.join(nxt, "collected")
+        if not wait_for(collected, linger, 0.02):
+            return 0
+        os.unlink(collected)
+        empty(root, keep=("probe", "next"))
+        for d in scratch_dirs:
+            empty(d)
+
+
+if len(sys.argv) > 3 and sys.argv[3] == "serve":
+    sys.exit(serve(sys.argv[1], float(sys.argv[2]), sys.argv[4:]))
 sys.exit(main(sys.argv[1:]))

@@ -230,6 +230,10 @@ export interface BootStatus {
   python: string | null
   /** the work area had (almost) no space left when the probe ended */
   full: boolean
+  /** a supervised run (serve mode): the signal that ended the probe, if one did */
+  signal: number | null
+  /** a supervised run: the container's memory cgroup OOM-killed a process while it ran */
+  oom: boolean
 }
 
 export function parseBootStatus(text: string): BootStatus | null {
@@ -246,5 +250,7 @@ export function parseBootStatus(text: string): BootStatus | null {
     exit: r['exit'],
     python: typeof r['python'] === 'string' ? r['python'].slice(0, 512) : null,
     full: r['full'] === true,
+    signal: typeof r['signal'] === 'number' && Number.isInteger(r['signal']) ? r['signal'] : null,
+    oom: r['oom'] === true,
   }
 }

@@ -4,7 +4,7 @@
 import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
-import {existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {probeRoot} from '../../../src/targets/probe-path.js'
@@ -162,5 +162,120 @@ os.unlink = _take_back
     } finally {
       spawnSync('umount', [small])
     }
+  })
+
+  describe("serve: one container, many runs (a target's runs one by one)", () => {
+    // A stand-in probe that reports who ran it and where, leaves a daemonised grandchild
+    // behind, writes into the scratch folder and the emptied DIR, and ends as its input says.
+    const SERVED = `import json, os, signal, subprocess, sys, time
+out = sys.argv[sys.argv.index("--out") + 1]
+cfg = json.load(open(sys.argv[sys.argv.index("--config") + 1]))
+os.makedirs(out)
+tmp = os.environ["TEST_TMP"]
+seen = {"pid": os.getpid(), "argv": sys.argv[1:], "cwd": os.getcwd(), "name": cfg["name"],
+        "tmp_before": sorted(os.listdir(tmp)), "pythonpath": os.environ.get("PYTHONPATH"),
+        "oom_score_adj": open("/proc/self/oom_score_adj").read().strip()}
+open(os.path.join(tmp, "left-by-" + cfg["name"]), "w").close()
+os.makedirs(os.environ["REPRO_PROBE_SCRATCH"], exist_ok=True)
+open(os.path.join(os.environ["REPRO_PROBE_SCRATCH"], "kernel.so"), "w").close()
+stray = subprocess.Popen(["sleep", "300"], start_new_session=True)
+seen["stray"] = stray.pid
+json.dump(seen, open(os.path.join(out, "seen.json"), "w"))
+sys.stderr.write("stderr of %s\\n" % cfg["name"])
+sys.stderr.flush()
+if cfg.get("kill"):
+    os.kill(os.getpid(), signal.SIGKILL)
+os._exit(0)  # the stray is not waited for
+`
+    function serveArea() {
+      const root = mkdtempSync(path.join(os.tmpdir(), 'repro-serve-'))
+      mkdirSync(path.join(root, 'probe', 'repro_probe'), {recursive: true})
+      writeFileSync(path.join(root, 'probe', 'repro_probe', '__init__.py'), '')
+      writeFileSync(path.join(root, 'probe', 'repro_probe', '__main__.py'), SERVED)
+      const tmp = mkdtempSync(path.join(os.tmpdir(), 'repro-serve-tmp-'))
+      const child = spawn(PYTHON, ['-S', '-c', BOOT, root, '3', 'serve', tmp], {
+        env: {PATH: '/usr/bin:/bin', PYTHONPATH: '/opt/site', TEST_TMP: tmp, REPRO_PROBE_SCRATCH: `${root}/scratch`},
+        stdio: ['ignore', 'ignore', 'pipe'],
+      })
+      let stderr = ''
+      child.stderr.on('data', (d) => {
+        stderr += d
+      })
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)))
+      return {root, tmp, exited, stderr: () => stderr}
+    }
+    function submit(root: string, config: Record<string, unknown>): void {
+      mkdirSync(path.join(root, 'next', 'in'), {recursive: true})
+      writeFileSync(path.join(root, 'next', 'in', 'config.json'), JSON.stringify(config))
+      writeFileSync(path.join(root, 'next', 'job.json'), JSON.stringify({mode: 'train'}))
+      writeFileSync(path.join(root, 'next', 'ready'), '')
+    }
+    async function statusOf(root: string): Promise<Record<string, unknown>> {
+      const file = path.join(root, 'status.json')
+      const until = Date.now() + 20_000
+      while (!existsSync(file)) {
+        assert.ok(Date.now() < until, 'no status.json within 20 s')
+        await sleep(20)
+      }
+      return JSON.parse(readFileSync(file, 'utf8'))
+    }
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0)
+        return true
+      } catch {
+        return false
+      }
+    }
+
+    test('each run a fresh python at the one-run paths; what a run leaves (strays, scratch, DIR files, artifacts) is gone before the next; idle it ends', async () => {
+      const area = serveArea()
+      const {root, tmp} = area
+      submit(root, {name: 'one'})
+      const s1 = await statusOf(root)
+      assert.deepEqual([s1['exit'], s1['signal'], s1['full']], [0, null, false])
+      const seen1 = JSON.parse(readFileSync(path.join(root, 'out', 'seen.json'), 'utf8'))
+      assert.deepEqual(seen1.argv, ['train', '--config', `${root}/in/config.json`, '--out', `${root}/out`])
+      assert.equal(seen1.pythonpath, `/opt/site:${root}/probe`)
+      assert.equal(seen1.oom_score_adj, '1000', "the run, not the supervisor, is the OOM killer's choice")
+      assert.ok(!alive(seen1.stray), 'the daemonised grandchild was killed when the run ended')
+      assert.equal(readFileSync(path.join(root, 'stderr.tail'), 'utf8'), 'stderr of one\n')
+      assert.ok(existsSync(path.join(root, 'ready')), "a one-run container's `ready` is there while the run runs")
+      // the next run waits in next/ until this one is collected
+      submit(root, {name: 'two'})
+      await sleep(300)
+      assert.equal(JSON.parse(readFileSync(path.join(root, 'out', 'seen.json'), 'utf8')).name, 'one')
+      assert.ok(existsSync(path.join(root, 'next', 'ready')))
+      writeFileSync(path.join(root, 'next', 'collected'), '')
+      while (
+        !existsSync(path.join(root, 'out', 'seen.json')) ||
+        JSON.parse(readFileSync(path.join(root, 'out', 'seen.json'), 'utf8')).name !== 'two'
+      )
+        await sleep(20)
+      const s2 = await statusOf(root)
+      assert.equal(s2['exit'], 0)
+      const seen2 = JSON.parse(readFileSync(path.join(root, 'out', 'seen.json'), 'utf8'))
+      assert.notEqual(seen2.pid, seen1.pid, 'a fresh process per run')
+      assert.deepEqual(seen2.tmp_before, [], 'the DIR was emptied between the runs')
+      assert.deepEqual(readdirSync(path.join(root, 'scratch')), ['kernel.so'], "scratch holds only this run's file")
+      assert.equal(JSON.parse(readFileSync(path.join(root, 'in', 'config.json'), 'utf8')).name, 'two')
+      assert.equal(readFileSync(path.join(root, 'stderr.tail'), 'utf8'), 'stderr of two\n')
+      // a run killed by a signal: its exit as a shell reports it, and the signal
+      writeFileSync(path.join(root, 'next', 'collected'), '')
+      submit(root, {name: 'three', kill: true})
+      while (
+        !existsSync(path.join(root, 'out', 'seen.json')) ||
+        JSON.parse(readFileSync(path.join(root, 'out', 'seen.json'), 'utf8')).name !== 'three'
+      )
+        await sleep(20)
+      const s3 = await statusOf(root)
+      assert.deepEqual([s3['exit'], s3['signal']], [137, 9])
+      writeFileSync(path.join(root, 'next', 'collected'), '')
+      // idle for its linger (3 s): it ends, the work area holding only the probe
+      assert.equal(await area.exited, 0, area.stderr())
+      assert.deepEqual(readdirSync(root).sort(), ['.reserve', 'next', 'probe'])
+      assert.deepEqual(readdirSync(path.join(root, 'next')), [])
+      assert.deepEqual(readdirSync(tmp), [])
+    })
   })
 })

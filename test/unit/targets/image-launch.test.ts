@@ -145,6 +145,23 @@ describe('interpreter and environment', () => {
       exit: 0,
       python: '/opt/conda/bin/python',
       full: false,
+      signal: null,
+      oom: false,
+    })
+    // a supervised run (serve): the signal that ended it, and the cgroup's OOM kill; hostile values are dropped
+    assert.deepEqual(parseBootStatus('{"exit": 137, "signal": 9, "oom": true, "full": false, "python": null}'), {
+      exit: 137,
+      python: null,
+      full: false,
+      signal: 9,
+      oom: true,
+    })
+    assert.deepEqual(parseBootStatus('{"exit": 1, "signal": "9", "oom": "yes"}'), {
+      exit: 1,
+      python: null,
+      full: false,
+      signal: null,
+      oom: false,
     })
     assert.equal(parseBootStatus('{"exit": "0"}'), null)
     assert.equal(parseBootStatus('{"exit": 0'), null)
