@@ -350,7 +350,7 @@ function benchAuditDocker() {
   )
   row(
     '2b. audit overhead, docker, outside the probe',
-    `same runs, wall time minus the probe's own \`timings.total_seconds\` of each run (container start/exit, node, repro's create/cp/start/cp/rm per run vs one \`docker run --rm\`); median A − B ${pairedDiff(outside(repro), outside(plain)).toFixed(2)} s`,
+    `same runs, wall time minus the probe's own \`timings.total_seconds\` of each run (container start/exit, node, repro's cp/status/cp per run in one container per target, created/started/removed once, vs one \`docker run --rm\` per run); median A − B ${pairedDiff(outside(repro), outside(plain)).toFixed(2)} s`,
     secs(outside(repro)),
     secs(outside(plain)),
     pairedRatio(outside(repro), outside(plain)),
@@ -834,14 +834,14 @@ function benchWorkloadsAudit() {
     .join(', ')
   const {split} = without[0]
   const splitText = split.start.length
-    ? `; each run split (medians over the ${split.start.length} runs): interpreter + torch start ${median(split.start).toFixed(2)} s, probe work ${median(split.work).toFixed(2)} s, engine and launcher (create, copy-in, start, status, copy-out, rm) ${median(split.engine).toFixed(2)} s`
+    ? `; each run split (medians over the ${split.start.length} runs): interpreter + torch start ${median(split.start).toFixed(2)} s, probe work ${median(split.work).toFixed(2)} s, engine and launcher (copy-in, status, copy-out, collected; each target's container created, started and removed once) ${median(split.engine).toFixed(2)} s`
     : ''
   const e = withExplain.map((x) => x.explained)
   const explainText = `; with explain, the experiments' probe runs summed by kind (medians): zoom ${median(e.map((x) => x.zoom)).toFixed(1)} s, knob reruns ${median(e.map((x) => x.knob_reruns)).toFixed(1)} s, op replays ${median(e.map((x) => x.replays)).toFixed(1)} s (timed apart), so A without the replays ${median(withExplain.map((x) => x.seconds - x.explained.replays)).toFixed(1)} s (goal ≤ 120 s); A with \`--jobs 2\` ${median(jobs2.map((x) => x.seconds)).toFixed(1)} s (its experiments' runs overlap, so their summed seconds are not subtracted)`
   const pick = (xs) => xs.map((x) => x.seconds)
   row(
     bench,
-    `${what}, wall time with the explain reruns (A; goal ≤ 120 s) vs \`--no-explain\` (B; goal ≤ 60 s), no run cache; seconds per run from create to copy-out (median of both images' runs): ${perRun}${splitText}${explainText}`,
+    `${what}, wall time with the explain reruns (A; goal ≤ 120 s) vs \`--no-explain\` (B; goal ≤ 60 s), no run cache; seconds per run from copy-in to copy-out, the first in each container also its create and start (median of both images' runs): ${perRun}${splitText}${explainText}`,
     secs(pick(withExplain)),
     secs(pick(without)),
     pairedRatio(pick(withExplain), pick(without)),

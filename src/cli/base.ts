@@ -4,7 +4,7 @@
 import {Command, Flags} from '@oclif/core'
 import {ExitCode, isReproError} from '../errors.js'
 import {killAllChildren} from '../targets/process.js'
-import {runInterruptHooks} from '../targets/cleanup.js'
+import {runFinishHooks, runInterruptHooks} from '../targets/cleanup.js'
 import {renderJson} from '../report/json.js'
 import {terminalWidth} from '../report/layout.js'
 
@@ -27,6 +27,12 @@ export abstract class ReproCommand extends Command {
     }
     process.once('SIGINT', stop)
     process.once('SIGTERM', stop)
+  }
+
+  /** Whatever the command kept for later (a target's idle containers) goes, also after an error. */
+  override async finally(err: Error | undefined): Promise<void> {
+    await runFinishHooks()
+    return super.finally(err)
   }
 
   /** --json output keeps non-finite metrics as strings instead of oclif's lossy null. */

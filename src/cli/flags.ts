@@ -28,12 +28,16 @@ export const targetFlags = {
     options: ['auto', 'cpu', 'cuda'],
     default: 'auto',
   }),
-  memory: Flags.string({description: 'Memory limit per container (also its swap limit).', default: '4g', helpGroup: 'CONTAINERS'}),
+  memory: Flags.string({
+    description: "Memory limit per run: its container's (also its swap limit); a target's container takes one run at a time.",
+    default: '4g',
+    helpGroup: 'CONTAINERS',
+  }),
   cpus: Flags.string({description: 'CPU limit per container.', default: '2', helpGroup: 'CONTAINERS'}),
   'pids-limit': Flags.integer({description: 'Process limit per container.', default: 1024, min: 16, helpGroup: 'CONTAINERS'}),
   'work-area': Flags.string({
     description:
-      "Size of each container's work area (/repro: the probe, its inputs and artifacts), a tmpfs-backed volume any image user can write; writing past it stops the run. What the probe writes there counts against --memory.",
+      "Size of each container's work area (/repro: the probe, its inputs and artifacts), a tmpfs-backed volume any image user can write, emptied between the runs a container takes one at a time; writing past it stops the run. What the probe writes there counts against --memory.",
     default: '1g',
     helpGroup: 'CONTAINERS',
   }),

@@ -18,3 +18,18 @@ export function runInterruptHooks(): void {
   }
   hooks.clear()
 }
+
+// Asynchronous hooks run once a command is done (ReproCommand.finally), after its output:
+// e.g. removing the containers a target kept for its next run.
+const finishers = new Set<() => Promise<void>>()
+
+export function onFinish(hook: () => Promise<void>): () => void {
+  finishers.add(hook)
+  return () => finishers.delete(hook)
+}
+
+export async function runFinishHooks(): Promise<void> {
+  const all = [...finishers]
+  finishers.clear()
+  await Promise.all(all.map((hook) => hook().catch(() => undefined)))
+}

@@ -62,7 +62,8 @@ export interface LaunchSpec {
 export interface CreateSpec {
   engine: EngineName
   image: string
-  mode: 'fingerprint' | 'train' | 'script' | 'replay'
+  /** the probe's mode for a one-run container; `serve`: a supervisor taking many runs one by one (container_boot.py) */
+  mode: 'fingerprint' | 'train' | 'script' | 'replay' | 'serve'
   gpus: boolean
   limits: ContainerLimits
   /** only what repro adds to the image's environment (image-launch.probeEnvironment) */
@@ -99,6 +100,9 @@ export function workAreaMount(engine: EngineName, size: string, labels: Record<s
 
 /** The interpreter's arguments: the launcher (container_boot.py) with the probe's own argv after it; the same for a container and a Pod. */
 export function launcherArgs(launch: LaunchSpec, mode: CreateSpec['mode']): string[] {
+  // the supervisor is stdlib only: -S keeps an image's sitecustomize out of it (each run's python has its site)
+  // after each run it empties the work area and /tmp (the container's own tmpfs)
+  if (mode === 'serve') return ['-S', '-c', launch.boot, WORK_AREA, String(launch.lingerSeconds), 'serve', '/tmp']
   return [
     '-c',
     launch.boot,

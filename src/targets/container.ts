@@ -10,7 +10,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {ReproError} from '../errors.js'
 import {FILE_CAPS} from '../artifacts/run-dir.js'
-import {onInterrupt} from './cleanup.js'
+import {onFinish, onInterrupt} from './cleanup.js'
 import {type ContainerLimits, type CreateSpec, createArgs, type LaunchSpec, removeArgs} from './container-args.js'
 import {containerLabels, engineUnreachable, ensureImage, type Engine, type ImageIdentity, LABEL} from './engine.js'
 import {
@@ -79,6 +79,27 @@ const OUT_CAPS: Record<string, number> = {
 }
 export const OUT_TOTAL_CAP = Object.values(OUT_CAPS).reduce((a, b) => a + b, 0) + 1024 * 1024
 const STATUS_CAP = 64 * 1024
+const STDERR_CAP = 64 * 1024
+
+/** How a local image target's runs use containers (its identity's `containers`, in the report). */
+export const CONTAINERS_REUSED =
+  "one per target (one per run running at once), kept for the target's next run with the same environment: each run a freshly started python, in an emptied work area and /tmp; removed after a run that did not end cleanly"
+
+/** A started container whose supervisor takes this target's runs one by one (container_boot.py `serve`). */
+interface Server {
+  id: string
+  /** the interpreter and environment it was created with: only runs with the same reuse it */
+  key: string
+  /** runs copied into it so far (the probe package goes in with the first) */
+  runs: number
+  /** when its last run was collected: its supervisor ends after lingering idle this long */
+  idleSince: number
+  lingerSeconds: number
+  stopped: {result: SpawnResult | null}
+  /** `podman start`'s working directory (conmon's `oom` file) */
+  scratch: string
+  unregister: () => void
+}
 
 export interface ContainerTargetOptions {
   engine: Engine
@@ -135,6 +156,10 @@ export class ContainerTarget implements Target {
   /** the interpreter name that started, and the path it reported (known after a run) */
   private interpreter: string | null = null
   private interpreterPath: string | null = null
+  /** containers idle between runs, by interpreter and environment */
+  private idle = new Map<string, Server[]>()
+  private closed = false
+  private finishing: (() => void) | null = null
 
   constructor(private readonly opts: ContainerTargetOptions) {
     this.kind = opts.engine.name
@@ -186,6 +211,7 @@ export class ContainerTarget implements Target {
         python:
           this.interpreterPath ?? this.interpreter ?? `${plan.candidates.join(' or ')} (resolved at run time; no run in this process)`,
         python_requested: this.opts.python ?? null,
+        containers: CONTAINERS_REUSED,
       },
     }
   }
@@ -379,72 +405,193 @@ export class ContainerTarget implements Target {
     if (path) this.interpreterPath = path
   }
 
-  /** One container: create → start → copy in → wait for status.json → copy out → remove. */
+  /**
+   * One run in one of this target's containers: reuse one left idle by an earlier run made with
+   * the same interpreter and environment, or create and start one (its supervisor,
+   * container_boot.py `serve`, takes runs one by one, each a fresh python process). Copy the
+   * job in, wait for its status.json, copy its artifacts out, and hand the container back for
+   * the next run — only when the run ended cleanly; after anything else (a timeout, an OOM kill,
+   * a full work area, a crash, Ctrl-C) it is removed with its volume. A reused container whose
+   * work area cannot take the inputs is removed and the run tried once in a fresh one.
+   */
   private async runOnce(job: ProbeJob, plan: LaunchPlan, interpreter: string): Promise<ProbeOutcome> {
+    const spec = this.createSpec(job, plan, interpreter, true)
+    const key = JSON.stringify([interpreter, spec.env])
+    const reused = this.takeIdle(key)
+    const first = await this.runIn(reused, spec, job, plan, interpreter)
+    if (first !== 'retry') return first
+    return (await this.runIn(null, spec, job, plan, interpreter)) as ProbeOutcome
+  }
+
+  private async runIn(
+    reused: Server | null,
+    spec: CreateSpec,
+    job: ProbeJob,
+    plan: LaunchPlan,
+    interpreter: string,
+  ): Promise<ProbeOutcome | 'retry'> {
     const {engine, limits} = this.opts
     const t0 = Date.now()
     const seconds = () => (Date.now() - t0) / 1000
     const limitSeconds = Math.round(job.timeoutMs / 1000)
-    const args = createArgs(this.createSpec(job, plan, interpreter, true))
-    const created = await createOwned(engine, args, 60_000)
-    if (created.exitCode !== 0) throw this.createFailed(created.stderrTail)
-    const id = created.stdout.trim().split('\n').pop()!.trim()
-    const unregister = onInterrupt(() => {
-      spawnSync(engine.name, removeArgs(engine.name, [id]), {stdio: 'ignore', timeout: 30_000})
-    })
-    const stopped: {result: SpawnResult | null} = {result: null}
-    // podman's conmon (started by `podman start`) writes a file named `oom` into its working
-    // directory when the container is OOM-killed: give it a directory of this run's own, which
-    // is also how an OOM kill is recognised where podman does not set OOMKilled (cgroup v1).
-    const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'repro-engine-'))
-    const oomKilled = () => existsSync(path.join(scratch, 'oom'))
+    const started = reused ?? (await this.startServer(spec, plan, interpreter, seconds))
+    if (!('id' in started)) return started
+    const server = started
+    const {id} = server
+    const oomKilled = () => existsSync(path.join(server.scratch, 'oom'))
+    let keep = false
     try {
-      const started = await engine.exec(['start', id], 60_000, undefined, false, {cwd: scratch})
-      if (started.exitCode !== 0) return await this.ended(id, plan, interpreter, started.stderrTail, seconds, oomKilled)
-      // `wait` returns when the container stops: an early end (no interpreter, OOM, a crash of
-      // the launcher) is noticed without polling the engine for its state.
-      void engine.exec(['wait', id], job.timeoutMs + 300_000).then(
-        (r) => {
-          stopped.result = r
-        },
-        () => undefined,
-      )
-      const copied = await engine.exec(['cp', '-', `${id}:${WORK_AREA}`], 300_000, undefined, false, {input: await inputsTar(job)})
+      const copied = await engine.exec(['cp', '-', `${id}:${WORK_AREA}`], 300_000, undefined, false, {
+        input: await inputsTar(job, {probe: server.runs === 0, next: true}),
+      })
+      server.runs++
       if (copied.exitCode !== 0) {
-        if (/no space left on device/i.test(copied.stderrTail))
+        if (/no space left on device/i.test(copied.stderrTail)) {
+          if (reused) return 'retry'
           return {kind: 'work-area-full', phase: 'inputs', cap: limits.workArea, seconds: seconds(), stderrTail: copied.stderrTail}
+        }
         if (engineUnreachable(copied.stderrTail)) return this.lost(copied, seconds)
-        if (stopped.result || (await this.isStopped(id))) return await this.ended(id, plan, interpreter, '', seconds, oomKilled)
+        if (server.stopped.result || (await this.isStopped(id))) return await this.ended(id, plan, interpreter, '', seconds, oomKilled)
         throw new ReproError(`cannot copy the probe into the container: ${lastLine(copied.stderrTail)}`, {
           subject: this.name,
           hint: `check the engine with \`${engine.name} info\``,
         })
       }
       const deadline = t0 + job.timeoutMs
-      let pause = 100
+      let pause = 50
       for (;;) {
-        if (stopped.result) return await this.ended(id, plan, interpreter, '', seconds, oomKilled)
-        if (Date.now() > deadline) return {kind: 'timed-out', limitSeconds, seconds: seconds(), stderrTail: await this.logs(id)}
+        if (server.stopped.result) return await this.ended(id, plan, interpreter, '', seconds, oomKilled)
+        if (Date.now() > deadline)
+          return {kind: 'timed-out', limitSeconds, seconds: seconds(), stderrTail: await this.logs(id, reused ? t0 : undefined)}
         const r = await engine.exec(['cp', `${id}:${WORK_AREA}/status.json`, '-'], 30_000, STATUS_CAP + 4096, true)
-        const text = r.exitCode === 0 && r.stdoutBytes ? statusText(r.stdoutBytes) : null
+        const text = r.exitCode === 0 && r.stdoutBytes ? fileText(r.stdoutBytes, 'status.json', STATUS_CAP) : null
         const status = text === null ? null : parseBootStatus(text)
         if (status) {
-          const stderrTail = await this.logs(id)
-          if (status.exit !== 0 && (status.full || /No space left on device|\[Errno 28\]/.test(stderrTail)))
-            return {kind: 'work-area-full', phase: 'probe', cap: limits.workArea, seconds: seconds(), stderrTail}
+          const stderrTail = await this.runStderr(id)
           this.interpreterPath = status.python
+          const ended = {seconds: seconds(), stderrTail}
+          if (status.oom) return {kind: 'out-of-memory', limit: limits.memory, ...ended}
+          if (status.exit !== 0 && (status.full || /No space left on device|\[Errno 28\]/.test(stderrTail)))
+            return {kind: 'work-area-full', phase: 'probe', cap: limits.workArea, ...ended}
+          if (status.signal === 9) return {kind: 'killed', signal: 'SIGKILL', ...ended}
           await this.copyOut(id, job.outDir, status.exit === 0)
-          return {kind: 'exited', exitCode: status.exit, seconds: seconds(), stderrTail, interpreter: status.python ?? interpreter}
+          if (status.exit === 0) {
+            // the supervisor empties the work area, /tmp and the scratch folder for the next run
+            const done = await engine.exec(['cp', '-', `${id}:${WORK_AREA}`], 30_000, undefined, false, {
+              input: writeTar([{name: 'next/collected', data: Buffer.alloc(0), mode: 0o666}]),
+            })
+            keep = done.exitCode === 0
+          }
+          return {kind: 'exited', exitCode: status.exit, interpreter: status.python ?? interpreter, ...ended}
         }
         if (r.exitCode !== 0 && engineUnreachable(r.stderrTail)) return this.lost(r, seconds)
         await sleep(Math.max(0, Math.min(pause, deadline - Date.now())))
         pause = Math.min(500, pause * 1.5)
       }
     } finally {
-      await engine.exec(removeArgs(engine.name, [id]), 60_000).catch(() => undefined)
-      unregister()
-      await fs.rm(scratch, {recursive: true, force: true})
+      if (keep && !this.closed) this.giveBack(server)
+      else await this.remove(server)
     }
+  }
+
+  /**
+   * Create and start a container whose supervisor waits for runs. An outcome instead when it
+   * cannot start (no such interpreter, a kept entrypoint that fails, …): the container is gone.
+   */
+  private async startServer(
+    spec: CreateSpec,
+    plan: LaunchPlan,
+    interpreter: string,
+    seconds: () => number,
+  ): Promise<Server | ProbeOutcome> {
+    const {engine} = this.opts
+    const created = await createOwned(engine, createArgs({...spec, mode: 'serve'}), 60_000)
+    if (created.exitCode !== 0) throw this.createFailed(created.stderrTail)
+    const id = created.stdout.trim().split('\n').pop()!.trim()
+    const unregister = onInterrupt(() => {
+      spawnSync(engine.name, removeArgs(engine.name, [id]), {stdio: 'ignore', timeout: 30_000})
+    })
+    this.finishing ??= onFinish(() => this.close())
+    // podman's conmon (started by `podman start`) writes a file named `oom` into its working
+    // directory when the container is OOM-killed: give it a directory of this container's own,
+    // which is also how an OOM kill is recognised where podman does not set OOMKilled (cgroup v1).
+    const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'repro-engine-'))
+    const server: Server = {
+      id,
+      key: JSON.stringify([interpreter, spec.env]),
+      runs: 0,
+      idleSince: Date.now(),
+      lingerSeconds: spec.launch.lingerSeconds,
+      stopped: {result: null},
+      scratch,
+      unregister,
+    }
+    const started = await engine.exec(['start', id], 60_000, undefined, false, {cwd: scratch})
+    if (started.exitCode !== 0) {
+      try {
+        return await this.ended(id, plan, interpreter, started.stderrTail, seconds, () => existsSync(path.join(scratch, 'oom')))
+      } finally {
+        await this.remove(server)
+      }
+    }
+    // `wait` returns when the container stops: an early end (no interpreter, OOM, a crash of
+    // the supervisor) is noticed without polling the engine for its state.
+    void engine.exec(['wait', id], 7 * 24 * 3600_000).then(
+      (r) => {
+        server.stopped.result = r
+      },
+      () => undefined,
+    )
+    return server
+  }
+
+  /**
+   * An idle container made with `key` that is still running, if this target has one — not one
+   * whose supervisor may be about to end its idle linger.
+   */
+  private takeIdle(key: string): Server | null {
+    const list = this.idle.get(key) ?? []
+    while (list.length) {
+      const s = list.pop()!
+      if (!s.stopped.result && Date.now() - s.idleSince < (s.lingerSeconds - 60) * 1000) return s
+      void this.remove(s)
+    }
+    return null
+  }
+
+  private giveBack(server: Server): void {
+    server.idleSince = Date.now()
+    const list = this.idle.get(server.key) ?? []
+    list.push(server)
+    this.idle.set(server.key, list)
+  }
+
+  private async remove(server: Server): Promise<void> {
+    await this.opts.engine.exec(removeArgs(this.opts.engine.name, [server.id]), 60_000).catch(() => undefined)
+    server.unregister()
+    await fs.rm(server.scratch, {recursive: true, force: true})
+  }
+
+  /** Remove the containers kept for later runs (the command is done: ReproCommand.finally). */
+  async close(): Promise<void> {
+    this.closed = true
+    const all = [...this.idle.values()].flat()
+    this.idle.clear()
+    if (!all.length) return
+    const {engine} = this.opts
+    const ids = all.map((s) => s.id)
+    await engine.exec(removeArgs(engine.name, ids), 60_000).catch(() => undefined)
+    for (const s of all) {
+      s.unregister()
+      await fs.rm(s.scratch, {recursive: true, force: true})
+    }
+  }
+
+  /** The run's stderr: its last 64 KiB, kept by the supervisor (the container's own log holds only what came before the run). */
+  private async runStderr(id: string): Promise<string> {
+    const r = await this.opts.engine.exec(['cp', `${id}:${WORK_AREA}/stderr.tail`, '-'], 30_000, STDERR_CAP + 4096, true)
+    const text = r.exitCode === 0 && r.stdoutBytes ? fileText(r.stdoutBytes, 'stderr.tail', STDERR_CAP) : null
+    return text ?? (await this.logs(id))
   }
 
   /** The container stopped (or never started) before the launcher wrote its status: why. */
@@ -532,9 +679,10 @@ export class ContainerTarget implements Target {
     return r.exitCode === 0 && r.stdout.trim() === 'false'
   }
 
-  /** The container's stderr (its stdout is the image's business: banners, prints). */
-  private async logs(id: string): Promise<string> {
-    const r = await this.opts.engine.exec(['logs', id], 30_000, 64 * 1024)
+  /** The container's stderr (its stdout is the image's business: banners, prints); since `since` (ms): one run's of a reused container. */
+  private async logs(id: string, since?: number): Promise<string> {
+    const from = since === undefined ? [] : ['--since', new Date(since - 1000).toISOString()]
+    const r = await this.opts.engine.exec(['logs', ...from, id], 30_000, 64 * 1024)
     return r.stderrTail
   }
 
@@ -617,10 +765,10 @@ export function labelArgs(): string[] {
   return Object.entries(containerLabels()).flatMap(([k, v]) => ['--label', `${k}=${v}`])
 }
 
-/** status.json out of the tar stream `cp …/status.json -` gives. */
-function statusText(tar: Buffer): string | null {
+/** One file (status.json, stderr.tail) out of the tar stream `cp …/FILE -` gives, under its cap. */
+function fileText(tar: Buffer, name: string, cap: number): string | null {
   try {
-    const [f] = extractTar(tar, {'status.json': STATUS_CAP})
+    const [f] = extractTar(tar, {[name]: cap})
     return f ? f.data.toString('utf8') : null
   } catch {
     return null
@@ -630,10 +778,15 @@ function statusText(tar: Buffer): string | null {
 /**
  * One tar for `cp - CONTAINER:/repro` (in a Pod: untarred through `kubectl exec`, k8s.ts): the
  * probe package, the inputs, then `ready` — last, so the launcher starts the probe only once
- * everything before it is in place.
+ * everything before it is in place. For a supervisor (`next`): the probe package only with its
+ * first run, and the run's inputs, `job.json` and `ready` under next/, where they wait until the
+ * run before has been collected.
  */
-export async function inputsTar(job: Pick<ProbeJob, 'inputDir'>): Promise<Buffer> {
-  const entries: TarInput[] = [{name: 'probe'}]
+export async function inputsTar(
+  job: Pick<ProbeJob, 'inputDir'> & Partial<Pick<ProbeJob, 'mode'>>,
+  opts: {probe: boolean; next: boolean} = {probe: true, next: false},
+): Promise<Buffer> {
+  const entries: TarInput[] = []
   const walk = async (dir: string, rel: string): Promise<void> => {
     entries.push({name: rel})
     for (const e of (await fs.readdir(dir, {withFileTypes: true})).sort((a, b) => a.name.localeCompare(b.name))) {
@@ -643,9 +796,23 @@ export async function inputsTar(job: Pick<ProbeJob, 'inputDir'>): Promise<Buffer
       else if (e.isFile()) entries.push({name: `${rel}/${e.name}`, data: await fs.readFile(from)})
     }
   }
-  await walk(path.join(probeRoot(), 'repro_probe'), 'probe/repro_probe')
-  await walk(job.inputDir, 'in')
-  entries.push({name: 'ready', data: Buffer.alloc(0)})
+  if (opts.probe) {
+    entries.push({name: 'probe'})
+    await walk(path.join(probeRoot(), 'repro_probe'), 'probe/repro_probe')
+  }
+  if (!opts.next) {
+    await walk(job.inputDir, 'in')
+    entries.push({name: 'ready', data: Buffer.alloc(0)})
+    return writeTar(entries)
+  }
+  // what the engine writes is root's: world-writable, so that the supervisor, as whatever user
+  // the image runs as, can move the inputs out of next/ and remove them after the run
+  const from = entries.length
+  entries.push({name: 'next'})
+  await walk(job.inputDir, 'next/in')
+  entries.push({name: 'next/job.json', data: Buffer.from(JSON.stringify({mode: job.mode}))})
+  entries.push({name: 'next/ready', data: Buffer.alloc(0)})
+  for (const e of entries.slice(from)) e.mode = e.data ? 0o666 : 0o777
   return writeTar(entries)
 }
 

@@ -91,7 +91,10 @@ export class SlurmTarget implements Target {
       this.pythonIdentity ??= identifyPythonOnNode(this.arrays, this.opts, (inner as PythonTarget).interpreter, this.name)
     const id = this.pythonIdentity ? await this.pythonIdentity : await inner.identify()
     const ran = [...new Set(this.cells.map((c) => c.id))]
-    return {...id, details: {...id.details, executor: 'slurm', ...(ran.length ? {image_id_ran: ran.join(' ')} : {})}}
+    const details: TargetIdentity['details'] = {...id.details, executor: 'slurm', ...(ran.length ? {image_id_ran: ran.join(' ')} : {})}
+    // each run is a Slurm task of its own, with a container of its own on its node
+    if (inner.kind !== 'python') details['containers'] = 'one per run (each a Slurm task)'
+    return {...id, details}
   }
 
   cacheIdentity(): Promise<Record<string, unknown>> {

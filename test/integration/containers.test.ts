@@ -5,10 +5,11 @@
 import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
-import {existsSync} from 'node:fs'
+import {existsSync, readFileSync} from 'node:fs'
 import path from 'node:path'
 import {
   assertPrerequisite,
+  watchContainerCreates,
   engineMissing,
   type EngineName,
   needs,
@@ -182,6 +183,41 @@ for (const engine of ['docker', 'podman'] as EngineName[]) {
       assert.match(unwrap(slow.stdout), /timed out after 2 s; the container was killed and removed/)
       for (const run of [r, oom, slow]) assert.deepEqual(reproContainers(engine, run), [])
     })
+
+    t(
+      "a target's runs share one container: each run a freshly started python (its own torch import), the report says so, nothing left",
+      async () => {
+        const watch = await watchContainerCreates(engine)
+        const out = tmpDir()
+        const r = repro([
+          'audit',
+          '--engine',
+          engine,
+          '--image',
+          'repro-fixture:trixie',
+          '--repeats',
+          '3',
+          '--jobs',
+          '1',
+          '--no-explain',
+          '--no-cache',
+          '--json',
+          '--out',
+          out,
+          ...FAST,
+        ])
+        assert.equal(r.status, 0, r.stdout + r.stderr)
+        assert.equal((await watch.created(r)).length, 1, 'one container for the three runs')
+        const target = JSON.parse(r.stdout).targets[0]
+        assert.match(target.identity.details.containers, /^one per target .*each run a freshly started python/)
+        for (const run of ['t1-r1', 't1-r2', 't1-r3']) {
+          const timings = JSON.parse(readFileSync(path.join(out, run, 'run.json'), 'utf8')).timings
+          // a python forked after importing torch would import it in no time
+          assert.ok(timings.import_seconds > 0.2, `${run} imported torch itself (${timings.import_seconds} s)`)
+        }
+        assert.deepEqual(reproContainers(engine, r), [])
+      },
+    )
 
     t('Ctrl-C in the middle removes the running container', async () => {
       const {child, owner: mine} = await startHangingAudit(engine)

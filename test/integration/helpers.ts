@@ -162,6 +162,43 @@ export function reproContainers(engine: EngineName, owner: {pid: number} | {host
   return r.stdout.split('\n').filter(Boolean)
 }
 
+/**
+ * Watch the engine's container-create events from now on (a stream: the daemon keeps only its
+ * last 256 events, too few to look back on while other tests run); `created(owner)` stops
+ * watching and returns the IDs of the containers that repro process created.
+ */
+export async function watchContainerCreates(engine: EngineName): Promise<{created(owner: {pid: number}): Promise<string[]>}> {
+  const args =
+    engine === 'docker'
+      ? [
+          'events',
+          '--filter',
+          'type=container',
+          '--filter',
+          'event=create',
+          '--format',
+          '{{.ID}} repro.pid:{{index .Actor.Attributes "repro.pid"}} ',
+        ]
+      : ['events', '--filter', 'event=create', '--format', '{{.ID}} {{.Attributes}}']
+  const child = spawn(engine, args, {stdio: ['ignore', 'pipe', 'ignore']})
+  let out = ''
+  child.stdout!.on('data', (d) => {
+    out += d
+  })
+  // subscribed before anything is created
+  await new Promise((resolve) => setTimeout(resolve, 1000))
+  return {
+    async created(owner) {
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+      child.kill()
+      return out
+        .split('\n')
+        .filter((l) => new RegExp(`repro\\.pid:${owner.pid}[\\] ]`).test(l))
+        .map((l) => l.split(' ')[0]!)
+    },
+  }
+}
+
 /** `repro audit` of repro-fixture:hang (a probe that never finishes) on `engine`, just spawned. */
 export function spawnHangingAudit(engine: EngineName): ChildProcess {
   return spawn(
