@@ -126,17 +126,18 @@ def main(argv):
 # Each run is one job, taken strictly one after another, in the same paths a one-run container
 # uses (/repro/in, /repro/out, /repro/ready, /repro/status.json), so the probe and the image see
 # what they would in a container of their own:
-#   repro copies next/in/ and next/job.json, then next/ready (last) — the supervisor moves the
-#   inputs into in/, creates ready, and starts a freshly exec'd `python -m repro_probe` (this
-#   interpreter, site enabled, the image's environment plus the job's PYTHONPATH entry for the
-#   probe). Its stderr is kept to its last 64 KiB in stderr.tail (and passed on to the
-#   container's log); its OOM score is raised so that the kernel's OOM killer takes it, not this
-#   process. status.json gets its exit code, the signal that ended it, whether the container's
-#   memory cgroup OOM-killed a process during the run, and whether the work area ran full.
-#   Whatever the run started is killed when it ends (the supervisor is a child subreaper, so
-#   orphans stay its descendants); repro copies out/ and then next/collected, and the run's
-#   files, the scratch folder and the DIRs are emptied before the next job is taken. Whatever
-#   arrives in next/ meanwhile waits there.
+#   repro copies jobs/SEQ/in/ and jobs/SEQ/job.json, then jobs/SEQ/ready (last; SEQ counts the
+#   runs from 1) — the supervisor links the inputs into in/, creates ready, and starts a freshly
+#   exec'd `python -m repro_probe` (this interpreter, site enabled, the image's environment plus
+#   the job's PYTHONPATH entry for the probe). Its stderr is kept to its last 64 KiB in
+#   stderr.tail (and passed on to the container's log); its OOM score is raised so that the
+#   kernel's OOM killer takes it, not this process. status.json gets its exit code, the signal
+#   that ended it, whether the container's memory cgroup OOM-killed a process during the run,
+#   and whether the work area ran full. Whatever the run started is killed when it ends (the
+#   supervisor is a child subreaper, so orphans stay its descendants); repro copies out/ and
+#   then jobs/SEQ/collected, and the run's files, the scratch folder and the DIRs are emptied
+#   before run SEQ+1 is taken. What the engine wrote is never moved or removed while its cp
+#   may still be setting times.
 # An idle supervisor (no job, or no `collected`) ends after LINGER_SECONDS; repro removes the
 # container when it is done with the target, and at once after any run that did not end cleanly.
 
@@ -280,29 +281,43 @@ def run_child(root, mode):
     return code, None, bytes(tail)
 
 
+def link_tree(src, dst):
+    """dst as this process's own folders holding hard links to src's files (a copy where a link
+    is refused): nothing under src moves, so the engine's cp, which sets folders' times only
+    once all of its tar is written, never finds a path gone."""
+    import shutil
+    for here, dirs, files in os.walk(src):
+        to = os.path.join(dst, os.path.relpath(here, src))
+        os.makedirs(to, exist_ok=True)
+        for name in files:
+            try:
+                os.link(os.path.join(here, name), os.path.join(to, name))
+            except OSError:
+                shutil.copy2(os.path.join(here, name), os.path.join(to, name))
+
+
 def serve(root, linger, scratch_dirs):
+    import shutil
     become_subreaper()
     reserve = os.path.join(root, ".reserve")
-    nxt = os.path.join(root, "next")
+    jobs = os.path.join(root, "jobs")
+    seq = 1
     while True:
         try:
             with open(reserve, "wb") as f:
                 f.write(b"\0" * RESERVE)
         except OSError:
             pass
-        if not wait_for(os.path.join(nxt, "ready"), linger, 0.02):
+        job_dir = os.path.join(jobs, str(seq))
+        if not wait_for(os.path.join(job_dir, "ready"), linger, 0.02):
             return 0
-        with open(os.path.join(nxt, "job.json")) as f:
+        with open(os.path.join(job_dir, "job.json")) as f:
             job = json.load(f)
-        empty(root, keep=("probe", ".reserve", "next"))
+        empty(root, keep=("probe", ".reserve", "jobs"))
         # The engine's cp writes as root, and the work area is sticky (1777): an image's other
-        # user could not remove root's entries there. So in/ is this process's own, and the
-        # inputs (world-writable in next/) are moved into it entry by entry.
-        inputs = os.path.join(root, "in")
-        os.mkdir(inputs)
-        for name in os.listdir(os.path.join(nxt, "in")):
-            os.rename(os.path.join(nxt, "in", name), os.path.join(inputs, name))
-        empty(nxt, keep=("collected",))
+        # user could not remove root's entries there. So in/ is this process's own, its files
+        # links to the (world-writable) inputs in jobs/SEQ/in.
+        link_tree(os.path.join(job_dir, "in"), os.path.join(root, "in"))
         open(os.path.join(root, "ready"), "w").close()
         before = oom_kills()
         code, sig, tail = run_child(root, job["mode"])
@@ -314,7 +329,7 @@ def serve(root, linger, scratch_dirs):
         st = os.statvfs(root)
         free = st.f_bavail * st.f_frsize
         status = {"exit": code, "signal": sig, "python": sys.executable, "full": free < FULL_BELOW,
-                  "free_bytes": free, "uid": os.getuid(), "gid": os.getgid(), "seq": job.get("seq"),
+                  "free_bytes": free, "uid": os.getuid(), "gid": os.getgid(), "seq": seq,
                   "oom": before is not None and after is not None and after > before}
         for name, data in (("stderr.tail", tail), ("status.json", json.dumps(status).encode("utf-8"))):
             tmp = os.path.join(root, name + ".tmp")
@@ -325,13 +340,18 @@ def serve(root, linger, scratch_dirs):
             except OSError:
                 if name == "status.json":
                     return 74
-        collected = os.path.join(nxt, "collected")
-        if not wait_for(collected, linger, 0.02):
+        if not wait_for(os.path.join(job_dir, "collected"), linger, 0.02):
             return 0
-        os.unlink(collected)
-        empty(root, keep=("probe", "next"))
+        empty(root, keep=("probe", "jobs"))
+        # the engine may still be setting the times of `collected`: it and its folder stay until
+        # the next run is collected; earlier runs' folders go
+        empty(job_dir, keep=("collected",))
+        for name in os.listdir(jobs):
+            if name.isdigit() and int(name) < seq:
+                shutil.rmtree(os.path.join(jobs, name), ignore_errors=True)
         for d in scratch_dirs:
             empty(d)
+        seq += 1
 
 
 if len(sys.argv) > 3 and sys.argv[3] == "serve":

@@ -442,7 +442,7 @@ export class ContainerTarget implements Target {
     let keep = false
     try {
       const copied = await engine.exec(['cp', '-', `${id}:${WORK_AREA}`], 300_000, undefined, false, {
-        input: await inputsTar(job, {probe: server.runs === 0, next: true}),
+        input: await inputsTar(job, {probe: server.runs === 0, next: true, seq: server.runs + 1}),
       })
       server.runs++
       if (copied.exitCode !== 0) {
@@ -478,7 +478,7 @@ export class ContainerTarget implements Target {
           if (status.exit === 0) {
             // the supervisor empties the work area, /tmp and the scratch folder for the next run
             const done = await engine.exec(['cp', '-', `${id}:${WORK_AREA}`], 30_000, undefined, false, {
-              input: writeTar([{name: 'next/collected', data: Buffer.alloc(0), mode: 0o666}]),
+              input: writeTar([{name: `jobs/${server.runs}/collected`, data: Buffer.alloc(0), mode: 0o666}]),
             })
             keep = done.exitCode === 0
           }
@@ -779,12 +779,12 @@ function fileText(tar: Buffer, name: string, cap: number): string | null {
  * One tar for `cp - CONTAINER:/repro` (in a Pod: untarred through `kubectl exec`, k8s.ts): the
  * probe package, the inputs, then `ready` — last, so the launcher starts the probe only once
  * everything before it is in place. For a supervisor (`next`): the probe package only with its
- * first run, and the run's inputs, `job.json` and `ready` under next/, where they wait until the
- * run before has been collected.
+ * first run, and the run's inputs, `job.json` and `ready` under jobs/SEQ/ (SEQ: the runs the
+ * container has been given, this one included), taken once the run before has been collected.
  */
 export async function inputsTar(
   job: Pick<ProbeJob, 'inputDir'> & Partial<Pick<ProbeJob, 'mode'>>,
-  opts: {probe: boolean; next: boolean} = {probe: true, next: false},
+  opts: {probe: boolean; next: boolean; seq?: number} = {probe: true, next: false},
 ): Promise<Buffer> {
   const entries: TarInput[] = []
   const walk = async (dir: string, rel: string): Promise<void> => {
@@ -806,12 +806,13 @@ export async function inputsTar(
     return writeTar(entries)
   }
   // what the engine writes is root's: world-writable, so that the supervisor, as whatever user
-  // the image runs as, can move the inputs out of next/ and remove them after the run
+  // the image runs as, can link the inputs into its own in/ and remove them after the run
   const from = entries.length
-  entries.push({name: 'next'})
-  await walk(job.inputDir, 'next/in')
-  entries.push({name: 'next/job.json', data: Buffer.from(JSON.stringify({mode: job.mode}))})
-  entries.push({name: 'next/ready', data: Buffer.alloc(0)})
+  const at = `jobs/${opts.seq}`
+  entries.push({name: 'jobs'}, {name: at})
+  await walk(job.inputDir, `${at}/in`)
+  entries.push({name: `${at}/job.json`, data: Buffer.from(JSON.stringify({mode: job.mode}))})
+  entries.push({name: `${at}/ready`, data: Buffer.alloc(0)})
   for (const e of entries.slice(from)) e.mode = e.data ? 0o666 : 0o777
   return writeTar(entries)
 }

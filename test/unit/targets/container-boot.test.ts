@@ -204,12 +204,15 @@ os._exit(0)  # the stray is not waited for
       const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)))
       return {root, tmp, exited, stderr: () => stderr}
     }
-    function submit(root: string, config: Record<string, unknown>): void {
-      mkdirSync(path.join(root, 'next', 'in'), {recursive: true})
-      writeFileSync(path.join(root, 'next', 'in', 'config.json'), JSON.stringify(config))
-      writeFileSync(path.join(root, 'next', 'job.json'), JSON.stringify({mode: 'train'}))
-      writeFileSync(path.join(root, 'next', 'ready'), '')
+    function submit(root: string, seq: number, config: Record<string, unknown>): void {
+      const at = path.join(root, 'jobs', String(seq))
+      mkdirSync(path.join(at, 'in', 'sub'), {recursive: true})
+      writeFileSync(path.join(at, 'in', 'config.json'), JSON.stringify(config))
+      writeFileSync(path.join(at, 'in', 'sub', 'data.bin'), 'x')
+      writeFileSync(path.join(at, 'job.json'), JSON.stringify({mode: 'train'}))
+      writeFileSync(path.join(at, 'ready'), '')
     }
+    const collect = (root: string, seq: number) => writeFileSync(path.join(root, 'jobs', String(seq), 'collected'), '')
     async function statusOf(root: string): Promise<Record<string, unknown>> {
       const file = path.join(root, 'status.json')
       const until = Date.now() + 20_000
@@ -231,7 +234,7 @@ os._exit(0)  # the stray is not waited for
     test('each run a fresh python at the one-run paths; what a run leaves (strays, scratch, DIR files, artifacts) is gone before the next; idle it ends', async () => {
       const area = serveArea()
       const {root, tmp} = area
-      submit(root, {name: 'one'})
+      submit(root, 1, {name: 'one'})
       const s1 = await statusOf(root)
       assert.deepEqual([s1['exit'], s1['signal'], s1['full']], [0, null, false])
       const seen1 = JSON.parse(readFileSync(path.join(root, 'out', 'seen.json'), 'utf8'))
@@ -241,12 +244,14 @@ os._exit(0)  # the stray is not waited for
       assert.ok(!alive(seen1.stray), 'the daemonised grandchild was killed when the run ended')
       assert.equal(readFileSync(path.join(root, 'stderr.tail'), 'utf8'), 'stderr of one\n')
       assert.ok(existsSync(path.join(root, 'ready')), "a one-run container's `ready` is there while the run runs")
-      // the next run waits in next/ until this one is collected
-      submit(root, {name: 'two'})
+      assert.equal(readFileSync(path.join(root, 'in', 'sub', 'data.bin'), 'utf8'), 'x', 'the inputs, folders too, at /repro/in')
+      // nothing the engine wrote was moved (its cp sets folders' times once all is written)
+      assert.ok(existsSync(path.join(root, 'jobs', '1', 'in', 'sub', 'data.bin')))
+      // the next run waits in jobs/2 until this one is collected
+      submit(root, 2, {name: 'two'})
       await sleep(300)
       assert.equal(JSON.parse(readFileSync(path.join(root, 'out', 'seen.json'), 'utf8')).name, 'one')
-      assert.ok(existsSync(path.join(root, 'next', 'ready')))
-      writeFileSync(path.join(root, 'next', 'collected'), '')
+      collect(root, 1)
       while (
         !existsSync(path.join(root, 'out', 'seen.json')) ||
         JSON.parse(readFileSync(path.join(root, 'out', 'seen.json'), 'utf8')).name !== 'two'
@@ -261,8 +266,8 @@ os._exit(0)  # the stray is not waited for
       assert.equal(JSON.parse(readFileSync(path.join(root, 'in', 'config.json'), 'utf8')).name, 'two')
       assert.equal(readFileSync(path.join(root, 'stderr.tail'), 'utf8'), 'stderr of two\n')
       // a run killed by a signal: its exit as a shell reports it, and the signal
-      writeFileSync(path.join(root, 'next', 'collected'), '')
-      submit(root, {name: 'three', kill: true})
+      collect(root, 2)
+      submit(root, 3, {name: 'three', kill: true})
       while (
         !existsSync(path.join(root, 'out', 'seen.json')) ||
         JSON.parse(readFileSync(path.join(root, 'out', 'seen.json'), 'utf8')).name !== 'three'
@@ -270,11 +275,13 @@ os._exit(0)  # the stray is not waited for
         await sleep(20)
       const s3 = await statusOf(root)
       assert.deepEqual([s3['exit'], s3['signal']], [137, 9])
-      writeFileSync(path.join(root, 'next', 'collected'), '')
+      collect(root, 3)
       // idle for its linger (3 s): it ends, the work area holding only the probe
       assert.equal(await area.exited, 0, area.stderr())
-      assert.deepEqual(readdirSync(root).sort(), ['.reserve', 'next', 'probe'])
-      assert.deepEqual(readdirSync(path.join(root, 'next')), [])
+      assert.deepEqual(readdirSync(root).sort(), ['.reserve', 'jobs', 'probe'])
+      // of the runs' folders, only the last one's `collected` (the engine may still be setting its times)
+      assert.deepEqual(readdirSync(path.join(root, 'jobs')), ['3'])
+      assert.deepEqual(readdirSync(path.join(root, 'jobs', '3')), ['collected'])
       assert.deepEqual(readdirSync(tmp), [])
     })
   })
