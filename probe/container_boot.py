@@ -128,12 +128,12 @@ def main(argv):
 # what they would in a container of their own:
 #   repro copies jobs/SEQ/in/ and jobs/SEQ/job.json, then jobs/SEQ/ready (last; SEQ counts the
 #   runs from 1) — the supervisor links the inputs into in/, creates ready, and starts a freshly
-#   exec'd `python -m repro_probe` (this interpreter, site enabled, the image's environment plus
-#   the job's PYTHONPATH entry for the probe). Its stderr is kept to its last 64 KiB in
-#   stderr.tail (and passed on to the container's log); its OOM score is raised so that the
-#   kernel's OOM killer takes it, not this process. status.json gets its exit code, the signal
-#   that ended it, whether the container's memory cgroup OOM-killed a process during the run,
-#   and whether the work area ran full. Whatever the run started is killed when it ends (the
+#   exec'd python running repro_probe as `-m` would (this interpreter, site enabled, the image's
+#   environment plus the job's PYTHONPATH entry for the probe). Its stderr is kept to its last
+#   64 KiB in stderr.tail (and passed on to the container's log); its OOM score is raised so
+#   that the kernel's OOM killer takes it, not this process. status.json gets its exit code, the
+#   signal that ended it, whether the container's memory cgroup OOM-killed a process during the
+#   run, and whether the work area ran full. Whatever the run started is killed when it ends (the
 #   supervisor is a child subreaper, so orphans stay its descendants); repro copies out/ and
 #   then jobs/SEQ/collected, and the run's files, the scratch folder and the DIRs are emptied
 #   before run SEQ+1 is taken. What the engine wrote is never moved or removed while its cp
@@ -142,6 +142,27 @@ def main(argv):
 # container when it is done with the target, and at once after any run that did not end cleanly.
 
 TAIL = 64 * 1024
+
+# A run's python: `python -m repro_probe` as a one-run container's launcher runs it (runpy), then
+# out at once with its exit code: the interpreter's own teardown (torch's, measured at ~0.9 s a
+# run here) is not waited for, as it never was when the launcher wrote the status itself.
+CHILD = """import os, runpy, sys, traceback
+sys.argv = ["repro_probe"] + sys.argv[1:]
+code = 0
+try:
+    runpy.run_module("repro_probe", run_name="__main__", alter_sys=True)
+except SystemExit as e:
+    code = 0 if e.code is None else (e.code if isinstance(e.code, int) else 1)
+except BaseException:
+    traceback.print_exc()
+    code = 1
+for stream in (sys.stdout, sys.stderr):
+    try:
+        stream.flush()
+    except Exception:
+        pass
+os._exit(code)
+"""
 
 
 def oom_kills():
@@ -243,7 +264,7 @@ def run_child(root, mode):
     own = env.get("PYTHONPATH", "")
     if probe not in own.split(os.pathsep):
         env["PYTHONPATH"] = own + os.pathsep + probe if own else probe
-    argv = [sys.executable, "-m", "repro_probe", mode, "--config", os.path.join(root, "in", "config.json"),
+    argv = [sys.executable, "-c", CHILD, mode, "--config", os.path.join(root, "in", "config.json"),
             "--out", os.path.join(root, "out")]
     tail = bytearray()
 
