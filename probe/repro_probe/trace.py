@@ -173,7 +173,9 @@ class BackgroundHasher(object):
             raise error
 
     def pending(self):
-        return self._queued > self._done
+        """Jobs not hashed yet, or an error of the worker's not raised yet (it can finish a job
+        that failed before anyone waits)."""
+        return self._queued > self._done or self._error is not None
 
     def close(self):
         """Wait for every job, then end the worker thread."""

@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import threading
+import time
 import unittest
 from contextlib import redirect_stderr
 from unittest import mock
@@ -284,6 +285,10 @@ class BackgroundHashTest(unittest.TestCase):
             rec.begin(0, 0)
             rec.record("fwd/x", torch.ones(BIG))
             rec.end()
+            # the worker done with the failed job before anyone waits (it was lost then)
+            hasher = rec._hasher
+            while hasher._done < hasher._queued:
+                time.sleep(0.001)
             with self.assertRaises(MemoryError):
                 rec.wait_hashes()
 
