@@ -4,7 +4,10 @@
 // {"seconds": [...], "metrics": {...}}, seconds per call. Run in its own process so the
 // harness's heap is not in the way, and so its peak RSS is the compare's: the file is read
 // straight into the two arrays, with no copy of it besides. INNER calls (default 1) make one
-// timed sample, for arrays too small to time one call.
+// timed sample, for arrays too small to time one call. As in the product (src/cli/base.ts,
+// src/artifacts/stored-values.ts), the compare's second thread is registered and the arrays are
+// read into buffers from valuesBuffer (shared ones from 2^19 elements, which the compare splits
+// with that thread); the timed calls start once the thread is up (the warm-up call starts it).
 // Usage: node bench/compare-ts.mjs FILE N REPS [INNER]
 
 import {closeSync, openSync, readSync} from 'node:fs'
@@ -21,11 +24,15 @@ if (!file || !Number.isInteger(n) || n <= 0 || !Number.isInteger(reps) || reps <
   process.exit(2)
 }
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const {compareValues} = await import(path.join(root, 'dist/src/core/metrics.js'))
+const {compareValues, setCompareHelper} = await import(path.join(root, 'dist/src/core/metrics.js'))
+const {CompareThread} = await import(path.join(root, 'dist/src/app/compare-thread.js'))
+const {valuesBuffer} = await import(path.join(root, 'dist/src/artifacts/stored-values.js'))
+const thread = new CompareThread()
+setCompareHelper(thread)
 
 // read each half straight into its own (aligned) array
-const a = new Float32Array(n)
-const b = new Float32Array(n)
+const a = new Float32Array(valuesBuffer(4 * n).buffer)
+const b = new Float32Array(valuesBuffer(4 * n).buffer)
 const fd = openSync(file, 'r')
 for (const [k, arr] of [a, b].entries()) {
   const bytes = new Uint8Array(arr.buffer)
@@ -41,7 +48,8 @@ closeSync(fd)
 const tol = {rtol: 1.3e-6, atol: 1e-5}
 const actual = {dtype: 'float32', shape: [n], data: a}
 const expected = {dtype: 'float32', shape: [n], data: b}
-let metrics = compareValues(actual, expected, tol) // warm-up: JIT
+let metrics = compareValues(actual, expected, tol) // warm-up: JIT, and starts the second thread
+await thread.ready()
 const seconds = []
 for (let r = 0; r < reps; r++) {
   const t0 = performance.now()

@@ -3,6 +3,7 @@
 // them (compare reads only entries whose digests differ), so an audit never holds a run's values.
 
 import {closeSync, constants, fstatSync, openSync, readSync} from 'node:fs'
+import {PARALLEL_MIN_ELEMENTS} from '../core/metrics.js'
 import type {StoredValues, TensorValues} from '../core/types.js'
 import {type ByteSource, openSafetensors, type SafetensorsFile} from './safetensors.js'
 
@@ -16,7 +17,7 @@ export function fileByteSource(fd: number, byteLength: number, onRead?: (offset:
     read(offset, length) {
       onRead?.(offset, length)
       // a buffer of its own, not node's shared pool, so typed arrays view it at offset 0
-      const out = new Uint8Array(length)
+      const out = valuesBuffer(length)
       let got = 0
       while (got < length) {
         const n = readSync(fd, out, got, length - got, offset + got)
@@ -26,6 +27,15 @@ export function fileByteSource(fd: number, byteLength: number, onRead?: (offset:
       return got === length ? out : out.subarray(0, got)
     },
   }
+}
+
+/**
+ * A buffer for `length` bytes of stored values: large ones in a SharedArrayBuffer, so that a
+ * compare can split them with its second thread (src/core/metrics.ts, CompareHelper) without
+ * copying them.
+ */
+export function valuesBuffer(length: number): Uint8Array {
+  return length >= 4 * PARALLEL_MIN_ELEMENTS ? new Uint8Array(new SharedArrayBuffer(length)) : new Uint8Array(length)
 }
 
 /** Opens `file` for reading without following a symlink; its descriptor and size (fstat, so they agree). */

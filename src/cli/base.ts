@@ -2,6 +2,7 @@
 // errors — known ones print one line with a hint, unknown ones are internal (exit 3).
 
 import {Command, Flags} from '@oclif/core'
+import {useCompareThread} from '../app/compare-thread.js'
 import {ExitCode, isReproError} from '../errors.js'
 import {killAllChildren} from '../targets/process.js'
 import {runFinishHooks, runInterruptHooks} from '../targets/cleanup.js'
@@ -18,6 +19,7 @@ export abstract class ReproCommand extends Command {
 
   override async init(): Promise<void> {
     await super.init()
+    useCompareThread() // large float32 compares use a second thread (started on first use)
     // Ctrl-C / SIGTERM: take every running probe down with us, then exit like a shell would.
     const stop = (signal: NodeJS.Signals) => {
       killAllChildren('SIGKILL')

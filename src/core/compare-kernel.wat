@@ -36,8 +36,10 @@
 ;; the exact distance are worked out there), the divisions for max |a-b|/|b| only when a lane may
 ;; set a new maximum, the histogram increments as scalar stores. Measured alternatives that were
 ;; slower or no faster: sums in element order (scalar chains, ~+20 % kernel time), a ULP filter in front of the
-;; mismatch test, two vectors per iteration (register spills), other chunk sizes, a second thread
-;; (copies into shared memory are slower in V8).
+;; mismatch test, two vectors per iteration (register spills), other chunk sizes. A second thread
+;; with a shared wasm memory was slower (47 ms); what is used instead is a second instance of this
+;; kernel in a worker thread, on the upper half of a pair whose values are in SharedArrayBuffers
+;; (src/app/compare-thread.ts).
 
 (module
   (memory (export "memory") 21)

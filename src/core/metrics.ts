@@ -2,6 +2,8 @@
 // allocation. `expected` is the reference run (torch.testing.assert_close argument order).
 // float32 tensors go through a WebAssembly SIMD kernel (compare-kernel.wat, ~7x the JavaScript
 // loop, issue 28); the JavaScript loop (compareF32Js) is used where WebAssembly is not available.
+// A large float32 compare whose values are in SharedArrayBuffers is split with a second thread
+// where one is registered (CompareHelper): the same metrics, the sums within the same bound.
 //
 // Semantics, chosen for reproducibility auditing:
 // - Mismatch: |a - b| > atol + rtol * |b| (b = expected). Integer/bool tensors compare exactly.
@@ -21,7 +23,8 @@
 //   ||b|| = 0 = ||a-b||, Infinity when only ||b|| = 0. cosine is 1 when both are all-zero, 0
 //   when exactly one is. The four float64 sums (Σ(a-b)², Σa², Σb², Σab) are in element order,
 //   except in the float32 kernel: two lanes (elements 4k and 4k+2, 4k+1 and 4k+3, each pair added
-//   first), the lanes added at the end. Every other metric of the kernel is the in-order loop's
+//   first), the lanes added at the end; a compare split between two threads (CompareHelper) adds
+//   the two halves' lane sums at the end. Every other metric of the kernel is the in-order loop's
 //   bit for bit. Bound (n elements, to first order in n 2^-53): the in-order sum is within
 //   γ(n+1) Σ|terms| of the exact sum and the kernel's within γ(n/4+3), γ(k) = k 2^-53, so the two
 //   differ by at most B Σ|terms|, B = (1.25 n + 4) 2^-53; then rel_l2 by at most a relative
@@ -90,6 +93,11 @@ class TopK {
       }
       h[i] = v
     }
+  }
+
+  /** The values kept (in heap order). */
+  values(): Float64Array {
+    return this.heap === null ? new Float64Array(0) : this.heap.slice(0, this.size)
   }
 
   /** k-th largest, treating every value never pushed as 0. */
@@ -288,19 +296,131 @@ export function useCompareKernel(on: boolean): boolean {
   return on && loadKernel() !== null
 }
 
+/**
+ * A second thread for large float32 compares (src/app/compare-thread.ts, a worker thread running
+ * compareF32Part), registered by the CLI; none: one thread. Only tensors whose values live in
+ * SharedArrayBuffers (stored values read from disk, src/artifacts/stored-values.ts) are split.
+ */
+export interface CompareHelper {
+  /**
+   * Starts compareF32Part(x, y, tol, begin, end, x.length) on the helper. null: it cannot take
+   * it now (not started yet). The returned function waits for the part; null from it: the
+   * helper failed, and the caller computes the part itself.
+   */
+  start(x: Float32Array, y: Float32Array, tol: Tolerance, begin: number, end: number): (() => F32Part | null) | null
+}
+
+/** Float32 tensors below this many elements are compared on one thread. */
+export const PARALLEL_MIN_ELEMENTS = 1 << 19
+
+let helper: CompareHelper | null = null
+let parallelMin = PARALLEL_MIN_ELEMENTS
+
+/** Registers (null: removes) the helper; `minElements` below the default is for tests. */
+export function setCompareHelper(h: CompareHelper | null, minElements = PARALLEL_MIN_ELEMENTS): void {
+  helper = h
+  parallelMin = minElements
+}
+
+/**
+ * One part of a float32 compare: what compareF32 merges. Maxima and counts merge exactly; the
+ * sums add the part's (two lanes, as the kernel's) to the rest's, which keeps them within the
+ * bound at the top of this file (each lane adds fewer terms). p99 stays exact: `hist` holds the
+ * part's ULP histogram (summed over the kernel's lanes) and `top` its kept distances >= H, each
+ * part keeping as many as the whole compare's p99 needs.
+ */
+export interface F32Part {
+  maxAbs: number
+  maxRel: number
+  mismatches: number
+  maxUlp: number
+  nan: number
+  inf: number
+  signedZero: number
+  sdd: number
+  saa: number
+  sbb: number
+  sab: number
+  hist: Float64Array
+  top: Float64Array
+}
+
 function compareF32(x: Float32Array, y: Float32Array, tol: Tolerance): TensorMetrics {
   // the kernel leaves equal positions out of the mismatch test only through d = 0 <= atol + rtol |b|
   const k = useKernel && tol.atol >= 0 && tol.rtol >= 0 ? loadKernel() : null
   if (k === null) return compareF32Js(x, y, tol)
-  const acc = new Acc(x.length)
+  const n = x.length
+  const acc = new Acc(n)
+  // the second thread takes the upper half (from a chunk boundary), this one the lower
+  const mid = Math.floor(n / 2 / CH) * CH
+  const split = helper !== null && n >= parallelMin && mid > 0 && isShared(x) && isShared(y)
+  const wait = split ? helper!.start(x, y, tol, mid, n) : null
   k.u8.fill(0, STATE, XB) // running state: maxima, counts and sums start at 0
   try {
-    return runF32(k, x, y, tol, acc)
+    runChunks(k, x, y, tol, acc, 0, wait ? mid : n)
+    const part = wait ? wait() : null
+    if (wait && part === null) runChunks(k, x, y, tol, acc, mid, n) // the helper failed: do its part here
+    let top = takeState(k, acc)
+    const {u32} = k
+    let hist = (v: number) => u32[v]! + u32[v + H]! + u32[v + 2 * H]! + u32[v + 3 * H]!
+    if (part !== null) {
+      mergePart(acc, part)
+      const own = hist
+      const ph = part.hist
+      hist = (v) => own(v) + (v < ph.length ? ph[v]! : 0)
+      top = Math.max(top, ph.length - 1)
+    }
+    return acc.finish(acc.top.kthWith(hist, top))
   } finally {
-    // empty the histograms for the next compare: bins 0..top, the highest any lane used
-    const top = topBin(k)
-    for (let l = 0; l < 4; l++) k.u32.fill(0, l * H, l * H + top + 1)
+    clearHistograms(k)
   }
+}
+
+function isShared(a: Float32Array): boolean {
+  return typeof SharedArrayBuffer !== 'undefined' && a.buffer instanceof SharedArrayBuffer
+}
+
+/**
+ * compareF32Part: elements [begin, end) of a compare of `count` elements, as a part to merge
+ * (the helper thread runs it). Throws where the kernel is not available.
+ */
+export function compareF32Part(x: Float32Array, y: Float32Array, tol: Tolerance, begin: number, end: number, count: number): F32Part {
+  const k = loadKernel()
+  if (k === null) throw new Error('the compare kernel needs WebAssembly SIMD')
+  const acc = new Acc(count)
+  k.u8.fill(0, STATE, XB)
+  try {
+    runChunks(k, x, y, tol, acc, begin, end)
+    const top = takeState(k, acc)
+    const {u32} = k
+    const hist = new Float64Array(top + 1)
+    for (let v = 1; v <= top; v++) hist[v] = u32[v]! + u32[v + H]! + u32[v + 2 * H]! + u32[v + 3 * H]!
+    const {maxAbs, maxRel, mismatches, maxUlp, nan, inf, signedZero, sdd, saa, sbb, sab} = acc
+    return {maxAbs, maxRel, mismatches, maxUlp, nan, inf, signedZero, sdd, saa, sbb, sab, hist, top: acc.top.values()}
+  } finally {
+    clearHistograms(k)
+  }
+}
+
+function mergePart(acc: Acc, p: F32Part): void {
+  if (p.maxAbs > acc.maxAbs) acc.maxAbs = p.maxAbs
+  if (p.maxRel > acc.maxRel) acc.maxRel = p.maxRel
+  if (p.maxUlp > acc.maxUlp) acc.maxUlp = p.maxUlp
+  acc.mismatches += p.mismatches
+  acc.nan += p.nan
+  acc.inf += p.inf
+  acc.signedZero += p.signedZero
+  acc.sdd += p.sdd
+  acc.saa += p.saa
+  acc.sbb += p.sbb
+  acc.sab += p.sab
+  for (const v of p.top) acc.top.push(v)
+}
+
+/** Empties the histograms for the next compare: bins 0..top, the highest any lane used. */
+function clearHistograms(k: Kernel): void {
+  const top = topBin(k)
+  for (let l = 0; l < 4; l++) k.u32.fill(0, l * H, l * H + top + 1)
 }
 
 function topBin(k: Kernel): number {
@@ -308,13 +428,13 @@ function topBin(k: Kernel): number {
   return Math.max(k.u32[s + 12]!, k.u32[s + 13]!, k.u32[s + 14]!, k.u32[s + 15]!)
 }
 
-function runF32(k: Kernel, x: Float32Array, y: Float32Array, tol: Tolerance, acc: Acc): TensorMetrics {
-  const n = x.length
-  const {u32, f64} = k
+/** Runs the kernel over elements [begin, end) (begin a chunk boundary), adding its set-aside positions to acc. */
+function runChunks(k: Kernel, x: Float32Array, y: Float32Array, tol: Tolerance, acc: Acc, begin: number, end: number): void {
+  const {u32} = k
   const atol = tol.atol
   const rtol = tol.rtol
-  for (let start = 0; start < n; start += CH) {
-    const len = Math.min(CH, n - start)
+  for (let start = begin; start < end; start += CH) {
+    const len = Math.min(CH, end - start)
     k.xs.set(x.subarray(start, start + len))
     k.ys.set(y.subarray(start, start + len))
     const padded = (len + 3) & ~3
@@ -336,8 +456,13 @@ function runF32(k: Kernel, x: Float32Array, y: Float32Array, tol: Tolerance, acc
       acc.top.push(u)
     }
   }
+}
+
+/** Adds the kernel's running state to acc; returns the top histogram bin in use. */
+function takeState(k: Kernel, acc: Acc): number {
   // STATE as float64: [0,1] max |a-b|, [2,3] max |a-b|/|b|, [8..15] the sums' two lanes; as 32-bit
   // words: [8..11] the mismatch count (two int64 lanes), [12..15] the top histogram bin in use
+  const {u32, f64} = k
   const s = STATE >> 2
   const maxAbs = Math.max(f64[0]!, f64[1]!)
   const maxRel = Math.max(f64[2]!, f64[3]!)
@@ -346,12 +471,11 @@ function runF32(k: Kernel, x: Float32Array, y: Float32Array, tol: Tolerance, acc
   if (maxRel > acc.maxRel) acc.maxRel = maxRel
   if (top > acc.maxUlp) acc.maxUlp = top
   acc.mismatches += u32[s + 8]! + u32[s + 9]! * TWO32 + u32[s + 10]! + u32[s + 11]! * TWO32
-  acc.sdd = f64[8]! + f64[9]!
-  acc.saa = f64[10]! + f64[11]!
-  acc.sbb = f64[12]! + f64[13]!
-  acc.sab = f64[14]! + f64[15]!
-  const p99 = acc.top.kthWith((v) => u32[v]! + u32[v + H]! + u32[v + 2 * H]! + u32[v + 3 * H]!, top)
-  return acc.finish(p99)
+  acc.sdd += f64[8]! + f64[9]!
+  acc.saa += f64[10]! + f64[11]!
+  acc.sbb += f64[12]! + f64[13]!
+  acc.sab += f64[14]! + f64[15]!
+  return top
 }
 
 /** A position the kernel set aside (Inf/NaN on either side, or -0 vs +0): as compareF32Js counts it. */

@@ -6,6 +6,8 @@ import os from 'node:os'
 import path from 'node:path'
 import {readRunDir, readStoredValues} from '../../../src/artifacts/run-dir.js'
 import {parseSafetensors, type TensorToWrite, writeSafetensors} from '../../../src/artifacts/safetensors.js'
+import {CompareThread} from '../../../src/app/compare-thread.js'
+import {PARALLEL_MIN_ELEMENTS, setCompareHelper} from '../../../src/core/metrics.js'
 import {TOLERANCE} from '../../../src/core/pairs.js'
 import {replayInputValues} from '../../../src/core/replay.js'
 import {compareTraces} from '../../../src/core/trace-compare.js'
@@ -127,6 +129,38 @@ describe('stored values read on demand (readStoredValues)', () => {
     assert.ok(cmp.differing[0]!.metrics!.max_abs > 0.49)
     assert.deepEqual(logA.reads, [dataSpan(path.join(dirA, 'tensors.safetensors'), '0|fwd/w')])
     assert.deepEqual(logB.reads, [dataSpan(path.join(dirB, 'tensors.safetensors'), '0|fwd/w')])
+    rmSync(dirA, {recursive: true, force: true})
+    rmSync(dirB, {recursive: true, force: true})
+  })
+
+  test('large entries are read into shared memory, and their compare is split with the second thread: the same metrics', async () => {
+    const n = PARALLEL_MIN_ELEMENTS // 2 MiB of float32: the smallest entry that is shared and split
+    const w0 = Float32Array.from({length: n}, (_, i) => Math.sin(i))
+    const w1 = w0.map((v, i) => (i % 1000 === 7 ? v + 1e-3 : v))
+    const small = new Float32Array([1, 2])
+    const dirA = storedFile({'0|fwd/w': {dtype: 'F32', shape: [n], data: w0}, '0|fwd/s': {dtype: 'F32', shape: [2], data: small}})
+    const dirB = storedFile({'0|fwd/w': {dtype: 'F32', shape: [n], data: w1}, '0|fwd/s': {dtype: 'F32', shape: [2], data: small}})
+    const va = await readStoredValues(dirA, 'a')
+    const vb = await readStoredValues(dirB, 'b')
+    assert.ok(va.get('0|fwd/w')!.data.buffer instanceof SharedArrayBuffer)
+    assert.ok(!(va.get('0|fwd/s')!.data.buffer instanceof SharedArrayBuffer))
+    const trace = (w: Float32Array): Trace => ({steps: [{step: 0, epoch: 0, stored: true, entries: [entry('fwd/w', w)]}]})
+    const one = compareTraces(trace(w0), va, trace(w1), vb, TOLERANCE).differing[0]!.metrics!
+    const thread = new CompareThread()
+    try {
+      assert.equal(await thread.ready(), true)
+      setCompareHelper(thread)
+      const two = compareTraces(trace(w0), va, trace(w1), vb, TOLERANCE).differing[0]!.metrics!
+      assert.equal(thread.jobs, 1)
+      assert.equal(two.mismatches, Math.ceil((n - 7) / 1000))
+      // the sums are the only figures whose order changes (two halves): within metrics.ts's bound
+      assert.deepEqual({...two, rel_l2: 0, cosine: 0}, {...one, rel_l2: 0, cosine: 0})
+      assert.ok(Math.abs(two.rel_l2 - one.rel_l2) <= 1e-12 * one.rel_l2)
+      assert.ok(Math.abs(two.cosine - one.cosine) <= 1e-12)
+    } finally {
+      setCompareHelper(null)
+      await thread.close()
+    }
     rmSync(dirA, {recursive: true, force: true})
     rmSync(dirB, {recursive: true, force: true})
   })

@@ -4,13 +4,16 @@
 // equal to the bit; rel_l2 and cosine too, except on the kernel, whose reordered float64 sums must
 // stay within the bound documented at the top of src/core/metrics.ts. Also: the committed wasm
 // bytes are what src/core/compare-kernel.wat assembles to (when the wabt dev dependency is there).
-import {describe, test, after} from 'node:test'
+// Every float32 case also runs split between two threads (src/app/compare-thread.ts, a real worker
+// thread, on copies of the arrays in SharedArrayBuffers), with the same bound on the sums.
+import {describe, test, after, before} from 'node:test'
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
 import {existsSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
-import {compareValues, type TensorMetrics, useCompareKernel} from '../../../src/core/metrics.js'
+import {CompareThread} from '../../../src/app/compare-thread.js'
+import {compareValues, setCompareHelper, type TensorMetrics, useCompareKernel} from '../../../src/core/metrics.js'
 import type {TensorValues, Tolerance} from '../../../src/core/types.js'
 import {compareValuesReference} from './metrics-reference.js'
 
@@ -74,20 +77,50 @@ function bound(n: number): number {
   return (1.25 * n + 4) * 2 ** -53 * 1.01 // metrics.ts: B, first order; 1.01 covers the rest for n < 2^40
 }
 
+const thread = new CompareThread()
+/** Compares split with the thread: how many there were (a test below checks that the thread took them). */
+let splitCompares = 0
+
+/** A copy of t whose values are in a SharedArrayBuffer: the ones a compare may split. */
+function shared(t: TensorValues): TensorValues {
+  const src = t.data as Float32Array
+  const data = new Float32Array(new SharedArrayBuffer(src.byteLength))
+  data.set(src)
+  return {...t, data}
+}
+
+type Mode = 'kernel' | 'js' | 'two threads'
+
+function compareIn(mode: Mode, actual: TensorValues, expected: TensorValues, tol: Tolerance): TensorMetrics | null {
+  if (mode === 'two threads') {
+    // from 0 elements: any pair of at least two chunks (32768 elements) is split
+    setCompareHelper(thread, 0)
+    try {
+      return compareValues(shared(actual), shared(expected), tol)
+    } finally {
+      setCompareHelper(null)
+    }
+  }
+  const on = useCompareKernel(mode === 'kernel')
+  try {
+    return on || mode === 'js' ? compareValues(actual, expected, tol) : null
+  } finally {
+    useCompareKernel(true)
+  }
+}
+
 function check(what: string, actual: TensorValues, expected: TensorValues, tol: Tolerance): void {
   const want = compareValuesReference(actual, expected, tol)
   const isF32 = actual.data instanceof Float32Array && expected.data instanceof Float32Array
-  for (const kernel of isF32 ? [true, false] : [true]) {
-    const on = useCompareKernel(kernel)
-    let got: TensorMetrics
-    try {
-      got = compareValues(actual, expected, tol)
-    } finally {
-      useCompareKernel(true)
-    }
-    const label = `${what} (${on ? 'kernel' : 'js'}, rtol ${tol.rtol}, atol ${tol.atol})`
+  const modes: Mode[] = isF32 ? ['kernel', 'js', 'two threads'] : ['kernel']
+  for (const mode of modes) {
+    const got = compareIn(mode, actual, expected, tol)
+    assert.ok(got !== null, `${what}: no WebAssembly SIMD here`)
+    const kernelTol = tol.atol >= 0 && tol.rtol >= 0 // the kernel's (else the JavaScript loop, one thread)
+    if (mode === 'two threads' && kernelTol && !got.shape_mismatch && actual.data.length >= 2 * 16384) splitCompares++
+    const label = `${what} (${mode}, rtol ${tol.rtol}, atol ${tol.atol})`
     for (const key of EXACT_KEYS) assert.ok(Object.is(got[key], want[key]), `${label}: ${key} ${got[key]} vs ${want[key]}`)
-    if (!on || got.shape_mismatch) {
+    if (mode === 'js' || got.shape_mismatch) {
       assert.ok(Object.is(got.rel_l2, want.rel_l2), `${label}: rel_l2 ${got.rel_l2} vs ${want.rel_l2}`)
       assert.ok(Object.is(got.cosine, want.cosine), `${label}: cosine ${got.cosine} vs ${want.cosine}`)
       continue
@@ -114,7 +147,12 @@ function checkTols(what: string, a: Float32Array | Float64Array, b: Float32Array
   }
 }
 
-after(() => {
+before(async () => {
+  assert.equal(await thread.ready(), true, 'the compare thread did not start')
+})
+
+after(async () => {
+  await thread.close()
   // the observed differences, for the record (bench/results.md quotes them)
   console.log(
     `# kernel vs reference over ${seen.cases} float32 compares: rel_l2 max relative difference ${seen.relL2.toExponential(2)}, cosine max absolute difference ${seen.cosine.toExponential(2)}`,
@@ -197,6 +235,15 @@ describe('compare kernel vs reference', () => {
       })
       checkTols(`special pairs, shift ${shift}`, a, b)
     }
+    // the same pairs in both halves of a pair two threads split (40000 elements: at 0 and past 32768)
+    const [c, d] = drifted(40000, 14)
+    pairs.forEach(([s, t], j) => {
+      for (const at of [5 * j, 39999 - 5 * j]) {
+        c[at] = s
+        d[at] = t
+      }
+    })
+    checkTols('special pairs in both halves', c, d)
     checkTols('all NaN both', new Float32Array(33).fill(NaN), new Float32Array(33).fill(NaN))
     checkTols('NaN vs numbers', new Float32Array(33).fill(NaN), new Float32Array(33).fill(1))
     checkTols('Inf vs -Inf', new Float32Array(17).fill(Infinity), new Float32Array(17).fill(-Infinity))
@@ -277,6 +324,12 @@ describe('compare kernel vs reference', () => {
     check('shape', {dtype: 'float32', shape: [2, 5], data: a}, {dtype: 'float32', shape: [5, 2], data: a}, FP32)
     check('dtype', f32(a), f64(new Float64Array(10)), FP32)
     check('length', f32(a), f32(new Float32Array(11)), FP32)
+  })
+
+  test('the pairs of two chunks or more were split with the second thread', () => {
+    // runs after the others in this describe (node:test runs tests in order): every split compare above was a job
+    assert.ok(splitCompares > 0)
+    assert.equal(thread.jobs, splitCompares)
   })
 })
 

@@ -1,0 +1,31 @@
+// The worker of compare-thread.ts: waits for a job on the shared counter, takes it from its port,
+// runs compareF32Part and replies. It blocks in Atomics.wait between jobs (a pending
+// Atomics.waitAsync would not keep a worker alive); the main thread unref's it, and node stops it
+// when the process ends.
+
+import {type MessagePort, receiveMessageOnPort, workerData} from 'node:worker_threads'
+import {compareF32Part} from '../core/metrics.js'
+import type {CompareJob, CompareReply} from './compare-thread.js'
+
+const {ctl, port} = workerData as {ctl: Int32Array; port: MessagePort}
+
+Atomics.store(ctl, 1, 1)
+let seen = 0
+for (;;) {
+  Atomics.wait(ctl, 0, seen)
+  const posted = Atomics.load(ctl, 0)
+  while (seen < posted) {
+    const job = receiveMessageOnPort(port)?.message as CompareJob | undefined
+    if (job === undefined) break // posted before its message was queued: the next wake-up takes it
+    seen = job.job
+    let reply: CompareReply
+    try {
+      reply = {job: job.job, part: compareF32Part(job.x, job.y, job.tol, job.begin, job.end, job.x.length)}
+    } catch (err) {
+      reply = {job: job.job, error: String(err)}
+    }
+    port.postMessage(reply)
+    Atomics.store(ctl, 2, job.job)
+    Atomics.notify(ctl, 2)
+  }
+}
