@@ -23,14 +23,19 @@ import {probeHash} from './cache.js'
 import {trainRun} from './execute.js'
 import {pool, withDevice} from './pool.js'
 
+export interface RunContext {
+  host: HostFingerprint
+  git: GitState
+}
+
 export interface CollectContext {
   opts: AuditOptions
   /** each workload's encoded data (none for a script) */
   data: Map<AuditWorkload, EncodedData>
   /** the script's digest, when the audit runs one (part of its config, so of its cache key) */
   scriptSha256?: string
-  host: HostFingerprint
-  git: GitState
+  /** what each run's target.json records of where it ran; a promise while it is still measured */
+  context: RunContext | Promise<RunContext>
   cacheFor: CacheFor
   /** --resume: each planned run as it was decided, in the order decided */
   resumed?: ResumeCell[]
@@ -258,7 +263,6 @@ async function runPlanned(
 ) {
   const outDir = path.join(ctx.opts.outDir, planned.dir)
   const label = `${name} ${planned.repeat ? `r${planned.repeat}` : `seed ${planned.seed}`}`
-  const context = {host: ctx.host, git: ctx.git}
   const script = config.script ? ctx.opts.script : undefined
   // nothing of what the directory held is kept (an earlier audit's run into the same --out, one
   // --resume did not take, anything planted): the run never writes through a symlink left there,
@@ -273,7 +277,7 @@ async function runPlanned(
       outDir,
       timeoutMs: ctx.opts.timeoutMs,
       label,
-      context,
+      context: ctx.context,
       cache: ctx.cacheFor(planned.cacheTag),
       ...(script ? {script} : {}),
       ...(signal ? {signal} : {}),

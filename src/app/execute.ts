@@ -24,8 +24,11 @@ export interface ProbeRunRequest {
   outDir: string
   timeoutMs: number
   label: string
-  /** extra context written into target.json */
-  context?: Record<string, unknown>
+  /**
+   * extra context written into target.json; a promise (the host's fingerprint still being
+   * measured) is written when it resolves, while the run goes on
+   */
+  context?: object | Promise<object>
   /** reuse and store runs here (train mode); `tag` separates repeats of the same config */
   cache?: {cache: RunCache; host: Record<string, unknown>; tag: string}
   /** script mode: the user's project, copied into the inputs */
@@ -39,20 +42,38 @@ async function prepare(req: ProbeRunRequest, mode: ProbeMode) {
   await writeProbeInputs(inputDir, {...req.config, data: {...req.config.data, file: DATA_FILE}}, req.data)
   if (req.script) await writeScriptInputs(inputDir, req.script, req.config.script?.sha256 ?? '')
   const identity = await req.target.identify()
-  await fs.writeFile(
-    path.join(req.outDir, 'target.json'),
-    JSON.stringify(
-      {schema: 'repro.target/1', name: req.target.name, mode, identity, knobs_requested: req.config.knobs, ...req.context},
-      null,
-      2,
-    ),
-  )
-  return {inputDir, identity}
+  const write = (context: object | undefined) =>
+    fs.writeFile(
+      path.join(req.outDir, 'target.json'),
+      JSON.stringify(
+        {schema: 'repro.target/1', name: req.target.name, mode, identity, knobs_requested: req.config.knobs, ...context},
+        null,
+        2,
+      ),
+    )
+  const later = req.context instanceof Promise
+  const targetJson = later ? (req.context as Promise<object>).then(write) : write(req.context as object | undefined)
+  if (!later) await targetJson
+  else targetJson.catch(() => {}) // awaited by the caller once the run is done
+  return {inputDir, identity, targetJson}
+}
+
+/** Waits for target.json after the run (`work`): its error if the run went well, else the run's. */
+async function withTargetJson<T>(targetJson: Promise<void>, work: () => Promise<T>): Promise<T> {
+  let result: T
+  try {
+    result = await work()
+  } catch (err) {
+    await targetJson.catch(() => {})
+    throw err
+  }
+  await targetJson
+  return result
 }
 
 export async function trainRun(req: ProbeRunRequest): Promise<{artifacts: RunArtifacts; seconds: number; cached: boolean}> {
   const mode: ProbeMode = req.script ? 'script' : 'train'
-  const {inputDir} = await timed('run inputs', 'inputs + target.json', () => prepare(req, mode))
+  const {inputDir, targetJson} = await timed('run inputs', 'inputs + target.json', () => prepare(req, mode))
   let key: string | null = null
   if (req.cache) {
     // The data file is named by its sha256 in the config, so the config hash covers the data.
@@ -70,23 +91,27 @@ export async function trainRun(req: ProbeRunRequest): Promise<{artifacts: RunArt
       return {artifacts: await timed('read cached runs', req.label, () => readRunDir(req.outDir, req.label)), seconds: 0, cached: true}
     }
   }
-  const result = await runProbe(req.target, {
-    mode,
-    inputDir,
-    outDir: req.outDir,
-    timeoutMs: req.timeoutMs,
-    env: req.config.knobs.env,
-    ...(req.script ? {project: await scriptProjectContext(req.script)} : {}),
-    ...(req.signal ? {signal: req.signal} : {}),
-  })
+  const result = await withTargetJson(targetJson, async () =>
+    runProbe(req.target, {
+      mode,
+      inputDir,
+      outDir: req.outDir,
+      timeoutMs: req.timeoutMs,
+      env: req.config.knobs.env,
+      ...(req.script ? {project: await scriptProjectContext(req.script)} : {}),
+      ...(req.signal ? {signal: req.signal} : {}),
+    }),
+  )
   const artifacts = await readRunDir(req.outDir, req.label)
   if (req.cache && key) await req.cache.cache.store(key, req.outDir)
   return {artifacts, seconds: result.seconds, cached: false}
 }
 
 export async function fingerprintRun(req: ProbeRunRequest) {
-  const {inputDir, identity} = await prepare(req, 'fingerprint')
-  await runProbe(req.target, {mode: 'fingerprint', inputDir, outDir: req.outDir, timeoutMs: req.timeoutMs, env: req.config.knobs.env})
+  const {inputDir, identity, targetJson} = await prepare(req, 'fingerprint')
+  await withTargetJson(targetJson, () =>
+    runProbe(req.target, {mode: 'fingerprint', inputDir, outDir: req.outDir, timeoutMs: req.timeoutMs, env: req.config.knobs.env}),
+  )
   return {fingerprint: await readFingerprintFile(req.outDir, req.label), identity}
 }
 

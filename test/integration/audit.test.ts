@@ -24,6 +24,22 @@ describe('repro audit (local python, real torch)', {skip: needs('torch')}, () =>
     assert.ok(report.git && report.host, 'host fingerprint and git state are stamped into the record')
   })
 
+  test('--no-cache: the runs start while the host is measured, and each target.json still records the host and git state', () => {
+    const out = tmpDir()
+    const r = repro(['audit', '--python', PYTHON, '--repeats', '2', '--no-cache', '--no-explain', '--out', out, '--json', ...FAST])
+    assert.equal(r.status, 0, r.stderr)
+    const report = JSON.parse(r.stdout)
+    assert.ok(report.host?.cpu?.brand, 'the host fingerprint is in the report')
+    const dirs = report.targets[0].runs.map((run: {dir: string}) => path.resolve(out, run.dir))
+    assert.equal(dirs.length, 2)
+    for (const dir of dirs) {
+      const target = JSON.parse(readFileSync(path.join(dir, 'target.json'), 'utf8'))
+      assert.deepEqual(target.host, report.host, `${dir}/target.json`)
+      assert.deepEqual(target.git, report.git, `${dir}/target.json`)
+      assert.equal(target.schema, 'repro.target/1')
+    }
+  })
+
   test('a thread-count override on one side: exit 1, first divergence named, threads in the fingerprint diff', () => {
     const r = repro(
       ['audit', '--python', PYTHON, '--python', PYTHON, '--repeats', '1', '--set', '2:threads=2', '--out', tmpDir(), '--json', ...FAST],
