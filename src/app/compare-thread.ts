@@ -76,7 +76,8 @@ export class CompareThread implements CompareHelper {
     try {
       const {port1, port2} = new MessageChannel()
       this.port = port1
-      this.worker = new Worker(WORKER, {workerData: {ctl: this.ctl, port: port2}, transferList: [port2]})
+      // execArgv: none of node's own (an `-e`/`--input-type` of the parent is no worker's argument)
+      this.worker = new Worker(WORKER, {workerData: {ctl: this.ctl, port: port2}, transferList: [port2], execArgv: []})
       this.worker.unref()
       this.worker.on('error', () => this.fail())
       this.worker.on('exit', () => this.fail())

@@ -75,20 +75,46 @@ describe('the compare thread', () => {
     assert.equal(thread.jobs, 1)
   })
 
+  test('the worker lets go of each pair it compared: 12 split pairs of 32 MiB in a row do not pile up in memory', () => {
+    const script = `
+      import {CompareThread} from ${JSON.stringify(path.join(HERE, '../../../src/app/compare-thread.js'))}
+      import {valuesBuffer} from ${JSON.stringify(path.join(HERE, '../../../src/artifacts/stored-values.js'))}
+      import {compareValues, setCompareHelper} from ${JSON.stringify(path.join(HERE, '../../../src/core/metrics.js'))}
+      const thread = new CompareThread()
+      setCompareHelper(thread)
+      await thread.ready()
+      const n = 4 * 2 ** 20
+      const v = (k) => ({dtype: 'float32', shape: [n], data: new Float32Array(valuesBuffer(4 * n).buffer).fill(k)})
+      const base = process.memoryUsage().rss
+      let peak = 0
+      for (let i = 0; i < 12; i++) {
+        compareValues(v(i), v(i), {rtol: 0, atol: 0})
+        peak = Math.max(peak, process.memoryUsage().rss - base)
+      }
+      console.log(JSON.stringify({jobs: thread.jobs, peakMiB: peak / 2 ** 20}))
+    `
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {encoding: 'utf8', timeout: 60000})
+    assert.equal(r.status, 0, r.stderr)
+    const {jobs, peakMiB} = JSON.parse(r.stdout) as {jobs: number; peakMiB: number}
+    assert.equal(jobs, 12)
+    assert.ok(peakMiB < 200, `peak ${peakMiB.toFixed(0)} MiB above the start, for 384 MiB compared`)
+  })
+
   test('a process whose compare thread is started and idle exits on its own, promptly', () => {
     const script = `
-      import {useCompareThread} from ${JSON.stringify(path.join(HERE, '../../../src/app/compare-thread.js'))}
-      import {compareValues} from ${JSON.stringify(path.join(HERE, '../../../src/core/metrics.js'))}
-      useCompareThread()
+      import {CompareThread} from ${JSON.stringify(path.join(HERE, '../../../src/app/compare-thread.js'))}
+      import {compareValues, setCompareHelper} from ${JSON.stringify(path.join(HERE, '../../../src/core/metrics.js'))}
+      const thread = new CompareThread()
+      setCompareHelper(thread)
       const n = 1 << 20
       const v = () => ({dtype: 'float32', shape: [n], data: new Float32Array(new SharedArrayBuffer(4 * n)).fill(1)})
       compareValues(v(), v(), {rtol: 0, atol: 0}) // starts the worker
-      setTimeout(() => { const m = compareValues(v(), v(), {rtol: 0, atol: 0}); console.log(m.count) }, 300)
+      thread.ready().then((up) => { const m = compareValues(v(), v(), {rtol: 0, atol: 0}); console.log(up, m.count, thread.jobs) })
     `
     const t0 = Date.now()
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {encoding: 'utf8', timeout: 20000})
     assert.equal(r.status, 0, r.stderr)
-    assert.equal(r.stdout.trim(), String(1 << 20))
+    assert.equal(r.stdout.trim(), `true ${1 << 20} 1`, 'the worker was up and took the second compare')
     assert.ok(Date.now() - t0 < 10000, `took ${Date.now() - t0} ms`)
   })
 })

@@ -1,5 +1,6 @@
 import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
+import {spawnSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
@@ -163,6 +164,33 @@ describe('stored values read on demand (readStoredValues)', () => {
     }
     rmSync(dirA, {recursive: true, force: true})
     rmSync(dirB, {recursive: true, force: true})
+  })
+
+  test('large entries read one after another and dropped do not pile up in memory (shared buffers are collected)', () => {
+    // 16 entries of 16 MiB, each read and dropped: V8 does not collect for shared buffers by
+    // itself, so before src/env/gc.ts the child held all 256 MiB at the end
+    const n = 4 * 2 ** 20
+    const tensors: Record<string, TensorToWrite> = {}
+    for (let i = 0; i < 16; i++) tensors[`0|fwd/w${i}`] = {dtype: 'F32', shape: [n], data: new Float32Array(n).fill(i)}
+    const dir = storedFile(tensors)
+    const script = `
+      import {readStoredValues} from ${JSON.stringify(path.resolve('dist/src/artifacts/run-dir.js'))}
+      const values = await readStoredValues(${JSON.stringify(dir)}, 'run')
+      const base = process.memoryUsage().rss
+      let peak = 0, shared = 0
+      for (let i = 0; i < 16; i++) {
+        const v = values.get('0|fwd/w' + i)
+        if (v.data.buffer instanceof SharedArrayBuffer && v.data[0] === i) shared++
+        peak = Math.max(peak, process.memoryUsage().rss - base)
+      }
+      console.log(JSON.stringify({shared, peakMiB: peak / 2 ** 20}))
+    `
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {encoding: 'utf8'})
+    rmSync(dir, {recursive: true, force: true})
+    assert.equal(r.status, 0, r.stderr)
+    const {shared, peakMiB} = JSON.parse(r.stdout) as {shared: number; peakMiB: number}
+    assert.equal(shared, 16)
+    assert.ok(peakMiB < 160, `peak ${peakMiB.toFixed(0)} MiB above the start, for 256 MiB read`)
   })
 
   test('a real run directory reads back as the whole file decodes; replay inputs read only what the plan names', async () => {
