@@ -40,23 +40,24 @@ export async function runAudit(options: AuditOptions): Promise<AuditReport> {
   // The run cache keys on the host, so with a cache the runs wait for it (a memo read); without
   // one they start while it is measured (~0.2 s of helper programs) and each run's target.json
   // gets it when it is there.
-  const measured = Promise.all([hostFingerprint(opts.cache ? {memoDir: opts.cache.hostMemoDir()} : {}), gitState()])
+  const measured = Promise.all([hostFingerprint(opts.cache ? {memoDir: opts.cache.hostMemoDir()} : {}), gitState()]).then(
+    ([host, git]) => ({host, git}),
+  )
   measured.catch(() => {}) // awaited below; the runs may start first
-  const runContext = opts.cache ? await measured : measured
+  const measuredFirst = opts.cache ? await measured : null
   // a user's script brings its own data: no data file, and its digest instead
   const none: EncodedData = {bytes: Buffer.alloc(0), sha256: ''}
   const data = new Map(
     opts.workloads.map((w) => [w, w === 'script' ? none : encodeWorkloadData(opts.data[w]!)] as [AuditWorkload, EncodedData]),
   )
   const scriptSha256 = opts.script ? await timed('inputs', 'script digest', () => scriptDigest(opts.script!)) : undefined
-  const hostKey = runContext instanceof Promise ? null : hostCacheKey(runContext[0])
+  const hostKey = measuredFirst ? hostCacheKey(measuredFirst.host) : null
   const cacheFor: CacheFor = (tag) => (opts.cache && hostKey ? {cache: opts.cache, host: hostKey, tag} : undefined)
 
   const resumed: ResumeCell[] | undefined = opts.resume ? [] : undefined
   // --resume: the explain stage's reruns are taken from --out too when they match
   const rerunsResumed = opts.resume ? {resumed: 0, ran: 0} : undefined
-  const context =
-    runContext instanceof Promise ? runContext.then(([host, git]) => ({host, git})) : {host: runContext[0], git: runContext[1]}
+  const context = measuredFirst ?? measured
   const collected = await collect({opts, data, context, cacheFor, ...(scriptSha256 ? {scriptSha256} : {}), ...(resumed ? {resumed} : {})})
   const many = opts.workloads.length > 1
   const comparisons: PairRecord[] = []
@@ -100,7 +101,7 @@ export async function runAudit(options: AuditOptions): Promise<AuditReport> {
   recordSpan('compare + attribution', 'compare + attribution', compareStart)
   opts.progress.close()
   const first = data.get(opts.workloads[0]!)!
-  const [host, git] = await measured
+  const {host, git} = await measured
   const assembleStart = performance.now()
   const report = assembleAuditReport({
     created: new Date().toISOString(),

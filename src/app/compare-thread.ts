@@ -36,8 +36,6 @@ export class CompareThread implements CompareHelper {
   private posted = 0
   private readonly ctl = new Int32Array(new SharedArrayBuffer(12))
 
-  constructor(private readonly waitFactor = 20) {}
-
   start(x: Float32Array, y: Float32Array, tol: Tolerance, begin: number, end: number): (() => F32Part | null) | null {
     if (this.failed) return null
     if (this.worker === null) {
@@ -89,7 +87,7 @@ export class CompareThread implements CompareHelper {
   private wait(job: number, t0: number): F32Part | null {
     // this thread's own half took `own`; the worker's, as large, should take about as long
     const own = performance.now() - t0
-    const limit = performance.now() + Math.max(1000, this.waitFactor * own)
+    const limit = performance.now() + Math.max(1000, 20 * own)
     for (;;) {
       const done = Atomics.load(this.ctl, 2)
       if (done >= job) break

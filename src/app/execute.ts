@@ -51,10 +51,10 @@ async function prepare(req: ProbeRunRequest, mode: ProbeMode) {
         2,
       ),
     )
-  const later = req.context instanceof Promise
-  const targetJson = later ? (req.context as Promise<object>).then(write) : write(req.context as object | undefined)
-  if (!later) await targetJson
-  else targetJson.catch(() => {}) // awaited by the caller once the run is done
+  const targetJson = Promise.resolve(req.context).then(write)
+  if (req.context instanceof Promise)
+    targetJson.catch(() => {}) // awaited by the caller once the run is done
+  else await targetJson
   return {inputDir, identity, targetJson}
 }
 
