@@ -10,7 +10,7 @@ import {COMPLETION_SCHEMA, type CompletionRecord} from '../core/resume.js'
 import {z} from 'zod'
 import {SafetensorsFormatError} from './safetensors.js'
 import {LazyStoredValues, openRegularFile} from './stored-values.js'
-import {captureSchema, firstIssue, parseFingerprint, replayResultSchema, runSchema, traceSchema} from './schemas.js'
+import {captureSchema, firstIssue, parseFingerprint, plainTrace, replayResultSchema, runSchema, traceSchema} from './schemas.js'
 import {PARSE_ONCE} from './parse-once.js'
 
 export const FILE_CAPS = {
@@ -160,9 +160,13 @@ export async function readRunFile(dir: string, subject: string): Promise<RunOutc
 
 export async function readTraceFile(dir: string, subject: string): Promise<Trace> {
   const raw = await readJson(dir, 'trace.json', subject)
-  const parsed = traceSchema.safeParse(raw, PARSE_ONCE)
-  if (!parsed.success) throw new ReproError(`trace.json in ${dir} is invalid: ${firstIssue(parsed.error)}`, {subject, hint: HINT_RERUN})
-  return parsed.data.capture ? {steps: parsed.data.steps, capture: parsed.data.capture} : {steps: parsed.data.steps}
+  let trace = plainTrace(raw) // the common case, checked by hand (schemas.ts)
+  if (trace === null) {
+    const parsed = traceSchema.safeParse(raw, PARSE_ONCE)
+    if (!parsed.success) throw new ReproError(`trace.json in ${dir} is invalid: ${firstIssue(parsed.error)}`, {subject, hint: HINT_RERUN})
+    trace = parsed.data
+  }
+  return trace.capture ? {steps: trace.steps, capture: trace.capture} : {steps: trace.steps}
 }
 
 /** A capture (capture.json, validated): the module's inputs at a step, as the probe hashed them. */

@@ -94,6 +94,63 @@ export const traceSchema = z
   })
   .meta({title: 'repro trace', description: 'trace.json written by the probe (schema "repro.trace/1")'})
 
+// A trace holds one entry per tensor per step (~5000 in a probe run of 79 steps), and zod takes
+// ~7 µs an entry: ~35 ms a run, paid again for every run an audit reads. plainTrace checks the
+// same rules by hand, for steps and entries with nothing but the schema's own keys; whatever it
+// does not pass (an invalid trace, or an extra key in a step or entry, which zod would strip) goes
+// to zod, which has the last word and the error message. test/unit/artifacts/schemas-trace.test.ts
+// holds the two together.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the same rule as entryName above
+const ENTRY_NAME = /^[^\u0000-\u001f\u007f-\u009f|]+$/
+const SHA256 = /^[0-9a-f]{64}$/
+const DTYPE_SET: ReadonlySet<unknown> = new Set(DTYPES)
+const isCount = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+function keysWithin(o: Record<string, unknown>, allowed: ReadonlySet<string>): boolean {
+  for (const k in o) if (!allowed.has(k)) return false
+  return true
+}
+
+const ENTRY_KEYS: ReadonlySet<string> = new Set(['name', 'dtype', 'shape', 'sha256', 'nonfinite'])
+const STEP_KEYS: ReadonlySet<string> = new Set(['step', 'epoch', 'cell', 'stored', 'entries'])
+
+function isPlainEntry(e: unknown): boolean {
+  if (!isObject(e) || !keysWithin(e, ENTRY_KEYS)) return false
+  const {name, shape, sha256} = e
+  if (typeof name !== 'string' || name.length < 1 || name.length > 512 || !ENTRY_NAME.test(name)) return false
+  if (!DTYPE_SET.has(e['dtype']) || !isCount(e['nonfinite'])) return false
+  if (typeof sha256 !== 'string' || !SHA256.test(sha256)) return false
+  if (!Array.isArray(shape) || shape.length > 8) return false
+  for (const d of shape) if (!isCount(d)) return false
+  return true
+}
+
+function isPlainStep(s: unknown): boolean {
+  if (!isObject(s) || !keysWithin(s, STEP_KEYS)) return false
+  const {step, epoch, cell, entries} = s
+  if (step !== 'init' && !isCount(step)) return false
+  if (epoch !== null && !isCount(epoch)) return false
+  if ('cell' in s && !(Number.isSafeInteger(cell) && (cell as number) >= 1 && (cell as number) <= 100_000)) return false
+  if (typeof s['stored'] !== 'boolean' || !Array.isArray(entries) || entries.length > 100_000) return false
+  for (const e of entries) if (!isPlainEntry(e)) return false
+  return true
+}
+
+/**
+ * What traceSchema returns for raw, equal, where raw is a valid trace whose steps and entries hold
+ * only the schema's keys (top-level ones it drops as zod does: the probe writes `entry_order`);
+ * null: ask zod.
+ */
+export function plainTrace(raw: unknown): TraceFile | null {
+  if (!isObject(raw) || raw['schema'] !== 'repro.trace/1') return null
+  const {steps, capture} = raw
+  if ('capture' in raw && capture !== 'full' && capture !== 'boundaries') return null
+  if (!Array.isArray(steps) || steps.length > 1_000_000) return null
+  for (const s of steps) if (!isPlainStep(s)) return null
+  return {schema: 'repro.trace/1', steps, ...('capture' in raw ? {capture} : {})} as TraceFile
+}
+
 /** The zod type of one knob's value, from its row in the knob table. */
 function knobValue(t: KnobType): z.ZodType {
   const base =
