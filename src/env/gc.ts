@@ -34,7 +34,7 @@ export class SharedBytes {
   private sinceMinor = 0
   private sinceMajor = 0
   constructor(
-    private readonly minorBytes = 64 * 2 ** 20,
+    private readonly minorBytes = 32 * 2 ** 20,
     private readonly majorBytes = 512 * 2 ** 20,
   ) {}
 
