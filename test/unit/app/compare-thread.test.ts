@@ -75,7 +75,7 @@ describe('the compare thread', () => {
     assert.equal(thread.jobs, 1)
   })
 
-  test('the worker lets go of each pair it compared: 12 split pairs of 32 MiB in a row do not pile up in memory', () => {
+  test('the worker lets go of each pair it compared: 24 split pairs of 32 MiB in a row do not pile up in memory', () => {
     const script = `
       import {CompareThread} from ${JSON.stringify(path.join(HERE, '../../../src/app/compare-thread.js'))}
       import {valuesBuffer} from ${JSON.stringify(path.join(HERE, '../../../src/artifacts/stored-values.js'))}
@@ -87,7 +87,7 @@ describe('the compare thread', () => {
       const v = (k) => ({dtype: 'float32', shape: [n], data: new Float32Array(valuesBuffer(4 * n).buffer).fill(k)})
       const base = process.memoryUsage().rss
       let peak = 0
-      for (let i = 0; i < 12; i++) {
+      for (let i = 0; i < 24; i++) {
         compareValues(v(i), v(i), {rtol: 0, atol: 0})
         peak = Math.max(peak, process.memoryUsage().rss - base)
       }
@@ -96,8 +96,9 @@ describe('the compare thread', () => {
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {encoding: 'utf8', timeout: 60000})
     assert.equal(r.status, 0, r.stderr)
     const {jobs, peakMiB} = JSON.parse(r.stdout) as {jobs: number; peakMiB: number}
-    assert.equal(jobs, 12)
-    assert.ok(peakMiB < 200, `peak ${peakMiB.toFixed(0)} MiB above the start, for 384 MiB compared`)
+    assert.equal(jobs, 24)
+    // ~150 MiB here; held, it is all 768
+    assert.ok(peakMiB < 256, `peak ${peakMiB.toFixed(0)} MiB above the start, for 768 MiB compared`)
   })
 
   test('a process whose compare thread is started and idle exits on its own, promptly', () => {
