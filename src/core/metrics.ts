@@ -361,8 +361,7 @@ function compareF32(x: Float32Array, y: Float32Array, tol: Tolerance): TensorMet
     const part = wait ? wait() : null
     if (wait && part === null) runChunks(k, x, y, tol, acc, mid, n) // the helper failed: do its part here
     let top = takeState(k, acc)
-    const {u32} = k
-    let hist = (v: number) => u32[v]! + u32[v + H]! + u32[v + 2 * H]! + u32[v + 3 * H]!
+    let hist = (v: number) => binCount(k.u32, v)
     if (part !== null) {
       mergePart(acc, part)
       const own = hist
@@ -392,14 +391,18 @@ export function compareF32Part(x: Float32Array, y: Float32Array, tol: Tolerance,
   try {
     runChunks(k, x, y, tol, acc, begin, end)
     const top = takeState(k, acc)
-    const {u32} = k
     const hist = new Float64Array(top + 1)
-    for (let v = 1; v <= top; v++) hist[v] = u32[v]! + u32[v + H]! + u32[v + 2 * H]! + u32[v + 3 * H]!
+    for (let v = 1; v <= top; v++) hist[v] = binCount(k.u32, v)
     const {maxAbs, maxRel, mismatches, maxUlp, nan, inf, signedZero, sdd, saa, sbb, sab} = acc
     return {maxAbs, maxRel, mismatches, maxUlp, nan, inf, signedZero, sdd, saa, sbb, sab, hist, top: acc.top.values()}
   } finally {
     clearHistograms(k)
   }
+}
+
+/** Positions at v ULP, over the kernel's four lane histograms. */
+function binCount(u32: Uint32Array, v: number): number {
+  return u32[v]! + u32[v + H]! + u32[v + 2 * H]! + u32[v + 3 * H]!
 }
 
 function mergePart(acc: Acc, p: F32Part): void {
