@@ -7,6 +7,7 @@ import {readdirSync, readFileSync, statSync} from 'node:fs'
 import path from 'node:path'
 import {PARSE_ONCE} from '../../../src/artifacts/parse-once.js'
 import {plainTrace, traceSchema} from '../../../src/artifacts/schemas.js'
+import {mulberry32} from '../../../src/core/data.js'
 
 function traces(dir: string): string[] {
   const out: string[] = []
@@ -16,18 +17,6 @@ function traces(dir: string): string[] {
     else if (name === 'trace.json') out.push(p)
   }
   return out
-}
-
-/** mulberry32 */
-function rng(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 const SHA = 'ab'.repeat(32)
@@ -124,7 +113,7 @@ describe('plainTrace vs traceSchema', () => {
   })
 
   test('20000 randomly broken traces: what it passes, zod passes and returns equal; what zod rejects, it rejects', () => {
-    const r = rng(28)
+    const r = mulberry32(28)
     let passed = 0
     let rejected = 0
     for (let i = 0; i < 20000; i++) {
