@@ -524,14 +524,16 @@ function parseTimings(stderr) {
       phases.set(m[1], Number(m[3]))
       continue
     }
-    const d = /^ {2}module loading: @oclif\/core (\d+)/.exec(line)
-    if (d) phases.set('of which @oclif/core', Number(d[1]))
+    // the first part of module loading: @oclif/core (builds before the bundle) or the bundle
+    const d = /^ {2}module loading: (?:@oclif\/core|the bundle \(@oclif\/core and the commands\)) (\d+)/.exec(line)
+    if (d) phases.set('of which @oclif/core (or the bundle)', Number(d[1]))
   }
   // the split right after the phase it splits
-  const oclif = phases.get('of which @oclif/core')
+  const first = 'of which @oclif/core (or the bundle)'
+  const oclif = phases.get(first)
   if (oclif === undefined) return phases
-  phases.delete('of which @oclif/core')
-  return new Map([...phases].flatMap((e) => (e[0] === 'module loading' ? [e, ['of which @oclif/core', oclif]] : [e])))
+  phases.delete(first)
+  return new Map([...phases].flatMap((e) => (e[0] === 'module loading' ? [e, [first, oclif]] : [e])))
 }
 
 /** Median ms per phase over several tables (a phase missing from some counts as 0 there). */

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Writes oclif.manifest.json (the commands and their flags) so the CLI does not import every
-// command module at startup to find them: `repro check` then loads only what it needs.
+// Writes oclif.manifest.json (the commands and their flags), which oclif reads to find a command
+// and its flags instead of asking every command class (they all come in one bundle,
+// dist/src/bundle/repro.js: scripts/bundle.mjs runs first).
 import {writeFileSync} from 'node:fs'
 import {Plugin} from '@oclif/core'
 

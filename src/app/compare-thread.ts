@@ -27,6 +27,8 @@ export interface CompareJob {
 
 export type CompareReply = {job: number; part: F32Part} | {job: number; error: string}
 
+// beside this module: dist/src/app/ in tsc's output, dist/src/bundle/ in the bundle
+// (scripts/bundle.mjs builds the worker there under this name)
 const WORKER = new URL('./compare-thread-worker.js', import.meta.url)
 
 export class CompareThread implements CompareHelper {
@@ -35,6 +37,9 @@ export class CompareThread implements CompareHelper {
   private failed = false
   private posted = 0
   private readonly ctl = new Int32Array(new SharedArrayBuffer(12))
+
+  /** `worker`: the worker's module (tests: the bundled one). */
+  constructor(private readonly workerUrl: URL = WORKER) {}
 
   start(x: Float32Array, y: Float32Array, tol: Tolerance, begin: number, end: number): (() => F32Part | null) | null {
     if (this.failed) return null
@@ -75,7 +80,7 @@ export class CompareThread implements CompareHelper {
       const {port1, port2} = new MessageChannel()
       this.port = port1
       // execArgv: none of node's own (an `-e`/`--input-type` of the parent is no worker's argument)
-      this.worker = new Worker(WORKER, {workerData: {ctl: this.ctl, port: port2}, transferList: [port2], execArgv: []})
+      this.worker = new Worker(this.workerUrl, {workerData: {ctl: this.ctl, port: port2}, transferList: [port2], execArgv: []})
       this.worker.unref()
       this.worker.on('error', () => this.fail())
       this.worker.on('exit', () => this.fail())

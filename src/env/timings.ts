@@ -112,20 +112,20 @@ export function timingsTable(spansIn: readonly TimingSpan[] = spans, total: numb
 
 /**
  * Startup as spans, from the marks bin/run.js sets: node's own start (to bin/run.js), then
- * module loading (@oclif/core, then its config, the command and everything it imports) up to now,
- * when the command's run() begins.
+ * module loading (the bundle: @oclif/core and every command with all it imports; then oclif's
+ * config and the command) up to now, when the command's run() begins.
  */
 export function recordStartup(): void {
   if (!enabled) return
   const mark = (name: string) => performance.getEntriesByName(name, 'mark')[0]?.startTime
   const bin = mark('repro:bin')
-  const oclif = mark('repro:oclif')
+  const bundle = mark('repro:bundle')
   const now = performance.now()
   if (bin === undefined) {
     recordSpan('node start + module loading', 'until the command ran', 0, now)
     return
   }
   recordSpan('node start', 'node start', 0, bin)
-  if (oclif !== undefined) recordSpan('module loading', '@oclif/core', bin, oclif)
-  recordSpan('module loading', 'oclif config, the command and its imports', oclif ?? bin, now)
+  if (bundle !== undefined) recordSpan('module loading', 'the bundle (@oclif/core and the commands)', bin, bundle)
+  recordSpan('module loading', 'oclif config and the command', bundle ?? bin, now)
 }

@@ -1,15 +1,7 @@
 // Terminal layout: tables sized to the terminal, prose wrapped at word boundaries, and long
 // names (paths, image references) shortened in the middle. Pure: width in, string out.
 
-import {createRequire} from 'node:module'
-
-// `table` (and the validators it ships) takes ~10-15 ms to load: loaded when a table is first
-// drawn, not by every command that only wraps text
-let tableModule: typeof import('table') | null = null
-function table(...args: Parameters<typeof import('table').table>): string {
-  tableModule ??= createRequire(import.meta.url)('table') as typeof import('table')
-  return tableModule.table(...args)
-}
+import {table} from 'table'
 
 /** The narrowest layout we try to fit; narrower terminals get this width and wrap. */
 export const MIN_WIDTH = 40

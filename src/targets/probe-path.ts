@@ -5,7 +5,8 @@ import {fileURLToPath} from 'node:url'
 
 /** The directory that holds the `repro_probe` package (goes on PYTHONPATH). */
 export function probeRoot(): string {
-  // this file compiles to dist/src/targets/probe-path.js
+  // this file compiles to dist/src/targets/probe-path.js and is bundled into
+  // dist/src/bundle/repro.js (scripts/bundle.mjs): both three levels below the package root
   return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'probe')
 }
 

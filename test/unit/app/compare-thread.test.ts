@@ -5,8 +5,9 @@
 import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
+import {readFileSync} from 'node:fs'
 import path from 'node:path'
-import {fileURLToPath} from 'node:url'
+import {fileURLToPath, pathToFileURL} from 'node:url'
 import type {Worker} from 'node:worker_threads'
 import {CompareThread} from '../../../src/app/compare-thread.js'
 import {type CompareHelper, compareValues, setCompareHelper} from '../../../src/core/metrics.js'
@@ -73,6 +74,20 @@ describe('the compare thread', () => {
       alone,
     )
     assert.equal(thread.jobs, 1)
+  })
+
+  test('the bundle (scripts/bundle.mjs): its worker takes jobs, and the bundled CLI starts that one', async () => {
+    const bundle = path.join(HERE, '../../../src/bundle')
+    const thread = new CompareThread(pathToFileURL(path.join(bundle, 'compare-thread-worker.js')))
+    try {
+      assert.equal(await thread.ready(), true, 'the bundled worker started')
+      assert.deepEqual(withHelper(thread, () => compareValues(a, b, TOL)).mismatches, alone.mismatches)
+      assert.equal(thread.jobs, 1)
+    } finally {
+      await thread.close()
+    }
+    // compare-thread.ts names its worker relative to itself: in the bundle, relative to repro.js
+    assert.match(readFileSync(path.join(bundle, 'repro.js'), 'utf8'), /new URL\("\.\/compare-thread-worker\.js", import\.meta\.url\)/)
   })
 
   test('the worker lets go of each pair it compared: 24 split pairs of 32 MiB in a row do not pile up in memory', () => {
