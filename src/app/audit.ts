@@ -37,13 +37,18 @@ export async function runAudit(options: AuditOptions): Promise<AuditReport> {
     ? {...options, script: {...options.script, exclude: [...options.script.exclude, path.resolve(options.outDir)]}}
     : options
   // kept per boot in the run cache (env/host.ts says what its key covers); --no-cache measures.
-  // The run cache keys on the host, so with a cache the runs wait for it (a memo read); without
-  // one they start while it is measured (~0.2 s of helper programs) and each run's target.json
-  // gets it when it is there.
-  const measured = Promise.all([hostFingerprint(opts.cache ? {memoDir: opts.cache.hostMemoDir()} : {}), gitState()]).then(
-    ([host, git]) => ({host, git}),
-  )
+  // The run cache keys on the host, so with a cache the runs wait for it (a memo read). Without
+  // one, the host is measured (~0.2 s of helper programs, ~0.1 s of it node's own time) once the
+  // first run is under way, so it does not hold back that run's start, and each run's
+  // target.json gets it when it is there.
+  let startMeasuring!: () => void
+  const measured = new Promise<void>((resolve) => {
+    startMeasuring = resolve
+  })
+    .then(() => Promise.all([hostFingerprint(opts.cache ? {memoDir: opts.cache.hostMemoDir()} : {}), gitState()]))
+    .then(([host, git]) => ({host, git}))
   measured.catch(() => {}) // awaited below; the runs may start first
+  if (opts.cache) startMeasuring()
   const measuredFirst = opts.cache ? await measured : null
   // a user's script brings its own data: no data file, and its digest instead
   const none: EncodedData = {bytes: Buffer.alloc(0), sha256: ''}
@@ -58,7 +63,16 @@ export async function runAudit(options: AuditOptions): Promise<AuditReport> {
   // --resume: the explain stage's reruns are taken from --out too when they match
   const rerunsResumed = opts.resume ? {resumed: 0, ran: 0} : undefined
   const context = measuredFirst ?? measured
-  const collected = await collect({opts, data, context, cacheFor, ...(scriptSha256 ? {scriptSha256} : {}), ...(resumed ? {resumed} : {})})
+  const collected = await collect({
+    opts,
+    data,
+    context,
+    onRunStarted: startMeasuring,
+    cacheFor,
+    ...(scriptSha256 ? {scriptSha256} : {}),
+    ...(resumed ? {resumed} : {}),
+  })
+  startMeasuring() // no run was started (every one resumed): measure now
   const many = opts.workloads.length > 1
   const comparisons: PairRecord[] = []
   const workloads: Parameters<typeof assembleAuditReport>[0]['workloads'] = []

@@ -36,6 +36,8 @@ export interface CollectContext {
   scriptSha256?: string
   /** what each run's target.json records of where it ran; a promise while it is still measured */
   context: RunContext | Promise<RunContext>
+  /** called as each run gets under way (ProbeJob.onStarted): the audit then measures the host */
+  onRunStarted?: () => void
   cacheFor: CacheFor
   /** --resume: each planned run as it was decided, in the order decided */
   resumed?: ResumeCell[]
@@ -278,6 +280,7 @@ async function runPlanned(
       timeoutMs: ctx.opts.timeoutMs,
       label,
       context: ctx.context,
+      ...(ctx.onRunStarted ? {onStarted: ctx.onRunStarted} : {}),
       cache: ctx.cacheFor(planned.cacheTag),
       ...(script ? {script} : {}),
       ...(signal ? {signal} : {}),

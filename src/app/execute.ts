@@ -29,6 +29,8 @@ export interface ProbeRunRequest {
    * measured) is written when it resolves, while the run goes on
    */
   context?: object | Promise<object>
+  /** called once the probe's run is under way (ProbeJob.onStarted) */
+  onStarted?: () => void
   /** reuse and store runs here (train mode); `tag` separates repeats of the same config */
   cache?: {cache: RunCache; host: Record<string, unknown>; tag: string}
   /** script mode: the user's project, copied into the inputs */
@@ -100,6 +102,7 @@ export async function trainRun(req: ProbeRunRequest): Promise<{artifacts: RunArt
       env: req.config.knobs.env,
       ...(req.script ? {project: await scriptProjectContext(req.script)} : {}),
       ...(req.signal ? {signal: req.signal} : {}),
+      ...(req.onStarted ? {onStarted: req.onStarted} : {}),
     }),
   )
   const artifacts = await readRunDir(req.outDir, req.label)
@@ -110,7 +113,14 @@ export async function trainRun(req: ProbeRunRequest): Promise<{artifacts: RunArt
 export async function fingerprintRun(req: ProbeRunRequest) {
   const {inputDir, identity, targetJson} = await prepare(req, 'fingerprint')
   await withTargetJson(targetJson, () =>
-    runProbe(req.target, {mode: 'fingerprint', inputDir, outDir: req.outDir, timeoutMs: req.timeoutMs, env: req.config.knobs.env}),
+    runProbe(req.target, {
+      mode: 'fingerprint',
+      inputDir,
+      outDir: req.outDir,
+      timeoutMs: req.timeoutMs,
+      env: req.config.knobs.env,
+      ...(req.onStarted ? {onStarted: req.onStarted} : {}),
+    }),
   )
   return {fingerprint: await readFingerprintFile(req.outDir, req.label), identity}
 }

@@ -335,6 +335,7 @@ export class ContainerTarget implements Target {
   }
 
   async runProbeImpl(job: ProbeJob): Promise<ProbeOutcome> {
+    job.onStarted?.() // the engine does the work from here: nothing of node's holds it back
     return this.withInterpreters((plan, interpreter) => this.runOnce(job, plan, interpreter))
   }
 

@@ -30,6 +30,8 @@ export interface SpawnOptions {
   input?: Buffer
   /** kill the child once stdout reaches its cap (when only the first bytes matter) */
   stopAtCap?: boolean
+  /** called once the child has been spawned */
+  onSpawn?: () => void
 }
 
 const running = new Set<number>()
@@ -60,6 +62,7 @@ export function spawnCapped(command: string, args: string[], opts: SpawnOptions)
       detached: true,
       stdio: [opts.input ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     })
+    opts.onSpawn?.()
     if (opts.input && child.stdin) {
       // a child that exits before reading everything closes the pipe: not our error to raise
       child.stdin.on('error', () => undefined)

@@ -92,7 +92,12 @@ export class PythonTarget implements Target {
         PYTHONPATH: probePythonPath(job.env, probeRoot()),
       }
       const args = ['-m', 'repro_probe', job.mode, '--config', path.join(job.inputDir, 'config.json'), '--out', job.outDir]
-      const r = await spawnCapped(this.interpreter, args, {cwd: work, env, timeoutMs: job.timeoutMs}).catch((e: NodeJS.ErrnoException) => {
+      const r = await spawnCapped(this.interpreter, args, {
+        cwd: work,
+        env,
+        timeoutMs: job.timeoutMs,
+        ...(job.onStarted ? {onSpawn: job.onStarted} : {}),
+      }).catch((e: NodeJS.ErrnoException) => {
         throw new ReproError(`cannot start ${this.interpreter}: ${e.code ?? e.message}`, {
           subject: this.name,
           hint: 'pass the path of a working python interpreter',

@@ -102,6 +102,7 @@ export class SlurmTarget implements Target {
   }
 
   async runProbeImpl(job: ProbeJob): Promise<ProbeOutcome> {
+    job.onStarted?.() // the cluster does the work from here
     const inner = this.inner
     try {
       if (inner.kind === 'python') return await this.runPython(job, inner as PythonTarget)

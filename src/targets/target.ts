@@ -27,6 +27,13 @@ export interface ProbeJob {
    * a run still queued or running is cancelled, since the workload's result is that failure.
    */
   signal?: AbortSignal
+  /**
+   * Called once the run is under way: a local probe's process spawned, an engine's or a
+   * scheduler's work begun. An audit without a run cache measures the host only then, so that
+   * measurement (~0.1 s of node's own time) does not hold back the first probe's start. Called
+   * at the latest when the run has ended; more than once is harmless.
+   */
+  onStarted?: () => void
 }
 
 /**
@@ -108,7 +115,7 @@ export function hostProbeEnv(env: NodeJS.ProcessEnv = process.env): Record<strin
 /** Run the probe in a target and turn every way it can fail into a one-line ReproError. */
 export async function runProbe(target: Target, job: ProbeJob): Promise<ProbeResult> {
   await fs.mkdir(job.outDir, {recursive: true})
-  const outcome = await target.runProbeImpl({...job, env: {...hostProbeEnv(), ...job.env}})
+  const outcome = await target.runProbeImpl({...job, env: {...hostProbeEnv(), ...job.env}}).finally(() => job.onStarted?.())
   await fs.writeFile(path.join(job.outDir, 'stderr.txt'), outcome.stderrTail)
   if (outcome.kind === 'exited' && outcome.exitCode === 0) return outcome
   const e = await explainOutcome(target, outcome, job.outDir, job.project)

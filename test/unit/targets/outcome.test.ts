@@ -2,10 +2,11 @@
 // only flags that exist.
 import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
-import {mkdtempSync, writeFileSync} from 'node:fs'
+import {chmodSync, mkdtempSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import Audit from '../../../src/commands/audit.js'
+import {PythonTarget} from '../../../src/targets/python.js'
 import {explainOutcome, type ProbeJob, type ProbeOutcome, runProbe, type Target} from '../../../src/targets/target.js'
 
 const target = (kind: Target['kind']): Target =>
@@ -116,5 +117,27 @@ describe('probe outcomes → one-line errors', () => {
         for (const m of `${e.message} ${e.hint}`.matchAll(/--([a-z][a-z-]*)/g)) assert.ok(flags.has(m[1]!), `--${m[1]} in "${e.oneLine()}"`)
       }
     }
+  })
+
+  // an audit without a run cache measures the host once a run is under way (audit.ts)
+  test("onStarted: at the local probe's spawn, not at its end; at a run's end at the latest, even a failed one", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'repro-outcome-'))
+    const interpreter = path.join(dir, 'slow-python')
+    writeFileSync(interpreter, '#!/bin/sh\nsleep 0.6\n')
+    chmodSync(interpreter, 0o755)
+    let startedAt = 0
+    await runProbe(new PythonTarget(interpreter), {...job(dir), onStarted: () => (startedAt ||= Date.now())})
+    const endedAt = Date.now()
+    assert.ok(startedAt > 0, 'onStarted was called')
+    assert.ok(endedAt - startedAt >= 500, `onStarted came ${endedAt - startedAt} ms before the end of a run of 0.6 s`)
+
+    // a target that never says: called when its run ends, whether it went well or not
+    let calls = 0
+    const onStarted = () => calls++
+    await runProbe(target('python'), {...job(dir), onStarted})
+    assert.equal(calls, 1)
+    const failing = {...target('docker'), runProbeImpl: () => Promise.reject(new Error('engine gone'))} as Target
+    await assert.rejects(runProbe(failing, {...job(dir), onStarted}), /engine gone/)
+    assert.equal(calls, 2)
   })
 })
