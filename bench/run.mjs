@@ -530,10 +530,10 @@ function parseTimings(stderr) {
   }
   // the split right after the phase it splits
   const first = 'of which @oclif/core (or the bundle)'
-  const oclif = phases.get(first)
-  if (oclif === undefined) return phases
+  const ms = phases.get(first)
+  if (ms === undefined) return phases
   phases.delete(first)
-  return new Map([...phases].flatMap((e) => (e[0] === 'module loading' ? [e, [first, oclif]] : [e])))
+  return new Map([...phases].flatMap((e) => (e[0] === 'module loading' ? [e, [first, ms]] : [e])))
 }
 
 /** Median ms per phase over several tables (a phase missing from some counts as 0 there). */

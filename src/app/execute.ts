@@ -29,7 +29,7 @@ export interface ProbeRunRequest {
    * measured) is written when it resolves, while the run goes on
    */
   context?: object | Promise<object>
-  /** called once the probe's run is under way (ProbeJob.onStarted) */
+  /** train mode: called once the probe's run is under way (ProbeJob.onStarted) */
   onStarted?: () => void
   /** reuse and store runs here (train mode); `tag` separates repeats of the same config */
   cache?: {cache: RunCache; host: Record<string, unknown>; tag: string}
@@ -113,14 +113,7 @@ export async function trainRun(req: ProbeRunRequest): Promise<{artifacts: RunArt
 export async function fingerprintRun(req: ProbeRunRequest) {
   const {inputDir, identity, targetJson} = await prepare(req, 'fingerprint')
   await withTargetJson(targetJson, () =>
-    runProbe(req.target, {
-      mode: 'fingerprint',
-      inputDir,
-      outDir: req.outDir,
-      timeoutMs: req.timeoutMs,
-      env: req.config.knobs.env,
-      ...(req.onStarted ? {onStarted: req.onStarted} : {}),
-    }),
+    runProbe(req.target, {mode: 'fingerprint', inputDir, outDir: req.outDir, timeoutMs: req.timeoutMs, env: req.config.knobs.env}),
   )
   return {fingerprint: await readFingerprintFile(req.outDir, req.label), identity}
 }
