@@ -10,6 +10,7 @@ bytes' sha256 whichever path an entry takes."""
 import collections
 import ctypes
 import hashlib
+import itertools
 import math
 import os
 import sys
@@ -118,6 +119,19 @@ def _flatten(torch, tensors):
         if flatten is not None:
             return flatten(tensors)  # contiguous().view(-1) of each, then cat
         return torch.cat([t.reshape(-1) for t in tensors])
+
+
+def _slots(model, named, attr):
+    """[(name, the dict that holds it, its key)] for named (named_parameters() or named_buffers()):
+    attr is the modules' dict of them ("_parameters" or "_buffers")."""
+    out = []
+    for name, _ in named:
+        prefix, _, key = name.rpartition(".")
+        module = model
+        for part in prefix.split(".") if prefix else ():
+            module = module._modules[part]  # Module.get_submodule's walk (torch 1.9+ only)
+        out.append((name, getattr(module, attr), key))
+    return out
 
 
 class BackgroundHasher(object):
@@ -230,6 +244,7 @@ class TraceRecorder(object):
         self._seen = None
         self._handles = []
         self._hasher = None  # a BackgroundHasher once hash_in_background() turned it on
+        self._slots = None  # (model, parameter slots, buffer slots): named()'s memo
         # "full": every leaf's output (forward hooks); "boundaries": a compiled run, whose fused
         # program has no per-layer outputs — only its output, loss, gradients and state
         self.capture = "full"
@@ -465,18 +480,52 @@ class TraceRecorder(object):
         exp_avg_sq, SGD's momentum_buffer), in named_parameters() order."""
         if not (self.enabled and self.active):
             return
-        state = optimizer.state
-        self.record_many(("opt/%s.%s" % (name, key), value)
-                         for name, p in model.named_parameters()
-                         for key, value in sorted(state.get(p, {}).items())
-                         if key != "step" and hasattr(value, "dtype"))  # the step counter is no numerics
+        self.record_many(self._optimizer_pairs(optimizer, self.named(model)[0]))
 
     def record_state(self, model):
         """param/<name> then buffer/<name>, in named_parameters() / named_buffers() order."""
         if not (self.enabled and self.active):
             return
-        self.record_many([("param/" + n, p) for n, p in model.named_parameters()]
-                         + [("buffer/" + n, b) for n, b in model.named_buffers()])
+        params, buffers = self.named(model)
+        self.record_many(itertools.chain((("param/" + n, p) for n, p in params),
+                                         (("buffer/" + n, b) for n, b in buffers)))
+
+    def record_grads(self, model):
+        """grad/<name> for every parameter with a gradient, in named_parameters() order."""
+        if not (self.enabled and self.active):
+            return
+        self.record_many(("grad/" + n, p.grad) for n, p in self.named(model)[0] if p.grad is not None)
+
+    def record_after_step(self, optimizer, model):
+        """record_optimizer then record_state, as one group: one flat copy and one non-finite check
+        for all of them (the same entries, digests and stored values as the two calls)."""
+        if not (self.enabled and self.active):
+            return
+        params, buffers = self.named(model)
+        self.record_many(itertools.chain(self._optimizer_pairs(optimizer, params),
+                                         (("param/" + n, p) for n, p in params),
+                                         (("buffer/" + n, b) for n, b in buffers)))
+
+    @staticmethod
+    def _optimizer_pairs(optimizer, params):
+        state = optimizer.state
+        return (("opt/%s.%s" % (name, key), value)
+                for name, p in params
+                for key, value in sorted(state.get(p, {}).items())
+                if key != "step" and hasattr(value, "dtype"))  # the step counter is no numerics
+
+    def named(self, model):
+        """(named_parameters(), named_buffers()) of model as lists, without walking its modules at
+        every step: where each tensor lives (its module's _parameters/_buffers dict and key) is
+        found once per model, and each call reads the tensors there now, so a parameter or buffer
+        assigned anew (an optimizer that swaps tensors, BatchNorm's counters) is the current one.
+        A module added or removed after the first call is not seen: the canary models keep theirs."""
+        if self._slots is None or self._slots[0] is not model:
+            self._slots = (model, _slots(model, model.named_parameters(), "_parameters"),
+                           _slots(model, model.named_buffers(), "_buffers"))
+        _, params, buffers = self._slots
+        return ([(n, d[k]) for n, d, k in params if d.get(k) is not None],
+                [(n, d[k]) for n, d, k in buffers if d.get(k) is not None])
 
     def trace_json(self):
         out = {"schema": "repro.trace/1", "entry_order": ENTRY_ORDER, "steps": self.steps}

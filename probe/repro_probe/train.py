@@ -163,15 +163,13 @@ class Loop(object):
             if scaler is not None:
                 capture.loss_scale = float(scaler.get_scale())
             capture.after_backward()  # capture_unsupported if a backward capture saw no gradient
-        recorder.record_many(("grad/" + name, p.grad) for name, p in self.model.named_parameters()
-                             if p.grad is not None)
+        recorder.record_grads(self.model)
         if scaler is not None:
             scaler.step(optimizer)
             scaler.update()
         else:
             optimizer.step()
-        recorder.record_optimizer(optimizer, self.model)
-        recorder.record_state(self.model)
+        recorder.record_after_step(optimizer, self.model)
         recorder.end()
         return float(loss.detach().double())
 

@@ -154,6 +154,66 @@ class RecordManyTest(unittest.TestCase):
         want += [("buffer/" + n, sha(b)) for n, b in model.named_buffers()]
         self.assertEqual([(e["name"], e["sha256"]) for e in rec.steps[0]["entries"]], want)
 
+    def test_after_step_is_optimizer_then_state_in_one_group(self):
+        def trained():
+            torch.manual_seed(0)
+            model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 2))
+            opt = torch.optim.Adam(model.parameters())
+            model(torch.randn(5, 3)).sum().backward()
+            opt.step()
+            model[1].running_var[2] = NAN  # a non-finite entry in the group
+            return model, opt
+
+        recs = []
+        for together in (False, True):
+            model, opt = trained()
+            rec = TraceRecorder(torch, True, {0})
+            rec.begin(0, 0)
+            if together:
+                rec.record_after_step(opt, model)
+            else:
+                rec.record_optimizer(opt, model)
+                rec.record_state(model)
+            rec.end()
+            recs.append(rec)
+        a, b = recs
+        self.assertEqual(a.steps, b.steps)
+        self.assertEqual(stored(a), stored(b))
+        self.assertEqual(a.nonfinite_entries, 1)
+        self.assertEqual(b.nonfinite_entries, 1)
+        self.assertEqual(len(b.steps[0]["entries"]), 6 * 2 + 6 + 3)
+
+    def test_named_reads_the_tensors_assigned_since(self):
+        """named() finds where each parameter and buffer lives once, and reads them there at every
+        call: what named_parameters()/named_buffers() give, reassigned tensors included."""
+        torch.manual_seed(0)
+        emb = torch.nn.Embedding(4, 3)
+        out = torch.nn.Linear(3, 4, bias=False)
+        out.weight = emb.weight  # tied: named_parameters() lists it once
+        model = torch.nn.Sequential(emb, torch.nn.BatchNorm1d(3), out)
+        rec = TraceRecorder(torch, True, set())
+
+        def same():
+            params, buffers = rec.named(model)
+            self.assertEqual([(n, id(p)) for n, p in params], [(n, id(p)) for n, p in model.named_parameters()])
+            self.assertEqual([(n, id(b)) for n, b in buffers], [(n, id(b)) for n, b in model.named_buffers()])
+
+        same()
+        self.assertEqual([n for n, _ in rec.named(model)[0]], ["0.weight", "1.weight", "1.bias"])
+        model[1].weight = torch.nn.Parameter(torch.ones(3))
+        model[1].running_mean = torch.full((3,), 2.0)
+        same()
+        model[1].bias = None
+        same()
+        rec.begin(0, 0)
+        rec.record_grads(model)  # no gradients yet: nothing
+        model(torch.tensor([1, 2])).sum().backward()
+        rec.record_grads(model)
+        rec.end()
+        self.assertEqual([e["name"] for e in rec.steps[0]["entries"]], ["grad/0.weight", "grad/1.weight"])
+        other = torch.nn.Linear(2, 2)  # another model: its own slots
+        self.assertEqual([n for n, _ in rec.named(other)[0]], ["weight", "bias"])
+
     def test_a_subclass_that_overrides_record_gets_every_entry(self):
         seen = []
 
