@@ -6,6 +6,9 @@ full trace vs trace.enabled false, pairs interleaved) and a cProfile breakdown o
 
 Each --probe is a probe folder (default: this checkout's probe/); with two (e.g. a worktree of HEAD and
 this one) every repetition runs both, alternating which goes first, so the machine's drift hits both.
+--variants (e.g. nohash,crc32,norecord) instead times the probe with parts of the trace taken out
+or replaced, round-robin with an untraced run (VARIANTS below says what each one does): what the
+trace would cost without each part, not a build to ship.
 --inputs holds inputs-<workload>/ folders (config.json + data.safetensors, as bench 6 takes them from
 an audit's run directories); without it an untimed `repro audit --workload all` makes them (needs
 `npm run build`). Needs a python with torch (/usr/bin/python3 here)."""
@@ -38,6 +41,51 @@ COLUMNS = (("hooks + bookkeeping",) + tuple(c for c, _ in CATEGORIES)
            + ("other calls", "trace.json write", "tensors write"))
 
 
+VARIANTS = {  # name -> what the child changes in the probe before it trains (--variants)
+    "full": "nothing: the trace as it is",
+    "crc32": "zlib.crc32 in place of every sha256 (a 32-bit digest, ~2.4 x sha256's speed here)",
+    "nohash": "no hashing at all (digests left empty)",
+    "norecord": "hooks attached, nothing recorded (the hooks' dispatch and the loop's calls only)",
+    "nofwd": "forward outputs not recorded (the groups are)",
+    "nogroups": "gradients, optimizer state, parameters and buffers not recorded (forward outputs are)",
+    "nocount": "no non-finite check",
+    "sync": "no worker thread: every digest on the training thread (REPRO_TRACE_ASYNC_HASH=0)",
+}
+
+
+def patch_variant(name):
+    """In the probe's interpreter: the change VARIANTS[name] describes."""
+    from repro_probe import trace as T
+    if name not in VARIANTS:
+        raise SystemExit("unknown variant %r (one of %s)" % (name, ", ".join(VARIANTS)))
+    if name in ("crc32", "nohash"):
+        import ctypes
+        import zlib
+        crc = name == "crc32"
+
+        class Digest(object):
+            def __init__(self, data):
+                self.value = "%08x" % zlib.crc32(data) if crc else ""
+
+            def hexdigest(self):
+                return self.value
+
+        T._sha256 = lambda address, n: Digest((ctypes.c_ubyte * n).from_address(address) if n else b"").value
+        T.hashlib = type("hashlib", (), {"sha256": Digest})
+    elif name == "norecord":
+        T.TraceRecorder._record_output = lambda self, n, output: None
+        T.TraceRecorder.record_many = lambda self, pairs: None
+        T.TraceRecorder.record = lambda self, n, t: None
+    elif name == "nofwd":
+        T.TraceRecorder._record_output = lambda self, n, output: None
+    elif name == "nogroups":
+        T.TraceRecorder.record_many = lambda self, pairs: None
+    elif name == "nocount":
+        T.count_nonfinite = lambda torch, t: 0
+    elif name == "sync":
+        os.environ[T.ASYNC_HASH_ENV] = "0"
+
+
 def make_inputs(where):
     """bench 6's inputs: one untimed audit of every workload, its run directories' inputs/."""
     out = os.path.join(where, "audit")
@@ -62,11 +110,16 @@ def config(inputs, on, scratch):
     return path
 
 
-def timed_run(probe, inputs, on, scratch, profile=None):
-    """One `python -m repro_probe train` (or this file's --child under cProfile); its run.json timings."""
+def timed_run(probe, inputs, on, scratch, profile=None, variant=None):
+    """One `python -m repro_probe train` (or this file's --child under cProfile, or its --variant);
+    its run.json timings."""
     out = tempfile.mkdtemp(dir=scratch)
-    cmd = [sys.executable, "-m", "repro_probe", "train"] if profile is None else \
-        [sys.executable, os.path.abspath(__file__), "--child", profile]
+    if variant is not None:
+        cmd = [sys.executable, os.path.abspath(__file__), "--variant", variant]
+    elif profile is not None:
+        cmd = [sys.executable, os.path.abspath(__file__), "--child", profile]
+    else:
+        cmd = [sys.executable, "-m", "repro_probe", "train"]
     cmd += ["--config", config(inputs, on, scratch), "--out", out]
     subprocess.run(cmd, cwd=inputs, env=dict(os.environ, PYTHONPATH=probe), check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -150,16 +203,25 @@ def main():
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
     ap.add_argument("--profile-runs", type=int, default=3, help="profiled runs per probe and workload (medians)")
     ap.add_argument("--no-profile", action="store_true", help="ratios only")
+    ap.add_argument("--variants", help="comma-separated names from VARIANTS: each timed against an untraced run")
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--variant", help=argparse.SUPPRESS)
     args, rest = ap.parse_known_args()
     if args.child:
         return child(args.child, rest)
+    if args.variant:
+        patch_variant(args.variant)
+        from repro_probe.__main__ import main as probe_main
+        return probe_main(["train"] + rest)
     probes = [os.path.abspath(p) for p in args.probe or [os.path.join(ROOT, "probe")]]
     scratch = tempfile.mkdtemp(prefix="trace-profile-")
     try:
         inputs = os.path.abspath(args.inputs) if args.inputs else make_inputs(scratch)
         workloads = args.workloads.split(",")
-        report(probes, inputs, workloads, args, scratch)
+        if args.variants:
+            report_variants(probes[0], inputs, workloads, args.variants.split(","), args.pairs, scratch)
+        else:
+            report(probes, inputs, workloads, args, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return 0
@@ -207,6 +269,35 @@ def report(probes, inputs, workloads, args, scratch):
     print("| --- | --- | " + " | ".join("---:" for _ in COLUMNS) + " |")
     for w, p, _, _, _, prof in rows:
         print("| %s | %s | " % (w, p) + " | ".join("%.0f" % (prof[c] * 1e3) for c in COLUMNS) + " |")
+
+
+def report_variants(probe, inputs, workloads, variants, rounds, scratch):
+    """Each variant's train_seconds against an untraced run, round-robin (the order rotated each
+    round); the ratio is the median of each round's variant / untraced."""
+    for v in variants:
+        if v not in VARIANTS:
+            raise SystemExit("unknown variant %r (one of %s)" % (v, ", ".join(VARIANTS)))
+    print("machine: %s, %d CPUs usable, load average %s; torch from %s; probe %s" % (
+        cpu_model(), len(os.sched_getaffinity(0)), " ".join("%.2f" % x for x in os.getloadavg()),
+        sys.executable, probe))
+    print("\n| workload | variant | train_seconds | recorder's trace_seconds | ratio to untraced (median of rounds) |")
+    print("| --- | --- | ---: | ---: | ---: |")
+    for w in workloads:
+        where = os.path.join(inputs, "inputs-" + w)
+        names = ["off"] + variants
+        runs = dict((n, []) for n in names)
+        for i in range(rounds):
+            k = i % len(names)
+            for n in names[k:] + names[:k]:
+                rj = timed_run(probe, where, n != "off", scratch, variant=None if n == "off" else n)
+                runs[n].append((rj["timings"]["train_seconds"], rj["timings"].get("trace_seconds", 0.0)))
+            sys.stderr.write("%s: round %d/%d\n" % (w, i + 1, rounds))
+        off = [t for t, _ in runs["off"]]
+        print("| %s | untraced | %.3f s | — | 1 |" % (w, statistics.median(off)))
+        for n in variants:
+            print("| %s | %s: %s | %.3f s | %.3f s | **%.2f** |" % (
+                w, n, VARIANTS[n], statistics.median(t for t, _ in runs[n]),
+                statistics.median(s for _, s in runs[n]), median_ratio([t for t, _ in runs[n]], off)))
 
 
 def cpu_model():

@@ -518,8 +518,9 @@ class TraceRecorder(object):
         """(named_parameters(), named_buffers()) of model as lists, without walking its modules at
         every step: where each tensor lives (its module's _parameters/_buffers dict and key) is
         found once per model, and each call reads the tensors there now, so a parameter or buffer
-        assigned anew (an optimizer that swaps tensors, BatchNorm's counters) is the current one.
-        A module added or removed after the first call is not seen: the canary models keep theirs."""
+        assigned anew (`module.weight = Parameter(...)`, a buffer replaced rather than updated in
+        place) is the current one. A module, parameter or buffer added after the first call, or a
+        parameter tied to another after it, is not seen: the canary models (train mode) keep theirs."""
         if self._slots is None or self._slots[0] is not model:
             self._slots = (model, _slots(model, model.named_parameters(), "_parameters"),
                            _slots(model, model.named_buffers(), "_buffers"))
