@@ -180,7 +180,9 @@ os.makedirs(os.environ["REPRO_PROBE_SCRATCH"], exist_ok=True)
 open(os.path.join(os.environ["REPRO_PROBE_SCRATCH"], "kernel.so"), "w").close()
 stray = subprocess.Popen(["sleep", "300"], start_new_session=True)
 seen["stray"] = stray.pid
-json.dump(seen, open(os.path.join(out, "seen.json"), "w"))
+with open(os.path.join(out, "seen.json.part"), "w") as f:  # whole or absent: the test polls for it
+    json.dump(seen, f)
+os.rename(os.path.join(out, "seen.json.part"), os.path.join(out, "seen.json"))
 sys.stderr.write("stderr of %s\\n" % cfg["name"])
 sys.stderr.flush()
 if cfg.get("kill"):
