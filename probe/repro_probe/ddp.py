@@ -217,18 +217,10 @@ def _make_rank_recorder_class():
             self.dist.all_gather(parts, t)
             return self.torch.cat(parts, dim=dim)
 
-        def record_many(self, pairs):
+        def record_many(self, pairs):  # the base's groups (grads, state after the step) come here
             if self.rank == 0:
-                for name, tensor in pairs:  # the base's batched path where it has one
+                for name, tensor in pairs:
                     self.record(name, tensor)
-
-        def record_optimizer(self, optimizer, model):
-            if self.rank == 0:
-                TraceRecorder.record_optimizer(self, optimizer, model)
-
-        def record_state(self, model):
-            if self.rank == 0 and self.enabled and self.active:
-                TraceRecorder.record_state(self, model)
 
     return RankRecorder
 

@@ -486,9 +486,7 @@ class TraceRecorder(object):
         """param/<name> then buffer/<name>, in named_parameters() / named_buffers() order."""
         if not (self.enabled and self.active):
             return
-        params, buffers = self.named(model)
-        self.record_many(itertools.chain((("param/" + n, p) for n, p in params),
-                                         (("buffer/" + n, b) for n, b in buffers)))
+        self.record_many(self._state_pairs(*self.named(model)))
 
     def record_grads(self, model):
         """grad/<name> for every parameter with a gradient, in named_parameters() order."""
@@ -503,8 +501,11 @@ class TraceRecorder(object):
             return
         params, buffers = self.named(model)
         self.record_many(itertools.chain(self._optimizer_pairs(optimizer, params),
-                                         (("param/" + n, p) for n, p in params),
-                                         (("buffer/" + n, b) for n, b in buffers)))
+                                         self._state_pairs(params, buffers)))
+
+    @staticmethod
+    def _state_pairs(params, buffers):
+        return itertools.chain((("param/" + n, p) for n, p in params), (("buffer/" + n, b) for n, b in buffers))
 
     @staticmethod
     def _optimizer_pairs(optimizer, params):
