@@ -353,6 +353,129 @@ class BackgroundHashTest(unittest.TestCase):
                 rec.wait_hashes()
 
 
+DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.int64, torch.int32, torch.uint8,
+          torch.bool)
+
+
+def random_tensor(rng, gen):
+    """A tensor of random raw bits (NaN payloads, ±Inf, -0 and subnormals included) in a random dtype,
+    sized like a trace entry: mostly small (grouped), some just under and over GROUP_MAX_BYTES, some
+    of ASYNC_MIN_BYTES or more (the worker when it is on), 0-dim and empty ones; a third are strided views."""
+    dtype = rng.choice(DTYPES)
+    size = torch.tensor([], dtype=dtype).element_size()
+    pick = rng.random()
+    if pick < 0.05:
+        shape = ()
+    elif pick < 0.1:
+        shape = (0, rng.randint(1, 3))
+    elif pick < 0.2:
+        shape = (GROUP_MAX_BYTES // size + rng.choice((-1, 0, 1)),)
+    elif pick < 0.25:
+        shape = (ASYNC_MIN_BYTES // size + rng.randint(0, 50),)
+    else:
+        shape = (rng.randint(1, 40), rng.randint(1, 9))
+    n = 1
+    for d in shape:
+        n *= d
+    strided = n > 1 and rng.random() < 0.33
+    raw = torch.randint(0, 256, (n * (2 if strided else 1) * size,), dtype=torch.uint8, generator=gen)
+    if dtype == torch.bool:
+        raw = raw & 1
+    base = raw.view(dtype)
+    if strided:  # every other element, from the second: not contiguous
+        return base.as_strided(shape, _strides(shape, 2), 1)
+    return base.reshape(shape)
+
+
+def _strides(shape, step):
+    out, acc = [], step
+    for d in reversed(shape):
+        out.append(acc)
+        acc *= max(d, 1)
+    return tuple(reversed(out))
+
+
+def mutated(rng, t):
+    """A tensor of t's shape and strides with one change to t's raw bits: one bit flipped, or two to
+    four bits in different bytes, or two elements of different bits swapped; a quarter of the flips
+    hit the first byte and a quarter the last (an entry's edges inside a group's flat copy). (None,
+    None) when t has no bits to change that way (empty; a swap of equal elements)."""
+    import numpy as np
+    data = bytearray(tensor_bytes(t))
+    if not data:
+        return None, None
+    size = t.element_size()
+    kind = rng.choice(("bit", "bits", "swap") if t.numel() > 1 else ("bit", "bits"))
+    if t.dtype == torch.bool:  # a bool byte holds 0 or 1: change a value, not any bit of the byte
+        data[rng.randrange(len(data))] ^= 1
+        kind = "bool"
+    elif kind == "swap":
+        i, j = rng.sample(range(t.numel()), 2)
+        a, b = data[i * size:(i + 1) * size], data[j * size:(j + 1) * size]
+        if a == b:
+            return None, None
+        data[i * size:(i + 1) * size], data[j * size:(j + 1) * size] = b, a
+    else:
+        count = 1 if kind == "bit" else min(rng.randint(2, 4), len(data))
+        where = rng.random()
+        positions = {0 if where < 0.25 else len(data) - 1 if where < 0.5 else rng.randrange(len(data))}
+        while len(positions) < count:
+            positions.add(rng.randrange(len(data)))
+        for i in positions:
+            data[i] ^= 1 << rng.randrange(8)
+    flat = torch.from_numpy(np.frombuffer(bytes(data), dtype=np.uint8).copy()).view(t.dtype).reshape(t.shape)
+    out = torch.empty_strided(t.size(), t.stride(), dtype=t.dtype)
+    out.copy_(flat)  # a copy within one dtype moves the bits as they are
+    return out, kind
+
+
+class DigestPropertyTest(unittest.TestCase):
+    """Every digest is the sha256 of its entry's bytes, and a change to an entry's raw bits (single and
+    multi-bit flips, swapped elements, at its edges inside a group's flat copy) changes that entry's
+    digest and no other's: random groups of random dtypes, shapes and layouts, through record_many's
+    flat copies (in chunks, some of them split small), record() one by one, and the worker thread."""
+
+    TRIALS = 1500
+
+    def test_every_change_to_an_entry_changes_its_digest_only(self):
+        import random
+        rng = random.Random(28)
+        gen = torch.Generator().manual_seed(28)
+        kinds = {}
+        for trial in range(self.TRIALS):
+            pairs = [("p/%d" % i, random_tensor(rng, gen)) for i in range(rng.randint(1, 10))]
+            j = rng.randrange(len(pairs))
+            changed, kind = mutated(rng, pairs[j][1])
+            if changed is None:
+                continue
+            kinds[kind] = kinds.get(kind, 0) + 1
+            after = list(pairs)
+            after[j] = (pairs[j][0], changed)
+            many = rng.random() < 0.75
+            worker = rng.random() < 0.3
+            store = rng.random() < 0.2
+            chunk = rng.choice((trace.GROUP_BYTES, 64, 4096))
+            got = []
+            with mock.patch.object(trace, "GROUP_BYTES", chunk):
+                for these in (pairs, after):
+                    rec = TraceRecorder(torch, True, {0} if store else set())
+                    if worker:
+                        background(rec)
+                    run_one = TraceRecorder.record_many if many else one_by_one
+                    rec.begin(0, 0)
+                    run_one(rec, these)
+                    rec.end()
+                    got.append([e["sha256"] for e in rec.steps[0]["entries"]])
+                    rec.finish_hashing()
+            where = (trial, kind, j, [(str(t.dtype), tuple(t.shape), t.is_contiguous()) for _, t in pairs])
+            self.assertEqual(got[0], [sha(t) for _, t in pairs], where)
+            self.assertEqual(got[1], [sha(t) for _, t in after], where)
+            self.assertEqual([a == b for a, b in zip(got[0], got[1])],
+                             [i != j for i in range(len(pairs))], where)
+        self.assertEqual(set(kinds), {"bit", "bits", "swap", "bool"})
+        self.assertGreater(sum(kinds.values()), self.TRIALS * 0.8)
+
+
 class TrainRunTest(unittest.TestCase):
     """The probe's cnn (module outputs of 128 KiB to 512 KiB, hashed on the worker when it is on,
     a stored step) with the worker forced on and off: the same artifacts, byte for byte."""
