@@ -141,6 +141,8 @@ def _rank_train(rank, spec):
     from .knobs import apply_env, apply_knobs, resolve_device
     cfg, _, cfg_dir = load_config(spec["config"], "train")
     apply_env(cfg["knobs"]["env"])
+    from .allocator import steady_malloc
+    steady_malloc()  # as run_train does (allocator.py)
     import torch
     import torch.distributed as dist
     apply_knobs(torch, cfg["knobs"])

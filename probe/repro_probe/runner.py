@@ -114,6 +114,8 @@ def run_train(config_path, out_dir):
         _warn_all(warnings)
         from .knobs import apply_env, apply_knobs, effective_knobs, resolve_device
         apply_env(cfg["knobs"]["env"])
+        from .allocator import steady_malloc
+        steady_malloc()  # fewer page faults for a training's activations (allocator.py)
         torch = _import_torch(timings, for_training=True)
         t0 = time.time()
         apply_knobs(torch, cfg["knobs"])
