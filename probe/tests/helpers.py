@@ -143,6 +143,29 @@ def run_probe(mode, config, out, extra_env=None, timeout=600):
                           universal_newlines=True)
 
 
+def cnn_artifacts(test, envs, prefix):
+    """trace.json and tensors.safetensors (bytes) of one small cnn training (module outputs of 128 KiB
+    to 512 KiB, a stored step) per extra environment in envs: {name: [bytes per env]}."""
+    import shutil
+    import tempfile
+    d = tempfile.mkdtemp(prefix=prefix)
+    try:
+        sha256 = make_images(os.path.join(d, "data.safetensors"), rows=96)
+        config = write_config(d, sha256, workload="cnn", train={"epochs": 2, "batch_size": 32},
+                              trace={"enabled": True, "store_steps": [1]})
+        got = {}
+        for i, env in enumerate(envs):
+            out = os.path.join(d, "out-%d" % i)
+            r = run_probe("train", config, out, env)
+            test.assertEqual(r.returncode, 0, r.stderr)
+            for name in ("trace.json", "tensors.safetensors"):
+                with open(os.path.join(out, name), "rb") as f:
+                    got.setdefault(name, []).append(f.read())
+        return got
+    finally:
+        shutil.rmtree(d)
+
+
 def load_json(path):
     with open(path) as f:
         return json.load(f)

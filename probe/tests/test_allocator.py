@@ -5,7 +5,6 @@ with it and without it."""
 import os
 import subprocess
 import sys
-import tempfile
 import unittest
 
 import helpers  # noqa: F401
@@ -65,24 +64,11 @@ class TrainRunTest(unittest.TestCase):
     (MALLOC_ARENA_MAX set: the environment wins): the same trace and stored values, byte for byte."""
 
     def test_artifacts_identical(self):
-        import shutil
         self.assertFalse([k for k in os.environ if k.startswith("MALLOC_")],
                          "a MALLOC_ variable here: neither run would fix the thresholds")
-        d = tempfile.mkdtemp(prefix="allocator-")
-        sha256 = helpers.make_images(os.path.join(d, "data.safetensors"), rows=96)
-        config = helpers.write_config(d, sha256, workload="cnn", train={"epochs": 2, "batch_size": 32},
-                                      trace={"enabled": True, "store_steps": [1]})
-        got = {}
-        for env in ({}, {"MALLOC_ARENA_MAX": "8"}):
-            out = os.path.join(d, "out-%d" % len(env))
-            r = helpers.run_probe("train", config, out, env)
-            self.assertEqual(r.returncode, 0, r.stderr)
-            for name in ("trace.json", "tensors.safetensors"):
-                with open(os.path.join(out, name), "rb") as f:
-                    got.setdefault(name, []).append(f.read())
+        got = helpers.cnn_artifacts(self, [{}, {"MALLOC_ARENA_MAX": "8"}], "allocator-")
         self.assertEqual(got["trace.json"][0], got["trace.json"][1])
         self.assertEqual(got["tensors.safetensors"][0], got["tensors.safetensors"][1])
-        shutil.rmtree(d)
 
 
 if __name__ == "__main__":

@@ -481,23 +481,9 @@ class TrainRunTest(unittest.TestCase):
     a stored step) with the worker forced on and off: the same artifacts, byte for byte."""
 
     def test_artifacts_identical(self):
-        import tempfile
-        d = tempfile.mkdtemp(prefix="trace-record-")
-        sha256 = helpers.make_images(os.path.join(d, "data.safetensors"), rows=96)
-        config = helpers.write_config(d, sha256, workload="cnn", train={"epochs": 2, "batch_size": 32},
-                                      trace={"enabled": True, "store_steps": [1]})
-        got = {}
-        for value in ("0", "1"):
-            out = os.path.join(d, "out-" + value)
-            r = helpers.run_probe("train", config, out, {trace.ASYNC_HASH_ENV: value})
-            self.assertEqual(r.returncode, 0, r.stderr)
-            for name in ("trace.json", "tensors.safetensors"):
-                with open(os.path.join(out, name), "rb") as f:
-                    got.setdefault(name, []).append(f.read())
+        got = helpers.cnn_artifacts(self, [{trace.ASYNC_HASH_ENV: "0"}, {trace.ASYNC_HASH_ENV: "1"}], "trace-record-")
         self.assertEqual(got["trace.json"][0], got["trace.json"][1])
         self.assertEqual(got["tensors.safetensors"][0], got["tensors.safetensors"][1])
-        import shutil
-        shutil.rmtree(d)
 
 
 if __name__ == "__main__":
